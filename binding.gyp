@@ -1,0 +1,19 @@
+{
+  "targets": [
+    {
+      "target_name": "memlock",
+      "sources": [
+        "native/binding.cc",
+        "native/locker.cc",
+        "native/page_table.cc",
+        "native/platform_linux.cc"
+      ],
+      "dependencies": [
+        "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"
+      ],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags": ["-fvisibility=hidden", "-Wall", "-Wextra"],
+      "cflags_cc": ["-fvisibility=hidden", "-Wall", "-Wextra", "-std=c++17"]
+    }
+  ]
+}

@@ -1,0 +1,181 @@
+#include "locker.h"
+
+#include <pthread.h>
+
+#include <new>
+
+#include "platform.h"
+
+namespace memlock {
+
+Locker& Locker::instance() {
+  // Never destroyed: worker threads may still release locks while the main
+  // thread runs static destructors at exit.
+  static Locker* locker = new Locker();
+  return *locker;
+}
+
+Locker::Locker()
+    : page_size_(platform::page_size()),
+      // Solaris keeps a 10% margin of physical memory unlockable; so do we.
+      limit_pages_(platform::physical_pages() / 10 * 9) {
+  pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+}
+
+// The kernel does not pass memory locks to a forked child, so the child's
+// table starts empty. Holding the mutex across fork() means no other thread
+// is half-way through a change when the child's copy is taken.
+void Locker::before_fork() { instance().mu_.lock(); }
+void Locker::after_fork_parent() { instance().mu_.unlock(); }
+void Locker::after_fork_child() {
+  Locker& self = instance();
+  // Only the forking thread survives: make a fresh mutex rather than unlock
+  // one whose owner may be gone, and drop the parent's state without freeing
+  // (allocator state in a child of a threaded process is best left alone).
+  new (&self.mu_) std::mutex();
+  new (&self.table_) PageTable();
+  new (&self.records_) decltype(self.records_)();
+  new (&self.by_view_) decltype(self.by_view_)();
+}
+
+int Locker::lock_run(const PageRun& run, bool on_fault) {
+  uintptr_t addr = run.first * page_size_;
+  size_t len = run.pages * page_size_;
+  return on_fault ? platform::lock_range_on_fault(addr, len) : platform::lock_range(addr, len);
+}
+
+void Locker::unlock_runs(const std::vector<PageRun>& runs) {
+  for (const PageRun& run : runs) platform::unlock_range(run.first * page_size_, run.pages * page_size_);
+}
+
+LockOutcome Locker::lock(const void* owner, uintptr_t addr, size_t len, bool on_fault, void* user) {
+  LockOutcome out;
+  const uint64_t first = page_index(addr);
+  const uint64_t pages = pages_spanned(addr, len);
+  out.first_page = first;
+
+  std::lock_guard<std::mutex> guard(mu_);
+  LockPlan plan = table_.plan_lock(first, pages, on_fault);
+  if (plan.new_pages > 0 && table_.locked_pages() + plan.new_pages > limit_pages_) {
+    out.id = kLimitExceeded;
+    return out;
+  }
+
+  // mlock can fail after locking part of its range, so a rollback unlocks the
+  // failed run too: its pages had count 0 before this call.
+  for (size_t i = 0; i < plan.to_lock.size(); ++i) {
+    int rc = lock_run(plan.to_lock[i], on_fault);
+    if (rc < 0) {
+      unlock_runs({plan.to_lock.begin(), plan.to_lock.begin() + i + 1});
+      out.id = rc;
+      out.failed = on_fault ? Syscall::kMlock2 : Syscall::kMlock;
+      return out;
+    }
+  }
+  for (size_t i = 0; i < plan.to_populate.size(); ++i) {
+    int rc = lock_run(plan.to_populate[i], false);
+    if (rc < 0) {
+      for (size_t j = 0; j <= i; ++j) lock_run(plan.to_populate[j], true);  // back to on-fault
+      unlock_runs(plan.to_lock);
+      out.id = rc;
+      out.failed = Syscall::kMlock;
+      return out;
+    }
+  }
+
+  out.newly_sticky = table_.commit_lock(first, pages, on_fault);
+  out.id = next_id_++;
+  records_.emplace(out.id, Record{owner, addr, len, first, pages, user});
+  by_view_[ViewKey{owner, addr, len}].push_back(out.id);
+  return out;
+}
+
+ReleaseOutcome Locker::release_locked(int64_t id) {
+  ReleaseOutcome out;
+  out.id = id;
+  auto rec_it = records_.find(id);
+  if (rec_it == records_.end()) {
+    out.status = 1;
+    return out;
+  }
+  const Record& rec = rec_it->second;
+
+  ReleasePlan plan = table_.plan_release(rec.first_page, rec.pages);
+  for (size_t i = 0; i < plan.to_unlock.size(); ++i) {
+    const PageRun& run = plan.to_unlock[i];
+    int rc = platform::unlock_range(run.first * page_size_, run.pages * page_size_);
+    if (rc < 0) {
+      for (size_t j = 0; j < i; ++j) lock_run(plan.to_unlock[j], plan.to_unlock_on_fault[j]);
+      out.status = rc;
+      return out;
+    }
+  }
+  table_.commit_release(rec.first_page, rec.pages);
+
+  auto view_it = by_view_.find(ViewKey{rec.owner, rec.addr, rec.len});
+  if (view_it != by_view_.end()) {
+    auto& ids = view_it->second;
+    for (auto it = ids.end(); it != ids.begin();) {
+      if (*--it == id) {
+        ids.erase(it);
+        break;
+      }
+    }
+    if (ids.empty()) by_view_.erase(view_it);
+  }
+  out.user = rec.user;
+  records_.erase(rec_it);
+  return out;
+}
+
+ReleaseOutcome Locker::release(const void* owner, int64_t id) {
+  std::lock_guard<std::mutex> guard(mu_);
+  auto it = records_.find(id);
+  if (it == records_.end() || it->second.owner != owner) return ReleaseOutcome{1, id, nullptr};
+  return release_locked(id);
+}
+
+ReleaseOutcome Locker::release_latest(const void* owner, uintptr_t addr, size_t len) {
+  std::lock_guard<std::mutex> guard(mu_);
+  auto it = by_view_.find(ViewKey{owner, addr, len});
+  if (it == by_view_.end()) return ReleaseOutcome{1, 0, nullptr};
+  return release_locked(it->second.back());
+}
+
+void Locker::release_owner(const void* owner) {
+  std::lock_guard<std::mutex> guard(mu_);
+  std::vector<int64_t> ids;
+  for (const auto& [id, rec] : records_) {
+    if (rec.owner == owner) ids.push_back(id);
+  }
+  for (int64_t id : ids) release_locked(id);
+}
+
+bool Locker::is_held(const void* owner, int64_t id) {
+  std::lock_guard<std::mutex> guard(mu_);
+  auto it = records_.find(id);
+  return it != records_.end() && it->second.owner == owner;
+}
+
+void Locker::counts(uintptr_t addr, size_t len, uint16_t* out) {
+  std::lock_guard<std::mutex> guard(mu_);
+  table_.counts(page_index(addr), pages_spanned(addr, len), out);
+}
+
+Stats Locker::stats() {
+  std::lock_guard<std::mutex> guard(mu_);
+  return Stats{table_.locked_pages(), table_.sticky_pages(), limit_pages_, records_.size(),
+               table_.run_count()};
+}
+
+uint64_t Locker::limit() {
+  std::lock_guard<std::mutex> guard(mu_);
+  return limit_pages_;
+}
+
+void Locker::set_limit(uint64_t pages) {
+  std::lock_guard<std::mutex> guard(mu_);
+  limit_pages_ = pages;
+}
+
+}  // namespace memlock

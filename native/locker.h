@@ -1,0 +1,94 @@
+// The process-wide lock state: one page table, the lockable-page limit and
+// the record of every held lock, behind one mutex shared by all threads
+// (main and workers). Turns table plans into syscalls and rolls them back
+// when one is refused. No N-API here either.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+#include "page_table.h"
+
+namespace memlock {
+
+enum class Syscall : int { kNone = 0, kMlock = 1, kMlock2 = 2, kMunlock = 3 };
+
+// Negative results that are not errnos.
+constexpr int64_t kLimitExceeded = -1000001;
+
+struct LockOutcome {
+  int64_t id = 0;      // > 0 the new lock's id; < 0 -errno or kLimitExceeded
+  Syscall failed = Syscall::kNone;
+  uint64_t newly_sticky = 0;
+  uint64_t first_page = 0;
+};
+
+struct ReleaseOutcome {
+  int64_t status = 0;  // 0 released, 1 not held (already released), < 0 -errno
+  int64_t id = 0;      // the lock that was released
+  void* user = nullptr;  // the opaque value given at lock time, for the caller to free
+};
+
+struct Stats {
+  uint64_t locked_pages, sticky_pages, limit_pages, held_locks, table_runs;
+};
+
+class Locker {
+ public:
+  static Locker& instance();
+
+  // `owner` groups locks by environment (one per worker thread); `user` is an
+  // opaque value handed back when the lock is released.
+  LockOutcome lock(const void* owner, uintptr_t addr, size_t len, bool on_fault, void* user);
+  ReleaseOutcome release(const void* owner, int64_t id);
+  // Releases the most recent lock `owner` took on exactly [addr, addr + len).
+  ReleaseOutcome release_latest(const void* owner, uintptr_t addr, size_t len);
+  // Releases every lock of `owner` (its environment is going away).
+  void release_owner(const void* owner);
+  bool is_held(const void* owner, int64_t id);
+
+  void counts(uintptr_t addr, size_t len, uint16_t* out);
+  Stats stats();
+  uint64_t limit();
+  void set_limit(uint64_t pages);
+
+  size_t page_size() const { return page_size_; }
+  uint64_t page_index(uintptr_t addr) const { return addr / page_size_; }
+  uint64_t pages_spanned(uintptr_t addr, size_t len) const {
+    return (addr + len - 1) / page_size_ - addr / page_size_ + 1;
+  }
+
+ private:
+  Locker();
+  struct Record {
+    const void* owner;
+    uintptr_t addr;
+    size_t len;
+    uint64_t first_page;
+    uint64_t pages;
+    void* user;
+  };
+  using ViewKey = std::tuple<const void*, uintptr_t, size_t>;
+
+  ReleaseOutcome release_locked(int64_t id);  // mu_ held
+  void unlock_runs(const std::vector<PageRun>& runs);
+  int lock_run(const PageRun& run, bool on_fault);
+  static void before_fork();
+  static void after_fork_parent();
+  static void after_fork_child();
+
+  std::mutex mu_;
+  size_t page_size_;
+  PageTable table_;
+  uint64_t limit_pages_;
+  int64_t next_id_ = 1;
+  std::unordered_map<int64_t, Record> records_;
+  std::map<ViewKey, std::vector<int64_t>> by_view_;  // lock ids, oldest first
+};
+
+}  // namespace memlock

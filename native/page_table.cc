@@ -1,0 +1,193 @@
+#include "page_table.h"
+
+#include <algorithm>
+
+namespace memlock {
+
+namespace {
+
+// Appends [first, first + pages) to `runs`, extending the last run if they touch.
+void append_run(std::vector<PageRun>& runs, uint64_t first, uint64_t pages) {
+  if (!runs.empty() && runs.back().end() == first) {
+    runs.back().pages += pages;
+  } else {
+    runs.push_back({first, pages});
+  }
+}
+
+}  // namespace
+
+PageTable::Map::const_iterator PageTable::first_run_touching(uint64_t page) const {
+  auto it = runs_.upper_bound(page);
+  if (it != runs_.begin()) {
+    auto prev = std::prev(it);
+    if (prev->second.end > page) return prev;
+  }
+  return it;
+}
+
+LockPlan PageTable::plan_lock(uint64_t first, uint64_t pages, bool on_fault) const {
+  LockPlan plan;
+  const uint64_t end = first + pages;
+  uint64_t cursor = first;
+  for (auto it = first_run_touching(first); cursor < end; ++it) {
+    uint64_t run_start = it == runs_.end() ? end : std::max(it->first, cursor);
+    if (run_start > cursor) {
+      uint64_t gap_end = std::min(run_start, end);
+      append_run(plan.to_lock, cursor, gap_end - cursor);
+      plan.new_pages += gap_end - cursor;
+      cursor = gap_end;
+      if (cursor >= end) break;
+    }
+    uint64_t run_end = std::min(it->second.end, end);
+    if (!on_fault && it->second.on_fault) append_run(plan.to_populate, cursor, run_end - cursor);
+    cursor = run_end;
+  }
+  return plan;
+}
+
+ReleasePlan PageTable::plan_release(uint64_t first, uint64_t pages) const {
+  ReleasePlan plan;
+  const uint64_t end = first + pages;
+  for (auto it = first_run_touching(first); it != runs_.end() && it->first < end; ++it) {
+    if (it->second.count != 1) continue;
+    uint64_t from = std::max(it->first, first);
+    uint64_t to = std::min(it->second.end, end);
+    bool on_fault = it->second.on_fault;
+    if (!plan.to_unlock.empty() && plan.to_unlock.back().end() == from &&
+        plan.to_unlock_on_fault.back() == on_fault) {
+      plan.to_unlock.back().pages += to - from;
+    } else {
+      plan.to_unlock.push_back({from, to - from});
+      plan.to_unlock_on_fault.push_back(on_fault);
+    }
+  }
+  return plan;
+}
+
+void PageTable::split_at(uint64_t page) {
+  auto it = runs_.upper_bound(page);
+  if (it == runs_.begin()) return;
+  --it;
+  if (it->first < page && it->second.end > page) {
+    Run tail = it->second;
+    it->second.end = page;
+    runs_.emplace_hint(std::next(it), page, tail);
+  }
+}
+
+void PageTable::merge_around(uint64_t first, uint64_t end) {
+  auto it = runs_.upper_bound(first);
+  if (it != runs_.begin()) --it;
+  while (it != runs_.end() && it->first <= end) {
+    auto next = std::next(it);
+    if (next == runs_.end()) break;
+    if (it->second.end == next->first && it->second.count == next->second.count &&
+        it->second.on_fault == next->second.on_fault) {
+      it->second.end = next->second.end;
+      runs_.erase(next);
+    } else {
+      it = next;
+    }
+  }
+}
+
+uint64_t PageTable::commit_lock(uint64_t first, uint64_t pages, bool on_fault) {
+  const uint64_t end = first + pages;
+  split_at(first);
+  split_at(end);
+  uint64_t newly_sticky = 0;
+  uint64_t cursor = first;
+  auto it = runs_.lower_bound(first);
+  while (cursor < end) {
+    if (it == runs_.end() || it->first > cursor) {
+      uint64_t gap_end = it == runs_.end() ? end : std::min(it->first, end);
+      it = runs_.emplace_hint(it, cursor, Run{gap_end, 1, on_fault});
+      locked_pages_ += gap_end - cursor;
+    } else {
+      Run& run = it->second;
+      if (run.count < kStickyCount && ++run.count == kStickyCount) {
+        sticky_pages_ += run.end - it->first;
+        newly_sticky += run.end - it->first;
+      }
+      if (!on_fault) run.on_fault = false;
+    }
+    cursor = it->second.end;
+    ++it;
+  }
+  merge_around(first, end);
+  return newly_sticky;
+}
+
+void PageTable::commit_release(uint64_t first, uint64_t pages) {
+  const uint64_t end = first + pages;
+  split_at(first);
+  split_at(end);
+  for (auto it = runs_.lower_bound(first); it != runs_.end() && it->first < end;) {
+    Run& run = it->second;
+    if (run.count == kStickyCount) {
+      ++it;
+    } else if (--run.count == 0) {
+      locked_pages_ -= run.end - it->first;
+      it = runs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  merge_around(first, end);
+}
+
+void PageTable::forget(uint64_t first, uint64_t pages) {
+  const uint64_t end = first + pages;
+  split_at(first);
+  split_at(end);
+  for (auto it = runs_.lower_bound(first); it != runs_.end() && it->first < end;) {
+    uint64_t len = it->second.end - it->first;
+    locked_pages_ -= len;
+    if (it->second.count == kStickyCount) sticky_pages_ -= len;
+    it = runs_.erase(it);
+  }
+  merge_around(first, end);
+}
+
+void PageTable::clear() {
+  runs_.clear();
+  locked_pages_ = 0;
+  sticky_pages_ = 0;
+}
+
+uint16_t PageTable::count(uint64_t page) const {
+  auto it = first_run_touching(page);
+  return it != runs_.end() && it->first <= page ? it->second.count : 0;
+}
+
+void PageTable::counts(uint64_t first, uint64_t pages, uint16_t* out) const {
+  std::fill(out, out + pages, 0);
+  const uint64_t end = first + pages;
+  for (auto it = first_run_touching(first); it != runs_.end() && it->first < end; ++it) {
+    uint64_t from = std::max(it->first, first);
+    uint64_t to = std::min(it->second.end, end);
+    std::fill(out + (from - first), out + (to - first), it->second.count);
+  }
+}
+
+bool PageTable::all_locked(uint64_t first, uint64_t pages) const {
+  return plan_lock(first, pages, true).new_pages == 0;
+}
+
+bool PageTable::valid() const {
+  uint64_t locked = 0, sticky = 0, prev_end = 0;
+  const Run* prev = nullptr;
+  for (const auto& [start, run] : runs_) {
+    if (run.end <= start || run.count == 0 || start < prev_end) return false;
+    if (prev && prev_end == start && prev->count == run.count && prev->on_fault == run.on_fault)
+      return false;  // should have been merged
+    locked += run.end - start;
+    if (run.count == kStickyCount) sticky += run.end - start;
+    prev_end = run.end;
+    prev = &run;
+  }
+  return locked == locked_pages_ && sticky == sticky_pages_;
+}
+
+}  // namespace memlock

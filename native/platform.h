@@ -1,0 +1,31 @@
+// The syscalls memlock makes, behind one small interface so the rest of the
+// native code never touches errno. Every function returns 0 (or a count) on
+// success and -errno on failure.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace memlock {
+namespace platform {
+
+size_t page_size();
+uint64_t physical_pages();
+
+int lock_range(uintptr_t addr, size_t len);           // mlock
+int lock_range_on_fault(uintptr_t addr, size_t len);  // mlock2(MLOCK_ONFAULT)
+int unlock_range(uintptr_t addr, size_t len);         // munlock
+
+// Number of resident pages in [addr, addr + len) by mincore, or -errno.
+int64_t resident_pages(uintptr_t addr, size_t len);
+
+// RLIMIT_MEMLOCK; -1 stands for RLIM_INFINITY.
+int memlock_rlimit(int64_t* soft, int64_t* hard);
+
+// Runs `child` in a fork()ed child and returns its exit status (or -errno).
+// The child calls _exit(child(fd)) where fd is the write end of a pipe whose
+// bytes end up in out[0..*out_len).
+int fork_and_collect(int (*child)(int fd), char* out, size_t* out_len);
+
+}  // namespace platform
+}  // namespace memlock

@@ -1,0 +1,93 @@
+#include "platform.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <vector>
+
+#ifndef MLOCK_ONFAULT
+#define MLOCK_ONFAULT 0x01
+#endif
+
+namespace memlock {
+namespace platform {
+
+size_t page_size() {
+  static const size_t size = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return size;
+}
+
+uint64_t physical_pages() {
+  long pages = sysconf(_SC_PHYS_PAGES);
+  return pages > 0 ? static_cast<uint64_t>(pages) : 0;
+}
+
+static int result(long rc) { return rc == 0 ? 0 : -errno; }
+
+int lock_range(uintptr_t addr, size_t len) {
+  return result(mlock(reinterpret_cast<void*>(addr), len));
+}
+
+int lock_range_on_fault(uintptr_t addr, size_t len) {
+  // The raw syscall: glibc's mlock2 wrapper is missing before 2.27.
+  return result(syscall(SYS_mlock2, addr, len, MLOCK_ONFAULT));
+}
+
+int unlock_range(uintptr_t addr, size_t len) {
+  return result(munlock(reinterpret_cast<void*>(addr), len));
+}
+
+int64_t resident_pages(uintptr_t addr, size_t len) {
+  size_t pages = (len + page_size() - 1) / page_size();
+  std::vector<unsigned char> vec(pages);
+  if (mincore(reinterpret_cast<void*>(addr), len, vec.data()) != 0) return -errno;
+  int64_t resident = 0;
+  for (unsigned char v : vec) resident += v & 1;
+  return resident;
+}
+
+int memlock_rlimit(int64_t* soft, int64_t* hard) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0) return -errno;
+  *soft = rl.rlim_cur == RLIM_INFINITY ? -1 : static_cast<int64_t>(rl.rlim_cur);
+  *hard = rl.rlim_max == RLIM_INFINITY ? -1 : static_cast<int64_t>(rl.rlim_max);
+  return 0;
+}
+
+int fork_and_collect(int (*child)(int fd), char* out, size_t* out_len) {
+  int fds[2];
+  if (pipe(fds) != 0) return -errno;
+  pid_t pid = fork();
+  if (pid < 0) {
+    int err = errno;
+    close(fds[0]);
+    close(fds[1]);
+    return -err;
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    _exit(child(fds[1]));
+  }
+  close(fds[1]);
+  size_t used = 0;
+  while (used < *out_len) {
+    ssize_t n = read(fds[0], out + used, *out_len - used);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    used += static_cast<size_t>(n);
+  }
+  close(fds[0]);
+  *out_len = used;
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -errno;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+}  // namespace platform
+}  // namespace memlock

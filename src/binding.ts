@@ -1,0 +1,72 @@
+// The one place the native addon is loaded. Its surface is typed here; the
+// rest of the package never sees an untyped value from native code.
+import path from 'node:path';
+import nodeGypBuild from 'node-gyp-build';
+
+/** Names of the native `Syscall` enum (locker.h), by value. */
+export const SYSCALL_NAMES = ['none', 'mlock', 'mlock2', 'munlock'] as const;
+
+/** Native results below zero that are not errnos. */
+export const LIMIT_EXCEEDED = -1000001;
+
+export interface NativeStats {
+  lockedPages: number;
+  stickyPages: number;
+  limitPages: number;
+  heldLocks: number;
+  tableRuns: number;
+}
+
+export interface ForkProbeReport {
+  lockedPages: number;
+  heldLocks: number;
+  vmLckKb: number;
+}
+
+/** What the addon exports. Views are always a TypedArray or DataView. */
+export interface NativeBinding {
+  readonly pageSize: number;
+  readonly physicalPages: number;
+  /** Secondary results of the last lock / residentPages call (see binding.cc). */
+  readonly scratch: Float64Array;
+  /** A lock id (> 0), -errno, or LIMIT_EXCEEDED. */
+  lock(view: ArrayBufferView, onFault: boolean): number;
+  /** 0 released, 1 not held, -errno if munlock was refused. */
+  release(id: number): number;
+  /** The id released (> 0), 0 if none is held on these bytes, or -errno. */
+  releaseLatest(view: ArrayBufferView): number;
+  isHeld(id: number): boolean;
+  counts(view: ArrayBufferView): Uint16Array;
+  /** Resident pages by mincore, or -errno. */
+  residentPages(view: ArrayBufferView): number;
+  addressOf(view: ArrayBufferView): number;
+  isDetached(buffer: unknown): boolean;
+  stats(): NativeStats;
+  getLimit(): number;
+  setLimit(pages: number): void;
+  /** [soft, hard] in bytes (-1 = unlimited), or -errno. */
+  memlockRlimit(): [number, number] | number;
+  /** Test hook: forks in native code and reports the child's table and VmLck. */
+  forkProbe(): ForkProbeReport;
+}
+
+const FUNCTIONS = [
+  'lock', 'release', 'releaseLatest', 'isHeld', 'counts', 'residentPages', 'addressOf',
+  'isDetached', 'stats', 'getLimit', 'setLimit', 'memlockRlimit', 'forkProbe',
+] as const satisfies readonly (keyof NativeBinding)[];
+
+// A stale build/ or prebuild from another version fails here, at load, with
+// a message that says so, rather than later with "x is not a function".
+function checkBinding(addon: unknown): asserts addon is NativeBinding {
+  const record = addon as Record<string, unknown> | null;
+  const missing: string[] = FUNCTIONS.filter((name) => typeof record?.[name] !== 'function');
+  if (typeof record?.['pageSize'] !== 'number') missing.push('pageSize');
+  if (!(record?.['scratch'] instanceof Float64Array)) missing.push('scratch');
+  if (missing.length > 0) {
+    throw new Error(`memlock: the native addon is out of date (missing ${missing.join(', ')}); rebuild it with "npm run build"`);
+  }
+}
+
+const addon = nodeGypBuild(path.join(__dirname, '..'));
+checkBinding(addon);
+export const binding: NativeBinding = addon;

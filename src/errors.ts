@@ -1,0 +1,59 @@
+// Errors: Node-style argument errors (TypeError / RangeError with Node's
+// codes) and MemlockError for everything else.
+import { inspect } from 'node:util';
+
+export type MemlockErrorCode = 'ERR_MEMLOCK_LIMIT' | 'ERR_NOT_LOCKED' | (string & {});
+
+export interface MemlockErrorOptions {
+  code: MemlockErrorCode;
+  /** Negative errno, as in Node's SystemError (-12 for ENOMEM). */
+  errno?: number;
+  syscall?: string;
+}
+
+/** Every failure that is not a bad argument. OS failures carry errno and syscall. */
+export class MemlockError extends Error {
+  readonly code: MemlockErrorCode;
+  readonly errno?: number;
+  readonly syscall?: string;
+
+  constructor(message: string, options: MemlockErrorOptions) {
+    super(message);
+    this.name = 'MemlockError';
+    this.code = options.code;
+    if (options.errno !== undefined) this.errno = options.errno;
+    if (options.syscall !== undefined) this.syscall = options.syscall;
+  }
+}
+
+type ArgErrorCode = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE';
+
+function withCode<E extends Error>(error: E, code: ArgErrorCode): E & { code: ArgErrorCode } {
+  return Object.assign(error, { code });
+}
+
+/** How Node describes a received value in its argument errors. */
+function describe(value: unknown): string {
+  if (value === null || value === undefined) return `Received ${value}`;
+  if (typeof value === 'function') return `Received function ${value.name || '<anonymous>'}`;
+  if (typeof value === 'object') {
+    const name = (value as object).constructor?.name;
+    return name ? `Received an instance of ${name}` : `Received ${inspect(value, { depth: -1 })}`;
+  }
+  return `Received type ${typeof value} (${inspect(value).slice(0, 28)})`;
+}
+
+export function invalidArgType(name: string, expected: string, actual: unknown): TypeError {
+  return withCode(new TypeError(`The "${name}" argument must be ${expected}. ${describe(actual)}`), 'ERR_INVALID_ARG_TYPE');
+}
+
+export function invalidArgValue(name: string, reason: string): TypeError {
+  return withCode(new TypeError(`The argument '${name}' ${reason}`), 'ERR_INVALID_ARG_VALUE');
+}
+
+export function outOfRange(name: string, range: string, actual: unknown): RangeError {
+  return withCode(
+    new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${inspect(actual)}`),
+    'ERR_OUT_OF_RANGE',
+  );
+}

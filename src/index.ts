@@ -1,0 +1,10 @@
+// memlock: counted memory locks for Node.js.
+export { MemlockError } from './errors';
+export type { MemlockErrorCode, MemlockErrorOptions } from './errors';
+export { lock, unlock, PageLock } from './page-lock';
+export type { LockOptions } from './page-lock';
+export { pageSize, stats, lockCounts, residency } from './inspect';
+export type { MemlockStats, Residency } from './inspect';
+export { setLockablePageLimit, getLockablePageLimit } from './limit';
+export type { View } from './views';
+export type { StickyMessage } from './channels';

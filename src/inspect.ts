@@ -1,0 +1,54 @@
+// Read-only views of memlock's state and of the kernel's residency.
+import { binding } from './binding';
+import { systemError } from './system-error';
+import { nativeView, type View } from './views';
+
+export const pageSize: number = binding.pageSize;
+
+/** memlock's own account of what it holds, process-wide. */
+export interface MemlockStats {
+  pageSize: number;
+  /** Distinct pages with a count > 0. */
+  lockedPages: number;
+  lockedBytes: number;
+  /** Pages whose count saturated at 0xFFFF: locked for the life of the process. */
+  stickyPages: number;
+  /** The lockable-page limit. */
+  limitPages: number;
+  limitBytes: number;
+  /** PageLock handles held by this thread's environment and every other. */
+  heldLocks: number;
+}
+
+export function stats(): MemlockStats {
+  const { lockedPages, stickyPages, limitPages, heldLocks } = binding.stats();
+  return {
+    pageSize,
+    lockedPages,
+    lockedBytes: lockedPages * pageSize,
+    stickyPages,
+    limitPages,
+    limitBytes: limitPages * pageSize,
+    heldLocks,
+  };
+}
+
+/** The lock count of each page `view` covers, first page first. */
+export function lockCounts(view: View): Uint16Array {
+  return binding.counts(nativeView(view));
+}
+
+export interface Residency {
+  /** Pages in RAM now, by mincore(2). */
+  residentPages: number;
+  totalPages: number;
+}
+
+/** How many of the pages `view` covers are resident (mincore). */
+export function residency(view: View): Residency {
+  const target = nativeView(view);
+  const resident = binding.residentPages(target);
+  const totalPages = binding.scratch[0];
+  if (resident < 0) throw systemError(resident, 'mincore', totalPages * pageSize);
+  return { residentPages: resident, totalPages };
+}

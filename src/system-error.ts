@@ -1,0 +1,76 @@
+// Turns a refused syscall into a MemlockError that names the errno, the
+// syscall and what to do about it.
+import { readFileSync } from 'node:fs';
+import { getSystemErrorName } from 'node:util';
+import { binding } from './binding';
+import { MemlockError } from './errors';
+
+const CAP_IPC_LOCK = 14n;
+
+export interface MemlockRlimit {
+  /** Bytes; Infinity when unlimited. */
+  soft: number;
+  hard: number;
+}
+
+export function memlockRlimit(): MemlockRlimit | undefined {
+  const result = binding.memlockRlimit();
+  if (typeof result === 'number') return undefined;
+  const bytes = (n: number): number => (n < 0 ? Infinity : n);
+  return { soft: bytes(result[0]), hard: bytes(result[1]) };
+}
+
+/** Whether this process holds CAP_IPC_LOCK in its effective set. */
+export function hasIpcLockCapability(): boolean | undefined {
+  try {
+    const match = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'latin1'));
+    return match ? ((BigInt(`0x${match[1]}`) >> CAP_IPC_LOCK) & 1n) === 1n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes === Infinity) return 'unlimited';
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} bytes` : `${Number(value.toFixed(1))} ${units[unit]}`;
+}
+
+const REMEDIES =
+  'Raise the limit: in a shell "ulimit -l unlimited" (or a size in KiB) before starting node; ' +
+  'under systemd "LimitMEMLOCK=infinity" in the unit; in docker "--ulimit memlock=-1:-1"; ' +
+  'in Kubernetes, a container runtime default or the IPC_LOCK capability; ' +
+  'or grant the process CAP_IPC_LOCK (setcap cap_ipc_lock+ep, docker --cap-add IPC_LOCK).';
+
+/** Why a lock was refused, and what to do, for the errnos mlock documents. */
+function lockAdvice(name: string, bytes: number): string {
+  const rlimit = memlockRlimit();
+  const capable = hasIpcLockCapability();
+  const limits = rlimit
+    ? `RLIMIT_MEMLOCK is ${formatBytes(rlimit.soft)} soft / ${formatBytes(rlimit.hard)} hard`
+    : 'RLIMIT_MEMLOCK could not be read';
+  const capability = capable === true ? 'this process has CAP_IPC_LOCK' : 'this process lacks CAP_IPC_LOCK';
+  const bound = capable !== true && rlimit !== undefined && rlimit.soft !== Infinity;
+  if ((name === 'ENOMEM' || name === 'EPERM' || name === 'EAGAIN') && bound) {
+    return `could not lock ${formatBytes(bytes)}: ${limits} and ${capability}, so everything the process ` +
+      `locks must fit in ${formatBytes(rlimit.soft)}. ${REMEDIES}`;
+  }
+  if (name === 'ENOMEM') {
+    return `could not lock ${formatBytes(bytes)} (${limits}; ${capability}): the kernel is out of memory it ` +
+      'may lock, or the process has reached vm.max_map_count mappings (each separately locked range can split one).';
+  }
+  if (name === 'EAGAIN') return `some of the ${formatBytes(bytes)} could not be locked; try again`;
+  return `${limits}; ${capability}`;
+}
+
+export function systemError(errno: number, syscall: string, bytes: number): MemlockError {
+  const code = getSystemErrorName(errno);
+  const advice = syscall === 'munlock' ? `could not unlock ${formatBytes(bytes)}` : lockAdvice(code, bytes);
+  return new MemlockError(`${syscall} failed with ${code}: ${advice}`, { code, errno, syscall });
+}
