@@ -13,17 +13,18 @@ const EXPECTED = 'an instance of ArrayBuffer, SharedArrayBuffer, Buffer, TypedAr
  * DataView (an ArrayBuffer or SharedArrayBuffer is wrapped in a Uint8Array).
  */
 export function nativeView(value: unknown, name = 'view'): ArrayBufferView {
-  let view: ArrayBufferView;
   if (ArrayBuffer.isView(value)) {
-    view = value;
-  } else if (types.isAnyArrayBuffer(value)) {
-    view = new Uint8Array(value);
-  } else {
-    throw invalidArgType(name, EXPECTED, value);
+    if (value.byteLength === 0) throw emptyView(name, value.buffer);
+    return value;
   }
-  if (view.byteLength === 0) {
-    const detached = binding.isDetached(view.buffer);
-    throw invalidArgValue(name, detached ? 'is detached' : 'must not be empty');
+  if (types.isAnyArrayBuffer(value)) {
+    // Checked before wrapping: a Uint8Array cannot be made over a detached buffer.
+    if (value.byteLength === 0) throw emptyView(name, value);
+    return new Uint8Array(value);
   }
-  return view;
+  throw invalidArgType(name, EXPECTED, value);
+}
+
+function emptyView(name: string, buffer: ArrayBufferLike): TypeError {
+  return invalidArgValue(name, binding.isDetached(buffer) ? 'is detached' : 'must not be empty');
 }

@@ -1,0 +1,87 @@
+import t from 'tap';
+import {
+  getLockablePageLimit,
+  lock,
+  lockCounts,
+  residency,
+  setLockablePageLimit,
+  stats,
+  unlock,
+} from '../src/index';
+
+// Each call takes unchecked input on purpose, as JavaScript callers can.
+const anyLock = lock as (view: unknown, options?: unknown) => unknown;
+const viewTakers: Record<string, (view: unknown) => unknown> = {
+  lock: anyLock,
+  unlock: unlock as (view: unknown) => unknown,
+  lockCounts: lockCounts as (view: unknown) => unknown,
+  residency: residency as (view: unknown) => unknown,
+};
+
+/** An ArrayBuffer detached by a transfer, and a view made before that. */
+function detached(): { buffer: ArrayBuffer; view: Uint8Array } {
+  const buffer = new ArrayBuffer(4096);
+  const view = new Uint8Array(buffer);
+  structuredClone(buffer, { transfer: [buffer] });
+  return { buffer, view };
+}
+
+t.test('not a view: ERR_INVALID_ARG_TYPE', (t) => {
+  const before = stats();
+  for (const [name, call] of Object.entries(viewTakers)) {
+    for (const bad of [undefined, null, 42, 'bytes', {}, [1, 2, 3], () => 0, Symbol('x'), 1n]) {
+      t.throws(() => call(bad), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }, `${name}(${String(bad)})`);
+    }
+  }
+  t.same(stats(), before, 'nothing changed');
+  t.end();
+});
+
+t.test('empty or detached: ERR_INVALID_ARG_VALUE', (t) => {
+  const before = stats();
+  const gone = detached();
+  const empties = {
+    'empty Buffer': Buffer.alloc(0),
+    'empty Uint8Array': new Uint8Array(0),
+    'empty ArrayBuffer': new ArrayBuffer(0),
+    'empty SharedArrayBuffer': new SharedArrayBuffer(0),
+    'empty DataView': new DataView(new ArrayBuffer(8), 8),
+    'detached ArrayBuffer': gone.buffer,
+    'view of a detached ArrayBuffer': gone.view,
+  };
+  for (const [name, call] of Object.entries(viewTakers)) {
+    for (const [what, bad] of Object.entries(empties)) {
+      t.throws(() => call(bad), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' }, `${name}: ${what}`);
+    }
+  }
+  t.match(t.throws(() => lock(gone.buffer)), { message: /detached/ }, 'says the buffer is detached');
+  t.match(t.throws(() => lock(gone.view)), { message: /detached/ }, 'says the view is detached');
+  t.same(stats(), before, 'nothing changed');
+  t.end();
+});
+
+t.test('bad lock options: ERR_INVALID_ARG_TYPE, nothing locked', (t) => {
+  const before = stats();
+  const view = new Uint8Array(4096);
+  for (const bad of [null, 5, 'onFault', true, [true]]) {
+    t.throws(() => anyLock(view, bad), { code: 'ERR_INVALID_ARG_TYPE' }, `options = ${String(bad)}`);
+  }
+  for (const bad of [1, 'yes', null, {}]) {
+    t.throws(() => anyLock(view, { onFault: bad }), { code: 'ERR_INVALID_ARG_TYPE' }, `onFault = ${String(bad)}`);
+  }
+  t.same(stats(), before, 'nothing changed');
+  t.end();
+});
+
+t.test('bad limits: type and range errors, limit unchanged', (t) => {
+  const limit = getLockablePageLimit();
+  const anySet = setLockablePageLimit as (pages: unknown) => void;
+  for (const bad of ['10', null, undefined, 10n, {}]) {
+    t.throws(() => anySet(bad), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }, `limit ${String(bad)}`);
+  }
+  for (const bad of [-1, 1.5, NaN, Infinity, -Infinity, 2 ** 53]) {
+    t.throws(() => anySet(bad), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' }, `limit ${bad}`);
+  }
+  t.equal(getLockablePageLimit(), limit);
+  t.end();
+});

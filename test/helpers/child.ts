@@ -1,0 +1,59 @@
+// Runs a TypeScript fixture in a fresh node process (tsx), optionally behind
+// a command prefix such as setpriv/prlimit.
+import { execFileSync, spawnSync } from 'node:child_process';
+import path from 'node:path';
+
+export const FIXTURES = path.join(__dirname, '..', 'fixtures');
+
+export interface ChildResult {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface FixtureOptions {
+  /** A command the child runs under, such as setpriv and prlimit. */
+  prefix?: string[];
+  /** Options for node itself. */
+  node?: string[];
+  args?: string[];
+}
+
+export function runFixture(name: string, options: FixtureOptions = {}): ChildResult {
+  const command = [
+    ...(options.prefix ?? []),
+    process.execPath,
+    ...(options.node ?? []),
+    '--import',
+    'tsx',
+    path.join(FIXTURES, name),
+    ...(options.args ?? []),
+  ];
+  // Without the test runner's NODE_OPTIONS hooks: the child is a plain node process.
+  const { NODE_OPTIONS: _runnerHooks, ...env } = process.env;
+  const result = spawnSync(command[0]!, command.slice(1), { encoding: 'utf8', timeout: 120_000, env });
+  return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
+}
+
+export function hasCommand(name: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Why a test that drops privileges cannot run here, or undefined if it can. */
+export function cannotDropPrivileges(): string | undefined {
+  if (process.getuid?.() !== 0) return 'needs root to drop CAP_IPC_LOCK in a child';
+  if (!hasCommand('setpriv')) return 'needs setpriv (util-linux)';
+  if (!hasCommand('prlimit')) return 'needs prlimit (util-linux)';
+  return undefined;
+}
+
+/** A command prefix: no CAP_IPC_LOCK, RLIMIT_MEMLOCK = `bytes` soft and hard. */
+export function unprivileged(bytes: number): string[] {
+  return ['setpriv', '--inh-caps=-ipc_lock', '--bounding-set=-ipc_lock', 'prlimit', `--memlock=${bytes}:${bytes}`];
+}

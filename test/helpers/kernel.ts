@@ -1,0 +1,77 @@
+// The kernel's own account of locked memory, read from /proc, to check
+// memlock against. Addresses come from the addon's test-facing addressOf.
+import { readFileSync } from 'node:fs';
+import { binding } from '../../src/binding';
+
+interface Mapping {
+  start: number;
+  end: number;
+  lockedKb: number;
+  flags: string[];
+}
+
+export function readMappings(pid: number | 'self' = 'self'): Mapping[] {
+  const mappings: Mapping[] = [];
+  let current: Mapping | undefined;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'latin1').split('\n')) {
+    const range = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
+    if (range) {
+      current = { start: parseInt(range[1]!, 16), end: parseInt(range[2]!, 16), lockedKb: 0, flags: [] };
+      mappings.push(current);
+    } else if (current && line.startsWith('Locked:')) {
+      current.lockedKb = parseInt(line.slice(7), 10);
+    } else if (current && line.startsWith('VmFlags:')) {
+      current.flags = line.slice(8).trim().split(/\s+/);
+    }
+  }
+  return mappings;
+}
+
+export interface KernelLockState {
+  /** Pages of the view's page range inside a VM_LOCKED mapping (VmFlags `lo`). */
+  lockedPages: number;
+  /** smaps `Locked:` of the mappings overlapping the range, each capped at the overlap. */
+  lockedBytes: number;
+  totalPages: number;
+}
+
+export function pageRange(view: ArrayBufferView): { start: number; end: number } {
+  const pageSize = binding.pageSize;
+  const address = binding.addressOf(view);
+  const start = Math.floor(address / pageSize) * pageSize;
+  const end = Math.ceil((address + view.byteLength) / pageSize) * pageSize;
+  return { start, end };
+}
+
+export function kernelLockState(view: ArrayBufferView): KernelLockState {
+  const pageSize = binding.pageSize;
+  const { start, end } = pageRange(view);
+  let lockedPages = 0;
+  let lockedBytes = 0;
+  for (const m of readMappings()) {
+    const from = Math.max(m.start, start);
+    const to = Math.min(m.end, end);
+    if (from >= to) continue;
+    if (m.flags.includes('lo')) lockedPages += (to - from) / pageSize;
+    lockedBytes += Math.min(m.lockedKb * 1024, to - from);
+  }
+  return { lockedPages, lockedBytes, totalPages: (end - start) / pageSize };
+}
+
+/** VmLck of /proc/<pid>/status, in bytes. */
+export function vmLockedBytes(pid: number | 'self' = 'self'): number {
+  const match = /^VmLck:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
+  if (!match) throw new Error('no VmLck in /proc/self/status');
+  return Number(match[1]) * 1024;
+}
+
+/** A touched, page-aligned Uint8Array of `pages` pages (for exact page math). */
+export function alignedPages(pages: number): Uint8Array {
+  const pageSize = binding.pageSize;
+  const backing = new Uint8Array((pages + 1) * pageSize);
+  const address = binding.addressOf(backing);
+  const skip = (pageSize - (address % pageSize)) % pageSize;
+  const view = backing.subarray(skip, skip + pages * pageSize);
+  view.fill(1);
+  return view;
+}

@@ -1,0 +1,31 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+
+const root = path.join(__dirname, '..');
+
+function runConsumer(file: string) {
+  const { NODE_OPTIONS: _runnerHooks, ...env } = process.env;
+  const result = spawnSync(process.execPath, [path.join(__dirname, 'fixtures', file)], { cwd: root, encoding: 'utf8', env });
+  return result;
+}
+
+t.test('the built package has declarations', (t) => {
+  t.ok(existsSync(path.join(root, 'lib', 'index.js')), 'lib/index.js (npm install builds it)');
+  t.ok(existsSync(path.join(root, 'lib', 'index.d.ts')), 'lib/index.d.ts');
+  t.end();
+});
+
+for (const file of ['consumer.mjs', 'consumer.cjs']) {
+  t.test(`${file}: the package loads by name and locks`, (t) => {
+    const result = runConsumer(file);
+    t.equal(result.status, 0, result.stderr);
+    const r = JSON.parse(result.stdout);
+    t.ok(r.counted, 'lock counted its pages');
+    t.equal(r.lockedAfter, 0, 'and release undid it');
+    t.ok(r.errorClass, 'MemlockError is exported');
+    if (file.endsWith('.mjs')) t.ok(r.defaultExport, 'a default import works too');
+    t.end();
+  });
+}

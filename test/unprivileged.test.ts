@@ -1,0 +1,47 @@
+import t from 'tap';
+import { cannotDropPrivileges, runFixture, unprivileged } from './helpers/child';
+
+const skip = cannotDropPrivileges();
+
+for (const [limit, codes] of [
+  [65536, ['ENOMEM']],
+  [0, ['EPERM', 'ENOMEM']],
+] as const) {
+  t.test(`no CAP_IPC_LOCK, RLIMIT_MEMLOCK ${limit}: a clear error and nothing changed`, { skip: skip ?? false }, (t) => {
+    const child = runFixture('unprivileged.ts', { prefix: unprivileged(limit) });
+    if (limit === 0) {
+      // With a zero limit even the first small lock is refused: the fixture
+      // itself fails, which is the assertion.
+      t.not(child.status, 0, 'the first lock fails');
+      t.match(child.stderr, /RLIMIT_MEMLOCK is 0 bytes soft \/ 0 bytes hard/, 'the error names the limit');
+      t.match(child.stderr, new RegExp(`code: '(${codes.join('|')})'`), 'with an errno code');
+      t.match(child.stderr, /syscall: 'mlock'/);
+      t.end();
+      return;
+    }
+    t.equal(child.status, 0, child.stderr);
+    const r = JSON.parse(child.stdout);
+    for (const [name, failure] of [['mlock', r.plain], ['mlock2', r.onFault]] as const) {
+      t.ok(failure, `${name}: the lock failed`);
+      t.ok(failure.isMemlockError, `${name}: a MemlockError`);
+      t.ok(codes.includes(failure.code), `${name}: code ${failure.code}`);
+      t.equal(failure.errno, -12, `${name}: errno like Node's SystemError`);
+      t.equal(failure.syscall, name);
+      t.match(failure.message, /RLIMIT_MEMLOCK is 64 KiB soft \/ 64 KiB hard/);
+      t.match(failure.message, /lacks CAP_IPC_LOCK/);
+      t.match(failure.message, /ulimit -l/);
+      t.match(failure.message, /LimitMEMLOCK/);
+      t.match(failure.message, /--ulimit memlock/);
+    }
+    t.same(r.after.counts, r.before.counts, 'counts unchanged');
+    t.same(r.after.counts.slice(0, 3), [0, 1, 0], 'only the middle page is counted');
+    t.same(r.after.kernel, r.before.kernel, 'smaps unchanged: the first run was rolled back');
+    t.equal(r.after.kernel.lockedPages, 1, 'the kernel has only the middle page locked');
+    t.equal(r.after.vmLck, r.before.vmLck, 'VmLck unchanged');
+    t.same(r.after.stats, r.before.stats, 'stats unchanged');
+    t.equal(r.smallKernel.lockedPages, 2, 'the earlier lock is untouched');
+    t.equal(r.end.stats.lockedPages, 0, 'the process kept running and released everything');
+    t.equal(r.end.vmLck, 0);
+    t.end();
+  });
+}
