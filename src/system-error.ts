@@ -45,7 +45,7 @@ export function formatBytes(bytes: number): string {
 const REMEDIES =
   'Raise the limit: in a shell "ulimit -l unlimited" (or a size in KiB) before starting node; ' +
   'under systemd "LimitMEMLOCK=infinity" in the unit; in docker "--ulimit memlock=-1:-1"; ' +
-  'in Kubernetes, a container runtime default or the IPC_LOCK capability; ' +
+  'in Kubernetes, add IPC_LOCK to securityContext.capabilities.add; ' +
   'or grant the process CAP_IPC_LOCK (setcap cap_ipc_lock+ep, docker --cap-add IPC_LOCK).';
 
 /** Why a lock was refused, and what to do, for the errnos mlock documents. */
