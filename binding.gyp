@@ -4,6 +4,7 @@
       "target_name": "memlock",
       "sources": [
         "native/binding.cc",
+        "native/lock_registry.cc",
         "native/locker.cc",
         "native/page_table.cc",
         "native/platform_linux.cc"

@@ -1,8 +1,11 @@
-// N-API glue: unpacks arguments, keeps locked views reachable, and turns
-// Locker outcomes into plain JS values. Failures are returned, not thrown:
-// the TypeScript layer builds the MemlockError (STYLE.md, native boundary).
-// Thrown here are only calls that would be unsafe to carry out, which the
-// TypeScript layer refuses before they get this far.
+// N-API glue: unpacks arguments and turns Locker outcomes into plain JS
+// values. Failures are returned, not thrown: the TypeScript layer builds the
+// MemlockError (STYLE.md, native boundary). Thrown here are only calls that
+// would be unsafe to carry out, which the TypeScript layer refuses first.
+//
+// The hot calls (lock, release, releaseLatest, isHeld) use raw N-API and get
+// their environment's state as callback data: node-addon-api's CallbackInfo
+// makes extra engine calls on every call, which doubled a re-lock's cost.
 #include <napi.h>
 
 #include <fcntl.h>
@@ -42,77 +45,127 @@ struct Bytes {
   size_t len;
 };
 
-// The bytes of a TypedArray or DataView. ArrayBuffers and SharedArrayBuffers
-// arrive wrapped in a Uint8Array (N-API in Node 20 cannot see into a SAB).
-Bytes ViewBytes(const Napi::Value& value) {
-  napi_env env = value.Env();
+size_t ElementSize(napi_typedarray_type type) {
+  switch (type) {
+    case napi_int8_array:
+    case napi_uint8_array:
+    case napi_uint8_clamped_array:
+      return 1;
+    case napi_int16_array:
+    case napi_uint16_array:
+      return 2;
+    case napi_int32_array:
+    case napi_uint32_array:
+    case napi_float32_array:
+      return 4;
+    default:  // float64, bigint64, biguint64
+      return 8;
+  }
+}
+
+// The bytes of a TypedArray or DataView, or false with a JS exception
+// pending. ArrayBuffers and SharedArrayBuffers arrive wrapped in a Uint8Array
+// (N-API in Node 20 cannot see into a SharedArrayBuffer).
+bool ViewBytes(napi_env env, napi_value value, Bytes* out) {
   void* data = nullptr;
   size_t len = 0;
   bool is = false;
   if (napi_is_typedarray(env, value, &is) == napi_ok && is) {
     napi_typedarray_type type;
-    size_t length;
-    NAPI_THROW_IF_FAILED(env, napi_get_typedarray_info(env, value, &type, &length, &data, nullptr, nullptr),
-                         Bytes{});
-    len = value.As<Napi::TypedArray>().ByteLength();
+    size_t length = 0;
+    if (napi_get_typedarray_info(env, value, &type, &length, &data, nullptr, nullptr) != napi_ok) return false;
+    len = length * ElementSize(type);
   } else if (napi_is_dataview(env, value, &is) == napi_ok && is) {
-    NAPI_THROW_IF_FAILED(env, napi_get_dataview_info(env, value, &len, &data, nullptr, nullptr), Bytes{});
+    if (napi_get_dataview_info(env, value, &len, &data, nullptr, nullptr) != napi_ok) return false;
   } else {
-    throw Napi::TypeError::New(env, "memlock: expected a TypedArray or DataView");
+    napi_throw_type_error(env, nullptr, "memlock: expected a TypedArray or DataView");
+    return false;
   }
   if (data == nullptr || len == 0) {
-    throw Napi::RangeError::New(env, "memlock: view is empty or detached");
+    napi_throw_range_error(env, nullptr, "memlock: view is empty or detached");
+    return false;
   }
-  return Bytes{reinterpret_cast<uintptr_t>(data), len};
+  *out = Bytes{reinterpret_cast<uintptr_t>(data), len};
+  return true;
 }
 
-int64_t IdArg(const Napi::CallbackInfo& info) {
-  if (!info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "memlock: expected a lock id");
-  return info[0].As<Napi::Number>().Int64Value();
+Bytes ViewBytes(const Napi::Value& value) {
+  Bytes bytes{};
+  // Error::New(env) takes over the pending exception.
+  if (!ViewBytes(value.Env(), value, &bytes)) throw Napi::Error::New(value.Env());
+  return bytes;
 }
 
-void DeleteRef(napi_env env, void* user) {
-  if (user != nullptr) napi_delete_reference(env, static_cast<napi_ref>(user));
+// Up to three arguments and the environment's state, for raw callbacks.
+struct RawArgs {
+  napi_value argv[3];
+  EnvState* state;
+};
+
+RawArgs Unpack(napi_env env, napi_callback_info cbinfo) {
+  RawArgs args{};
+  size_t argc = 3;
+  void* data = nullptr;
+  napi_get_cb_info(env, cbinfo, &argc, args.argv, nullptr, &data);
+  args.state = static_cast<EnvState*>(data);
+  return args;
 }
 
-// lock(view, onFault) -> id (> 0) | -errno | kLimitExceeded; details in scratch.
-Napi::Value Lock(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  EnvState* state = StateOf(env);
-  Bytes bytes = ViewBytes(info[0]);
-  bool on_fault = info[1].ToBoolean();
-  // Holding the view keeps its memory mapped for as long as the lock is held.
-  napi_ref ref = nullptr;
-  NAPI_THROW_IF_FAILED(env, napi_create_reference(env, info[0], 1, &ref), Napi::Value());
+bool IdArg(napi_env env, napi_value value, int64_t* id) {
+  if (napi_get_value_int64(env, value, id) == napi_ok) return true;
+  napi_throw_type_error(env, nullptr, "memlock: expected a lock id");
+  return false;
+}
+
+napi_value Number(napi_env env, double value) {
+  napi_value result = nullptr;
+  napi_create_double(env, value, &result);
+  return result;
+}
+
+// lock(view, onFault, tag) -> id (> 0) | -errno | kLimitExceeded; details in scratch.
+napi_value Lock(napi_env env, napi_callback_info cbinfo) {
+  RawArgs args = Unpack(env, cbinfo);
+  Bytes bytes{};
+  if (!ViewBytes(env, args.argv[0], &bytes)) return nullptr;
+  bool on_fault = false;
+  napi_get_value_bool(env, args.argv[1], &on_fault);
+  uint32_t tag = 0;
+  napi_get_value_uint32(env, args.argv[2], &tag);
   Locker& locker = Locker::instance();
-  LockOutcome out = locker.lock(state, bytes.addr, bytes.len, on_fault, ref);
-  if (out.id < 0) DeleteRef(env, ref);
-  state->scratch[0] = static_cast<double>(locker.pages_spanned(bytes.addr, bytes.len));
-  state->scratch[1] = static_cast<double>(out.newly_sticky);
-  state->scratch[2] = static_cast<double>(static_cast<int>(out.failed));
-  return Napi::Number::New(env, static_cast<double>(out.id));
+  LockOutcome out = locker.lock(args.state, bytes.addr, bytes.len, on_fault, tag);
+  double* scratch = args.state->scratch;
+  scratch[0] = static_cast<double>(locker.pages_spanned(bytes.addr, bytes.len));
+  scratch[1] = static_cast<double>(out.newly_sticky);
+  scratch[2] = static_cast<double>(static_cast<int>(out.failed));
+  return Number(env, static_cast<double>(out.id));
 }
 
 // release(id) -> 0 released | 1 not held | -errno (munlock refused)
-Napi::Value Release(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  ReleaseOutcome out = Locker::instance().release(StateOf(env), IdArg(info));
-  DeleteRef(env, out.user);
-  return Napi::Number::New(env, static_cast<double>(out.status));
+napi_value Release(napi_env env, napi_callback_info cbinfo) {
+  RawArgs args = Unpack(env, cbinfo);
+  int64_t id = 0;
+  if (!IdArg(env, args.argv[0], &id)) return nullptr;
+  return Number(env, static_cast<double>(Locker::instance().release(args.state, id).status));
 }
 
-// releaseLatest(view) -> id released (> 0) | 0 none held | -errno
-Napi::Value ReleaseLatest(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Bytes bytes = ViewBytes(info[0]);
-  ReleaseOutcome out = Locker::instance().release_latest(StateOf(env), bytes.addr, bytes.len);
-  DeleteRef(env, out.user);
-  double result = out.status < 0 ? static_cast<double>(out.status) : out.status == 0 ? out.id : 0;
-  return Napi::Number::New(env, result);
+// releaseLatest(view) -> id released (> 0) | 0 none held | -errno; scratch[0] = its tag
+napi_value ReleaseLatest(napi_env env, napi_callback_info cbinfo) {
+  RawArgs args = Unpack(env, cbinfo);
+  Bytes bytes{};
+  if (!ViewBytes(env, args.argv[0], &bytes)) return nullptr;
+  ReleaseOutcome out = Locker::instance().release_latest(args.state, bytes.addr, bytes.len);
+  args.state->scratch[0] = out.tag;
+  return Number(env, out.status < 0 ? static_cast<double>(out.status) : out.status == 0 ? out.id : 0);
 }
 
-Napi::Value IsHeld(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), Locker::instance().is_held(StateOf(info.Env()), IdArg(info)));
+napi_value IsHeld(napi_env env, napi_callback_info cbinfo) {
+  RawArgs args = Unpack(env, cbinfo);
+  int64_t id = 0;
+  if (!IdArg(env, args.argv[0], &id)) return nullptr;
+  napi_value result = nullptr;
+  napi_get_boolean(env, Locker::instance().is_held(args.state, id), &result);
+  return result;
 }
 
 // counts(view) -> Uint16Array with one count per covered page
@@ -222,6 +275,12 @@ Napi::Value ForkProbe(const Napi::CallbackInfo& info) {
   return obj;
 }
 
+Napi::Value RawFunction(Napi::Env env, const char* name, napi_callback callback, EnvState* state) {
+  napi_value fn = nullptr;
+  NAPI_THROW_IF_FAILED(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, callback, state, &fn), Napi::Value());
+  return Napi::Value(env, fn);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EnvState* state = new EnvState();
   Napi::Float64Array scratch = Napi::Float64Array::New(env, kScratchSlots);
@@ -231,10 +290,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("scratch", scratch);
   exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(platform::page_size())));
   exports.Set("physicalPages", Napi::Number::New(env, static_cast<double>(platform::physical_pages())));
-  exports.Set("lock", Napi::Function::New(env, Lock, "lock"));
-  exports.Set("release", Napi::Function::New(env, Release, "release"));
-  exports.Set("releaseLatest", Napi::Function::New(env, ReleaseLatest, "releaseLatest"));
-  exports.Set("isHeld", Napi::Function::New(env, IsHeld, "isHeld"));
+  exports.Set("lock", RawFunction(env, "lock", Lock, state));
+  exports.Set("release", RawFunction(env, "release", Release, state));
+  exports.Set("releaseLatest", RawFunction(env, "releaseLatest", ReleaseLatest, state));
+  exports.Set("isHeld", RawFunction(env, "isHeld", IsHeld, state));
   exports.Set("counts", Napi::Function::New(env, Counts, "counts"));
   exports.Set("residentPages", Napi::Function::New(env, ResidentPages, "residentPages"));
   exports.Set("addressOf", Napi::Function::New(env, AddressOf, "addressOf"));

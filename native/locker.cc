@@ -1,5 +1,6 @@
 #include "locker.h"
 
+#include <errno.h>
 #include <pthread.h>
 
 #include <new>
@@ -34,8 +35,7 @@ void Locker::after_fork_child() {
   // (allocator state in a child of a threaded process is best left alone).
   new (&self.mu_) std::mutex();
   new (&self.table_) PageTable();
-  new (&self.records_) decltype(self.records_)();
-  new (&self.by_view_) decltype(self.by_view_)();
+  new (&self.records_) LockRegistry();
 }
 
 int Locker::lock_run(const PageRun& run, bool on_fault) {
@@ -48,13 +48,17 @@ void Locker::unlock_runs(const std::vector<PageRun>& runs) {
   for (const PageRun& run : runs) platform::unlock_range(run.first * page_size_, run.pages * page_size_);
 }
 
-LockOutcome Locker::lock(const void* owner, uintptr_t addr, size_t len, bool on_fault, void* user) {
+LockOutcome Locker::lock(const void* owner, uintptr_t addr, size_t len, bool on_fault, uint32_t tag) {
   LockOutcome out;
   const uint64_t first = page_index(addr);
   const uint64_t pages = pages_spanned(addr, len);
   out.first_page = first;
 
   std::lock_guard<std::mutex> guard(mu_);
+  if (records_.full()) {
+    out.id = -ENOMEM;  // 16.7 million locks held at once
+    return out;
+  }
   LockPlan plan = table_.plan_lock(first, pages, on_fault);
   if (plan.new_pages > 0 && table_.locked_pages() + plan.new_pages > limit_pages_) {
     out.id = kLimitExceeded;
@@ -84,23 +88,21 @@ LockOutcome Locker::lock(const void* owner, uintptr_t addr, size_t len, bool on_
   }
 
   out.newly_sticky = table_.commit_lock(first, pages, on_fault);
-  out.id = next_id_++;
-  records_.emplace(out.id, Record{owner, addr, len, first, pages, user});
-  by_view_[ViewKey{owner, addr, len}].push_back(out.id);
+  out.id = records_.add(LockRecord{owner, addr, len, first, pages, tag});
   return out;
 }
 
 ReleaseOutcome Locker::release_locked(int64_t id) {
   ReleaseOutcome out;
   out.id = id;
-  auto rec_it = records_.find(id);
-  if (rec_it == records_.end()) {
+  const LockRecord* rec = records_.find(id);
+  if (rec == nullptr) {
     out.status = 1;
     return out;
   }
-  const Record& rec = rec_it->second;
+  out.tag = rec->tag;
 
-  ReleasePlan plan = table_.plan_release(rec.first_page, rec.pages);
+  ReleasePlan plan = table_.plan_release(rec->first_page, rec->pages);
   for (size_t i = 0; i < plan.to_unlock.size(); ++i) {
     const PageRun& run = plan.to_unlock[i];
     int rc = platform::unlock_range(run.first * page_size_, run.pages * page_size_);
@@ -110,51 +112,34 @@ ReleaseOutcome Locker::release_locked(int64_t id) {
       return out;
     }
   }
-  table_.commit_release(rec.first_page, rec.pages);
-
-  auto view_it = by_view_.find(ViewKey{rec.owner, rec.addr, rec.len});
-  if (view_it != by_view_.end()) {
-    auto& ids = view_it->second;
-    for (auto it = ids.end(); it != ids.begin();) {
-      if (*--it == id) {
-        ids.erase(it);
-        break;
-      }
-    }
-    if (ids.empty()) by_view_.erase(view_it);
-  }
-  out.user = rec.user;
-  records_.erase(rec_it);
+  table_.commit_release(rec->first_page, rec->pages);
+  records_.remove(id);
   return out;
 }
 
 ReleaseOutcome Locker::release(const void* owner, int64_t id) {
   std::lock_guard<std::mutex> guard(mu_);
-  auto it = records_.find(id);
-  if (it == records_.end() || it->second.owner != owner) return ReleaseOutcome{1, id, nullptr};
+  const LockRecord* rec = records_.find(id);
+  if (rec == nullptr || rec->owner != owner) return ReleaseOutcome{1, id, 0};
   return release_locked(id);
 }
 
 ReleaseOutcome Locker::release_latest(const void* owner, uintptr_t addr, size_t len) {
   std::lock_guard<std::mutex> guard(mu_);
-  auto it = by_view_.find(ViewKey{owner, addr, len});
-  if (it == by_view_.end()) return ReleaseOutcome{1, 0, nullptr};
-  return release_locked(it->second.back());
+  int64_t id = records_.newest(owner, addr, len);
+  if (id == 0) return ReleaseOutcome{1, 0, 0};
+  return release_locked(id);
 }
 
 void Locker::release_owner(const void* owner) {
   std::lock_guard<std::mutex> guard(mu_);
-  std::vector<int64_t> ids;
-  for (const auto& [id, rec] : records_) {
-    if (rec.owner == owner) ids.push_back(id);
-  }
-  for (int64_t id : ids) release_locked(id);
+  for (int64_t id : records_.ids_of(owner)) release_locked(id);
 }
 
 bool Locker::is_held(const void* owner, int64_t id) {
   std::lock_guard<std::mutex> guard(mu_);
-  auto it = records_.find(id);
-  return it != records_.end() && it->second.owner == owner;
+  const LockRecord* rec = records_.find(id);
+  return rec != nullptr && rec->owner == owner;
 }
 
 void Locker::counts(uintptr_t addr, size_t len, uint16_t* out) {

@@ -6,12 +6,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <mutex>
-#include <tuple>
-#include <unordered_map>
 #include <vector>
 
+#include "lock_registry.h"
 #include "page_table.h"
 
 namespace memlock {
@@ -31,7 +29,7 @@ struct LockOutcome {
 struct ReleaseOutcome {
   int64_t status = 0;  // 0 released, 1 not held (already released), < 0 -errno
   int64_t id = 0;      // the lock that was released
-  void* user = nullptr;  // the opaque value given at lock time, for the caller to free
+  uint32_t tag = 0;    // the tag it was taken with
 };
 
 struct Stats {
@@ -42,9 +40,9 @@ class Locker {
  public:
   static Locker& instance();
 
-  // `owner` groups locks by environment (one per worker thread); `user` is an
-  // opaque value handed back when the lock is released.
-  LockOutcome lock(const void* owner, uintptr_t addr, size_t len, bool on_fault, void* user);
+  // `owner` groups locks by environment (one per worker thread); `tag` is the
+  // owner's own number for the lock, handed back when it is released.
+  LockOutcome lock(const void* owner, uintptr_t addr, size_t len, bool on_fault, uint32_t tag);
   ReleaseOutcome release(const void* owner, int64_t id);
   // Releases the most recent lock `owner` took on exactly [addr, addr + len).
   ReleaseOutcome release_latest(const void* owner, uintptr_t addr, size_t len);
@@ -65,15 +63,6 @@ class Locker {
 
  private:
   Locker();
-  struct Record {
-    const void* owner;
-    uintptr_t addr;
-    size_t len;
-    uint64_t first_page;
-    uint64_t pages;
-    void* user;
-  };
-  using ViewKey = std::tuple<const void*, uintptr_t, size_t>;
 
   ReleaseOutcome release_locked(int64_t id);  // mu_ held
   void unlock_runs(const std::vector<PageRun>& runs);
@@ -86,9 +75,7 @@ class Locker {
   size_t page_size_;
   PageTable table_;
   uint64_t limit_pages_;
-  int64_t next_id_ = 1;
-  std::unordered_map<int64_t, Record> records_;
-  std::map<ViewKey, std::vector<int64_t>> by_view_;  // lock ids, oldest first
+  LockRegistry records_;
 };
 
 }  // namespace memlock

@@ -29,11 +29,14 @@ export interface NativeBinding {
   readonly physicalPages: number;
   /** Secondary results of the last lock / residentPages call (see binding.cc). */
   readonly scratch: Float64Array;
-  /** A lock id (> 0), -errno, or LIMIT_EXCEEDED. */
-  lock(view: ArrayBufferView, onFault: boolean): number;
+  /**
+   * A lock id (> 0), -errno, or LIMIT_EXCEEDED; scratch = [pages, newly
+   * sticky pages, failed syscall]. `tag` comes back from releaseLatest.
+   */
+  lock(view: ArrayBufferView, onFault: boolean, tag: number): number;
   /** 0 released, 1 not held, -errno if munlock was refused. */
   release(id: number): number;
-  /** The id released (> 0), 0 if none is held on these bytes, or -errno. */
+  /** The id released (> 0), 0 if none is held on these bytes, or -errno; scratch[0] = its tag. */
   releaseLatest(view: ArrayBufferView): number;
   isHeld(id: number): boolean;
   counts(view: ArrayBufferView): Uint16Array;

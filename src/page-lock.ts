@@ -2,6 +2,7 @@
 import { binding, LIMIT_EXCEEDED, SYSCALL_NAMES } from './binding';
 import { reportSticky } from './channels';
 import { invalidArgType, MemlockError } from './errors';
+import { retain, unretain } from './retained';
 import { systemError } from './system-error';
 import { nativeView, type View } from './views';
 
@@ -21,10 +22,12 @@ export class PageLock implements Disposable {
   readonly bytes: number;
   readonly onFault: boolean;
   readonly #id: number;
+  readonly #slot: number;
 
   /** @internal Made by lock(). */
-  constructor(id: number, pages: number, onFault: boolean) {
+  constructor(id: number, slot: number, pages: number, onFault: boolean) {
     this.#id = id;
+    this.#slot = slot;
     this.pages = pages;
     this.bytes = pages * binding.pageSize;
     this.onFault = onFault;
@@ -41,7 +44,8 @@ export class PageLock implements Disposable {
    */
   release(): void {
     const rc = binding.release(this.#id);
-    if (rc < 0) throw systemError(rc, 'munlock', this.bytes);
+    if (rc === 0) unretain(this.#slot);
+    else if (rc < 0) throw systemError(rc, 'munlock', this.bytes);
   }
 
   [Symbol.dispose](): void {
@@ -68,15 +72,17 @@ function checkOptions(options: unknown): boolean {
 export function lock(view: View, options?: LockOptions): PageLock {
   const target = nativeView(view);
   const onFault = checkOptions(options);
-  const id = binding.lock(target, onFault);
+  const slot = retain(target);
+  const id = binding.lock(target, onFault, slot);
   const scratch = binding.scratch;
-  const pages = scratch[0];
-  const newlySticky = scratch[1];
+  const pages = scratch[0]!;
+  const newlySticky = scratch[1]!;
   if (id > 0) {
-    const handle = new PageLock(id, pages, onFault);
+    const handle = new PageLock(id, slot, pages, onFault);
     if (newlySticky > 0) reportSticky({ pages: newlySticky, view });
     return handle;
   }
+  unretain(slot);
   if (id === LIMIT_EXCEEDED) {
     const { lockedPages, limitPages } = binding.stats();
     throw new MemlockError(
@@ -85,7 +91,11 @@ export function lock(view: View, options?: LockOptions): PageLock {
       { code: 'ERR_MEMLOCK_LIMIT' },
     );
   }
-  throw systemError(id, SYSCALL_NAMES[scratch[2]!] ?? 'mlock', pages * binding.pageSize);
+  const syscall = SYSCALL_NAMES[scratch[2]!];
+  if (syscall === undefined || syscall === 'none') {
+    throw new MemlockError('too many locks are held at once (16,777,216)', { code: 'ENOMEM', errno: id });
+  }
+  throw systemError(id, syscall, pages * binding.pageSize);
 }
 
 /**
@@ -99,4 +109,5 @@ export function unlock(view: View): void {
     throw new MemlockError('no lock is held on exactly these bytes', { code: 'ERR_NOT_LOCKED' });
   }
   if (rc < 0) throw systemError(rc, 'munlock', target.byteLength);
+  unretain(binding.scratch[0]!);
 }

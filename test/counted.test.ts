@@ -145,3 +145,33 @@ t.test('stats follow locks', (t) => {
   t.same(stats(), before);
   t.end();
 });
+
+t.test('a released handle never touches a later lock in its reused slot', (t) => {
+  const view = alignedPages(1);
+  const first = lock(view);
+  first.release();
+  const second = lock(view); // takes the record slot `first` had
+  first.release();
+  t.notOk(second.released, 'releasing the stale handle again left the new lock alone');
+  t.same(Array.from(lockCounts(view)), [1]);
+  second.release();
+  t.end();
+});
+
+t.test('releases in any order, mixed with unlock(view), keep the newest-first order', (t) => {
+  const view = alignedPages(2);
+  const locks = Array.from({ length: 200 }, () => lock(view));
+  for (let i = 0; i < 200; i += 2) locks[i]!.release(); // every other one, oldest first
+  t.same(Array.from(lockCounts(view)), [100, 100]);
+  unlock(view);
+  t.ok(locks[199]!.released, 'unlock took the newest');
+  locks[197]!.release();
+  unlock(view);
+  t.ok(locks[195]!.released, 'then the newest still held');
+  t.notOk(locks[193]!.released);
+  for (const held of locks) held.release();
+  t.same(Array.from(lockCounts(view)), [0, 0]);
+  t.equal(kernelLockState(view).lockedPages, 0);
+  t.throws(() => unlock(view), { code: 'ERR_NOT_LOCKED' });
+  t.end();
+});

@@ -1,0 +1,69 @@
+// The record of every held lock: which bytes, which owner (environment), and
+// a tag the owner chose. Records live in reusable slots, so taking and
+// dropping a lock neither hashes nor allocates; the locks on the same bytes
+// are linked newest-first, so unlock(view) and out-of-order releases are
+// O(1). Plain C++, no locking of its own.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+namespace memlock {
+
+struct LockRecord {
+  const void* owner;
+  uintptr_t addr;
+  size_t len;
+  uint64_t first_page;
+  uint64_t pages;
+  uint32_t tag;
+};
+
+class LockRegistry {
+ public:
+  // Ids are generation * 2^24 + slot: a released id never names a later lock
+  // (until a slot is reused 2^29 times, after which it is retired).
+  static constexpr uint32_t kSlotBits = 24;
+  static constexpr uint32_t kMaxSlots = 1u << kSlotBits;
+
+  bool full() const { return free_.empty() && slots_.size() >= kMaxSlots; }
+  int64_t add(const LockRecord& record);  // > 0; the caller checks full() first
+  const LockRecord* find(int64_t id) const;  // nullptr unless held
+  void remove(int64_t id);                   // id must be held
+  // The newest lock `owner` holds on exactly [addr, addr + len), or 0.
+  int64_t newest(const void* owner, uintptr_t addr, size_t len) const;
+  std::vector<int64_t> ids_of(const void* owner) const;
+  size_t size() const { return live_; }
+
+ private:
+  static constexpr uint32_t kNone = 0xFFFFFFFF;
+  static constexpr uint64_t kMaxGeneration = (1ull << (53 - kSlotBits)) - 1;
+  struct Slot {
+    LockRecord record;
+    uint64_t generation = 0;  // of the current or last lock in the slot
+    bool live = false;
+    uint32_t older = kNone;  // same bytes, same owner: the next older lock
+    uint32_t newer = kNone;
+  };
+  struct ViewKey {
+    const void* owner;
+    uintptr_t addr;
+    size_t len;
+    bool operator==(const ViewKey& o) const { return owner == o.owner && addr == o.addr && len == o.len; }
+  };
+  struct ViewKeyHash {
+    size_t operator()(const ViewKey& k) const;
+  };
+  static ViewKey key_of(const LockRecord& r) { return ViewKey{r.owner, r.addr, r.len}; }
+  int64_t id_of(uint32_t slot) const { return static_cast<int64_t>((slots_[slot].generation << kSlotBits) | slot); }
+  uint32_t live_slot(int64_t id) const;  // kNone unless id is held
+
+  std::vector<Slot> slots_;
+  std::vector<uint32_t> free_;
+  size_t live_ = 0;
+  std::unordered_map<ViewKey, uint32_t, ViewKeyHash> newest_;  // slot of the newest lock
+};
+
+}  // namespace memlock
