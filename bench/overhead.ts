@@ -158,6 +158,20 @@ function timeBatches(body: (n: number) => void, iters = PAGE_ITERS, batches = PA
   return summarize(totals, iters);
 }
 
+// Two bodies timed in alternating batches, so drift hits both alike.
+function timeInterleaved(a: (n: number) => void, b: (n: number) => void): [Summary, Summary] {
+  for (const body of [a, b, a, b]) body(PAGE_ITERS);
+  const totals: [bigint[], bigint[]] = [[], []];
+  for (let batch = 0; batch < PAGE_BATCHES; batch++) {
+    [a, b].forEach((body, which) => {
+      const t0 = process.hrtime.bigint();
+      body(PAGE_ITERS);
+      totals[which].push(process.hrtime.bigint() - t0);
+    });
+  }
+  return [summarize(totals[0], PAGE_ITERS), summarize(totals[1], PAGE_ITERS)];
+}
+
 // A page-aligned view of `bytes` inside a fresh Buffer. Buffer.alloc zero-fills
 // through calloc, which may hand back untouched pages: fill() makes them resident.
 function alignedView(bytes: number): { view: Buffer; touchMs: number } {
@@ -181,10 +195,21 @@ function measurePage() {
   const { view: page } = alignedView(pageSize);
   expectCount(page, 0, 'before the one-page case');
 
-  // 0 -> 1 -> 0: one mlock + one munlock per pair.
-  const onePage = timeBatches((n) => {
-    for (let i = 0; i < n; i++) lock(page).release();
-  });
+  // 0 -> 1 -> 0: one mlock + one munlock per pair, with batches interleaved
+  // with the same two syscalls made bare from this process (two N-API calls,
+  // no table): the kernel's cost of mlock grows with the address space, and
+  // Node's is larger than the C program's, so this isolates memlock's own part.
+  const [onePage, onePageRawHere] = timeInterleaved(
+    (n) => {
+      for (let i = 0; i < n; i++) lock(page).release();
+    },
+    (n) => {
+      for (let i = 0; i < n; i++) {
+        binding.rawMlock(page);
+        binding.rawMunlock(page);
+      }
+    },
+  );
   // Same through the internal binding, skipping the TypeScript wrapper
   // (validation, retaining the view, PageLock). Safe here: this function keeps
   // `page` reachable itself. Tag 0: only releaseLatest() reads it back.
@@ -231,6 +256,7 @@ function measurePage() {
 
   return {
     onePage,
+    onePageRawHere,
     onePageNative,
     relockPair,
     relockNative,
@@ -329,6 +355,14 @@ function main(): void {
       noise: noiseOf(page.onePage, rawPage.onePage.mlockMunlockNs, rawPage.onePage.minNs),
     },
     {
+      name: 'one page, raw = same syscalls from this node',
+      memlockNs: page.onePage.medianNs,
+      rawNs: page.onePageRawHere.medianNs,
+      goal: `<= ${GOAL_ONE_PAGE.toFixed(2)}x`,
+      met: page.onePage.medianNs / page.onePageRawHere.medianNs <= GOAL_ONE_PAGE,
+      noise: noiseOf(page.onePage, page.onePageRawHere.medianNs, page.onePageRawHere.minNs),
+    },
+    {
       name: '1 GiB lock+release',
       memlockNs: gib.pair.medianNs,
       rawNs: rawGib.mlockMunlockNs,
@@ -400,7 +434,8 @@ function main(): void {
     ),
   );
   console.log(
-    '\nre-lock raw: mlock() of an already-locked page, the syscall a re-lock skips.\n' +
+    '\nraw: bench/raw-mlock.c, except "from this node": rawMlock+rawMunlock through N-API in this process.\n' +
+      're-lock raw: mlock() of an already-locked page, the syscall a re-lock skips.\n' +
       'noise: how far the median sits above the fastest batch (worse side); over ~3% the machine was busy: rerun.\n' +
       `lock() alone: up to ${SUB_BATCH} locks held at once, handles kept; in the pair loop V8 can drop the handle, ` +
       'so lock() + release() alone add up to more than the pair.',

@@ -159,6 +159,20 @@ napi_value ReleaseLatest(napi_env env, napi_callback_info cbinfo) {
   return Number(env, out.status < 0 ? static_cast<double>(out.status) : out.status == 0 ? out.id : 0);
 }
 
+// rawMlock(view) / rawMunlock(view) -> 0 | -errno: the bare syscalls on the
+// covered pages, bypassing the table. For benchmarks (the same process's
+// syscall cost) and tests (changing kernel state behind memlock's back).
+template <int (*syscall)(uintptr_t, size_t)>
+napi_value RawRange(napi_env env, napi_callback_info cbinfo) {
+  RawArgs args = Unpack(env, cbinfo);
+  Bytes bytes{};
+  if (!ViewBytes(env, args.argv[0], &bytes)) return nullptr;
+  size_t ps = platform::page_size();
+  uintptr_t start = bytes.addr / ps * ps;
+  size_t len = (bytes.addr + bytes.len + ps - 1) / ps * ps - start;
+  return Number(env, syscall(start, len));
+}
+
 napi_value IsHeld(napi_env env, napi_callback_info cbinfo) {
   RawArgs args = Unpack(env, cbinfo);
   int64_t id = 0;
@@ -294,6 +308,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("release", RawFunction(env, "release", Release, state));
   exports.Set("releaseLatest", RawFunction(env, "releaseLatest", ReleaseLatest, state));
   exports.Set("isHeld", RawFunction(env, "isHeld", IsHeld, state));
+  exports.Set("rawMlock", RawFunction(env, "rawMlock", RawRange<platform::lock_range>, state));
+  exports.Set("rawMunlock", RawFunction(env, "rawMunlock", RawRange<platform::unlock_range>, state));
   exports.Set("counts", Napi::Function::New(env, Counts, "counts"));
   exports.Set("residentPages", Napi::Function::New(env, ResidentPages, "residentPages"));
   exports.Set("addressOf", Napi::Function::New(env, AddressOf, "addressOf"));

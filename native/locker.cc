@@ -36,6 +36,8 @@ void Locker::after_fork_child() {
   new (&self.mu_) std::mutex();
   new (&self.table_) PageTable();
   new (&self.records_) LockRegistry();
+  new (&self.lock_plan_) LockPlan();
+  new (&self.release_plan_) ReleasePlan();
 }
 
 int Locker::lock_run(const PageRun& run, bool on_fault) {
@@ -44,8 +46,8 @@ int Locker::lock_run(const PageRun& run, bool on_fault) {
   return on_fault ? platform::lock_range_on_fault(addr, len) : platform::lock_range(addr, len);
 }
 
-void Locker::unlock_runs(const std::vector<PageRun>& runs) {
-  for (const PageRun& run : runs) platform::unlock_range(run.first * page_size_, run.pages * page_size_);
+void Locker::unlock_runs(const std::vector<PageRun>& runs, size_t count) {
+  for (size_t i = 0; i < count; ++i) platform::unlock_range(runs[i].first * page_size_, runs[i].pages * page_size_);
 }
 
 LockOutcome Locker::lock(const void* owner, uintptr_t addr, size_t len, bool on_fault, uint32_t tag) {
@@ -59,7 +61,8 @@ LockOutcome Locker::lock(const void* owner, uintptr_t addr, size_t len, bool on_
     out.id = -ENOMEM;  // 16.7 million locks held at once
     return out;
   }
-  LockPlan plan = table_.plan_lock(first, pages, on_fault);
+  LockPlan& plan = lock_plan_;
+  table_.plan_lock(first, pages, on_fault, plan);
   if (plan.new_pages > 0 && table_.locked_pages() + plan.new_pages > limit_pages_) {
     out.id = kLimitExceeded;
     return out;
@@ -70,7 +73,7 @@ LockOutcome Locker::lock(const void* owner, uintptr_t addr, size_t len, bool on_
   for (size_t i = 0; i < plan.to_lock.size(); ++i) {
     int rc = lock_run(plan.to_lock[i], on_fault);
     if (rc < 0) {
-      unlock_runs({plan.to_lock.begin(), plan.to_lock.begin() + i + 1});
+      unlock_runs(plan.to_lock, i + 1);
       out.id = rc;
       out.failed = on_fault ? Syscall::kMlock2 : Syscall::kMlock;
       return out;
@@ -80,7 +83,7 @@ LockOutcome Locker::lock(const void* owner, uintptr_t addr, size_t len, bool on_
     int rc = lock_run(plan.to_populate[i], false);
     if (rc < 0) {
       for (size_t j = 0; j <= i; ++j) lock_run(plan.to_populate[j], true);  // back to on-fault
-      unlock_runs(plan.to_lock);
+      unlock_runs(plan.to_lock, plan.to_lock.size());
       out.id = rc;
       out.failed = Syscall::kMlock;
       return out;
@@ -102,12 +105,13 @@ ReleaseOutcome Locker::release_locked(int64_t id) {
   }
   out.tag = rec->tag;
 
-  ReleasePlan plan = table_.plan_release(rec->first_page, rec->pages);
+  ReleasePlan& plan = release_plan_;
+  table_.plan_release(rec->first_page, rec->pages, plan);
   for (size_t i = 0; i < plan.to_unlock.size(); ++i) {
     const PageRun& run = plan.to_unlock[i];
     int rc = platform::unlock_range(run.first * page_size_, run.pages * page_size_);
     if (rc < 0) {
-      for (size_t j = 0; j < i; ++j) lock_run(plan.to_unlock[j], plan.to_unlock_on_fault[j]);
+      for (size_t j = 0; j < i; ++j) lock_run(plan.to_unlock[j], plan.to_unlock[j].on_fault);
       out.status = rc;
       return out;
     }

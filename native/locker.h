@@ -65,7 +65,7 @@ class Locker {
   Locker();
 
   ReleaseOutcome release_locked(int64_t id);  // mu_ held
-  void unlock_runs(const std::vector<PageRun>& runs);
+  void unlock_runs(const std::vector<PageRun>& runs, size_t count);  // the first `count`
   int lock_run(const PageRun& run, bool on_fault);
   static void before_fork();
   static void after_fork_parent();
@@ -76,6 +76,9 @@ class Locker {
   PageTable table_;
   uint64_t limit_pages_;
   LockRegistry records_;
+  // Reused by every call (under mu_), so plans allocate only when they grow.
+  LockPlan lock_plan_;
+  ReleasePlan release_plan_;
 };
 
 }  // namespace memlock

@@ -6,12 +6,12 @@ namespace memlock {
 
 namespace {
 
-// Appends [first, first + pages) to `runs`, extending the last run if they touch.
-void append_run(std::vector<PageRun>& runs, uint64_t first, uint64_t pages) {
-  if (!runs.empty() && runs.back().end() == first) {
+// Appends a run to `runs`, extending the last one if they touch and match.
+void append_run(std::vector<PageRun>& runs, uint64_t first, uint64_t pages, bool on_fault = false) {
+  if (!runs.empty() && runs.back().end() == first && runs.back().on_fault == on_fault) {
     runs.back().pages += pages;
   } else {
-    runs.push_back({first, pages});
+    runs.push_back({first, pages, on_fault});
   }
 }
 
@@ -26,8 +26,10 @@ PageTable::Map::const_iterator PageTable::first_run_touching(uint64_t page) cons
   return it;
 }
 
-LockPlan PageTable::plan_lock(uint64_t first, uint64_t pages, bool on_fault) const {
-  LockPlan plan;
+void PageTable::plan_lock(uint64_t first, uint64_t pages, bool on_fault, LockPlan& plan) const {
+  plan.to_lock.clear();
+  plan.to_populate.clear();
+  plan.new_pages = 0;
   const uint64_t end = first + pages;
   uint64_t cursor = first;
   for (auto it = first_run_touching(first); cursor < end; ++it) {
@@ -43,26 +45,17 @@ LockPlan PageTable::plan_lock(uint64_t first, uint64_t pages, bool on_fault) con
     if (!on_fault && it->second.on_fault) append_run(plan.to_populate, cursor, run_end - cursor);
     cursor = run_end;
   }
-  return plan;
 }
 
-ReleasePlan PageTable::plan_release(uint64_t first, uint64_t pages) const {
-  ReleasePlan plan;
+void PageTable::plan_release(uint64_t first, uint64_t pages, ReleasePlan& plan) const {
+  plan.to_unlock.clear();
   const uint64_t end = first + pages;
   for (auto it = first_run_touching(first); it != runs_.end() && it->first < end; ++it) {
     if (it->second.count != 1) continue;
     uint64_t from = std::max(it->first, first);
     uint64_t to = std::min(it->second.end, end);
-    bool on_fault = it->second.on_fault;
-    if (!plan.to_unlock.empty() && plan.to_unlock.back().end() == from &&
-        plan.to_unlock_on_fault.back() == on_fault) {
-      plan.to_unlock.back().pages += to - from;
-    } else {
-      plan.to_unlock.push_back({from, to - from});
-      plan.to_unlock_on_fault.push_back(on_fault);
-    }
+    append_run(plan.to_unlock, from, to - from, it->second.on_fault);
   }
-  return plan;
 }
 
 void PageTable::split_at(uint64_t page) {
@@ -92,8 +85,48 @@ void PageTable::merge_around(uint64_t first, uint64_t end) {
   }
 }
 
+PageTable::Map::iterator PageTable::exact_run(uint64_t first, uint64_t end) {
+  auto it = runs_.find(first);
+  return it != runs_.end() && it->second.end == end ? it : runs_.end();
+}
+
+void PageTable::merge_neighbours(Map::iterator it) {
+  auto same = [](const Run& a, const Run& b) { return a.count == b.count && a.on_fault == b.on_fault; };
+  auto next = std::next(it);
+  if (next != runs_.end() && it->second.end == next->first && same(it->second, next->second)) {
+    it->second.end = next->second.end;
+    runs_.erase(next);
+  }
+  if (it != runs_.begin()) {
+    auto prev = std::prev(it);
+    if (prev->second.end == it->first && same(prev->second, it->second)) {
+      prev->second.end = it->second.end;
+      runs_.erase(it);
+    }
+  }
+}
+
+uint64_t PageTable::increment(Run& run, uint64_t first, bool on_fault) {
+  if (!on_fault) run.on_fault = false;
+  if (run.count == kStickyCount || ++run.count != kStickyCount) return 0;
+  sticky_pages_ += run.end - first;
+  return run.end - first;
+}
+
 uint64_t PageTable::commit_lock(uint64_t first, uint64_t pages, bool on_fault) {
   const uint64_t end = first + pages;
+  // Fast paths: the range is exactly one run (a re-lock), or touches none.
+  if (auto it = exact_run(first, end); it != runs_.end()) {
+    uint64_t sticky = increment(it->second, first, on_fault);
+    merge_neighbours(it);
+    return sticky;
+  }
+  if (auto it = first_run_touching(first); it == runs_.end() || it->first >= end) {
+    auto inserted = runs_.emplace_hint(it, first, Run{end, 1, on_fault});
+    locked_pages_ += pages;
+    merge_neighbours(inserted);
+    return 0;
+  }
   split_at(first);
   split_at(end);
   uint64_t newly_sticky = 0;
@@ -105,12 +138,7 @@ uint64_t PageTable::commit_lock(uint64_t first, uint64_t pages, bool on_fault) {
       it = runs_.emplace_hint(it, cursor, Run{gap_end, 1, on_fault});
       locked_pages_ += gap_end - cursor;
     } else {
-      Run& run = it->second;
-      if (run.count < kStickyCount && ++run.count == kStickyCount) {
-        sticky_pages_ += run.end - it->first;
-        newly_sticky += run.end - it->first;
-      }
-      if (!on_fault) run.on_fault = false;
+      newly_sticky += increment(it->second, it->first, on_fault);
     }
     cursor = it->second.end;
     ++it;
@@ -121,6 +149,17 @@ uint64_t PageTable::commit_lock(uint64_t first, uint64_t pages, bool on_fault) {
 
 void PageTable::commit_release(uint64_t first, uint64_t pages) {
   const uint64_t end = first + pages;
+  if (auto it = exact_run(first, end); it != runs_.end()) {  // fast path
+    Run& run = it->second;
+    if (run.count == kStickyCount) return;
+    if (--run.count == 0) {
+      locked_pages_ -= pages;
+      runs_.erase(it);
+    } else {
+      merge_neighbours(it);
+    }
+    return;
+  }
   split_at(first);
   split_at(end);
   for (auto it = runs_.lower_bound(first); it != runs_.end() && it->first < end;) {
@@ -172,7 +211,9 @@ void PageTable::counts(uint64_t first, uint64_t pages, uint16_t* out) const {
 }
 
 bool PageTable::all_locked(uint64_t first, uint64_t pages) const {
-  return plan_lock(first, pages, true).new_pages == 0;
+  LockPlan plan;
+  plan_lock(first, pages, true, plan);
+  return plan.new_pages == 0;
 }
 
 bool PageTable::valid() const {

@@ -20,9 +20,12 @@ constexpr uint16_t kStickyCount = 0xFFFF;
 struct PageRun {
   uint64_t first;
   uint64_t pages;
+  bool on_fault;  // in a ReleasePlan: how the run was locked, for a rollback
   uint64_t end() const { return first + pages; }
 };
 
+// Plans are filled in place so that a caller can keep one and reuse its
+// storage: the common lock and release then allocate nothing.
 struct LockPlan {
   std::vector<PageRun> to_lock;      // count 0 -> 1: need mlock / mlock2
   std::vector<PageRun> to_populate;  // locked on fault only, now fully: mlock
@@ -30,19 +33,16 @@ struct LockPlan {
 };
 
 struct ReleasePlan {
-  // count 1 -> 0: need munlock. Kept split by on_fault so a rollback can
-  // lock each run again the way it was locked.
-  std::vector<PageRun> to_unlock;
-  std::vector<bool> to_unlock_on_fault;
+  std::vector<PageRun> to_unlock;  // count 1 -> 0: need munlock
 };
 
 class PageTable {
  public:
-  LockPlan plan_lock(uint64_t first, uint64_t pages, bool on_fault) const;
+  void plan_lock(uint64_t first, uint64_t pages, bool on_fault, LockPlan& plan) const;
   // Returns how many pages turned sticky.
   uint64_t commit_lock(uint64_t first, uint64_t pages, bool on_fault);
 
-  ReleasePlan plan_release(uint64_t first, uint64_t pages) const;
+  void plan_release(uint64_t first, uint64_t pages, ReleasePlan& plan) const;
   void commit_release(uint64_t first, uint64_t pages);
 
   // Drops every count in the range at once (memory that was unmapped).
@@ -73,6 +73,12 @@ class PageTable {
   void split_at(uint64_t page);
   // Merges equal neighbouring runs from the run before `first` to `end`.
   void merge_around(uint64_t first, uint64_t end);
+  // Merges the run at `it` with its neighbours if they are equal to it.
+  void merge_neighbours(Map::iterator it);
+  // The run that is exactly [first, end), or runs_.end().
+  Map::iterator exact_run(uint64_t first, uint64_t end);
+  // Adds 1 to a run's count; returns its pages if it turned sticky.
+  uint64_t increment(Run& run, uint64_t first, bool on_fault);
   Map::const_iterator first_run_touching(uint64_t page) const;
 
   Map runs_;

@@ -49,13 +49,17 @@ export interface NativeBinding {
   setLimit(pages: number): void;
   /** [soft, hard] in bytes (-1 = unlimited), or -errno. */
   memlockRlimit(): [number, number] | number;
+  /** Bare mlock of the covered pages, bypassing the table (benchmarks, tests): 0 or -errno. */
+  rawMlock(view: ArrayBufferView): number;
+  /** Bare munlock of the covered pages, bypassing the table: 0 or -errno. */
+  rawMunlock(view: ArrayBufferView): number;
   /** Test hook: forks in native code and reports the child's table and VmLck. */
   forkProbe(): ForkProbeReport;
 }
 
 const FUNCTIONS = [
   'lock', 'release', 'releaseLatest', 'isHeld', 'counts', 'residentPages', 'addressOf',
-  'isDetached', 'stats', 'getLimit', 'setLimit', 'memlockRlimit', 'forkProbe',
+  'isDetached', 'stats', 'getLimit', 'setLimit', 'memlockRlimit', 'forkProbe', 'rawMlock', 'rawMunlock',
 ] as const satisfies readonly (keyof NativeBinding)[];
 
 // A stale build/ or prebuild from another version fails here, at load, with
