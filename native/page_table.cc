@@ -70,7 +70,8 @@ void PageTable::split_at(uint64_t page) {
 }
 
 void PageTable::merge_around(uint64_t first, uint64_t end) {
-  auto it = runs_.upper_bound(first);
+  // Callers split at `first`, so the run before it ends at or before `first`.
+  auto it = runs_.lower_bound(first);
   if (it != runs_.begin()) --it;
   while (it != runs_.end() && it->first <= end) {
     auto next = std::next(it);

@@ -1,0 +1,157 @@
+// The page table against a plain model (one counter and one on-fault flag
+// per page): random locks, releases, forgets and near-sticky counts, with
+// every plan and every count compared after each step. Built and run by
+// test/page-table.test.ts; prints "ok <steps> sticky <transitions>" or the
+// first divergence.
+#include <cstdio>
+#include <algorithm>
+#include <cstdlib>
+#include <random>
+#include <vector>
+
+#include "../../native/page_table.h"
+
+using memlock::kStickyCount;
+using memlock::LockPlan;
+using memlock::PageRun;
+using memlock::PageTable;
+using memlock::ReleasePlan;
+
+namespace {
+
+constexpr uint64_t kBase = 1000;  // page numbers do not start at 0
+constexpr uint64_t kPages = 48;
+
+struct Model {
+  std::vector<uint32_t> count = std::vector<uint32_t>(kPages, 0);
+  std::vector<bool> on_fault = std::vector<bool>(kPages, false);
+};
+
+struct Held {
+  uint64_t first, pages;
+};
+
+[[noreturn]] void fail(uint64_t step, const char* what) {
+  std::printf("diverged at step %llu: %s\n", static_cast<unsigned long long>(step), what);
+  std::exit(1);
+}
+
+// Expands runs into a per-page mask over the model's pages.
+std::vector<int> mask(const std::vector<PageRun>& runs) {
+  std::vector<int> m(kPages, 0);
+  for (const PageRun& r : runs) {
+    for (uint64_t p = r.first; p < r.end(); ++p) m[p - kBase] += 1;
+  }
+  return m;
+}
+
+void check(const PageTable& table, const Model& model, uint64_t step) {
+  if (!table.valid()) fail(step, "invariants broken");
+  uint16_t counts[kPages];
+  table.counts(kBase, kPages, counts);
+  uint64_t locked = 0, sticky = 0;
+  for (uint64_t p = 0; p < kPages; ++p) {
+    if (counts[p] != model.count[p]) fail(step, "count differs");
+    if (table.count(kBase + p) != model.count[p]) fail(step, "count(page) differs");
+    locked += model.count[p] > 0;
+    sticky += model.count[p] == kStickyCount;
+  }
+  if (table.locked_pages() != locked) fail(step, "locked_pages differs");
+  if (table.sticky_pages() != sticky) fail(step, "sticky_pages differs");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const uint64_t steps = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 200000;
+  const unsigned seed = argc > 2 ? static_cast<unsigned>(std::strtoul(argv[2], nullptr, 10)) : 1;
+  std::mt19937_64 rng(seed);
+  auto pick = [&](uint64_t n) { return static_cast<uint64_t>(rng() % n); };
+
+  PageTable table;
+  Model model;
+  std::vector<Held> held;
+  uint64_t sticky_transitions = 0;
+  LockPlan lock_plan;
+  ReleasePlan release_plan;
+
+  for (uint64_t step = 0; step < steps; ++step) {
+    uint64_t op = pick(100);
+    if (op < 50 || held.empty()) {
+      uint64_t first = pick(kPages), pages = 1 + pick(std::min<uint64_t>(kPages - first, 12));
+      bool on_fault = pick(3) == 0;
+      // Now and then lock the range until its first page saturates (sticky).
+      uint64_t repeat = pick(2000) == 0 ? std::max<uint64_t>(1, kStickyCount - model.count[first]) : 1;
+      for (uint64_t r = 0; r < repeat; ++r) {
+        // In a burst, plans are checked on its first and last lock only.
+        if (r == 0 || r + 1 == repeat) {
+          table.plan_lock(kBase + first, pages, on_fault, lock_plan);
+          std::vector<int> to_lock = mask(lock_plan.to_lock), to_populate = mask(lock_plan.to_populate);
+          uint64_t new_pages = 0;
+          for (uint64_t p = first; p < first + pages; ++p) {
+            bool zero = model.count[p] == 0;
+            new_pages += zero;
+            if (to_lock[p] != (zero ? 1 : 0)) fail(step, "to_lock differs");
+            bool upgrade = !zero && !on_fault && model.on_fault[p];
+            if (to_populate[p] != (upgrade ? 1 : 0)) fail(step, "to_populate differs");
+          }
+          if (lock_plan.new_pages != new_pages) fail(step, "new_pages differs");
+        }
+        uint64_t expect_sticky = 0;
+        for (uint64_t p = first; p < first + pages; ++p) {
+          if (model.count[p] == 0) model.on_fault[p] = on_fault;
+          else if (!on_fault) model.on_fault[p] = false;
+          if (model.count[p] < kStickyCount && ++model.count[p] == kStickyCount) ++expect_sticky;
+        }
+        if (table.commit_lock(kBase + first, pages, on_fault) != expect_sticky) fail(step, "newly sticky differs");
+        sticky_transitions += expect_sticky;
+        held.push_back({first, pages});
+      }
+    } else if (op < 95) {
+      size_t i = pick(held.size());
+      Held h = held[i];
+      held[i] = held.back();
+      held.pop_back();
+      table.plan_release(kBase + h.first, h.pages, release_plan);
+      std::vector<int> to_unlock = mask(release_plan.to_unlock);
+      for (uint64_t p = h.first; p < h.first + h.pages; ++p) {
+        if (to_unlock[p] != (model.count[p] == 1 ? 1 : 0)) fail(step, "to_unlock differs");
+      }
+      for (const PageRun& r : release_plan.to_unlock) {
+        for (uint64_t p = r.first; p < r.end(); ++p) {
+          if (r.on_fault != model.on_fault[p - kBase]) fail(step, "to_unlock on_fault differs");
+        }
+      }
+      table.commit_release(kBase + h.first, h.pages);
+      for (uint64_t p = h.first; p < h.first + h.pages; ++p) {
+        if (model.count[p] != kStickyCount) --model.count[p];
+        if (model.count[p] == 0) model.on_fault[p] = false;
+      }
+    } else {
+      // Memory unmapped: every count in the range goes, and so do the locks
+      // that covered any of it (as the locker drops their records).
+      uint64_t first = pick(kPages), pages = 1 + pick(std::min<uint64_t>(kPages - first, 6));
+      table.forget(kBase + first, pages);
+      for (uint64_t p = first; p < first + pages; ++p) {
+        model.count[p] = 0;
+        model.on_fault[p] = false;
+      }
+      std::vector<Held> kept;
+      for (const Held& h : held) {
+        if (h.first + h.pages <= first || h.first >= first + pages) kept.push_back(h);
+      }
+      // Releasing the survivors must not touch forgotten pages they share:
+      // drop those too, by forgetting their whole range in model and table.
+      held.clear();
+      for (const Held& h : kept) {
+        bool clean = true;
+        for (uint64_t p = h.first; p < h.first + h.pages; ++p) clean = clean && model.count[p] > 0;
+        if (clean) held.push_back(h);
+      }
+    }
+    check(table, model, step);
+  }
+  std::printf("ok %llu sticky %llu\n", static_cast<unsigned long long>(steps),
+              static_cast<unsigned long long>(sticky_transitions));
+  return 0;
+}
