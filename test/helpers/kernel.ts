@@ -30,6 +30,8 @@ export function readMappings(pid: number | 'self' = 'self'): Mapping[] {
 export interface KernelLockState {
   /** Pages of the view's page range inside a VM_LOCKED mapping (VmFlags `lo`). */
   lockedPages: number;
+  /** Of those, pages locked on fault only (VmFlags `lf`, MLOCK_ONFAULT). */
+  onFaultPages: number;
   /** smaps `Locked:` of the mappings overlapping the range, each capped at the overlap. */
   lockedBytes: number;
   totalPages: number;
@@ -47,15 +49,17 @@ export function kernelLockState(view: ArrayBufferView): KernelLockState {
   const pageSize = binding.pageSize;
   const { start, end } = pageRange(view);
   let lockedPages = 0;
+  let onFaultPages = 0;
   let lockedBytes = 0;
   for (const m of readMappings()) {
     const from = Math.max(m.start, start);
     const to = Math.min(m.end, end);
     if (from >= to) continue;
     if (m.flags.includes('lo')) lockedPages += (to - from) / pageSize;
+    if (m.flags.includes('lo') && m.flags.includes('lf')) onFaultPages += (to - from) / pageSize;
     lockedBytes += Math.min(m.lockedKb * 1024, to - from);
   }
-  return { lockedPages, lockedBytes, totalPages: (end - start) / pageSize };
+  return { lockedPages, onFaultPages, lockedBytes, totalPages: (end - start) / pageSize };
 }
 
 /** VmLck of /proc/<pid>/status, in bytes. */
