@@ -7,7 +7,8 @@
         "native/lock_registry.cc",
         "native/locker.cc",
         "native/page_table.cc",
-        "native/platform_linux.cc"
+        "native/platform_linux.cc",
+        "native/secret_pool.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"

@@ -14,9 +14,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "locker.h"
 #include "platform.h"
+#include "secret_pool.h"
 
 namespace memlock {
 namespace {
@@ -31,6 +33,7 @@ struct EnvState {
   Napi::Reference<Napi::Float64Array> scratch_ref;
 };
 constexpr size_t kScratchSlots = 4;
+constexpr double kMaxSecretSize = 1 << 30;
 
 void FinalizeEnvState(Napi::Env, EnvState* state) {
   Locker::instance().release_owner(state);
@@ -289,6 +292,122 @@ Napi::Value ForkProbe(const Napi::CallbackInfo& info) {
   return obj;
 }
 
+// --- Secrets -------------------------------------------------------------
+
+// Runs on the JS thread once a secret's Buffer is garbage-collected (or
+// detached by free, in which case the secret is gone and this does nothing).
+void FinalizeSecret(napi_env, void* data, void* serial) {
+  SecretPool::instance().free_if_current(reinterpret_cast<uintptr_t>(data),
+                                         static_cast<uint64_t>(reinterpret_cast<uintptr_t>(serial)));
+}
+
+// allocSecret(size, flags: 1 guarded | 2 require lock | 4 drop on fork)
+//   -> Buffer | -errno | kLimitExceeded; scratch = [locked, lock error, failed syscall]
+Napi::Value AllocSecret(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  double size = info[0].As<Napi::Number>().DoubleValue();
+  if (!(size >= 1 && size <= kMaxSecretSize)) throw Napi::RangeError::New(env, "memlock: secret size out of range");
+  uint32_t flags = info[1].As<Napi::Number>().Uint32Value();
+  EnvState* state = StateOf(env);
+  SecretRequest request{static_cast<size_t>(size), (flags & 1) != 0, (flags & 2) != 0,
+                        (flags & 4) != 0 ? ForkMode::kDrop : ForkMode::kWipe, state};
+  SecretPool& pool = SecretPool::instance();
+  SecretResult result = pool.allocate(request);
+  state->scratch[0] = result.locked ? 1 : 0;
+  state->scratch[1] = static_cast<double>(result.lock_error);
+  state->scratch[2] = static_cast<double>(static_cast<int>(result.failed));
+  if (result.addr == 0) return Napi::Number::New(env, static_cast<double>(result.error));
+  napi_value buffer = nullptr;
+  napi_status status =
+      napi_create_external_buffer(env, request.size, reinterpret_cast<void*>(result.addr), FinalizeSecret,
+                                  reinterpret_cast<void*>(static_cast<uintptr_t>(result.serial)), &buffer);
+  if (status != napi_ok) {
+    pool.free_if_current(result.addr, result.serial);
+    NAPI_THROW_IF_FAILED(env, status, Napi::Value());
+  }
+  return Napi::Value(env, buffer);
+}
+
+// freeSecret(buffer) -> 0 freed | 2 freed, a slab is empty (trimSecrets) | 1 not a live secret
+Napi::Value FreeSecret(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  void* data = nullptr;
+  size_t len = 0;
+  napi_value arraybuffer = nullptr;
+  if (!info[0].IsBuffer()) throw Napi::TypeError::New(env, "memlock: expected a Buffer");
+  NAPI_THROW_IF_FAILED(env, napi_get_buffer_info(env, info[0], &data, &len), Napi::Value());
+  if (data == nullptr) return Napi::Number::New(env, 1);  // detached: freed already
+  NAPI_THROW_IF_FAILED(env, napi_get_typedarray_info(env, info[0], nullptr, nullptr, nullptr, &arraybuffer, nullptr),
+                       Napi::Value());
+  // Detach first: if that failed, a view could outlive the wipe.
+  NAPI_THROW_IF_FAILED(env, napi_detach_arraybuffer(env, arraybuffer), Napi::Value());
+  bool trim = false;
+  bool freed = SecretPool::instance().free_owned(reinterpret_cast<uintptr_t>(data), StateOf(env), &trim);
+  return Napi::Number::New(env, !freed ? 1 : trim ? 2 : 0);
+}
+
+Napi::Value TrimSecrets(const Napi::CallbackInfo& info) {
+  SecretPool::instance().trim();
+  return info.Env().Undefined();
+}
+
+Napi::Value GetSecretStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  SecretStats s = SecretPool::instance().stats();
+  Napi::Object obj = Napi::Object::New(env);
+  auto set = [&](const char* name, uint64_t value) { obj.Set(name, Napi::Number::New(env, static_cast<double>(value))); };
+  set("live", s.live);
+  set("slabs", s.slabs);
+  set("dedicated", s.dedicated);
+  set("mappedBytes", s.mapped_bytes);
+  set("unlockedBytes", s.unlocked_bytes);
+  set("checkedUnmaps", s.checked_unmaps);
+  set("dirtyUnmaps", s.dirty_unmaps);
+  return obj;
+}
+
+// Test hook: before unmapping, check that the memory was zeroed, and count.
+Napi::Value SetVerifyWipe(const Napi::CallbackInfo& info) {
+  SecretPool::instance().set_verify_wipe(info[0].ToBoolean());
+  return info.Env().Undefined();
+}
+
+// Test hook: a forked child reads the view's bytes and sends them back.
+// The child may die (MADV_DONTFORK memory is not there): status says how.
+struct ForkRead {
+  uintptr_t addr;
+  size_t len;
+};
+ForkRead fork_read;  // set just before fork, on the calling thread
+
+int SendBytesFromChild(int fd) {
+  const char* bytes = reinterpret_cast<const char*>(fork_read.addr);
+  return write(fd, bytes, fork_read.len) == static_cast<ssize_t>(fork_read.len) ? 0 : 1;
+}
+
+Napi::Value ForkReadBytes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Bytes bytes = ViewBytes(info[0]);
+  if (bytes.len > 65536) throw Napi::RangeError::New(env, "memlock: at most 64 KiB");
+  fork_read = ForkRead{bytes.addr, bytes.len};
+  std::vector<char> out(bytes.len);
+  size_t len = out.size();
+  int status = platform::fork_and_collect(SendBytesFromChild, out.data(), &len);
+  Napi::Object obj = Napi::Object::New(env);
+  obj.Set("status", Napi::Number::New(env, status));
+  obj.Set("bytes", Napi::Buffer<char>::Copy(env, out.data(), len));
+  return obj;
+}
+
+// Test hook, exported only with MEMLOCK_TEST_HOOKS=1: writes one byte at
+// `offset` from the view's start, past its end if asked (a guard page test).
+Napi::Value PokeByte(const Napi::CallbackInfo& info) {
+  Bytes bytes = ViewBytes(info[0]);
+  int64_t offset = info[1].As<Napi::Number>().Int64Value();
+  *reinterpret_cast<volatile unsigned char*>(bytes.addr + offset) = 0x5A;
+  return info.Env().Undefined();
+}
+
 Napi::Value RawFunction(Napi::Env env, const char* name, napi_callback callback, EnvState* state) {
   napi_value fn = nullptr;
   NAPI_THROW_IF_FAILED(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, callback, state, &fn), Napi::Value());
@@ -319,6 +438,16 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setLimit", Napi::Function::New(env, SetLimit, "setLimit"));
   exports.Set("memlockRlimit", Napi::Function::New(env, MemlockRlimit, "memlockRlimit"));
   exports.Set("forkProbe", Napi::Function::New(env, ForkProbe, "forkProbe"));
+  exports.Set("allocSecret", Napi::Function::New(env, AllocSecret, "allocSecret"));
+  exports.Set("freeSecret", Napi::Function::New(env, FreeSecret, "freeSecret"));
+  exports.Set("trimSecrets", Napi::Function::New(env, TrimSecrets, "trimSecrets"));
+  exports.Set("secretStats", Napi::Function::New(env, GetSecretStats, "secretStats"));
+  exports.Set("setVerifyWipe", Napi::Function::New(env, SetVerifyWipe, "setVerifyWipe"));
+  exports.Set("forkReadBytes", Napi::Function::New(env, ForkReadBytes, "forkReadBytes"));
+  const char* hooks = getenv("MEMLOCK_TEST_HOOKS");
+  if (hooks != nullptr && strcmp(hooks, "1") == 0) {
+    exports.Set("pokeByte", Napi::Function::New(env, PokeByte, "pokeByte"));
+  }
   return exports;
 }
 

@@ -78,4 +78,15 @@ std::vector<int64_t> LockRegistry::ids_of(const void* owner) const {
   return ids;
 }
 
+std::vector<int64_t> LockRegistry::ids_touching(uint64_t first, uint64_t pages) const {
+  std::vector<int64_t> ids;
+  for (uint32_t slot = 0; slot < slots_.size(); ++slot) {
+    const Slot& s = slots_[slot];
+    if (s.live && s.record.first_page < first + pages && first < s.record.first_page + s.record.pages) {
+      ids.push_back(id_of(slot));
+    }
+  }
+  return ids;
+}
+
 }  // namespace memlock

@@ -35,6 +35,8 @@ class LockRegistry {
   // The newest lock `owner` holds on exactly [addr, addr + len), or 0.
   int64_t newest(const void* owner, uintptr_t addr, size_t len) const;
   std::vector<int64_t> ids_of(const void* owner) const;
+  // Locks covering any page of [first, first + pages).
+  std::vector<int64_t> ids_touching(uint64_t first, uint64_t pages) const;
   size_t size() const { return live_; }
 
  private:

@@ -140,6 +140,29 @@ void Locker::release_owner(const void* owner) {
   for (int64_t id : records_.ids_of(owner)) release_locked(id);
 }
 
+size_t Locker::forget(uintptr_t addr, size_t len) {
+  std::lock_guard<std::mutex> guard(mu_);
+  const uint64_t first = page_index(addr);
+  const uint64_t pages = pages_spanned(addr, len);
+  std::vector<int64_t> ids = records_.ids_touching(first, pages);
+  for (int64_t id : ids) {
+    // A lock reaching past the forgotten pages releases its other pages.
+    const LockRecord* rec = records_.find(id);
+    uint64_t end = first + pages, rec_end = rec->first_page + rec->pages;
+    if (rec->first_page < first) release_pages(rec->first_page, first - rec->first_page);
+    if (rec_end > end) release_pages(end, rec_end - end);
+    records_.remove(id);
+  }
+  table_.forget(first, pages);
+  return ids.size();
+}
+
+void Locker::release_pages(uint64_t first, uint64_t pages) {
+  table_.plan_release(first, pages, release_plan_);
+  unlock_runs(release_plan_.to_unlock, release_plan_.to_unlock.size());
+  table_.commit_release(first, pages);
+}
+
 bool Locker::is_held(const void* owner, int64_t id) {
   std::lock_guard<std::mutex> guard(mu_);
   const LockRecord* rec = records_.find(id);

@@ -14,7 +14,7 @@
 
 namespace memlock {
 
-enum class Syscall : int { kNone = 0, kMlock = 1, kMlock2 = 2, kMunlock = 3 };
+enum class Syscall : int { kNone = 0, kMlock = 1, kMlock2 = 2, kMunlock = 3, kMmap = 4, kMprotect = 5, kMadvise = 6 };
 
 // Negative results that are not errnos.
 constexpr int64_t kLimitExceeded = -1000001;
@@ -49,6 +49,10 @@ class Locker {
   // Releases every lock of `owner` (its environment is going away).
   void release_owner(const void* owner);
   bool is_held(const void* owner, int64_t id);
+  // For memory about to be unmapped by memlock: drops every count on its
+  // pages, sticky ones included, and every lock touching them, without
+  // munlock (unmapping unlocks). Returns how many locks were dropped.
+  size_t forget(uintptr_t addr, size_t len);
 
   void counts(uintptr_t addr, size_t len, uint16_t* out);
   Stats stats();
@@ -65,6 +69,8 @@ class Locker {
   Locker();
 
   ReleaseOutcome release_locked(int64_t id);  // mu_ held
+  // Takes 1 from pages outside memory being forgotten; mu_ held.
+  void release_pages(uint64_t first, uint64_t pages);
   void unlock_runs(const std::vector<PageRun>& runs, size_t count);  // the first `count`
   int lock_run(const PageRun& run, bool on_fault);
   static void before_fork();

@@ -16,6 +16,16 @@ int lock_range(uintptr_t addr, size_t len);           // mlock
 int lock_range_on_fault(uintptr_t addr, size_t len);  // mlock2(MLOCK_ONFAULT)
 int unlock_range(uintptr_t addr, size_t len);         // munlock
 
+// Anonymous private read-write memory: the address, or -errno.
+int64_t map_memory(size_t len);
+int unmap_memory(uintptr_t addr, size_t len);
+int protect_none(uintptr_t addr, size_t len);  // PROT_NONE: a guard page
+int advise_dont_dump(uintptr_t addr, size_t len);       // MADV_DONTDUMP
+int advise_wipe_on_fork(uintptr_t addr, size_t len);    // MADV_WIPEONFORK
+int advise_dont_fork(uintptr_t addr, size_t len);       // MADV_DONTFORK
+// Zeroes memory in a way the compiler may not drop as a dead store.
+void wipe(uintptr_t addr, size_t len);
+
 // Number of resident pages in [addr, addr + len) by mincore, or -errno.
 int64_t resident_pages(uintptr_t addr, size_t len);
 

@@ -9,6 +9,11 @@
 
 #include <vector>
 
+#include <string.h>
+
+#ifndef MADV_WIPEONFORK
+#define MADV_WIPEONFORK 18
+#endif
 #ifndef MLOCK_ONFAULT
 #define MLOCK_ONFAULT 0x01
 #endif
@@ -40,6 +45,27 @@ int lock_range_on_fault(uintptr_t addr, size_t len) {
 int unlock_range(uintptr_t addr, size_t len) {
   return result(munlock(reinterpret_cast<void*>(addr), len));
 }
+
+int64_t map_memory(size_t len) {
+  void* addr = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return addr == MAP_FAILED ? -errno : static_cast<int64_t>(reinterpret_cast<uintptr_t>(addr));
+}
+
+int unmap_memory(uintptr_t addr, size_t len) { return result(munmap(reinterpret_cast<void*>(addr), len)); }
+
+int protect_none(uintptr_t addr, size_t len) {
+  return result(mprotect(reinterpret_cast<void*>(addr), len, PROT_NONE));
+}
+
+static int advise(uintptr_t addr, size_t len, int advice) {
+  return result(madvise(reinterpret_cast<void*>(addr), len, advice));
+}
+
+int advise_dont_dump(uintptr_t addr, size_t len) { return advise(addr, len, MADV_DONTDUMP); }
+int advise_wipe_on_fork(uintptr_t addr, size_t len) { return advise(addr, len, MADV_WIPEONFORK); }
+int advise_dont_fork(uintptr_t addr, size_t len) { return advise(addr, len, MADV_DONTFORK); }
+
+void wipe(uintptr_t addr, size_t len) { explicit_bzero(reinterpret_cast<void*>(addr), len); }
 
 int64_t resident_pages(uintptr_t addr, size_t len) {
   size_t pages = (len + page_size() - 1) / page_size();

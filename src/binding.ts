@@ -4,7 +4,7 @@ import path from 'node:path';
 import nodeGypBuild from 'node-gyp-build';
 
 /** Names of the native `Syscall` enum (locker.h), by value. */
-export const SYSCALL_NAMES = ['none', 'mlock', 'mlock2', 'munlock'] as const;
+export const SYSCALL_NAMES = ['none', 'mlock', 'mlock2', 'munlock', 'mmap', 'mprotect', 'madvise'] as const;
 
 /** Native results below zero that are not errnos. */
 export const LIMIT_EXCEEDED = -1000001;
@@ -15,6 +15,16 @@ export interface NativeStats {
   limitPages: number;
   heldLocks: number;
   tableRuns: number;
+}
+
+export interface NativeSecretStats {
+  live: number;
+  slabs: number;
+  dedicated: number;
+  mappedBytes: number;
+  unlockedBytes: number;
+  checkedUnmaps: number;
+  dirtyUnmaps: number;
 }
 
 export interface ForkProbeReport {
@@ -55,11 +65,27 @@ export interface NativeBinding {
   rawMunlock(view: ArrayBufferView): number;
   /** Test hook: forks in native code and reports the child's table and VmLck. */
   forkProbe(): ForkProbeReport;
+  /**
+   * A secret of `size` bytes (flags: 1 guarded, 2 lock required, 4 drop on
+   * fork), or -errno / LIMIT_EXCEEDED; scratch = [locked, lock error, failed syscall].
+   */
+  allocSecret(size: number, flags: number): Buffer | number;
+  /** 0 freed, 2 freed and a slab is empty (trimSecrets), 1 not a live secret. */
+  freeSecret(buffer: Buffer): number;
+  trimSecrets(): void;
+  secretStats(): NativeSecretStats;
+  /** Test hook: verify (and count) that memory is zero before it is unmapped. */
+  setVerifyWipe(on: boolean): void;
+  /** Test hook: a child forked in native code reads the view's bytes. */
+  forkReadBytes(view: ArrayBufferView): { status: number; bytes: Buffer };
+  /** Test hook, only with MEMLOCK_TEST_HOOKS=1 at load: writes a byte at view + offset. */
+  pokeByte?(view: ArrayBufferView, offset: number): void;
 }
 
 const FUNCTIONS = [
   'lock', 'release', 'releaseLatest', 'isHeld', 'counts', 'residentPages', 'addressOf',
   'isDetached', 'stats', 'getLimit', 'setLimit', 'memlockRlimit', 'forkProbe', 'rawMlock', 'rawMunlock',
+  'allocSecret', 'freeSecret', 'trimSecrets', 'secretStats', 'setVerifyWipe', 'forkReadBytes',
 ] as const satisfies readonly (keyof NativeBinding)[];
 
 // A stale build/ or prebuild from another version fails here, at load, with

@@ -8,3 +8,5 @@ export type { MemlockStats, Residency } from './inspect';
 export { setLockablePageLimit, getLockablePageLimit } from './limit';
 export type { View } from './views';
 export type { StickyMessage } from './channels';
+export { allocSecret, secretStats, SecretBuffer, MAX_SECRET_SIZE } from './secret';
+export type { SecretOptions, SecretStats } from './secret';

@@ -2,7 +2,7 @@
 import { binding, LIMIT_EXCEEDED, SYSCALL_NAMES } from './binding';
 import { reportSticky } from './channels';
 import { invalidArgType, MemlockError } from './errors';
-import { retain, unretain } from './retained';
+import { bind, retain, unretain } from './retained';
 import { systemError } from './system-error';
 import { nativeView, type View } from './views';
 
@@ -44,8 +44,9 @@ export class PageLock implements Disposable {
    */
   release(): void {
     const rc = binding.release(this.#id);
-    if (rc === 0) unretain(this.#slot);
-    else if (rc < 0) throw systemError(rc, 'munlock', this.bytes);
+    if (rc < 0) throw systemError(rc, 'munlock', this.bytes);
+    // 1 (not held): released before, or its memory was unmapped by memlock.
+    unretain(this.#slot, this.#id);
   }
 
   [Symbol.dispose](): void {
@@ -78,11 +79,12 @@ export function lock(view: View, options?: LockOptions): PageLock {
   const pages = scratch[0]!;
   const newlySticky = scratch[1]!;
   if (id > 0) {
+    bind(slot, id);
     const handle = new PageLock(id, slot, pages, onFault);
     if (newlySticky > 0) reportSticky({ pages: newlySticky, view });
     return handle;
   }
-  unretain(slot);
+  unretain(slot, 0);
   if (id === LIMIT_EXCEEDED) {
     const { lockedPages, limitPages } = binding.stats();
     throw new MemlockError(
@@ -109,5 +111,5 @@ export function unlock(view: View): void {
     throw new MemlockError('no lock is held on exactly these bytes', { code: 'ERR_NOT_LOCKED' });
   }
   if (rc < 0) throw systemError(rc, 'munlock', target.byteLength);
-  unretain(binding.scratch[0]!);
+  unretain(binding.scratch[0]!, rc);
 }

@@ -4,15 +4,25 @@
 // a Map about 60; the slot number travels with the lock as its native tag.
 
 const views: unknown[] = [];
+const ids: number[] = [];
 const freeSlots: number[] = [];
 
+/** Holds `view` for a lock about to be taken; bind() names the lock. */
 export function retain(view: unknown): number {
   const slot = freeSlots.length > 0 ? freeSlots.pop()! : views.length;
   views[slot] = view;
+  ids[slot] = 0;
   return slot;
 }
 
-export function unretain(slot: number): void {
+export function bind(slot: number, id: number): void {
+  ids[slot] = id;
+}
+
+/** Lets go of the view held for lock `id`; a no-op if it was let go already. */
+export function unretain(slot: number, id: number): void {
+  if (ids[slot] !== id || views[slot] === undefined) return;
   views[slot] = undefined;
+  ids[slot] = -1;
   freeSlots.push(slot);
 }

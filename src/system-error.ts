@@ -69,8 +69,21 @@ function lockAdvice(name: string, bytes: number): string {
   return `${limits}; ${capability}`;
 }
 
+function advice(syscall: string, code: string, bytes: number): string {
+  switch (syscall) {
+    case 'mlock':
+    case 'mlock2':
+      return lockAdvice(code, bytes);
+    case 'munlock':
+      return `could not unlock ${formatBytes(bytes)}`;
+    case 'mmap':
+      return `could not map ${formatBytes(bytes)}: out of memory, or the process has reached vm.max_map_count mappings`;
+    default:
+      return `on ${formatBytes(bytes)}`;
+  }
+}
+
 export function systemError(errno: number, syscall: string, bytes: number): MemlockError {
   const code = getSystemErrorName(errno);
-  const advice = syscall === 'munlock' ? `could not unlock ${formatBytes(bytes)}` : lockAdvice(code, bytes);
-  return new MemlockError(`${syscall} failed with ${code}: ${advice}`, { code, errno, syscall });
+  return new MemlockError(`${syscall} failed with ${code}: ${advice(syscall, code, bytes)}`, { code, errno, syscall });
 }

@@ -18,6 +18,8 @@ export interface FixtureOptions {
   /** Options for node itself. */
   node?: string[];
   args?: string[];
+  /** Extra environment variables. */
+  env?: Record<string, string>;
 }
 
 export function runFixture(name: string, options: FixtureOptions = {}): ChildResult {
@@ -31,7 +33,8 @@ export function runFixture(name: string, options: FixtureOptions = {}): ChildRes
     ...(options.args ?? []),
   ];
   // Without the test runner's NODE_OPTIONS hooks: the child is a plain node process.
-  const { NODE_OPTIONS: _runnerHooks, ...env } = process.env;
+  const { NODE_OPTIONS: _runnerHooks, ...inherited } = process.env;
+  const env = { ...inherited, ...options.env };
   const result = spawnSync(command[0]!, command.slice(1), { encoding: 'utf8', timeout: 120_000, env });
   return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
 }

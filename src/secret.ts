@@ -1,0 +1,160 @@
+// Secret memory: allocSecret() and the SecretBuffer handle.
+import { binding, LIMIT_EXCEEDED, SYSCALL_NAMES } from './binding';
+import { invalidArgType, invalidArgValue, MemlockError, outOfRange } from './errors';
+import { systemError } from './system-error';
+
+/** The largest secret allocSecret() makes: 1 GiB. */
+export const MAX_SECRET_SIZE = 2 ** 30;
+
+export interface SecretOptions {
+  /**
+   * 'pooled' (default): small secrets share locked slabs; no guard pages.
+   * 'guarded': a mapping of its own between two inaccessible guard pages,
+   * the secret flush against the trailing one, so an overrun faults at once.
+   */
+  placement?: 'pooled' | 'guarded';
+  /**
+   * 'required' (default): fail if the memory cannot be locked.
+   * 'best-effort': use unlocked memory then (still kept out of core dumps,
+   * wiped in forked children and zeroed on free), report `locked: false`
+   * and emit one process warning.
+   */
+  lock?: 'required' | 'best-effort';
+  /**
+   * What a forked child sees: 'wipe' (default, MADV_WIPEONFORK) zeroes,
+   * 'drop' (MADV_DONTFORK) has no memory there at all (touching it faults).
+   */
+  onFork?: 'wipe' | 'drop';
+}
+
+/** Memory statistics of the secret pool, process-wide. */
+export interface SecretStats {
+  /** Secrets allocated and not yet freed (or collected). */
+  live: number;
+  /** Shared slabs mapped for pooled secrets. */
+  slabs: number;
+  /** Secrets with a mapping of their own (guarded, or larger than 2 KiB). */
+  dedicated: number;
+  /** Bytes the pool has mapped, guard pages included. */
+  mappedBytes: number;
+  /** Of those, bytes that could not be locked (best effort). */
+  unlockedBytes: number;
+}
+
+let trimScheduled = false;
+let warnedUnlocked = false;
+
+// An emptied slab is unmapped at the end of this event-loop turn, not at
+// once, so freeing and allocating one secret in a loop does not map and
+// unmap a slab every time.
+function scheduleTrim(): void {
+  if (trimScheduled) return;
+  trimScheduled = true;
+  setImmediate(() => {
+    trimScheduled = false;
+    binding.trimSecrets();
+  }).unref();
+}
+
+/** Secret bytes in memory memlock mapped itself. Free it when done. */
+export class SecretBuffer implements Disposable {
+  readonly size: number;
+  readonly placement: 'pooled' | 'guarded';
+  readonly onFork: 'wipe' | 'drop';
+  /** Whether the memory is locked (always, unless allocated best-effort). */
+  readonly locked: boolean;
+  readonly #buffer: Buffer;
+
+  /** @internal Made by allocSecret(). */
+  constructor(buffer: Buffer, placement: 'pooled' | 'guarded', onFork: 'wipe' | 'drop', locked: boolean) {
+    this.#buffer = buffer;
+    this.size = buffer.length;
+    this.placement = placement;
+    this.onFork = onFork;
+    this.locked = locked;
+  }
+
+  /**
+   * The secret's bytes. Copying them out (toString, Buffer.from, ...) makes
+   * copies memlock cannot protect. After free() this Buffer is detached
+   * (zero length).
+   */
+  get buffer(): Buffer {
+    return this.#buffer;
+  }
+
+  get freed(): boolean {
+    return this.#buffer.length === 0;
+  }
+
+  /** Zeroes the memory and frees it; the Buffer is detached. Freeing twice is harmless. */
+  free(): void {
+    if (binding.freeSecret(this.#buffer) === 2) scheduleTrim();
+  }
+
+  [Symbol.dispose](): void {
+    this.free();
+  }
+}
+
+function choice<T extends string>(name: string, value: unknown, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw invalidArgValue(name, `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}. Received '${value}'`);
+  }
+  return value as T;
+}
+
+function warnUnlocked(lockError: number, bytes: number): void {
+  if (warnedUnlocked) return;
+  warnedUnlocked = true;
+  const why = lockError === LIMIT_EXCEEDED
+    ? "memlock's lockable-page limit is reached (setLockablePageLimit)"
+    : systemError(lockError, 'mlock', bytes).message;
+  process.emitWarning(
+    `secret memory is not locked and may be swapped out (lock: 'best-effort'): ${why}`,
+    { type: 'MemlockWarning', code: 'MEMLOCK_SECRET_UNLOCKED' },
+  );
+}
+
+/**
+ * Allocates `size` bytes of secret memory: locked, excluded from core dumps
+ * (MADV_DONTDUMP), zeroed in forked children (MADV_WIPEONFORK) or absent
+ * there (MADV_DONTFORK), and zeroed when freed or garbage-collected.
+ */
+export function allocSecret(size: number, options?: SecretOptions): SecretBuffer {
+  if (typeof size !== 'number') throw invalidArgType('size', 'of type number', size);
+  if (!Number.isInteger(size) || size < 1 || size > MAX_SECRET_SIZE) {
+    throw outOfRange('size', `an integer >= 1 and <= ${MAX_SECRET_SIZE}`, size);
+  }
+  if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
+    throw invalidArgType('options', 'of type object', options);
+  }
+  const placement = choice('options.placement', options?.placement, ['pooled', 'guarded'], 'pooled');
+  const locking = choice('options.lock', options?.lock, ['required', 'best-effort'], 'required');
+  const onFork = choice('options.onFork', options?.onFork, ['wipe', 'drop'], 'wipe');
+  const flags = (placement === 'guarded' ? 1 : 0) | (locking === 'required' ? 2 : 0) | (onFork === 'drop' ? 4 : 0);
+
+  const result = binding.allocSecret(size, flags);
+  const scratch = binding.scratch;
+  if (typeof result !== 'number') {
+    const locked = scratch[0] === 1;
+    if (!locked) warnUnlocked(scratch[1]!, size);
+    return new SecretBuffer(result, placement, onFork, locked);
+  }
+  if (result === LIMIT_EXCEEDED) {
+    throw new MemlockError(
+      "locking secret memory would exceed memlock's lockable-page limit; free secrets, raise it with " +
+        "setLockablePageLimit(), or allocate with { lock: 'best-effort' }",
+      { code: 'ERR_MEMLOCK_LIMIT' },
+    );
+  }
+  throw systemError(result, SYSCALL_NAMES[scratch[2]!] ?? 'mmap', size);
+}
+
+/** The secret pool's own figures (its locks also show in stats() and lockCounts()). */
+export function secretStats(): SecretStats {
+  const { live, slabs, dedicated, mappedBytes, unlockedBytes } = binding.secretStats();
+  return { live, slabs, dedicated, mappedBytes, unlockedBytes };
+}

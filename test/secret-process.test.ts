@@ -1,0 +1,81 @@
+import t from 'tap';
+import { binding } from '../src/binding';
+import { allocSecret } from '../src/index';
+import { cannotDropPrivileges, runFixture, unprivileged } from './helpers/child';
+
+t.test('a child forked from native code reads zeros where the secret is', (t) => {
+  for (const placement of ['pooled', 'guarded'] as const) {
+    const secret = allocSecret(64, { placement });
+    secret.buffer.fill(0x42);
+    const child = binding.forkReadBytes(secret.buffer);
+    t.equal(child.status, 0, `${placement}: the child read the memory`);
+    t.equal(child.bytes.length, 64);
+    t.ok(child.bytes.every((b) => b === 0), `${placement}: and saw only zeros (MADV_WIPEONFORK)`);
+    t.ok(secret.buffer.every((b) => b === 0x42), `${placement}: the parent's copy is intact`);
+    secret.free();
+  }
+  t.end();
+});
+
+t.test("onFork: 'drop': the memory is not there in the child", (t) => {
+  const secret = allocSecret(64, { onFork: 'drop' });
+  secret.buffer.fill(0x42);
+  const child = binding.forkReadBytes(secret.buffer);
+  // write(2) from an unmapped address fails with EFAULT: the child exits 1
+  // without sending anything (the kernel reads the memory, not the child).
+  t.not(child.status, 0, `the child could not read it (status ${child.status})`);
+  t.equal(child.bytes.length, 0, 'and sent nothing');
+  secret.free();
+  t.end();
+});
+
+t.test('guarded: one byte past the end kills the process with SIGSEGV', (t) => {
+  const env = { MEMLOCK_TEST_HOOKS: '1' };
+  const inside = runFixture('guard-overrun.ts', { args: ['99'], env });
+  t.equal(inside.status, 0, `the last byte is writable: ${inside.stderr}`);
+  t.equal(inside.stdout, 'wrote at 99');
+  const over = runFixture('guard-overrun.ts', { args: ['100'], env });
+  t.equal(over.signal, 'SIGSEGV', 'one byte over faults at once');
+  t.equal(over.stdout, '', 'before anything else ran');
+  const under = runFixture('guard-overrun.ts', { args: ['-4097'], env });
+  t.equal(under.signal, 'SIGSEGV', 'the leading guard page faults too');
+  t.end();
+});
+
+t.test('pokeByte exists only with MEMLOCK_TEST_HOOKS=1', (t) => {
+  t.equal(binding.pokeByte, undefined);
+  t.end();
+});
+
+t.test('RLIMIT_MEMLOCK 64 KiB, no CAP_IPC_LOCK: required fails cleanly, best-effort still protects', { skip: cannotDropPrivileges() ?? false }, (t) => {
+  const child = runFixture('secret-best-effort.ts', { prefix: unprivileged(65536) });
+  t.equal(child.status, 0, child.stderr);
+  const r = JSON.parse(child.stdout);
+  t.ok(r.required?.isMemlockError, 'required: a MemlockError');
+  t.ok(['ENOMEM', 'EPERM'].includes(r.required?.code), `with an errno code (${r.required?.code})`);
+  t.equal(r.required?.syscall, 'mlock');
+  t.match(r.required?.message, /RLIMIT_MEMLOCK is 64 KiB soft/);
+  t.same(r.afterRequired, r.before, 'nothing allocated, nothing locked');
+  t.same(r.soft, [false, false], "best-effort: locked is false");
+  t.ok(r.smallLocked, 'a one-page slab fits the limit and is locked');
+  t.ok(r.flags.includes('dd') && r.flags.includes('wf'), 'unlocked memory is still undumpable and wiped on fork');
+  t.notOk(r.flags.includes('lo'), 'and really not locked');
+  t.ok(r.unlockedBytes >= 256 * 1024, 'secretStats counts the unlocked bytes');
+  const unlockedWarnings = r.warnings.filter((w: { code: string }) => w.code === 'MEMLOCK_SECRET_UNLOCKED');
+  t.equal(unlockedWarnings.length, 1, 'one warning for two unlocked secrets');
+  t.match(unlockedWarnings[0].message, /RLIMIT_MEMLOCK/, 'saying why');
+  t.end();
+});
+
+t.test('secrets dropped without free are wiped and released by finalizers', (t) => {
+  const child = runFixture('secret-gc.ts', { node: ['--expose-gc'] });
+  t.equal(child.status, 0, child.stderr);
+  const r = JSON.parse(child.stdout);
+  t.equal(r.during.live, 2005, 'allocated');
+  t.equal(r.after.live, 0, 'all released after GC');
+  t.same(r.after, r.before.secrets, 'slabs and mappings gone');
+  t.equal(r.locked, r.before.locked, 'nothing left locked');
+  t.ok(r.checkedUnmaps >= 6, 'the unmaps were checked');
+  t.equal(r.dirtyUnmaps, 0, 'and found zeroed');
+  t.end();
+});
