@@ -1,6 +1,17 @@
 import t from 'tap';
 import { binding } from '../src/binding';
-import { allocSecret, lockCounts, MAX_SECRET_SIZE, pageSize, secretStats, stats, lock, type SecretBuffer } from '../src/index';
+import {
+  allocSecret,
+  getLockablePageLimit,
+  lock,
+  lockCounts,
+  MAX_SECRET_SIZE,
+  pageSize,
+  secretStats,
+  setLockablePageLimit,
+  stats,
+  type SecretBuffer,
+} from '../src/index';
 import { kernelLockState, readMappings } from './helpers/kernel';
 import { mappingCount, secretMappingCount } from './helpers/maps';
 
@@ -138,6 +149,24 @@ t.test('bad arguments: codes, and nothing allocated', (t) => {
   t.throws(() => anyAlloc(32, { onFork: 'keep' }), { code: 'ERR_INVALID_ARG_VALUE' });
   t.same(secretStats(), before);
   t.end();
+});
+
+t.test("memlock's lockable-page limit: ERR_MEMLOCK_LIMIT and nothing allocated, or unlocked best-effort", async (t) => {
+  await nextTurn();
+  const limit = getLockablePageLimit();
+  t.teardown(() => setLockablePageLimit(limit));
+  setLockablePageLimit(stats().lockedPages);
+  const before = secretStats();
+  t.throws(() => allocSecret(4096, { placement: 'guarded' }), { code: 'ERR_MEMLOCK_LIMIT' });
+  t.throws(() => allocSecret(32), { code: 'ERR_MEMLOCK_LIMIT' }, 'a new slab is refused too');
+  t.same(secretStats(), before, 'nothing mapped');
+  const soft = allocSecret(32, { lock: 'best-effort' });
+  t.equal(soft.locked, false, 'best-effort: unlocked memory');
+  t.equal(secretStats().unlockedBytes, before.unlockedBytes + pageSize);
+  soft.free();
+  setLockablePageLimit(limit);
+  await nextTurn();
+  t.same(secretStats(), before);
 });
 
 t.test('a million 32-byte secrets: written, read, freed; nothing left locked, mappings back', async (t) => {
