@@ -31,6 +31,7 @@ struct EnvState {
   // [2] the Syscall that failed.
   double* scratch = nullptr;
   Napi::Reference<Napi::Float64Array> scratch_ref;
+  int32_t thread_id = 0;  // worker_threads.threadId, for locks()
 };
 constexpr size_t kScratchSlots = 4;
 constexpr double kMaxSecretSize = 1 << 30;
@@ -136,7 +137,7 @@ napi_value Lock(napi_env env, napi_callback_info cbinfo) {
   uint32_t tag = 0;
   napi_get_value_uint32(env, args.argv[2], &tag);
   Locker& locker = Locker::instance();
-  LockOutcome out = locker.lock(args.state, bytes.addr, bytes.len, on_fault, tag);
+  LockOutcome out = locker.lock(args.state, bytes.addr, bytes.len, on_fault, tag, args.state->thread_id);
   double* scratch = args.state->scratch;
   scratch[0] = static_cast<double>(locker.pages_spanned(bytes.addr, bytes.len));
   scratch[1] = static_cast<double>(out.newly_sticky);
@@ -292,6 +293,57 @@ Napi::Value ForkProbe(const Napi::CallbackInfo& info) {
   return obj;
 }
 
+// --- Diagnostics -----------------------------------------------------------
+
+Napi::Value SetThreadId(const Napi::CallbackInfo& info) {
+  StateOf(info.Env())->thread_id = info[0].As<Napi::Number>().Int32Value();
+  return info.Env().Undefined();
+}
+
+// annotate(id, label, stack): only called when a label or stack capture is on.
+Napi::Value Annotate(const Napi::CallbackInfo& info) {
+  Locker::instance().annotate(info[0].As<Napi::Number>().Int64Value(), info[1].As<Napi::String>().Utf8Value(),
+                              info[2].As<Napi::String>().Utf8Value());
+  return info.Env().Undefined();
+}
+
+// locks() -> every held lock in the process
+Napi::Value Locks(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<Locker::LockInfo> locks = Locker::instance().locks();
+  size_t ps = platform::page_size();
+  Napi::Array out = Napi::Array::New(env, locks.size());
+  for (size_t i = 0; i < locks.size(); ++i) {
+    const Locker::LockInfo& l = locks[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("id", Napi::Number::New(env, static_cast<double>(l.id)));
+    o.Set("address", Napi::Number::New(env, static_cast<double>(l.record.addr)));
+    o.Set("length", Napi::Number::New(env, static_cast<double>(l.record.len)));
+    o.Set("start", Napi::Number::New(env, static_cast<double>(l.record.first_page * ps)));
+    o.Set("pages", Napi::Number::New(env, static_cast<double>(l.record.pages)));
+    o.Set("onFault", Napi::Boolean::New(env, l.record.on_fault));
+    o.Set("threadId", Napi::Number::New(env, l.record.thread_id));
+    o.Set("own", Napi::Boolean::New(env, l.record.owner == StateOf(env)));
+    o.Set("count", Napi::Number::New(env, l.max_count));
+    o.Set("label", Napi::String::New(env, l.label));
+    o.Set("stack", Napi::String::New(env, l.stack));
+    out.Set(static_cast<uint32_t>(i), o);
+  }
+  return out;
+}
+
+// lockedRuns() -> Float64Array of [address, bytes, ...] for every counted run
+Napi::Value LockedRuns(const Napi::CallbackInfo& info) {
+  std::vector<PageRun> runs = Locker::instance().locked_runs();
+  size_t ps = platform::page_size();
+  Napi::Float64Array out = Napi::Float64Array::New(info.Env(), runs.size() * 2);
+  for (size_t i = 0; i < runs.size(); ++i) {
+    out[i * 2] = static_cast<double>(runs[i].first * ps);
+    out[i * 2 + 1] = static_cast<double>(runs[i].pages * ps);
+  }
+  return out;
+}
+
 // --- Secrets -------------------------------------------------------------
 
 // Runs on the JS thread once a secret's Buffer is garbage-collected (or
@@ -438,6 +490,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setLimit", Napi::Function::New(env, SetLimit, "setLimit"));
   exports.Set("memlockRlimit", Napi::Function::New(env, MemlockRlimit, "memlockRlimit"));
   exports.Set("forkProbe", Napi::Function::New(env, ForkProbe, "forkProbe"));
+  exports.Set("setThreadId", Napi::Function::New(env, SetThreadId, "setThreadId"));
+  exports.Set("annotate", Napi::Function::New(env, Annotate, "annotate"));
+  exports.Set("locks", Napi::Function::New(env, Locks, "locks"));
+  exports.Set("lockedRuns", Napi::Function::New(env, LockedRuns, "lockedRuns"));
   exports.Set("allocSecret", Napi::Function::New(env, AllocSecret, "allocSecret"));
   exports.Set("freeSecret", Napi::Function::New(env, FreeSecret, "freeSecret"));
   exports.Set("trimSecrets", Napi::Function::New(env, TrimSecrets, "trimSecrets"));

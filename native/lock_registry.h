@@ -19,6 +19,8 @@ struct LockRecord {
   uint64_t first_page;
   uint64_t pages;
   uint32_t tag;
+  bool on_fault;
+  int32_t thread_id;  // the owner's worker threadId (0: main thread, -1: memlock itself)
 };
 
 class LockRegistry {
@@ -38,6 +40,13 @@ class LockRegistry {
   // Locks covering any page of [first, first + pages).
   std::vector<int64_t> ids_touching(uint64_t first, uint64_t pages) const;
   size_t size() const { return live_; }
+  // Calls fn(id, record) for every held lock.
+  template <typename Fn>
+  void for_each(Fn fn) const {
+    for (uint32_t slot = 0; slot < slots_.size(); ++slot) {
+      if (slots_[slot].live) fn(id_of(slot), slots_[slot].record);
+    }
+  }
 
  private:
   static constexpr uint32_t kNone = 0xFFFFFFFF;

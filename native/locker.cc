@@ -36,6 +36,7 @@ void Locker::after_fork_child() {
   new (&self.mu_) std::mutex();
   new (&self.table_) PageTable();
   new (&self.records_) LockRegistry();
+  new (&self.notes_) decltype(self.notes_)();
   new (&self.lock_plan_) LockPlan();
   new (&self.release_plan_) ReleasePlan();
 }
@@ -50,7 +51,8 @@ void Locker::unlock_runs(const std::vector<PageRun>& runs, size_t count) {
   for (size_t i = 0; i < count; ++i) platform::unlock_range(runs[i].first * page_size_, runs[i].pages * page_size_);
 }
 
-LockOutcome Locker::lock(const void* owner, uintptr_t addr, size_t len, bool on_fault, uint32_t tag) {
+LockOutcome Locker::lock(const void* owner, uintptr_t addr, size_t len, bool on_fault, uint32_t tag,
+                         int32_t thread_id) {
   LockOutcome out;
   const uint64_t first = page_index(addr);
   const uint64_t pages = pages_spanned(addr, len);
@@ -91,7 +93,7 @@ LockOutcome Locker::lock(const void* owner, uintptr_t addr, size_t len, bool on_
   }
 
   out.newly_sticky = table_.commit_lock(first, pages, on_fault);
-  out.id = records_.add(LockRecord{owner, addr, len, first, pages, tag});
+  out.id = records_.add(LockRecord{owner, addr, len, first, pages, tag, on_fault, thread_id});
   return out;
 }
 
@@ -117,7 +119,7 @@ ReleaseOutcome Locker::release_locked(int64_t id) {
     }
   }
   table_.commit_release(rec->first_page, rec->pages);
-  records_.remove(id);
+  drop_record(id);
   return out;
 }
 
@@ -151,10 +153,40 @@ size_t Locker::forget(uintptr_t addr, size_t len) {
     uint64_t end = first + pages, rec_end = rec->first_page + rec->pages;
     if (rec->first_page < first) release_pages(rec->first_page, first - rec->first_page);
     if (rec_end > end) release_pages(end, rec_end - end);
-    records_.remove(id);
+    drop_record(id);
   }
   table_.forget(first, pages);
   return ids.size();
+}
+
+void Locker::drop_record(int64_t id) {
+  records_.remove(id);
+  if (!notes_.empty()) notes_.erase(id);
+}
+
+void Locker::annotate(int64_t id, std::string label, std::string stack) {
+  std::lock_guard<std::mutex> guard(mu_);
+  if (records_.find(id) != nullptr) notes_[id] = Note{std::move(label), std::move(stack)};
+}
+
+std::vector<Locker::LockInfo> Locker::locks() {
+  std::lock_guard<std::mutex> guard(mu_);
+  std::vector<LockInfo> out;
+  out.reserve(records_.size());
+  records_.for_each([&](int64_t id, const LockRecord& rec) {
+    LockInfo info{id, rec, table_.max_count(rec.first_page, rec.pages), {}, {}};
+    if (auto note = notes_.find(id); note != notes_.end()) {
+      info.label = note->second.label;
+      info.stack = note->second.stack;
+    }
+    out.push_back(std::move(info));
+  });
+  return out;
+}
+
+std::vector<PageRun> Locker::locked_runs() {
+  std::lock_guard<std::mutex> guard(mu_);
+  return table_.locked_runs();
 }
 
 void Locker::release_pages(uint64_t first, uint64_t pages) {

@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "lock_registry.h"
@@ -42,7 +44,10 @@ class Locker {
 
   // `owner` groups locks by environment (one per worker thread); `tag` is the
   // owner's own number for the lock, handed back when it is released.
-  LockOutcome lock(const void* owner, uintptr_t addr, size_t len, bool on_fault, uint32_t tag);
+  LockOutcome lock(const void* owner, uintptr_t addr, size_t len, bool on_fault, uint32_t tag,
+                   int32_t thread_id = -1);
+  // Attaches a label and the stack that took it to a held lock (diagnostics).
+  void annotate(int64_t id, std::string label, std::string stack);
   ReleaseOutcome release(const void* owner, int64_t id);
   // Releases the most recent lock `owner` took on exactly [addr, addr + len).
   ReleaseOutcome release_latest(const void* owner, uintptr_t addr, size_t len);
@@ -55,6 +60,15 @@ class Locker {
   size_t forget(uintptr_t addr, size_t len);
 
   void counts(uintptr_t addr, size_t len, uint16_t* out);
+
+  struct LockInfo {
+    int64_t id;
+    LockRecord record;
+    uint16_t max_count;
+    std::string label, stack;
+  };
+  std::vector<LockInfo> locks();
+  std::vector<PageRun> locked_runs();
   Stats stats();
   uint64_t limit();
   void set_limit(uint64_t pages);
@@ -69,6 +83,7 @@ class Locker {
   Locker();
 
   ReleaseOutcome release_locked(int64_t id);  // mu_ held
+  void drop_record(int64_t id);               // mu_ held
   // Takes 1 from pages outside memory being forgotten; mu_ held.
   void release_pages(uint64_t first, uint64_t pages);
   void unlock_runs(const std::vector<PageRun>& runs, size_t count);  // the first `count`
@@ -82,6 +97,10 @@ class Locker {
   PageTable table_;
   uint64_t limit_pages_;
   LockRegistry records_;
+  struct Note {
+    std::string label, stack;
+  };
+  std::unordered_map<int64_t, Note> notes_;  // only locks that have one
   // Reused by every call (under mu_), so plans allocate only when they grow.
   LockPlan lock_plan_;
   ReleasePlan release_plan_;

@@ -217,6 +217,21 @@ bool PageTable::all_locked(uint64_t first, uint64_t pages) const {
   return plan.new_pages == 0;
 }
 
+uint16_t PageTable::max_count(uint64_t first, uint64_t pages) const {
+  uint16_t max = 0;
+  const uint64_t end = first + pages;
+  for (auto it = first_run_touching(first); it != runs_.end() && it->first < end; ++it) {
+    max = std::max(max, it->second.count);
+  }
+  return max;
+}
+
+std::vector<PageRun> PageTable::locked_runs() const {
+  std::vector<PageRun> runs;
+  for (const auto& [start, run] : runs_) append_run(runs, start, run.end - start);
+  return runs;
+}
+
 bool PageTable::valid() const {
   uint64_t locked = 0, sticky = 0, prev_end = 0;
   const Run* prev = nullptr;

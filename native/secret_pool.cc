@@ -91,7 +91,9 @@ uintptr_t SecretPool::map_secret_memory(size_t len, bool guard, ForkMode fork, b
   int rc = fork == ForkMode::kWipe ? platform::advise_wipe_on_fork(data, len) : platform::advise_dont_fork(data, len);
   if (rc < 0) return fail(rc, Syscall::kMadvise);
 
-  LockOutcome lock = Locker::instance().lock(&kPoolOwner, data, len, false, 0);
+  Locker& locker = Locker::instance();
+  LockOutcome lock = locker.lock(&kPoolOwner, data, len, false, 0);
+  if (lock.id > 0) locker.annotate(lock.id, guard ? "memlock: guarded secret" : "memlock: secret memory", "");
   if (lock.id < 0) {
     if (require_lock) return fail(lock.id, lock.failed);
     result.lock_error = lock.id;

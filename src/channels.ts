@@ -1,8 +1,26 @@
-// diagnostics_channel names memlock publishes on. Publishing is skipped when
-// nobody subscribes, so it costs nothing on the hot path.
+// diagnostics_channel names memlock publishes on. Each message is built only
+// when the channel has subscribers, so publishing costs nothing otherwise.
 import diagnosticsChannel from 'node:diagnostics_channel';
 
-/** Message on `memlock:sticky`: a lock made some pages' counts saturate. */
+/** `memlock:lock`: a lock was taken. */
+export interface LockMessage {
+  lock: unknown; // the PageLock
+  view: unknown;
+  pages: number;
+  bytes: number;
+  onFault: boolean;
+  label: string | undefined;
+}
+
+/** `memlock:release`: a lock was released (by release, dispose or unlock). */
+export interface ReleaseMessage {
+  lock: unknown;
+  pages: number;
+  bytes: number;
+  label: string | undefined;
+}
+
+/** `memlock:sticky`: a lock made some pages' counts saturate. */
 export interface StickyMessage {
   /** How many pages turned sticky with this lock. */
   pages: number;
@@ -10,7 +28,29 @@ export interface StickyMessage {
   view: unknown;
 }
 
+/** `memlock:limit`: a lock refused by the lockable-page limit. */
+export interface LimitMessage {
+  view: unknown;
+  /** Pages the lock covers, and how many of them were not locked yet. */
+  pages: number;
+  newPages: number;
+  lockedPages: number;
+  limitPages: number;
+  label: string | undefined;
+}
+
+/** `memlock:error`: a call failed in the kernel (the error carries errno and syscall). */
+export interface ErrorMessage {
+  error: Error;
+  operation: 'lock' | 'release' | 'unlock' | 'allocSecret';
+  view: unknown;
+}
+
+export const lockChannel = diagnosticsChannel.channel('memlock:lock');
+export const releaseChannel = diagnosticsChannel.channel('memlock:release');
 export const stickyChannel = diagnosticsChannel.channel('memlock:sticky');
+export const limitChannel = diagnosticsChannel.channel('memlock:limit');
+export const errorChannel = diagnosticsChannel.channel('memlock:error');
 
 let warnedSticky = false;
 
@@ -23,4 +63,10 @@ export function reportSticky(message: StickyMessage): void {
       'this usually means locks are taken and never released',
     { type: 'MemlockWarning', code: 'MEMLOCK_STICKY' },
   );
+}
+
+/** Publishes a failure on memlock:error and returns it, for `throw reportError(...)`. */
+export function reportError<E extends Error>(error: E, operation: ErrorMessage['operation'], view: unknown): E {
+  if (errorChannel.hasSubscribers) errorChannel.publish({ error, operation, view } satisfies ErrorMessage);
+  return error;
 }

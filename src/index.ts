@@ -10,3 +10,8 @@ export type { View } from './views';
 export type { StickyMessage } from './channels';
 export { allocSecret, secretStats, SecretBuffer, MAX_SECRET_SIZE } from './secret';
 export type { SecretOptions, SecretStats } from './secret';
+export { kernelStatus } from './kernel-status';
+export type { KernelStatus } from './kernel-status';
+export { locks, verify, setDiagnostics, getDiagnostics } from './diagnostics';
+export type { LockInfo, VerifyReport, DiagnosticsOptions } from './diagnostics';
+export type { LockMessage, ReleaseMessage, LimitMessage, ErrorMessage } from './channels';

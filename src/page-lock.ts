@@ -1,6 +1,16 @@
 // Counted locks: lock(), unlock() and the PageLock handle.
 import { binding, LIMIT_EXCEEDED, SYSCALL_NAMES } from './binding';
-import { reportSticky } from './channels';
+import {
+  limitChannel,
+  lockChannel,
+  releaseChannel,
+  reportError,
+  reportSticky,
+  type LimitMessage,
+  type LockMessage,
+  type ReleaseMessage,
+} from './channels';
+import { diagnosticsSettings } from './diagnostics-settings';
 import { invalidArgType, MemlockError } from './errors';
 import { bind, retain, unretain } from './retained';
 import { systemError } from './system-error';
@@ -12,6 +22,8 @@ export interface LockOptions {
    * faulting the whole range in now. Default false.
    */
   onFault?: boolean;
+  /** A name for the lock, shown by locks() and on the diagnostics channels. */
+  label?: string;
 }
 
 /** One counted lock on the pages a view covers. Release it once. */
@@ -21,16 +33,18 @@ export class PageLock implements Disposable {
   /** Bytes covered, rounded out to whole pages. */
   readonly bytes: number;
   readonly onFault: boolean;
+  readonly label: string | undefined;
   readonly #id: number;
   readonly #slot: number;
 
   /** @internal Made by lock(). */
-  constructor(id: number, slot: number, pages: number, onFault: boolean) {
+  constructor(id: number, slot: number, pages: number, onFault: boolean, label: string | undefined) {
     this.#id = id;
     this.#slot = slot;
     this.pages = pages;
     this.bytes = pages * binding.pageSize;
     this.onFault = onFault;
+    this.label = label;
   }
 
   /** True once released, by release(), dispose or unlock(view). */
@@ -44,9 +58,9 @@ export class PageLock implements Disposable {
    */
   release(): void {
     const rc = binding.release(this.#id);
-    if (rc < 0) throw systemError(rc, 'munlock', this.bytes);
+    if (rc < 0) throw reportError(systemError(rc, 'munlock', this.bytes), 'release', undefined);
     // 1 (not held): released before, or its memory was unmapped by memlock.
-    unretain(this.#slot, this.#id);
+    if (unretain(this.#slot, this.#id) !== undefined && rc === 0) publishRelease(this);
   }
 
   [Symbol.dispose](): void {
@@ -54,16 +68,32 @@ export class PageLock implements Disposable {
   }
 }
 
-function checkOptions(options: unknown): boolean {
-  if (options === undefined) return false;
+function publishRelease(handle: PageLock): void {
+  if (!releaseChannel.hasSubscribers) return;
+  const { pages, bytes, label } = handle;
+  releaseChannel.publish({ lock: handle, pages, bytes, label } satisfies ReleaseMessage);
+}
+
+interface CheckedOptions {
+  onFault: boolean;
+  label: string | undefined;
+}
+
+const NO_OPTIONS: CheckedOptions = { onFault: false, label: undefined };
+
+function checkOptions(options: unknown): CheckedOptions {
+  if (options === undefined) return NO_OPTIONS;
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw invalidArgType('options', 'of type object', options);
   }
-  const { onFault } = options as LockOptions;
+  const { onFault, label } = options as LockOptions;
   if (onFault !== undefined && typeof onFault !== 'boolean') {
     throw invalidArgType('options.onFault', 'of type boolean', onFault);
   }
-  return onFault === true;
+  if (label !== undefined && typeof label !== 'string') {
+    throw invalidArgType('options.label', 'of type string', label);
+  }
+  return { onFault: onFault === true, label };
 }
 
 /**
@@ -72,32 +102,51 @@ function checkOptions(options: unknown): boolean {
  */
 export function lock(view: View, options?: LockOptions): PageLock {
   const target = nativeView(view);
-  const onFault = checkOptions(options);
+  const { onFault, label } = checkOptions(options);
   const slot = retain(target);
   const id = binding.lock(target, onFault, slot);
   const scratch = binding.scratch;
   const pages = scratch[0]!;
   const newlySticky = scratch[1]!;
   if (id > 0) {
-    bind(slot, id);
-    const handle = new PageLock(id, slot, pages, onFault);
+    const handle = new PageLock(id, slot, pages, onFault, label);
+    bind(slot, id, handle);
+    if (label !== undefined || diagnosticsSettings.captureStacks) {
+      binding.annotate(id, label ?? '', diagnosticsSettings.captureStacks ? callerStack() : '');
+    }
+    if (lockChannel.hasSubscribers) {
+      lockChannel.publish({ lock: handle, view, pages, bytes: handle.bytes, onFault, label } satisfies LockMessage);
+    }
     if (newlySticky > 0) reportSticky({ pages: newlySticky, view });
     return handle;
   }
   unretain(slot, 0);
-  if (id === LIMIT_EXCEEDED) {
-    const { lockedPages, limitPages } = binding.stats();
-    throw new MemlockError(
-      `locking ${pages} page(s) would exceed the lockable-page limit: ${lockedPages} of ${limitPages} pages ` +
-        'are locked; release some or raise it with setLockablePageLimit()',
-      { code: 'ERR_MEMLOCK_LIMIT' },
-    );
-  }
+  if (id === LIMIT_EXCEEDED) throw limitError(view, target, pages, label);
   const syscall = SYSCALL_NAMES[scratch[2]!];
   if (syscall === undefined || syscall === 'none') {
     throw new MemlockError('too many locks are held at once (16,777,216)', { code: 'ENOMEM', errno: id });
   }
-  throw systemError(id, syscall, pages * binding.pageSize);
+  throw reportError(systemError(id, syscall, pages * binding.pageSize), 'lock', view);
+}
+
+function limitError(view: View, target: ArrayBufferView, pages: number, label: string | undefined): MemlockError {
+  const { lockedPages, limitPages } = binding.stats();
+  if (limitChannel.hasSubscribers) {
+    const newPages = binding.counts(target).reduce((n, count) => n + (count === 0 ? 1 : 0), 0);
+    limitChannel.publish({ view, pages, newPages, lockedPages, limitPages, label } satisfies LimitMessage);
+  }
+  return new MemlockError(
+    `locking ${pages} page(s) would exceed the lockable-page limit: ${lockedPages} of ${limitPages} pages ` +
+      'are locked; release some or raise it with setLockablePageLimit()',
+    { code: 'ERR_MEMLOCK_LIMIT' },
+  );
+}
+
+// The stack of lock()'s caller, without memlock's own frame.
+function callerStack(): string {
+  const holder: { stack?: string } = {};
+  Error.captureStackTrace(holder, lock);
+  return (holder.stack ?? '').split('\n').slice(1).map((line) => line.trim()).join('\n');
 }
 
 /**
@@ -110,6 +159,7 @@ export function unlock(view: View): void {
   if (rc === 0) {
     throw new MemlockError('no lock is held on exactly these bytes', { code: 'ERR_NOT_LOCKED' });
   }
-  if (rc < 0) throw systemError(rc, 'munlock', target.byteLength);
-  unretain(binding.scratch[0]!, rc);
+  if (rc < 0) throw reportError(systemError(rc, 'munlock', target.byteLength), 'unlock', view);
+  const handle = unretain(binding.scratch[0]!, rc);
+  if (handle instanceof PageLock) publishRelease(handle);
 }

@@ -4,6 +4,7 @@
 // a Map about 60; the slot number travels with the lock as its native tag.
 
 const views: unknown[] = [];
+const handles: unknown[] = [];
 const ids: number[] = [];
 const freeSlots: number[] = [];
 
@@ -15,14 +16,21 @@ export function retain(view: unknown): number {
   return slot;
 }
 
-export function bind(slot: number, id: number): void {
+export function bind(slot: number, id: number, handle: unknown): void {
   ids[slot] = id;
+  handles[slot] = handle;
 }
 
-/** Lets go of the view held for lock `id`; a no-op if it was let go already. */
-export function unretain(slot: number, id: number): void {
-  if (ids[slot] !== id || views[slot] === undefined) return;
+/**
+ * Lets go of the view held for lock `id` and returns its handle; returns
+ * undefined if it was let go already.
+ */
+export function unretain(slot: number, id: number): unknown {
+  if (ids[slot] !== id || views[slot] === undefined) return undefined;
+  const handle = handles[slot];
   views[slot] = undefined;
+  handles[slot] = undefined;
   ids[slot] = -1;
   freeSlots.push(slot);
+  return handle;
 }

@@ -1,11 +1,9 @@
 // Turns a refused syscall into a MemlockError that names the errno, the
 // syscall and what to do about it.
-import { readFileSync } from 'node:fs';
 import { getSystemErrorName } from 'node:util';
 import { binding } from './binding';
 import { MemlockError } from './errors';
-
-const CAP_IPC_LOCK = 14n;
+import { procStatus } from './proc';
 
 export interface MemlockRlimit {
   /** Bytes; Infinity when unlimited. */
@@ -23,10 +21,9 @@ export function memlockRlimit(): MemlockRlimit | undefined {
 /** Whether this process holds CAP_IPC_LOCK in its effective set. */
 export function hasIpcLockCapability(): boolean | undefined {
   try {
-    const match = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'latin1'));
-    return match ? ((BigInt(`0x${match[1]}`) >> CAP_IPC_LOCK) & 1n) === 1n : undefined;
+    return procStatus('self').hasIpcLock;
   } catch {
-    return undefined;
+    return undefined; // no /proc: say nothing rather than guess
   }
 }
 

@@ -42,6 +42,10 @@ for (const [limit, codes] of [
     t.equal(r.smallKernel.lockedPages, 2, 'the earlier lock is untouched');
     t.equal(r.end.stats.lockedPages, 0, 'the process kept running and released everything');
     t.equal(r.end.vmLck, 0);
+    t.same(r.errors, [
+      { operation: 'lock', code: 'ENOMEM', sameError: true },
+      { operation: 'lock', code: 'ENOMEM', sameError: true },
+    ], 'each refused lock published on memlock:error');
     t.end();
   });
 }

@@ -1,0 +1,101 @@
+// What memlock holds and whether the kernel agrees: locks(), verify() and
+// the diagnostics switches.
+import { binding } from './binding';
+import { diagnosticsSettings, type DiagnosticsOptions } from './diagnostics-settings';
+import { invalidArgType } from './errors';
+import { procMappings } from './proc';
+
+export type { DiagnosticsOptions };
+
+export function setDiagnostics(options: DiagnosticsOptions): void {
+  if (typeof options !== 'object' || options === null) throw invalidArgType('options', 'of type object', options);
+  const { captureStacks } = options;
+  if (captureStacks !== undefined && typeof captureStacks !== 'boolean') {
+    throw invalidArgType('options.captureStacks', 'of type boolean', captureStacks);
+  }
+  if (captureStacks !== undefined) diagnosticsSettings.captureStacks = captureStacks;
+}
+
+export function getDiagnostics(): Required<DiagnosticsOptions> {
+  return { ...diagnosticsSettings };
+}
+
+export interface LockInfo {
+  /** The locked view's first byte and its length. */
+  address: number;
+  length: number;
+  /** The page-rounded range the lock counts: [start, start + bytes). */
+  start: number;
+  bytes: number;
+  pages: number;
+  /** The highest lock count among its pages. */
+  count: number;
+  /** Some of its pages have saturated (count 65535) and stay locked for good. */
+  sticky: boolean;
+  onFault: boolean;
+  /** worker_threads.threadId of the thread holding it; -1 for memlock's own secret memory. */
+  threadId: number;
+  label?: string;
+  /** The stack that took it, when setDiagnostics({ captureStacks: true }) was on. */
+  stack?: string;
+}
+
+/** Every lock held in the process, by any thread, oldest first. */
+export function locks(): LockInfo[] {
+  const pageSize = binding.pageSize;
+  return binding
+    .locks()
+    .sort((a, b) => a.id - b.id)
+    .map((l) => ({
+      address: l.address,
+      length: l.length,
+      start: l.start,
+      bytes: l.pages * pageSize,
+      pages: l.pages,
+      count: l.count,
+      sticky: l.count === 0xffff,
+      onFault: l.onFault,
+      threadId: l.threadId,
+      ...(l.label === '' ? {} : { label: l.label }),
+      ...(l.stack === '' ? {} : { stack: l.stack }),
+    }));
+}
+
+export interface VerifyReport {
+  /** True when every page memlock counts as locked is locked per the kernel. */
+  ok: boolean;
+  /** Pages memlock counts as locked. */
+  countedPages: number;
+  /** Of those, pages the kernel does not have locked (VmFlags without `lo`). */
+  missingPages: number;
+  missing: { address: number; bytes: number }[];
+}
+
+/**
+ * Compares memlock's table with the kernel's (/proc/self/smaps VmFlags):
+ * any page memlock counts as locked that the kernel does not is reported
+ * (a bug, or something unlocked it behind memlock's back).
+ */
+export function verify(): VerifyReport {
+  const pageSize = binding.pageSize;
+  const runs = binding.lockedRuns();
+  const lockedMappings = procMappings('self').filter((m) => m.flags.includes('lo'));
+  const missing: { address: number; bytes: number }[] = [];
+  let countedPages = 0;
+  for (let i = 0; i < runs.length; i += 2) {
+    const start = runs[i]!;
+    const end = start + runs[i + 1]!;
+    countedPages += (end - start) / pageSize;
+    // Walk the run, skipping the parts that locked mappings cover.
+    let cursor = start;
+    for (const m of lockedMappings) {
+      if (m.end <= cursor || m.start >= end) continue;
+      if (m.start > cursor) missing.push({ address: cursor, bytes: m.start - cursor });
+      cursor = Math.max(cursor, m.end);
+      if (cursor >= end) break;
+    }
+    if (cursor < end) missing.push({ address: cursor, bytes: end - cursor });
+  }
+  const missingPages = missing.reduce((n, m) => n + m.bytes / pageSize, 0);
+  return { ok: missingPages === 0, countedPages, missingPages, missing };
+}

@@ -1,0 +1,154 @@
+import diagnosticsChannel from 'node:diagnostics_channel';
+import t from 'tap';
+import { binding } from '../src/binding';
+import {
+  getDiagnostics,
+  getLockablePageLimit,
+  kernelStatus,
+  lock,
+  locks,
+  pageSize,
+  setDiagnostics,
+  setLockablePageLimit,
+  stats,
+  unlock,
+  verify,
+  type LimitMessage,
+  type LockMessage,
+  type PageLock,
+  type ReleaseMessage,
+} from '../src/index';
+import { alignedPages, vmLockedBytes } from './helpers/kernel';
+
+function listen<T>(t: { teardown(fn: () => void): void }, name: string): T[] {
+  const messages: T[] = [];
+  const onMessage = (message: unknown) => messages.push(message as T);
+  diagnosticsChannel.subscribe(name, onMessage);
+  t.teardown(() => diagnosticsChannel.unsubscribe(name, onMessage));
+  return messages;
+}
+
+t.test('locks() lists a labelled lock with its range, count and stack', (t) => {
+  const view = alignedPages(4);
+  const inner = view.subarray(100, 3 * pageSize);
+  setDiagnostics({ captureStacks: true });
+  t.same(getDiagnostics(), { captureStacks: true });
+  const outer = lock(view, { label: 'frame ring' });
+  const nested = lock(inner);
+  setDiagnostics({ captureStacks: false });
+  const plain = lock(inner, { onFault: true });
+  const address = binding.addressOf(view);
+
+  const mine = locks().filter((l) => l.start >= address && l.start < address + 4 * pageSize);
+  t.equal(mine.length, 3, 'three locks on the range');
+  const [first, second, third] = mine;
+  t.match(first, {
+    address,
+    length: 4 * pageSize,
+    start: address,
+    bytes: 4 * pageSize,
+    pages: 4,
+    count: 3,
+    sticky: false,
+    onFault: false,
+    threadId: 0,
+    label: 'frame ring',
+  });
+  t.match(first?.stack, /diagnostics\.test\.ts/, 'the stack names the caller');
+  t.notMatch(first?.stack, /page-lock/, "without memlock's own frames");
+  t.match(second, { address: address + 100, length: 3 * pageSize - 100, start: address, pages: 3, count: 3 });
+  t.equal(second?.label, undefined, 'no label given');
+  t.match(second?.stack, /diagnostics\.test\.ts/);
+  t.match(third, { onFault: true, count: 3 });
+  t.equal(third?.stack, undefined, 'stacks off again');
+  t.equal(outer.label, 'frame ring');
+
+  for (const held of [plain, nested, outer]) held.release();
+  t.equal(locks().filter((l) => l.start === address).length, 0, 'released locks are gone');
+  t.throws(() => setDiagnostics({ captureStacks: 'yes' } as never), { code: 'ERR_INVALID_ARG_TYPE' });
+  t.throws(() => lock(view, { label: 5 } as never), { code: 'ERR_INVALID_ARG_TYPE' });
+  t.end();
+});
+
+t.test('locks() shows sticky pages', (t) => {
+  const view = alignedPages(1);
+  const held: PageLock[] = [];
+  for (let i = 0; i < 0xffff; i += 1) held.push(lock(view));
+  const address = binding.addressOf(view);
+  const listed = locks().filter((l) => l.start === address);
+  t.ok(listed.every((l) => l.sticky && l.count === 0xffff), 'every lock on it reports sticky');
+  for (const h of held) h.release();
+  t.end();
+});
+
+t.test('verify() agrees with the kernel, and reports pages unlocked behind its back', (t) => {
+  const view = alignedPages(8);
+  const held = lock(view);
+  const before = verify();
+  t.ok(before.ok, 'the kernel agrees');
+  t.equal(before.missingPages, 0);
+  t.ok(before.countedPages >= 8);
+  t.equal(binding.rawMunlock(view.subarray(2 * pageSize, 5 * pageSize)), 0, 'munlock behind memlock\'s back');
+  const after = verify();
+  t.notOk(after.ok, 'verify notices');
+  t.equal(after.missingPages, 3);
+  t.same(after.missing, [{ address: binding.addressOf(view) + 2 * pageSize, bytes: 3 * pageSize }]);
+  held.release();
+  t.ok(verify().ok, 'consistent again once released');
+  t.end();
+});
+
+t.test('channels: lock and release, with the documented fields', (t) => {
+  const locked = listen<LockMessage>(t, 'memlock:lock');
+  const released = listen<ReleaseMessage>(t, 'memlock:release');
+  const view = alignedPages(2);
+  const held = lock(view, { label: 'ch' });
+  t.equal(locked.length, 1);
+  t.match(locked[0], { view, pages: 2, bytes: 2 * pageSize, onFault: false, label: 'ch' });
+  t.equal(locked[0]?.lock, held, 'carries the PageLock');
+  held.release();
+  held.release(); // no second message
+  t.equal(released.length, 1);
+  t.match(released[0], { pages: 2, bytes: 2 * pageSize, label: 'ch' });
+  t.equal(released[0]?.lock, held);
+  const again = lock(view);
+  unlock(view);
+  t.equal(released.length, 2, 'unlock(view) publishes too');
+  t.equal(released[1]?.lock, again, 'with the PageLock it released');
+  t.end();
+});
+
+t.test('channels: memlock:limit when the lockable-page limit refuses a lock', (t) => {
+  const limited = listen<LimitMessage>(t, 'memlock:limit');
+  const limit = getLockablePageLimit();
+  t.teardown(() => setLockablePageLimit(limit));
+  const view = alignedPages(4);
+  const held = lock(view.subarray(0, pageSize));
+  setLockablePageLimit(stats().lockedPages + 1);
+  t.throws(() => lock(view, { label: 'big' }), { code: 'ERR_MEMLOCK_LIMIT' });
+  t.equal(limited.length, 1);
+  t.match(limited[0], { view, pages: 4, newPages: 3, lockedPages: stats().lockedPages, label: 'big' });
+  t.equal(limited[0]?.limitPages, stats().lockedPages + 1);
+  held.release();
+  t.end();
+});
+
+t.test('kernelStatus() gives the kernel\'s figures', (t) => {
+  const view = alignedPages(1024); // 4 MiB
+  const before = kernelStatus();
+  const held = lock(view);
+  const now = kernelStatus();
+  t.equal(now.pid, process.pid);
+  t.equal(now.vmLckBytes - before.vmLckBytes, 4 << 20, 'VmLck grew by 4 MiB');
+  t.equal(now.vmLckBytes, vmLockedBytes(), 'the same as /proc/self/status');
+  t.ok(now.smapsLockedBytes >= 4 << 20, 'smaps Locked: counts it');
+  t.equal(now.capIpcLock, process.getuid?.() === 0, 'root has CAP_IPC_LOCK here');
+  t.ok(now.rlimitMemlock.soft > 0 && now.rlimitMemlock.hard >= now.rlimitMemlock.soft);
+  t.ok(now.mappings > 10 && now.maxMappings >= 65530);
+  held.release();
+  t.equal(kernelStatus(process.ppid).pid, process.ppid, 'another process works too');
+  t.throws(() => kernelStatus(2 ** 30), { code: 'ENOENT', name: 'MemlockError' }, 'no such process');
+  t.throws(() => kernelStatus(0), { code: 'ERR_OUT_OF_RANGE' });
+  t.throws(() => kernelStatus('1' as never), { code: 'ERR_INVALID_ARG_TYPE' });
+  t.end();
+});
