@@ -1,5 +1,6 @@
 // Secret memory: allocSecret() and the SecretBuffer handle.
 import { binding, LIMIT_EXCEEDED, SYSCALL_NAMES } from './binding';
+import { reportError } from './channels';
 import { invalidArgType, invalidArgValue, MemlockError, outOfRange } from './errors';
 import { systemError } from './system-error';
 
@@ -150,7 +151,7 @@ export function allocSecret(size: number, options?: SecretOptions): SecretBuffer
       { code: 'ERR_MEMLOCK_LIMIT' },
     );
   }
-  throw systemError(result, SYSCALL_NAMES[scratch[2]!] ?? 'mmap', size);
+  throw reportError(systemError(result, SYSCALL_NAMES[scratch[2]!] ?? 'mmap', size), 'allocSecret', undefined);
 }
 
 /** The secret pool's own figures (its locks also show in stats() and lockCounts()). */

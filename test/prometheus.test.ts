@@ -1,0 +1,59 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import t from 'tap';
+import { Registry } from 'prom-client';
+import { getLockablePageLimit, lock, pageSize, setLockablePageLimit, stats } from '../src/index';
+import { registerMetrics } from '../src/prometheus';
+import { alignedPages, vmLockedBytes } from './helpers/kernel';
+
+/** name{labels} -> value, from the text exposition format. */
+async function scrape(registry: Registry): Promise<Map<string, number>> {
+  const values = new Map<string, number>();
+  for (const line of (await registry.metrics()).split('\n')) {
+    const match = /^(\S+) (\S+)$/.exec(line);
+    if (match && !line.startsWith('#')) values.set(match[1]!, Number(match[2]));
+  }
+  return values;
+}
+
+t.test('the collector exposes the documented metrics with the right values', async (t) => {
+  const registry = new Registry();
+  registerMetrics({ registry });
+  registerMetrics({ registry }); // a second call adds nothing (and does not throw)
+  const view = alignedPages(64);
+  const held = lock(view);
+  const limit = getLockablePageLimit();
+  setLockablePageLimit(stats().lockedPages);
+  t.throws(() => lock(alignedPages(1)), { code: 'ERR_MEMLOCK_LIMIT' });
+  t.throws(() => lock(alignedPages(1)), { code: 'ERR_MEMLOCK_LIMIT' });
+  setLockablePageLimit(limit);
+
+  const m = await scrape(registry);
+  const s = stats();
+  t.equal(m.get('memlock_locked_bytes'), s.lockedBytes);
+  t.equal(m.get('memlock_locked_pages'), s.lockedPages);
+  t.ok(s.lockedPages >= 64);
+  t.equal(m.get('memlock_sticky_pages'), s.stickyPages);
+  t.equal(m.get('memlock_limit_pages'), limit);
+  t.equal(m.get('memlock_kernel_locked_bytes'), vmLockedBytes());
+  t.ok(vmLockedBytes() >= 64 * pageSize);
+  t.equal(m.get('memlock_refused_locks_total{reason="limit"}'), 2, 'two refused locks counted');
+  held.release();
+  t.equal((await scrape(registry)).get('memlock_locked_pages'), stats().lockedPages, 'read at scrape time');
+
+  const custom = new Registry();
+  registerMetrics({ registry: custom, prefix: 'app_memlock_' });
+  t.ok((await scrape(custom)).has('app_memlock_locked_bytes'), 'a prefix of your own');
+  t.throws(() => registerMetrics({ registry, prefix: 5 as never }), { code: 'ERR_INVALID_ARG_TYPE' });
+});
+
+t.test('importing memlock does not load prom-client', (t) => {
+  const { NODE_OPTIONS: _hooks, ...env } = process.env;
+  const root = path.join(__dirname, '..');
+  const probe = "require('memlock'); console.log(Object.keys(require.cache).some((f) => f.includes('prom-client')))";
+  const main = spawnSync(process.execPath, ['-e', probe], { cwd: root, encoding: 'utf8', env });
+  t.equal(main.stdout.trim(), 'false', 'memlock alone');
+  const sub = spawnSync(process.execPath, ['-e', probe.replace("'memlock'", "'memlock/prometheus'")], { cwd: root, encoding: 'utf8', env });
+  t.equal(sub.stdout.trim(), 'true', 'memlock/prometheus loads it');
+  t.end();
+});
