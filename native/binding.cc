@@ -68,7 +68,7 @@ size_t ElementSize(napi_typedarray_type type) {
 }
 
 // The bytes of a TypedArray or DataView, or false with a JS exception
-// pending. ArrayBuffers and SharedArrayBuffers arrive wrapped in a Uint8Array
+// pending. ArrayBuffers and SharedArrayBuffers arrive wrapped in a DataView
 // (N-API in Node 20 cannot see into a SharedArrayBuffer).
 bool ViewBytes(napi_env env, napi_value value, Bytes* out) {
   void* data = nullptr;

@@ -3,7 +3,9 @@
 import { getSystemErrorName } from 'node:util';
 import { binding } from './binding';
 import { MemlockError } from './errors';
+import { formatBytes } from './format';
 import { procStatus } from './proc';
+import { MEMLOCK_REMEDIES } from './remedies';
 
 export interface MemlockRlimit {
   /** Bytes; Infinity when unlimited. */
@@ -27,23 +29,7 @@ export function hasIpcLockCapability(): boolean | undefined {
   }
 }
 
-export function formatBytes(bytes: number): string {
-  if (bytes === Infinity) return 'unlimited';
-  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${value} bytes` : `${Number(value.toFixed(1))} ${units[unit]}`;
-}
-
-const REMEDIES =
-  'Raise the limit: in a shell "ulimit -l unlimited" (or a size in KiB) before starting node; ' +
-  'under systemd "LimitMEMLOCK=infinity" in the unit; in docker "--ulimit memlock=-1:-1"; ' +
-  'in Kubernetes, add IPC_LOCK to securityContext.capabilities.add; ' +
-  'or grant the process CAP_IPC_LOCK (setcap cap_ipc_lock+ep, docker --cap-add IPC_LOCK).';
+const REMEDIES = `Raise the limit (or grant CAP_IPC_LOCK): ${MEMLOCK_REMEDIES.join('; ')}.`;
 
 /** Why a lock was refused, and what to do, for the errnos mlock documents. */
 function lockAdvice(name: string, bytes: number): string {

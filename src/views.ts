@@ -10,7 +10,7 @@ const EXPECTED = 'an instance of ArrayBuffer, SharedArrayBuffer, Buffer, TypedAr
 
 /**
  * Checks `value` and returns what native code takes: a TypedArray or
- * DataView (an ArrayBuffer or SharedArrayBuffer is wrapped in a Uint8Array).
+ * DataView (an ArrayBuffer or SharedArrayBuffer is wrapped in a DataView).
  */
 export function nativeView(value: unknown, name = 'view'): ArrayBufferView {
   if (ArrayBuffer.isView(value)) {
@@ -18,9 +18,10 @@ export function nativeView(value: unknown, name = 'view'): ArrayBufferView {
     return value;
   }
   if (types.isAnyArrayBuffer(value)) {
-    // Checked before wrapping: a Uint8Array cannot be made over a detached buffer.
+    // Checked before wrapping: no view can be made over a detached buffer.
     if (value.byteLength === 0) throw emptyView(name, value);
-    return new Uint8Array(value);
+    // A DataView, not a Uint8Array: typed arrays stop at 4 GiB in Node 20.
+    return new DataView(value);
   }
   throw invalidArgType(name, EXPECTED, value);
 }

@@ -65,3 +65,14 @@ t.test('an on-fault lock over pages already fully locked changes nothing in the 
   t.equal(kernelLockState(view).lockedPages, 0);
   t.end();
 });
+
+t.test('an ArrayBuffer over 4 GiB (past the largest typed array in Node 20) locks', (t) => {
+  const huge = new ArrayBuffer(5 * 2 ** 30);
+  const held = lock(huge, { onFault: true }); // on fault: nothing is faulted in
+  t.ok(held.pages >= (5 * 2 ** 30) / pageSize, `covers all of it (${held.pages} pages)`);
+  const kernel = kernelLockState(new DataView(huge));
+  t.equal(kernel.lockedPages, kernel.totalPages, 'locked per the kernel');
+  held.release();
+  t.equal(kernelLockState(new DataView(huge)).lockedPages, 0);
+  t.end();
+});

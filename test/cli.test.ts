@@ -1,0 +1,249 @@
+// The memlock CLI (lib/cli.js, built by npm install), run as a child process
+// the way a user runs it, and checked against the kernel's own account.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { procMemlockLimit, procStatus } from '../src/proc';
+import { cannotDropPrivileges, FIXTURES, unprivileged } from './helpers/child';
+
+const root = path.join(__dirname, '..');
+const cli = path.join(root, 'lib', 'cli.js');
+const MiB = 1024 * 1024;
+const CHECK_IDS = ['rlimit', 'capability', 'swap', 'max-map-count', 'test-lock', 'on-fault', 'madvise', 'kernel'];
+
+// Without the test runner's NODE_OPTIONS hooks: the child is a plain node process.
+// The runner puts its own hook back into every child's environment, so `env -u`
+// removes it again where the child starts (a child running as nobody could not
+// write the runner's process records).
+const { NODE_OPTIONS: _runnerHooks, ...env } = process.env;
+const PLAIN = ['env', '-u', 'NODE_OPTIONS'];
+
+function runCli(args: string[], prefix: string[] = []) {
+  const command = [...PLAIN, ...prefix, process.execPath, cli, ...args];
+  const result = spawnSync(command[0]!, command.slice(1), { cwd: root, encoding: 'utf8', env, timeout: 60_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+interface Check {
+  id: string;
+  status: string;
+  finding: string;
+  remedy: string[];
+  error: { code: string; syscall: string | null } | null;
+}
+
+function byId(report: { checks: Check[] }, id: string): Check {
+  const found = report.checks.find((c) => c.id === id);
+  if (!found) throw new Error(`no check ${id}`);
+  return found;
+}
+
+t.test('lib/cli.js is built from the current src/cli*.ts', (t) => {
+  t.ok(existsSync(cli), 'lib/cli.js exists (npm install builds it)');
+  const built = statSync(cli).mtimeMs;
+  for (const file of readdirSync(path.join(root, 'src')).filter((f) => /^cli.*\.ts$/.test(f))) {
+    const js = path.join(root, 'lib', file.replace(/\.ts$/, '.js'));
+    t.ok(existsSync(js) && statSync(js).mtimeMs >= statSync(path.join(root, 'src', file)).mtimeMs,
+      `lib/ is not older than src/${file} (else: npm run build:ts)`);
+  }
+  t.ok(built > 0);
+  t.end();
+});
+
+const self = procStatus('self');
+const canLock64 = self.hasIpcLock || procMemlockLimit('self').soft >= 64 * MiB;
+
+t.test('doctor --json passes here, with every check', { skip: canLock64 ? false : 'needs CAP_IPC_LOCK or RLIMIT_MEMLOCK >= 64 MiB' }, (t) => {
+  const run = runCli(['doctor', '--json']);
+  t.equal(run.status, 0, run.stderr || run.stdout);
+  const report = JSON.parse(run.stdout);
+  t.equal(report.command, 'doctor');
+  t.equal(report.ok, true);
+  t.equal(report.sizeBytes, 64 * MiB, 'default --size is 64 MiB');
+  t.same(report.checks.map((c: Check) => c.id), CHECK_IDS, 'every check, in order');
+  for (const c of report.checks as Check[]) {
+    t.ok(['pass', 'warn'].includes(c.status), `${c.id}: ${c.status}`);
+    t.type(c.finding, 'string');
+    t.ok(c.finding.length > 0 && !c.finding.includes('\n'), `${c.id}: a one-line finding`);
+    t.ok(Array.isArray(c.remedy), `${c.id}: remedy is a list`);
+    if (c.status === 'pass') t.same(c.remedy, [], `${c.id}: no remedy when it passed`);
+    else t.ok(c.remedy.length > 0, `${c.id}: a remedy for a warning`);
+  }
+  t.equal(byId(report, 'test-lock').status, 'pass', 'the 64 MiB test lock worked');
+  t.equal(report.summary.pass + report.summary.warn + report.summary.fail, CHECK_IDS.length);
+  t.equal(report.summary.fail, 0);
+  t.end();
+});
+
+t.test('doctor (human) prints one line per check and a summary', { skip: canLock64 ? false : 'needs CAP_IPC_LOCK or RLIMIT_MEMLOCK >= 64 MiB' }, (t) => {
+  const run = runCli(['doctor', '--size', '1']);
+  t.equal(run.status, 0, run.stderr || run.stdout);
+  t.notMatch(run.stdout, /\x1b\[/, 'no colour on a pipe');
+  t.match(run.stdout, /test size 1 MiB/);
+  for (const title of ['RLIMIT_MEMLOCK', 'CAP_IPC_LOCK', 'swap', 'vm.max_map_count', 'test lock', 'MLOCK_ONFAULT', 'MADV_DONTDUMP', 'kernel']) {
+    t.match(run.stdout, new RegExp(`^(PASS|WARN)  ${title}`, 'm'), title);
+  }
+  t.match(run.stdout, /locked and released 1 MiB/);
+  t.match(run.stdout, /\d passed, \d warnings?, 0 failed/);
+  t.end();
+});
+
+t.test('doctor without CAP_IPC_LOCK under a 64 KiB RLIMIT_MEMLOCK fails with the fixes', { skip: cannotDropPrivileges() ?? false }, (t) => {
+  const run = runCli(['doctor', '--json'], unprivileged(65536));
+  t.equal(run.status, 1, 'exit code 1: a check failed');
+  const report = JSON.parse(run.stdout);
+  t.equal(report.ok, false);
+  t.equal(report.capIpcLock, false);
+  t.same(report.rlimitMemlock, { soft: 65536, hard: 65536 });
+  t.same(report.checks.map((c: Check) => c.id), CHECK_IDS);
+  const rlimit = byId(report, 'rlimit');
+  const testLock = byId(report, 'test-lock');
+  t.equal(rlimit.status, 'fail', 'the rlimit check fails');
+  t.equal(testLock.status, 'fail', 'the test lock fails');
+  t.equal(testLock.error?.code, 'ENOMEM', 'with the MemlockError code');
+  t.equal(testLock.error?.syscall, 'mlock');
+  for (const c of [rlimit, testLock]) {
+    const remedy = c.remedy.join('\n');
+    for (const fix of ['ulimit -l', 'LimitMEMLOCK=infinity', '--ulimit memlock=-1:-1', 'IPC_LOCK', 'securityContext.capabilities.add']) {
+      t.ok(remedy.includes(fix), `${c.id}: the remedy mentions ${fix}`);
+    }
+  }
+  t.ok(report.summary.fail >= 2);
+
+  const human = runCli(['doctor'], unprivileged(65536));
+  t.equal(human.status, 1);
+  t.match(human.stdout, /^FAIL  RLIMIT_MEMLOCK +64 KiB soft \/ 64 KiB hard/m);
+  t.match(human.stdout, /^FAIL  test lock +lock\(\) of 64 MiB refused: ENOMEM from mlock/m);
+  t.match(human.stdout, /fix: shell: ulimit -l/);
+  t.end();
+});
+
+t.test('status of another process that locks 4 MiB', async (t) => {
+  // env execs node: the child's pid is the fixture's.
+  const child = spawn(PLAIN[0]!, [...PLAIN.slice(1), process.execPath, '--import', 'tsx', path.join(FIXTURES, 'cli-locker.ts')], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  t.teardown(() => {
+    child.kill();
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      out += chunk;
+      if (out.includes('ready\n')) resolve(out.trim());
+    });
+    child.on('exit', (code) => reject(new Error(`the fixture exited (${code}) before it was ready: ${out}`)));
+  });
+  const [pid, range] = line.split(' ') as [string, string];
+  const [start, end] = range.split('-');
+
+  const run = runCli(['status', '--pid', pid, '--json']);
+  t.equal(run.status, 0, run.stderr);
+  const report = JSON.parse(run.stdout);
+  t.equal(report.command, 'status');
+  t.equal(report.pid, Number(pid));
+  t.equal(report.name, 'node');
+  t.equal(report.vmLckBytes, 4 * MiB, 'VmLck is exactly 4 MiB');
+  t.equal(report.vmLckBytes, procStatus(Number(pid)).vmLckBytes, "the kernel's own VmLck");
+  t.equal(report.smapsLockedBytes, 4 * MiB, 'smaps Locked: sums to 4 MiB');
+  t.equal(report.vmPinBytes, 0);
+  t.type(report.capIpcLock, 'boolean');
+  t.ok(report.mappings > 0 && report.mappings <= report.maxMappings, 'mapping count within vm.max_map_count');
+  const { soft, hard } = procMemlockLimit(Number(pid));
+  t.same(report.rlimitMemlock, { soft: soft === Infinity ? null : soft, hard: hard === Infinity ? null : hard });
+  t.equal(report.lockedMappings, 1, 'one locked mapping');
+  t.same(report.topMappings[0], {
+    start,
+    end,
+    perms: 'rw-p',
+    path: '',
+    sizeBytes: 4 * MiB,
+    lockedBytes: 4 * MiB,
+    vmLocked: true,
+    onFault: false,
+  }, 'the top mapping is the locked region');
+
+  const human = runCli(['status', '--pid', pid]);
+  t.equal(human.status, 0, human.stderr);
+  t.notMatch(human.stdout, /\x1b\[/, 'no colour on a pipe');
+  t.match(human.stdout, new RegExp(`pid ${pid} \\(node\\)`));
+  t.match(human.stdout, /^ +VmLck +4 MiB/m);
+  t.match(human.stdout, /^ +smaps Locked: +4 MiB/m);
+  t.match(human.stdout, /^ +CAP_IPC_LOCK +(yes|no)/m);
+  t.match(human.stdout, new RegExp(`^ +mappings +\\d+ of ${report.maxMappings}`, 'm'));
+  t.match(human.stdout, new RegExp(`^ +${start}-${end} +rw-p +4 MiB +4 MiB +lo +\\[anon\\]$`, 'm'), 'the mapping, aligned');
+
+  const watched = runCli(['status', '--pid', pid, '--json', '--watch', '0.2', '--count', '3', '--top', '1']);
+  t.equal(watched.status, 0, watched.stderr);
+  const lines = watched.stdout.trim().split('\n');
+  t.equal(lines.length, 3, 'three reports, one JSON object per line');
+  for (const report of lines.map((l) => JSON.parse(l))) {
+    t.equal(report.vmLckBytes, 4 * MiB);
+    t.equal(report.topMappings.length, 1);
+  }
+});
+
+t.test('status of the CLI itself by default', (t) => {
+  const run = runCli(['status', '--json']);
+  t.equal(run.status, 0, run.stderr);
+  const report = JSON.parse(run.stdout);
+  t.not(report.pid, process.pid, "the CLI's own pid");
+  t.equal(report.vmLckBytes, 0, 'it locks nothing');
+  t.same(report.topMappings, []);
+  t.end();
+});
+
+t.test('help', (t) => {
+  for (const args of [['--help'], ['help'], ['-h']]) {
+    const run = runCli(args);
+    t.equal(run.status, 0, args.join(' '));
+    t.match(run.stdout, /usage: memlock doctor/);
+    t.match(run.stdout, /memlock status/);
+    t.equal(run.stderr, '');
+  }
+  t.end();
+});
+
+t.test('bad input: exit code 2, one line and the usage on stderr, no stack', (t) => {
+  const cases: [string[], RegExp][] = [
+    [['doctor', '--bogus'], /unknown option '--bogus'/],
+    [['status', '--bogus'], /unknown option '--bogus'/],
+    [['bogus'], /unknown command 'bogus'/],
+    [[], /missing command/],
+    [['status', '--pid', '999999999'], /no process with pid 999999999/],
+    [['status', '--pid', 'abc'], /--pid must be a positive integer, got 'abc'/],
+    [['status', '--pid', '0'], /--pid must be a positive integer/],
+    [['doctor', '--size', 'abc'], /--size must be a positive number of MiB, got 'abc'/],
+    [['doctor', '--size', '-1'], /--size must be a positive number of MiB, got '-1'/],
+    [['status', '--watch', '0'], /--watch must be a positive number of seconds, got '0'/],
+    [['status', '--top', '-3'], /--top must be a positive integer/],
+    [['status', '--count', '2'], /--count needs --watch/],
+    [['status', 'extra'], /unexpected argument 'extra'/],
+  ];
+  for (const [args, message] of cases) {
+    const name = `memlock ${args.join(' ')}`;
+    const run = runCli(args);
+    t.equal(run.status, 2, `${name}: exit code 2`);
+    t.equal(run.stdout, '', `${name}: nothing on stdout`);
+    const lines = run.stderr.trimEnd().split('\n');
+    t.equal(lines.length, 2, `${name}: two lines on stderr`);
+    t.match(lines[0], /^memlock: /, `${name}: one message line`);
+    t.match(lines[0], message, `${name}: says what is wrong`);
+    t.match(lines[1], /^usage: memlock /, `${name}: then the usage line`);
+    t.notMatch(run.stderr, /^\s+at /m, `${name}: no stack trace`);
+  }
+  t.end();
+});
+
+t.test('status of a process that may not be read: exit code 2', { skip: cannotDropPrivileges() ?? false }, (t) => {
+  // As nobody, /proc/1/smaps (root's init) is not readable.
+  const run = runCli(['status', '--pid', '1'], ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']);
+  t.equal(run.status, 2, run.stderr);
+  t.match(run.stderr, /^memlock: cannot read \/proc\/1: permission denied/);
+  t.notMatch(run.stderr, /^\s+at /m);
+  t.end();
+});
