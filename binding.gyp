@@ -5,6 +5,7 @@
       "sources": [
         "native/binding.cc",
         "native/lock_registry.cc",
+        "native/madvise_hook.cc",
         "native/locker.cc",
         "native/page_table.cc",
         "native/platform_linux.cc",

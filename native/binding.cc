@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "locker.h"
+#include "madvise_hook.h"
 #include "platform.h"
 #include "secret_pool.h"
 
@@ -293,6 +294,36 @@ Napi::Value ForkProbe(const Napi::CallbackInfo& info) {
   return obj;
 }
 
+// --- Whole-process locking -------------------------------------------------
+
+// lockAll(flags: 1 current | 2 future | 4 on fault) -> 0 | -errno
+Napi::Value LockAll(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), Locker::instance().lock_all(info[0].As<Napi::Number>().Int32Value()));
+}
+
+// unlockAll() -> 0 | -errno; scratch[2] = the failed Syscall
+Napi::Value UnlockAll(const Napi::CallbackInfo& info) {
+  Syscall failed = Syscall::kNone;
+  int rc = Locker::instance().unlock_all(&failed);
+  StateOf(info.Env())->scratch[2] = static_cast<double>(static_cast<int>(failed));
+  return Napi::Number::New(info.Env(), rc);
+}
+
+Napi::Value LockAllFlags(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), Locker::instance().lock_all_flags());
+}
+
+// How often the madvise hook turned a refused page release into a success.
+Napi::Value MadviseHookCounts(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  madvise_hook::Counts c = madvise_hook::counts();
+  Napi::Object obj = Napi::Object::New(env);
+  obj.Set("retriedLocked", Napi::Number::New(env, static_cast<double>(c.retried_locked)));
+  obj.Set("retriedUnlock", Napi::Number::New(env, static_cast<double>(c.retried_unlock)));
+  obj.Set("failed", Napi::Number::New(env, static_cast<double>(c.failed)));
+  return obj;
+}
+
 // --- Diagnostics -----------------------------------------------------------
 
 Napi::Value SetThreadId(const Napi::CallbackInfo& info) {
@@ -451,6 +482,12 @@ Napi::Value ForkReadBytes(const Napi::CallbackInfo& info) {
   return obj;
 }
 
+// Test hook, exported only with MEMLOCK_TEST_HOOKS=1: bare mlockall with no
+// protection, to show why memlock's lockAll is needed.
+Napi::Value RawLockAll(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), platform::lock_all(info[0].As<Napi::Number>().Int32Value()));
+}
+
 // Test hook, exported only with MEMLOCK_TEST_HOOKS=1: writes one byte at
 // `offset` from the view's start, past its end if asked (a guard page test).
 Napi::Value PokeByte(const Napi::CallbackInfo& info) {
@@ -490,6 +527,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setLimit", Napi::Function::New(env, SetLimit, "setLimit"));
   exports.Set("memlockRlimit", Napi::Function::New(env, MemlockRlimit, "memlockRlimit"));
   exports.Set("forkProbe", Napi::Function::New(env, ForkProbe, "forkProbe"));
+  exports.Set("lockAll", Napi::Function::New(env, LockAll, "lockAll"));
+  exports.Set("unlockAll", Napi::Function::New(env, UnlockAll, "unlockAll"));
+  exports.Set("lockAllFlags", Napi::Function::New(env, LockAllFlags, "lockAllFlags"));
+  exports.Set("madviseHookCounts", Napi::Function::New(env, MadviseHookCounts, "madviseHookCounts"));
   exports.Set("setThreadId", Napi::Function::New(env, SetThreadId, "setThreadId"));
   exports.Set("annotate", Napi::Function::New(env, Annotate, "annotate"));
   exports.Set("locks", Napi::Function::New(env, Locks, "locks"));
@@ -503,6 +544,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   const char* hooks = getenv("MEMLOCK_TEST_HOOKS");
   if (hooks != nullptr && strcmp(hooks, "1") == 0) {
     exports.Set("pokeByte", Napi::Function::New(env, PokeByte, "pokeByte"));
+    exports.Set("rawLockAll", Napi::Function::New(env, RawLockAll, "rawLockAll"));
   }
   return exports;
 }

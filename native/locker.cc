@@ -5,6 +5,7 @@
 
 #include <new>
 
+#include "madvise_hook.h"
 #include "platform.h"
 
 namespace memlock {
@@ -37,6 +38,7 @@ void Locker::after_fork_child() {
   new (&self.table_) PageTable();
   new (&self.records_) LockRegistry();
   new (&self.notes_) decltype(self.notes_)();
+  self.lock_all_flags_ = 0;  // the kernel does not pass mlockall to a child
   new (&self.lock_plan_) LockPlan();
   new (&self.release_plan_) ReleasePlan();
 }
@@ -48,6 +50,7 @@ int Locker::lock_run(const PageRun& run, bool on_fault) {
 }
 
 void Locker::unlock_runs(const std::vector<PageRun>& runs, size_t count) {
+  if (lock_all_flags_ != 0) return;  // whole-process locking holds them
   for (size_t i = 0; i < count; ++i) platform::unlock_range(runs[i].first * page_size_, runs[i].pages * page_size_);
 }
 
@@ -109,6 +112,8 @@ ReleaseOutcome Locker::release_locked(int64_t id) {
 
   ReleasePlan& plan = release_plan_;
   table_.plan_release(rec->first_page, rec->pages, plan);
+  // Under whole-process locking a count reaching 0 leaves the page locked.
+  if (lock_all_flags_ != 0) plan.to_unlock.clear();
   for (size_t i = 0; i < plan.to_unlock.size(); ++i) {
     const PageRun& run = plan.to_unlock[i];
     int rc = platform::unlock_range(run.first * page_size_, run.pages * page_size_);
@@ -215,6 +220,46 @@ Stats Locker::stats() {
 uint64_t Locker::limit() {
   std::lock_guard<std::mutex> guard(mu_);
   return limit_pages_;
+}
+
+int Locker::lock_all(int flags) {
+  std::lock_guard<std::mutex> guard(mu_);
+  if (madvise_hook::install() == 0) return -ENOSYS;
+  // The hook goes live before mlockall: no window in which V8's page
+  // releases are refused.
+  madvise_hook::set_active(true, (flags & kLockOnFault) != 0);
+  int rc = platform::lock_all(flags);
+  if (rc < 0) {
+    madvise_hook::set_active(lock_all_flags_ != 0, (lock_all_flags_ & kLockOnFault) != 0);
+    return rc;
+  }
+  lock_all_flags_ = flags;
+  return 0;
+}
+
+int Locker::unlock_all(Syscall* failed) {
+  std::lock_guard<std::mutex> guard(mu_);
+  if (int rc = platform::unlock_all(); rc < 0) {
+    *failed = Syscall::kMunlockall;
+    return rc;
+  }
+  lock_all_flags_ = 0;
+  madvise_hook::set_active(false, false);
+  // Counted locks survive: lock their pages again, each run as it was locked.
+  int first_error = 0;
+  for (const PageRun& run : table_.locked_runs()) {
+    int rc = lock_run(run, run.on_fault);
+    if (rc < 0 && first_error == 0) {
+      first_error = rc;
+      *failed = run.on_fault ? Syscall::kMlock2 : Syscall::kMlock;
+    }
+  }
+  return first_error;
+}
+
+int Locker::lock_all_flags() {
+  std::lock_guard<std::mutex> guard(mu_);
+  return lock_all_flags_;
 }
 
 void Locker::set_limit(uint64_t pages) {

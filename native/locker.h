@@ -16,7 +16,12 @@
 
 namespace memlock {
 
-enum class Syscall : int { kNone = 0, kMlock = 1, kMlock2 = 2, kMunlock = 3, kMmap = 4, kMprotect = 5, kMadvise = 6 };
+enum class Syscall : int {
+  kNone = 0, kMlock = 1, kMlock2 = 2, kMunlock = 3, kMmap = 4, kMprotect = 5, kMadvise = 6, kMlockall = 7, kMunlockall = 8
+};
+
+// Whole-process locking flags (as platform::lock_all takes them).
+constexpr int kLockCurrent = 1, kLockFuture = 2, kLockOnFault = 4;
 
 // Negative results that are not errnos.
 constexpr int64_t kLimitExceeded = -1000001;
@@ -73,6 +78,14 @@ class Locker {
   uint64_t limit();
   void set_limit(uint64_t pages);
 
+  // mlockall with memlock's madvise hook in place, so V8 survives it.
+  // Returns 0, -errno, or -ENOSYS if the hook could not be installed.
+  int lock_all(int flags);
+  // munlockall, then every page with a count > 0 is locked again.
+  // Returns 0 or the -errno of the first run that could not be relocked.
+  int unlock_all(Syscall* failed);
+  int lock_all_flags();
+
   size_t page_size() const { return page_size_; }
   uint64_t page_index(uintptr_t addr) const { return addr / page_size_; }
   uint64_t pages_spanned(uintptr_t addr, size_t len) const {
@@ -96,6 +109,7 @@ class Locker {
   size_t page_size_;
   PageTable table_;
   uint64_t limit_pages_;
+  int lock_all_flags_ = 0;  // while set, no count reaching 0 unlocks a page
   LockRegistry records_;
   struct Note {
     std::string label, stack;

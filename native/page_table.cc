@@ -228,7 +228,7 @@ uint16_t PageTable::max_count(uint64_t first, uint64_t pages) const {
 
 std::vector<PageRun> PageTable::locked_runs() const {
   std::vector<PageRun> runs;
-  for (const auto& [start, run] : runs_) append_run(runs, start, run.end - start);
+  for (const auto& [start, run] : runs_) append_run(runs, start, run.end - start, run.on_fault);
   return runs;
 }
 

@@ -55,7 +55,8 @@ class PageTable {
   bool all_locked(uint64_t first, uint64_t pages) const;
   // The highest count in the range.
   uint16_t max_count(uint64_t first, uint64_t pages) const;
-  // Every run of pages with a count > 0, merged where they touch.
+  // Every run of pages with a count > 0, merged where they touch and were
+  // locked alike (on_fault).
   std::vector<PageRun> locked_runs() const;
 
   uint64_t locked_pages() const { return locked_pages_; }

@@ -16,6 +16,10 @@ int lock_range(uintptr_t addr, size_t len);           // mlock
 int lock_range_on_fault(uintptr_t addr, size_t len);  // mlock2(MLOCK_ONFAULT)
 int unlock_range(uintptr_t addr, size_t len);         // munlock
 
+// mlockall / munlockall. Flags: 1 current, 2 future, 4 on fault.
+int lock_all(int flags);
+int unlock_all();
+
 // Anonymous private read-write memory: the address, or -errno.
 int64_t map_memory(size_t len);
 int unmap_memory(uintptr_t addr, size_t len);

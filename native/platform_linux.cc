@@ -46,6 +46,16 @@ int unlock_range(uintptr_t addr, size_t len) {
   return result(munlock(reinterpret_cast<void*>(addr), len));
 }
 
+int lock_all(int flags) {
+#ifndef MCL_ONFAULT
+#define MCL_ONFAULT 4
+#endif
+  int mcl = ((flags & 1) ? MCL_CURRENT : 0) | ((flags & 2) ? MCL_FUTURE : 0) | ((flags & 4) ? MCL_ONFAULT : 0);
+  return result(mlockall(mcl));
+}
+
+int unlock_all() { return result(munlockall()); }
+
 int64_t map_memory(size_t len) {
   void* addr = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   return addr == MAP_FAILED ? -errno : static_cast<int64_t>(reinterpret_cast<uintptr_t>(addr));

@@ -5,7 +5,9 @@ import { threadId } from 'node:worker_threads';
 import nodeGypBuild from 'node-gyp-build';
 
 /** Names of the native `Syscall` enum (locker.h), by value. */
-export const SYSCALL_NAMES = ['none', 'mlock', 'mlock2', 'munlock', 'mmap', 'mprotect', 'madvise'] as const;
+export const SYSCALL_NAMES = [
+  'none', 'mlock', 'mlock2', 'munlock', 'mmap', 'mprotect', 'madvise', 'mlockall', 'munlockall',
+] as const;
 
 /** Native results below zero that are not errnos. */
 export const LIMIT_EXCEEDED = -1000001;
@@ -98,6 +100,14 @@ export interface NativeBinding {
   setVerifyWipe(on: boolean): void;
   /** Test hook: a child forked in native code reads the view's bytes. */
   forkReadBytes(view: ArrayBufferView): { status: number; bytes: Buffer };
+  /** mlockall behind memlock's madvise hook (flags: 1 current, 2 future, 4 on fault): 0 or -errno. */
+  lockAll(flags: number): number;
+  /** munlockall, then counted pages locked again: 0 or -errno; scratch[2] = failed syscall. */
+  unlockAll(): number;
+  lockAllFlags(): number;
+  madviseHookCounts(): { retriedLocked: number; retriedUnlock: number; failed: number };
+  /** Test hook, only with MEMLOCK_TEST_HOOKS=1 at load: bare mlockall, no protection. */
+  rawLockAll?(flags: number): number;
   setThreadId(threadId: number): void;
   annotate(id: number, label: string, stack: string): void;
   locks(): NativeLockInfo[];
@@ -111,7 +121,7 @@ const FUNCTIONS = [
   'lock', 'release', 'releaseLatest', 'isHeld', 'counts', 'residentPages', 'addressOf',
   'isDetached', 'stats', 'getLimit', 'setLimit', 'memlockRlimit', 'forkProbe', 'rawMlock', 'rawMunlock',
   'allocSecret', 'freeSecret', 'trimSecrets', 'secretStats', 'setVerifyWipe', 'forkReadBytes',
-  'setThreadId', 'annotate', 'locks', 'lockedRuns',
+  'setThreadId', 'annotate', 'locks', 'lockedRuns', 'lockAll', 'unlockAll', 'lockAllFlags', 'madviseHookCounts',
 ] as const satisfies readonly (keyof NativeBinding)[];
 
 // A stale build/ or prebuild from another version fails here, at load, with

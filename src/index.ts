@@ -15,3 +15,5 @@ export type { KernelStatus } from './kernel-status';
 export { locks, verify, setDiagnostics, getDiagnostics } from './diagnostics';
 export type { LockInfo, VerifyReport, DiagnosticsOptions } from './diagnostics';
 export type { LockMessage, ReleaseMessage, LimitMessage, ErrorMessage } from './channels';
+export { lockAll, unlockAll } from './lock-all';
+export type { LockAllOptions, LockAllState } from './lock-all';

@@ -1,5 +1,7 @@
 // Read-only views of memlock's state and of the kernel's residency.
 import { binding } from './binding';
+import { lockAllState, type LockAllState } from './lock-all';
+import { procStatus } from './proc';
 import { systemError } from './system-error';
 import { nativeView, type View } from './views';
 
@@ -18,6 +20,10 @@ export interface MemlockStats {
   limitBytes: number;
   /** PageLock handles held by this thread's environment and every other. */
   heldLocks: number;
+  /** Whole-process locking in force (lockAll), or null. */
+  lockAll: LockAllState | null;
+  /** The kernel's VmLck for this process, in bytes. */
+  vmLckBytes: number;
 }
 
 export function stats(): MemlockStats {
@@ -30,6 +36,8 @@ export function stats(): MemlockStats {
     limitPages,
     limitBytes: limitPages * pageSize,
     heldLocks,
+    lockAll: lockAllState(),
+    vmLckBytes: procStatus('self').vmLckBytes,
   };
 }
 

@@ -56,6 +56,7 @@ function advice(syscall: string, code: string, bytes: number): string {
   switch (syscall) {
     case 'mlock':
     case 'mlock2':
+    case 'mlockall':
       return lockAdvice(code, bytes);
     case 'munlock':
       return `could not unlock ${formatBytes(bytes)}`;

@@ -1,0 +1,35 @@
+// Makes the page releases V8 does succeed on locked memory.
+//
+// V8 frees heap pages with mprotect(PROT_NONE) and madvise(MADV_DONTNEED or
+// MADV_FREE) and CHECKs that madvise succeeded. On a locked range the kernel
+// refuses both with EINVAL, so under mlockall Node aborts ("Check failed:
+// 0 == ret" in v8::base::OS::SetPermissions) in the GC's unmapper, at worker
+// exit and at process exit. This hook patches the GOT slot through which the
+// node executable (and any other loaded object) calls madvise, and retries a
+// refused release as MADV_DONTNEED_LOCKED (Linux >= 5.18), which drops the
+// pages and keeps the range locked. On older kernels it unlocks the range,
+// releases it and locks it again. Outside whole-process locking it passes
+// every call straight through.
+#pragma once
+
+#include <cstdint>
+
+namespace memlock {
+namespace madvise_hook {
+
+// Patches every loaded object's madvise slot but this addon's; idempotent.
+// Returns the number of slots that now point at the hook (0: it cannot work).
+int install();
+// While active, refused releases are retried; on_fault says how to lock a
+// range again on the fallback path.
+void set_active(bool active, bool on_fault);
+
+struct Counts {
+  uint64_t retried_locked;  // served by MADV_DONTNEED_LOCKED
+  uint64_t retried_unlock;  // served by munlock + madvise + mlock (old kernels)
+  uint64_t failed;          // still refused: returned to the caller
+};
+Counts counts();
+
+}  // namespace madvise_hook
+}  // namespace memlock

@@ -1,0 +1,80 @@
+// Whole-process locking (mlockall) that Node survives: see
+// native/madvise_hook.h for why plain mlockall makes V8 abort.
+import { binding, SYSCALL_NAMES } from './binding';
+import { invalidArgType, invalidArgValue, MemlockError } from './errors';
+import { formatBytes } from './format';
+import { procStatus } from './proc';
+import { MEMLOCK_REMEDIES } from './remedies';
+import { memlockRlimit, systemError } from './system-error';
+
+export interface LockAllOptions {
+  /** Lock every page mapped now (MCL_CURRENT). Default true. */
+  current?: boolean;
+  /** Lock every page mapped from now on (MCL_FUTURE). Default false. */
+  future?: boolean;
+  /** Lock pages as they are first touched instead of faulting them in (MCL_ONFAULT). Default false. */
+  onFault?: boolean;
+}
+
+export interface LockAllState {
+  current: boolean;
+  future: boolean;
+  onFault: boolean;
+}
+
+function flag(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw invalidArgType(`options.${name}`, 'of type boolean', value);
+  return value;
+}
+
+/**
+ * Locks the whole process in memory (mlockall). Counted locks keep their
+ * counts; while whole-process locking is on, a count reaching 0 does not
+ * unlock its page. Calling it again replaces the flags.
+ */
+export function lockAll(options: LockAllOptions = {}): void {
+  if (typeof options !== 'object' || options === null) throw invalidArgType('options', 'of type object', options);
+  const current = flag('current', options.current, true);
+  const future = flag('future', options.future, false);
+  const onFault = flag('onFault', options.onFault, false);
+  if (!current && !future) throw invalidArgValue('options', 'must set current or future (or both)');
+
+  // MCL_FUTURE under a binding RLIMIT_MEMLOCK succeeds, and then every later
+  // mapping past the limit fails: V8 would die of "out of memory" at its
+  // next heap growth. Refuse it up front instead.
+  const rlimit = memlockRlimit();
+  if (future && rlimit !== undefined && rlimit.soft !== Infinity && !procStatus('self').hasIpcLock) {
+    throw new MemlockError(
+      `lockAll({ future: true }) refused: RLIMIT_MEMLOCK is ${formatBytes(rlimit.soft)} and this process lacks ` +
+        'CAP_IPC_LOCK, so every mapping made after it would fail once the limit is reached, and Node would abort. ' +
+        `Raise the limit to unlimited (or grant CAP_IPC_LOCK): ${MEMLOCK_REMEDIES.join('; ')}.`,
+      { code: 'ENOMEM', errno: -12, syscall: 'mlockall' },
+    );
+  }
+  const rc = binding.lockAll((current ? 1 : 0) | (future ? 2 : 0) | (onFault ? 4 : 0));
+  if (rc === -38) {
+    throw new MemlockError(
+      'lockAll is not available: memlock could not hook the madvise calls V8 makes, so whole-process ' +
+        'locking would make Node abort. Nothing was locked.',
+      { code: 'ENOSYS', errno: rc, syscall: 'mlockall' },
+    );
+  }
+  if (rc < 0) throw systemError(rc, 'mlockall', procStatus('self').vmLckBytes);
+}
+
+/**
+ * Ends whole-process locking (munlockall). Pages with a count > 0 are locked
+ * again, so counted locks survive it.
+ */
+export function unlockAll(): void {
+  const rc = binding.unlockAll();
+  if (rc < 0) throw systemError(rc, SYSCALL_NAMES[binding.scratch[2]!] ?? 'munlockall', 0);
+}
+
+/** The whole-process locking in force, or null. */
+export function lockAllState(): LockAllState | null {
+  const flags = binding.lockAllFlags();
+  if (flags === 0) return null;
+  return { current: (flags & 1) !== 0, future: (flags & 2) !== 0, onFault: (flags & 4) !== 0 };
+}
