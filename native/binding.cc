@@ -488,6 +488,13 @@ Napi::Value RawLockAll(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), platform::lock_all(info[0].As<Napi::Number>().Int32Value()));
 }
 
+// Test hook, exported only with MEMLOCK_TEST_HOOKS=1: take the fallback a
+// kernel without MADV_DONTNEED_LOCKED needs.
+Napi::Value ForceMadviseFallback(const Napi::CallbackInfo& info) {
+  madvise_hook::set_force_fallback(info[0].ToBoolean());
+  return info.Env().Undefined();
+}
+
 // Test hook, exported only with MEMLOCK_TEST_HOOKS=1: writes one byte at
 // `offset` from the view's start, past its end if asked (a guard page test).
 Napi::Value PokeByte(const Napi::CallbackInfo& info) {
@@ -545,6 +552,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   if (hooks != nullptr && strcmp(hooks, "1") == 0) {
     exports.Set("pokeByte", Napi::Function::New(env, PokeByte, "pokeByte"));
     exports.Set("rawLockAll", Napi::Function::New(env, RawLockAll, "rawLockAll"));
+    exports.Set("forceMadviseFallback", Napi::Function::New(env, ForceMadviseFallback, "forceMadviseFallback"));
   }
   return exports;
 }

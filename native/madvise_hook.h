@@ -24,6 +24,9 @@ int install();
 // range again on the fallback path.
 void set_active(bool active, bool on_fault);
 
+// Testing: behave as on a kernel without MADV_DONTNEED_LOCKED (< 5.18).
+void set_force_fallback(bool on);
+
 struct Counts {
   uint64_t retried_locked;  // served by MADV_DONTNEED_LOCKED
   uint64_t retried_unlock;  // served by munlock + madvise + mlock (old kernels)

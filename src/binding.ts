@@ -108,6 +108,8 @@ export interface NativeBinding {
   madviseHookCounts(): { retriedLocked: number; retriedUnlock: number; failed: number };
   /** Test hook, only with MEMLOCK_TEST_HOOKS=1 at load: bare mlockall, no protection. */
   rawLockAll?(flags: number): number;
+  /** Test hook, only with MEMLOCK_TEST_HOOKS=1 at load: act as a kernel before 5.18. */
+  forceMadviseFallback?(on: boolean): void;
   setThreadId(threadId: number): void;
   annotate(id: number, label: string, stack: string): void;
   locks(): NativeLockInfo[];
