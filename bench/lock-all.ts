@@ -1,0 +1,83 @@
+// Whole-process locking in Node, measured: plain mlockall (no protection)
+// against memlock's lockAll, for each flag set, on the same GC-heavy
+// workload (about 264 MB of objects built and dropped, a worker, exit), each
+// in its own child process. Reports how many runs V8 aborted, and what each
+// flag set costs in RSS and VmLck.
+//
+//   npx tsx bench/lock-all.ts [--runs N] [--json FILE]
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values: args } = parseArgs({
+  options: { runs: { type: 'string', default: '5' }, json: { type: 'string' } },
+  strict: true,
+});
+const RUNS = Number(args.runs);
+if (!Number.isInteger(RUNS) || RUNS < 1) {
+  console.error('--runs takes a whole number >= 1');
+  process.exit(2);
+}
+
+const CHILD = path.join(__dirname, 'lock-all-child.ts');
+const FLAG_SETS = [
+  { name: 'current', flags: '100' },
+  { name: 'current+future', flags: '110' },
+  { name: 'current+future+onFault', flags: '111' },
+  { name: 'future+onFault', flags: '011' },
+];
+
+interface ChildReport {
+  rssBefore: number;
+  rssAfter: number;
+  vmLckAfter: number;
+}
+
+function runChild(mode: 'plain' | 'memlock', flags: string): { aborted: boolean; report?: ChildReport } {
+  const { NODE_OPTIONS: _hooks, ...env } = process.env;
+  const result = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', CHILD, mode, flags], {
+    encoding: 'utf8',
+    env: { ...env, MEMLOCK_TEST_HOOKS: '1' },
+    timeout: 120_000,
+  });
+  const aborted = result.status !== 0 || /Fatal|Check failed/.test(result.stderr);
+  const line = result.stdout.trim().split('\n').pop();
+  return { aborted, ...(aborted || !line ? {} : { report: JSON.parse(line) as ChildReport }) };
+}
+
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+const rows: { flags: string; plainAborted: number; memlockAborted: number; runs: number; report?: ChildReport }[] = [];
+for (const { name, flags } of FLAG_SETS) {
+  let plainAborted = 0;
+  let memlockAborted = 0;
+  let report: ChildReport | undefined;
+  for (let i = 0; i < RUNS; i += 1) {
+    if (runChild('plain', flags).aborted) plainAborted += 1;
+    const run = runChild('memlock', flags);
+    if (run.aborted) memlockAborted += 1;
+    report = run.report ?? report;
+  }
+  rows.push({ flags: name, plainAborted, memlockAborted, runs: RUNS, ...(report ? { report } : {}) });
+  process.stderr.write('.');
+}
+process.stderr.write('\n');
+
+const header = ['flags', 'plain mlockall aborted', 'memlock lockAll aborted', 'RSS before', 'RSS after', 'VmLck after'];
+const body = rows.map((r) => [
+  r.flags,
+  `${r.plainAborted} of ${r.runs}`,
+  `${r.memlockAborted} of ${r.runs}`,
+  r.report ? mib(r.report.rssBefore) : '-',
+  r.report ? mib(r.report.rssAfter) : '-',
+  r.report ? mib(r.report.vmLckAfter) : '-',
+]);
+const widths = header.map((h, c) => Math.max(h.length, ...body.map((row) => row[c]!.length)));
+const line = (cells: string[]) => cells.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
+console.log(`whole-process locking on Node ${process.version}, Linux ${os.release()}: ${RUNS} runs per flag set`);
+console.log(line(header));
+console.log(line(widths.map((w) => '-'.repeat(w))));
+for (const row of body) console.log(line(row));
+console.log('RSS and VmLck: memlock lockAll, after the workload and the GC (a plain mlockall run aborts before then).');
+if (args.json) writeFileSync(args.json, `${JSON.stringify({ node: process.version, kernel: os.release(), rows }, null, 2)}\n`);
