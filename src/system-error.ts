@@ -62,6 +62,12 @@ function advice(syscall: string, code: string, bytes: number): string {
       return `could not unlock ${formatBytes(bytes)}`;
     case 'mmap':
       return `could not map ${formatBytes(bytes)}: out of memory, or the process has reached vm.max_map_count mappings`;
+    case 'mprotect':
+    case 'madvise':
+      return code === 'ENOMEM'
+        ? `the process has reached vm.max_map_count mappings (each guarded secret takes about two; ` +
+            "pooled secrets share theirs): free secrets, use placement 'pooled', or raise vm.max_map_count"
+        : `on ${formatBytes(bytes)}`;
     default:
       return `on ${formatBytes(bytes)}`;
   }

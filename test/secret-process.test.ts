@@ -79,3 +79,19 @@ t.test('secrets dropped without free are wiped and released by finalizers', (t) 
   t.equal(r.dirtyUnmaps, 0, 'and found zeroed');
   t.end();
 });
+
+t.test('guarded secrets up to vm.max_map_count: a clear error about mappings, then a full recovery', (t) => {
+  const child = runFixture('secret-map-cap.ts');
+  t.equal(child.status, 0, child.stderr);
+  const r = JSON.parse(child.stdout);
+  t.ok(r.count > 20_000, `${r.count} guarded secrets before the cap`);
+  t.ok(r.peak >= 65_000, `the mapping count reached the cap (${r.peak})`);
+  t.ok(r.failure?.isMemlockError, 'a MemlockError');
+  t.equal(r.failure?.code, 'ENOMEM');
+  t.match(r.failure?.message, /vm\.max_map_count/, 'naming the mapping cap, not memory');
+  t.same(r.after.secrets, r.before.secrets, 'every secret freed, nothing left mapped by the pool');
+  t.equal(r.after.secretMappings, r.before.secretMappings, 'secret mappings back where they were');
+  // The rest of the process may keep a little more (V8's heap grew for 32k objects).
+  t.ok(r.after.mappings < r.before.mappings + 200, `process mappings ${r.before.mappings} -> ${r.after.mappings}`);
+  t.end();
+});
