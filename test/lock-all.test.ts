@@ -13,10 +13,9 @@ interface Run {
 
 // Children run two at a time (two cores): 40 GC-heavy runs in about 25 s.
 function runChurn(flags: string, extra: string[] = [], env: Record<string, string> = {}): Promise<Run> {
-  const { NODE_OPTIONS: _runnerHooks, ...inherited } = process.env;
-  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', path.join(FIXTURES, 'lock-all-churn.ts'), flags, ...extra], {
-    env: { ...inherited, ...env },
-  });
+  // `env -u NODE_OPTIONS`: a plain node, without the test runner's loader (see helpers/child.ts).
+  const args = ['-u', 'NODE_OPTIONS', process.execPath, '--expose-gc', '--import', 'tsx', path.join(FIXTURES, 'lock-all-churn.ts'), flags, ...extra];
+  const child = spawn('env', args, { env: { ...process.env, ...env } });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));

@@ -82,7 +82,7 @@ t.test('secrets dropped without free are wiped and released by finalizers', (t) 
 
 t.test('guarded secrets up to vm.max_map_count: a clear error about mappings, then a full recovery', (t) => {
   const child = runFixture('secret-map-cap.ts');
-  t.equal(child.status, 0, child.stderr);
+  t.equal(child.status, 0, `signal ${child.signal}: ${child.stderr}`);
   const r = JSON.parse(child.stdout);
   t.ok(r.count > 20_000, `${r.count} guarded secrets before the cap`);
   t.ok(r.peak >= 65_000, `the mapping count reached the cap (${r.peak})`);

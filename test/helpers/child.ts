@@ -23,7 +23,12 @@ export interface FixtureOptions {
 }
 
 export function runFixture(name: string, options: FixtureOptions = {}): ChildResult {
+  // tap puts its loader back into every child's NODE_OPTIONS, whatever env
+  // we pass; `env -u` removes it at exec, so the child is a plain node.
   const command = [
+    'env',
+    '-u',
+    'NODE_OPTIONS',
     ...(options.prefix ?? []),
     process.execPath,
     ...(options.node ?? []),
@@ -32,9 +37,7 @@ export function runFixture(name: string, options: FixtureOptions = {}): ChildRes
     path.join(FIXTURES, name),
     ...(options.args ?? []),
   ];
-  // Without the test runner's NODE_OPTIONS hooks: the child is a plain node process.
-  const { NODE_OPTIONS: _runnerHooks, ...inherited } = process.env;
-  const env = { ...inherited, ...options.env };
+  const env = { ...process.env, ...options.env };
   const result = spawnSync(command[0]!, command.slice(1), { encoding: 'utf8', timeout: 120_000, env });
   return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
 }
