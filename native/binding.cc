@@ -16,6 +16,7 @@
 #include <cstring>
 #include <vector>
 
+#include "fault_injection.h"
 #include "locker.h"
 #include "madvise_hook.h"
 #include "platform.h"
@@ -504,6 +505,20 @@ Napi::Value PokeByte(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+#ifdef MEMLOCK_FAULT_INJECTION
+// injectFault(syscall, nth, errno): the nth call of that syscall fails (test build only).
+Napi::Value InjectFault(const Napi::CallbackInfo& info) {
+  fault::arm(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value(),
+             info[2].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value ClearFault(const Napi::CallbackInfo& info) {
+  fault::disarm();
+  return Napi::Number::New(info.Env(), fault::fired());
+}
+#endif
+
 Napi::Value RawFunction(Napi::Env env, const char* name, napi_callback callback, EnvState* state) {
   napi_value fn = nullptr;
   NAPI_THROW_IF_FAILED(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, callback, state, &fn), Napi::Value());
@@ -548,6 +563,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("secretStats", Napi::Function::New(env, GetSecretStats, "secretStats"));
   exports.Set("setVerifyWipe", Napi::Function::New(env, SetVerifyWipe, "setVerifyWipe"));
   exports.Set("forkReadBytes", Napi::Function::New(env, ForkReadBytes, "forkReadBytes"));
+#ifdef MEMLOCK_FAULT_INJECTION
+  exports.Set("injectFault", Napi::Function::New(env, InjectFault, "injectFault"));
+  exports.Set("clearFault", Napi::Function::New(env, ClearFault, "clearFault"));
+#endif
   const char* hooks = getenv("MEMLOCK_TEST_HOOKS");
   if (hooks != nullptr && strcmp(hooks, "1") == 0) {
     exports.Set("pokeByte", Napi::Function::New(env, PokeByte, "pokeByte"));

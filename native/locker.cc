@@ -13,16 +13,18 @@ namespace memlock {
 Locker& Locker::instance() {
   // Never destroyed: worker threads may still release locks while the main
   // thread runs static destructors at exit.
-  static Locker* locker = new Locker();
+  static Locker* locker = [] {
+    Locker* created = new Locker();
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+    return created;
+  }();
   return *locker;
 }
 
 Locker::Locker()
     : page_size_(platform::page_size()),
       // Solaris keeps a 10% margin of physical memory unlockable; so do we.
-      limit_pages_(platform::physical_pages() / 10 * 9) {
-  pthread_atfork(before_fork, after_fork_parent, after_fork_child);
-}
+      limit_pages_(platform::physical_pages() / 10 * 9) {}
 
 // The kernel does not pass memory locks to a forked child, so the child's
 // table starts empty. Holding the mutex across fork() means no other thread
@@ -239,22 +241,30 @@ int Locker::lock_all(int flags) {
 
 int Locker::unlock_all(Syscall* failed) {
   std::lock_guard<std::mutex> guard(mu_);
+  const int flags = lock_all_flags_;
   if (int rc = platform::unlock_all(); rc < 0) {
     *failed = Syscall::kMunlockall;
     return rc;
   }
-  lock_all_flags_ = 0;
-  madvise_hook::set_active(false, false);
   // Counted locks survive: lock their pages again, each run as it was locked.
-  int first_error = 0;
   for (const PageRun& run : table_.locked_runs()) {
     int rc = lock_run(run, run.on_fault);
-    if (rc < 0 && first_error == 0) {
-      first_error = rc;
+    if (rc < 0) {
+      // All or nothing: whole-process locking comes back as it was, which
+      // covers every counted page again.
       *failed = run.on_fault ? Syscall::kMlock2 : Syscall::kMlock;
+      if (flags != 0) platform::lock_all(flags);
+      return rc;
     }
   }
-  return first_error;
+  lock_all_flags_ = 0;
+  madvise_hook::set_active(false, false);
+  return 0;
+}
+
+bool Locker::valid() {
+  std::lock_guard<std::mutex> guard(mu_);
+  return table_.valid();
 }
 
 int Locker::lock_all_flags() {

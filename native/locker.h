@@ -46,6 +46,8 @@ struct Stats {
 class Locker {
  public:
   static Locker& instance();
+  // A private Locker, for tests and the fuzzer; the addon uses instance().
+  Locker();
 
   // `owner` groups locks by environment (one per worker thread); `tag` is the
   // owner's own number for the lock, handed back when it is released.
@@ -85,6 +87,8 @@ class Locker {
   // Returns 0 or the -errno of the first run that could not be relocked.
   int unlock_all(Syscall* failed);
   int lock_all_flags();
+  // The table's invariants hold (tests and the fuzzer).
+  bool valid();
 
   size_t page_size() const { return page_size_; }
   uint64_t page_index(uintptr_t addr) const { return addr / page_size_; }
@@ -93,8 +97,6 @@ class Locker {
   }
 
  private:
-  Locker();
-
   ReleaseOutcome release_locked(int64_t id);  // mu_ held
   void drop_record(int64_t id);               // mu_ held
   // Takes 1 from pages outside memory being forgotten; mu_ held.

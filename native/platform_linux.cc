@@ -1,5 +1,7 @@
 #include "platform.h"
 
+#include "fault_injection.h"
+
 #include <errno.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -34,19 +36,23 @@ uint64_t physical_pages() {
 static int result(long rc) { return rc == 0 ? 0 : -errno; }
 
 int lock_range(uintptr_t addr, size_t len) {
+  MEMLOCK_INJECT(fault::kMlock);
   return result(mlock(reinterpret_cast<void*>(addr), len));
 }
 
 int lock_range_on_fault(uintptr_t addr, size_t len) {
+  MEMLOCK_INJECT(fault::kMlock2);
   // The raw syscall: glibc's mlock2 wrapper is missing before 2.27.
   return result(syscall(SYS_mlock2, addr, len, MLOCK_ONFAULT));
 }
 
 int unlock_range(uintptr_t addr, size_t len) {
+  MEMLOCK_INJECT(fault::kMunlock);
   return result(munlock(reinterpret_cast<void*>(addr), len));
 }
 
 int lock_all(int flags) {
+  MEMLOCK_INJECT(fault::kMlockall);
 #ifndef MCL_ONFAULT
 #define MCL_ONFAULT 4
 #endif
@@ -54,9 +60,13 @@ int lock_all(int flags) {
   return result(mlockall(mcl));
 }
 
-int unlock_all() { return result(munlockall()); }
+int unlock_all() {
+  MEMLOCK_INJECT(fault::kMunlockall);
+  return result(munlockall());
+}
 
 int64_t map_memory(size_t len) {
+  MEMLOCK_INJECT(fault::kMmap);
   void* addr = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   return addr == MAP_FAILED ? -errno : static_cast<int64_t>(reinterpret_cast<uintptr_t>(addr));
 }
@@ -64,10 +74,12 @@ int64_t map_memory(size_t len) {
 int unmap_memory(uintptr_t addr, size_t len) { return result(munmap(reinterpret_cast<void*>(addr), len)); }
 
 int protect_none(uintptr_t addr, size_t len) {
+  MEMLOCK_INJECT(fault::kMprotect);
   return result(mprotect(reinterpret_cast<void*>(addr), len, PROT_NONE));
 }
 
 static int advise(uintptr_t addr, size_t len, int advice) {
+  MEMLOCK_INJECT(fault::kMadvise);
   return result(madvise(reinterpret_cast<void*>(addr), len, advice));
 }
 
@@ -78,6 +90,7 @@ int advise_dont_fork(uintptr_t addr, size_t len) { return advise(addr, len, MADV
 void wipe(uintptr_t addr, size_t len) { explicit_bzero(reinterpret_cast<void*>(addr), len); }
 
 int64_t resident_pages(uintptr_t addr, size_t len) {
+  MEMLOCK_INJECT(fault::kMincore);
   size_t pages = (len + page_size() - 1) / page_size();
   std::vector<unsigned char> vec(pages);
   if (mincore(reinterpret_cast<void*>(addr), len, vec.data()) != 0) return -errno;

@@ -108,6 +108,10 @@ export interface NativeBinding {
   madviseHookCounts(): { retriedLocked: number; retriedUnlock: number; failed: number };
   /** Test hook, only with MEMLOCK_TEST_HOOKS=1 at load: bare mlockall, no protection. */
   rawLockAll?(flags: number): number;
+  /** Fault-injection builds only (CMake target memlock_faults): the nth call of a syscall fails. */
+  injectFault?(syscall: number, nth: number, errno: number): void;
+  /** Fault-injection builds only: disarms, and says how many injected failures fired. */
+  clearFault?(): number;
   /** Test hook, only with MEMLOCK_TEST_HOOKS=1 at load: act as a kernel before 5.18. */
   forceMadviseFallback?(on: boolean): void;
   setThreadId(threadId: number): void;
@@ -138,7 +142,11 @@ function checkBinding(addon: unknown): asserts addon is NativeBinding {
   }
 }
 
-const addon = nodeGypBuild(path.join(__dirname, '..'));
+// MEMLOCK_ADDON names another build of the addon (the sanitizer and
+// fault-injection builds of CMakeLists.txt); normally node-gyp-build finds
+// the prebuild or the node-gyp build.
+const override = process.env['MEMLOCK_ADDON'];
+const addon: unknown = override ? require(path.resolve(override)) : nodeGypBuild(path.join(__dirname, '..'));
 checkBinding(addon);
 // The addon's exports object is in V8's dictionary mode (its properties were
 // added one by one from C++), so every load from it was a hash lookup: ~30 ns

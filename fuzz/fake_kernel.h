@@ -1,0 +1,32 @@
+// A fake kernel for the fuzzer: which pages of a small arena are locked
+// (and on fault), and syscalls that fail on demand, part way if asked.
+#pragma once
+
+#include <cstdint>
+
+namespace memlock {
+namespace fake {
+
+constexpr uint64_t kPageSize = 4096;
+constexpr uint64_t kBasePage = 0x100000;  // the arena's first page number
+constexpr uint64_t kPages = 48;
+
+struct Kernel {
+  bool locked[kPages];
+  bool on_fault[kPages];
+  // The next failing call: which (1 mlock, 2 mlock2, 3 munlock), after how
+  // many matching calls, with what errno, and whether mlock locks the first
+  // half of its range before failing (as the real one can).
+  int fail_syscall;
+  int fail_after;
+  int fail_errno;
+  bool fail_partial;
+  int fired;
+};
+
+Kernel& kernel();
+void reset();
+uint64_t address_of_page(uint64_t page);  // page: 0 .. kPages - 1
+
+}  // namespace fake
+}  // namespace memlock

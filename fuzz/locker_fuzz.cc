@@ -1,0 +1,237 @@
+// Model-based fuzzer for the lock table: random sequences of locks (views
+// that start and end mid-page, on fault or not), out-of-order releases,
+// unlock of the newest lock on the same bytes, limit changes, forgetting
+// unmapped memory, and syscalls that fail
+// (part way, for mlock) so that every rollback path runs. After each step the
+// Locker is compared with a reference model (one counter per page) and the
+// fake kernel's locked / on-fault state with what the model says it must be.
+// Any divergence aborts, which libFuzzer reports with the input.
+// Saturation (65,535 locks of a page) is left to test/native/page_table_model.cc:
+// here, once found, it made every mutation of an input cost 65,535 locks.
+#include <fuzzer/FuzzedDataProvider.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "../fuzz/fake_kernel.h"
+#include "locker.h"
+#include "page_table.h"
+
+using namespace memlock;
+
+namespace {
+
+constexpr uint64_t N = fake::kPages;
+
+struct Held {
+  int64_t id;
+  uintptr_t addr;
+  size_t len;
+  uint64_t first, pages;
+};
+
+struct Model {
+  uint32_t count[N] = {};
+  bool on_fault[N] = {};
+  uint64_t limit = 1 << 20;
+  std::vector<Held> held;  // oldest first
+};
+
+// FUZZ_TRACE=1 locker_fuzz crash-file: prints each step.
+bool tracing() {
+  static const bool on = getenv("FUZZ_TRACE") != nullptr;
+  return on;
+}
+
+[[noreturn]] void diverge(const char* what, uint64_t page = 0) {
+  fprintf(stderr, "divergence: %s (page %llu)\n", what, static_cast<unsigned long long>(page));
+  abort();
+}
+
+void check(Locker& locker, const Model& model) {
+  if (!locker.valid()) diverge("table invariants");
+  uint16_t counts[N];
+  locker.counts(fake::address_of_page(0), N * fake::kPageSize, counts);
+  uint64_t locked = 0, sticky = 0;
+  const fake::Kernel& k = fake::kernel();
+  for (uint64_t p = 0; p < N; ++p) {
+    if (counts[p] != model.count[p]) diverge("count", p);
+    bool expect_locked = model.count[p] > 0;
+    if (k.locked[p] != expect_locked) diverge("kernel locked state", p);
+    if (expect_locked && k.on_fault[p] != model.on_fault[p]) diverge("kernel on-fault state", p);
+    locked += expect_locked;
+    sticky += model.count[p] == kStickyCount;
+  }
+  Stats s = locker.stats();
+  if (s.locked_pages != locked) diverge("locked_pages");
+  if (s.sticky_pages != sticky) diverge("sticky_pages");
+  if (s.held_locks != model.held.size()) diverge("held_locks");
+}
+
+void maybe_arm(FuzzedDataProvider& in, int syscall_low, int syscall_high) {
+  fake::Kernel& k = fake::kernel();
+  k.fired = 0;  // per operation: only a fault armed for this one counts
+  if (in.ConsumeIntegralInRange(0, 5) != 0) return;
+  k.fail_syscall = in.ConsumeIntegralInRange(syscall_low, syscall_high);
+  k.fail_after = in.ConsumeIntegralInRange(1, 3);
+  static const int kErrors[] = {ENOMEM, EAGAIN, EPERM, EINVAL};
+  k.fail_errno = kErrors[in.ConsumeIntegralInRange(0, 3)];
+  k.fail_partial = in.ConsumeBool();
+}
+
+void disarm() { fake::kernel().fail_syscall = 0; }
+
+// Expected effect of a successful lock on the model.
+void apply_lock(Model& m, uint64_t first, uint64_t pages, bool on_fault) {
+  for (uint64_t p = first; p < first + pages; ++p) {
+    if (m.count[p] == 0) m.on_fault[p] = on_fault;
+    else if (!on_fault) m.on_fault[p] = false;
+    if (m.count[p] < kStickyCount) m.count[p] += 1;
+  }
+}
+
+void apply_release(Model& m, uint64_t first, uint64_t pages) {
+  for (uint64_t p = first; p < first + pages; ++p) {
+    if (m.count[p] != kStickyCount) m.count[p] -= 1;
+    if (m.count[p] == 0) m.on_fault[p] = false;
+  }
+}
+
+void do_lock(Locker& locker, Model& m, FuzzedDataProvider& in, const void* owner) {
+  uint64_t first = in.ConsumeIntegralInRange<uint64_t>(0, N - 1);
+  uint64_t pages = in.ConsumeIntegralInRange<uint64_t>(1, std::min<uint64_t>(12, N - first));
+  size_t head = in.ConsumeIntegralInRange<size_t>(0, fake::kPageSize - 1);
+  size_t tail = in.ConsumeIntegralInRange<size_t>(0, fake::kPageSize - 1);
+  if (pages == 1 && head + tail >= fake::kPageSize) tail = fake::kPageSize - 1 - head;
+  uintptr_t addr = fake::address_of_page(first) + head;
+  size_t len = pages * fake::kPageSize - head - tail;
+  bool on_fault = in.ConsumeBool();
+  maybe_arm(in, 1, 3);
+
+  uint64_t new_pages = 0, locked_now = 0;
+  for (uint64_t p = 0; p < N; ++p) locked_now += m.count[p] > 0;
+  for (uint64_t p = first; p < first + pages; ++p) new_pages += m.count[p] == 0;
+  bool over_limit = new_pages > 0 && locked_now + new_pages > m.limit;
+
+  const fake::Kernel& k = fake::kernel();
+  if (tracing()) {
+    fprintf(stderr, "lock pages %llu+%llu on_fault=%d armed syscall=%d after=%d errno=%d partial=%d\n",
+            static_cast<unsigned long long>(first), static_cast<unsigned long long>(pages), on_fault, k.fail_syscall,
+            k.fail_after, k.fail_errno, k.fail_partial);
+  }
+  LockOutcome out = locker.lock(owner, addr, len, on_fault, static_cast<uint32_t>(m.held.size()));
+  int fired = fake::kernel().fired;
+  if (tracing()) fprintf(stderr, "  -> id %lld fired %d\n", static_cast<long long>(out.id), fired);
+  disarm();
+  if (over_limit) {
+    if (out.id != kLimitExceeded) diverge("limit not enforced", first);
+    return;
+  }
+  if (out.id < 0) {
+    if (fired == 0 || out.id != -fake::kernel().fail_errno) diverge("failure without an injected fault", first);
+    return;  // all or nothing: the model is unchanged, check() proves the rest
+  }
+  if (fired != 0) {
+    // An injected failure of a call the lock made must fail the lock.
+    diverge("lock succeeded although a syscall failed", first);
+  }
+  apply_lock(m, first, pages, on_fault);
+  m.held.push_back(Held{out.id, addr, len, first, pages});
+}
+
+void do_release(Locker& locker, Model& m, FuzzedDataProvider& in, const void* owner, bool newest_on_bytes) {
+  if (m.held.empty()) return;
+  size_t index = in.ConsumeIntegralInRange<size_t>(0, m.held.size() - 1);
+  if (newest_on_bytes) {
+    // unlock(view): the newest lock on exactly the same bytes.
+    for (size_t i = m.held.size(); i-- > 0;) {
+      if (m.held[i].addr == m.held[index].addr && m.held[i].len == m.held[index].len) {
+        index = i;
+        break;
+      }
+    }
+  }
+  Held h = m.held[index];
+  maybe_arm(in, 1, 3);
+  ReleaseOutcome out = newest_on_bytes ? locker.release_latest(owner, h.addr, h.len) : locker.release(owner, h.id);
+  int fired = fake::kernel().fired;
+  disarm();
+  if (out.status < 0) {
+    if (fired == 0) diverge("release failed without an injected fault", h.first);
+    return;  // still held, nothing changed
+  }
+  if (out.status != 0 || out.id != h.id) diverge("released the wrong lock", h.first);
+  apply_release(m, h.first, h.pages);
+  m.held.erase(m.held.begin() + static_cast<long>(index));
+}
+
+void do_forget(Locker& locker, Model& m, FuzzedDataProvider& in) {
+  // Memory memlock unmaps: every count on it goes, and every lock touching it.
+  uint64_t first = in.ConsumeIntegralInRange<uint64_t>(0, N - 1);
+  uint64_t pages = in.ConsumeIntegralInRange<uint64_t>(1, std::min<uint64_t>(4, N - first));
+  locker.forget(fake::address_of_page(first), pages * fake::kPageSize);
+  std::vector<Held> kept;
+  for (const Held& h : m.held) {
+    bool touches = h.first < first + pages && first < h.first + h.pages;
+    if (!touches) {
+      kept.push_back(h);
+      continue;
+    }
+    // Its pages outside the forgotten range lose this lock's count.
+    for (uint64_t p = h.first; p < h.first + h.pages; ++p) {
+      if (p >= first && p < first + pages) continue;
+      apply_release(m, p, 1);
+    }
+  }
+  m.held = kept;
+  for (uint64_t p = first; p < first + pages; ++p) {
+    m.count[p] = 0;
+    m.on_fault[p] = false;
+    fake::kernel().locked[p] = false;  // the unmap unlocks them
+    fake::kernel().on_fault[p] = false;
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  fake::reset();
+  Locker locker;
+  Model model;
+  static const char owner = 0;
+  FuzzedDataProvider in(data, size);
+  while (in.remaining_bytes() > 0) {
+    switch (in.ConsumeIntegralInRange(0, 13)) {
+      case 0: case 1: case 2: case 3: case 4: case 5:
+        do_lock(locker, model, in, &owner);
+        break;
+      case 6: case 7: case 8: case 9:
+        do_release(locker, model, in, &owner, false);
+        break;
+      case 10: case 11:
+        do_release(locker, model, in, &owner, true);
+        break;
+      case 12:
+        model.limit = in.ConsumeIntegralInRange<uint64_t>(0, N + 4);
+        locker.set_limit(model.limit);
+        break;
+      case 13:
+        do_forget(locker, model, in);
+        break;
+      default:
+        break;
+    }
+    check(locker, model);
+  }
+  // Releasing everything leaves nothing locked but sticky pages.
+  while (!model.held.empty()) {
+    Held h = model.held.back();
+    if (locker.release(&owner, h.id).status != 0) diverge("final release", h.first);
+    apply_release(model, h.first, h.pages);
+    model.held.pop_back();
+    check(locker, model);
+  }
+  return 0;
+}
