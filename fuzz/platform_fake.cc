@@ -60,6 +60,7 @@ int memlock_rlimit(int64_t* soft, int64_t* hard) {
   return 0;
 }
 int fork_and_collect(int (*)(int), char*, size_t*) { return -ENOSYS; }
+int locked_ranges(std::vector<LockedRange>*) { return -ENOSYS; }
 
 }  // namespace platform
 }  // namespace memlock

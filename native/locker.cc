@@ -242,6 +242,9 @@ int Locker::lock_all(int flags) {
 int Locker::unlock_all(Syscall* failed) {
   std::lock_guard<std::mutex> guard(mu_);
   const int flags = lock_all_flags_;
+  // What the kernel has locked now, to put back exactly if a relock fails.
+  std::vector<platform::LockedRange> before;
+  if (flags != 0) platform::locked_ranges(&before);
   if (int rc = platform::unlock_all(); rc < 0) {
     *failed = Syscall::kMunlockall;
     return rc;
@@ -250,16 +253,24 @@ int Locker::unlock_all(Syscall* failed) {
   for (const PageRun& run : table_.locked_runs()) {
     int rc = lock_run(run, run.on_fault);
     if (rc < 0) {
-      // All or nothing: whole-process locking comes back as it was, which
-      // covers every counted page again.
       *failed = run.on_fault ? Syscall::kMlock2 : Syscall::kMlock;
-      if (flags != 0) platform::lock_all(flags);
+      restore_locked(before, flags);
       return rc;
     }
   }
   lock_all_flags_ = 0;
   madvise_hook::set_active(false, false);
   return 0;
+}
+
+void Locker::restore_locked(const std::vector<platform::LockedRange>& ranges, int flags) {
+  // All or nothing: the ranges locked before come back as they were, and so
+  // does MCL_FUTURE (which by itself changes no existing mapping).
+  for (const platform::LockedRange& r : ranges) {
+    if (r.on_fault) platform::lock_range_on_fault(r.start, r.end - r.start);
+    else platform::lock_range(r.start, r.end - r.start);
+  }
+  if (flags & kLockFuture) platform::lock_all(flags & ~kLockCurrent);
 }
 
 bool Locker::valid() {

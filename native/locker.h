@@ -13,6 +13,7 @@
 
 #include "lock_registry.h"
 #include "page_table.h"
+#include "platform.h"
 
 namespace memlock {
 
@@ -101,7 +102,8 @@ class Locker {
   void drop_record(int64_t id);               // mu_ held
   // Takes 1 from pages outside memory being forgotten; mu_ held.
   void release_pages(uint64_t first, uint64_t pages);
-  void unlock_runs(const std::vector<PageRun>& runs, size_t count);  // the first `count`
+  void unlock_runs(const std::vector<PageRun>& runs, size_t count);
+  void restore_locked(const std::vector<platform::LockedRange>& ranges, int flags);  // mu_ held  // the first `count`
   int lock_run(const PageRun& run, bool on_fault);
   static void before_fork();
   static void after_fork_parent();

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace memlock {
 namespace platform {
@@ -19,6 +20,14 @@ int unlock_range(uintptr_t addr, size_t len);         // munlock
 // mlockall / munlockall. Flags: 1 current, 2 future, 4 on fault.
 int lock_all(int flags);
 int unlock_all();
+
+// The ranges the kernel has locked now (smaps VmFlags lo), and which of them
+// are locked on fault (lf): what a failed unlockAll puts back.
+struct LockedRange {
+  uintptr_t start, end;
+  bool on_fault;
+};
+int locked_ranges(std::vector<LockedRange>* out);
 
 // Anonymous private read-write memory: the address, or -errno.
 int64_t map_memory(size_t len);

@@ -11,6 +11,7 @@
 
 #include <vector>
 
+#include <stdio.h>
 #include <string.h>
 
 #ifndef MADV_WIPEONFORK
@@ -63,6 +64,24 @@ int lock_all(int flags) {
 int unlock_all() {
   MEMLOCK_INJECT(fault::kMunlockall);
   return result(munlockall());
+}
+
+int locked_ranges(std::vector<LockedRange>* out) {
+  FILE* smaps = fopen("/proc/self/smaps", "r");
+  if (smaps == nullptr) return -errno;
+  char line[1024];
+  unsigned long start = 0, end = 0;
+  while (fgets(line, sizeof(line), smaps) != nullptr) {
+    unsigned long s = 0, e = 0;
+    if (sscanf(line, "%lx-%lx ", &s, &e) == 2) {  // a mapping's header line
+      start = s;
+      end = e;
+    } else if (strncmp(line, "VmFlags:", 8) == 0 && strstr(line, " lo") != nullptr) {
+      out->push_back(LockedRange{start, end, strstr(line, " lf") != nullptr});
+    }
+  }
+  fclose(smaps);
+  return 0;
 }
 
 int64_t map_memory(size_t len) {

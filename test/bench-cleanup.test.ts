@@ -1,0 +1,109 @@
+// npm run bench must leave nothing behind when interrupted: no temporary
+// file or directory, no child process (and so no locked page: locks end
+// with their process). Runs the real benchmark, quick and without swap, in a
+// TMPDIR of its own, and sends SIGINT part way.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+
+const ROOT = path.join(__dirname, '..');
+const RUN = path.join(ROOT, 'bench', 'run.ts');
+
+interface Bench {
+  child: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  output: () => string;
+}
+
+function startBench(only: string, tmp: string): Bench {
+  // `env -u NODE_OPTIONS`: a plain node, without the test runner's loader (see helpers/child.ts).
+  const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, '--import', 'tsx', RUN, '--only', only], {
+    cwd: ROOT,
+    env: { ...process.env, TMPDIR: tmp },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return { child, exited, output: () => output };
+}
+
+async function waitFor<T>(probe: () => T | null, ms: number): Promise<T | null> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const found = probe();
+    if (found !== null) return found;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return null;
+}
+
+// Files under dir, recursively, relative to it; not tsx's compile cache
+// (tsx-<uid>/), which tsx keeps in TMPDIR on purpose.
+function filesUnder(dir: string): string[] {
+  return fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => !/^tsx-\d+/.test(f));
+}
+
+// Pids of processes whose command line mentions `text` (the jitter child's
+// does: its working-set file is in the benchmark's temporary directory).
+function processesMentioning(text: string): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text)) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+function tempDir(t: { teardown(fn: () => void): void }): string {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'memlock-cleanup-test-'));
+  t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  return tmp;
+}
+
+t.test('SIGINT during the file-backed latency scenario: data files and directory removed', async (t) => {
+  const tmp = tempDir(t);
+  const bench = startBench('latency', tmp);
+  const file = await waitFor(() => filesUnder(tmp).find((f) => f.endsWith('paged.dat')) ?? null, 20_000);
+  t.ok(file, `the benchmark made its data file (${file ?? 'none'})`);
+  bench.child.kill('SIGINT');
+  const { code } = await bench.exited;
+  t.equal(code, 130, 'exits with 128 + SIGINT');
+  t.match(bench.output(), /SIGINT: stopping and cleaning up/);
+  t.same(filesUnder(tmp), [], 'nothing of the benchmark left in TMPDIR');
+  t.notOk(alive(bench.child.pid!), 'the benchmark process is gone');
+});
+
+t.test('SIGINT while a jitter child runs: the child is stopped, files removed', async (t) => {
+  const tmp = tempDir(t);
+  const bench = startBench('jitter', tmp);
+  const pids = await waitFor(() => {
+    const found = processesMentioning(tmp).filter((pid) => pid !== bench.child.pid);
+    return found.length > 0 ? found : null;
+  }, 20_000);
+  t.ok(pids, 'a jitter child process started');
+  bench.child.kill('SIGINT');
+  const { code } = await bench.exited;
+  t.equal(code, 130, 'exits with 128 + SIGINT');
+  t.same(filesUnder(tmp), [], 'nothing of the benchmark left in TMPDIR');
+  t.same(processesMentioning(tmp), [], 'no process left that uses the temporary directory');
+  for (const pid of pids ?? []) t.notOk(alive(pid), `jitter child ${pid} is gone`);
+});
