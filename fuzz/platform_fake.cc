@@ -61,6 +61,7 @@ int memlock_rlimit(int64_t* soft, int64_t* hard) {
 }
 int fork_and_collect(int (*)(int), char*, size_t*) { return -ENOSYS; }
 int locked_ranges(std::vector<LockedRange>*) { return -ENOSYS; }
+int64_t mapping_count() { return 0; }
 
 }  // namespace platform
 }  // namespace memlock

@@ -242,6 +242,10 @@ Napi::Value SetLimit(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value MappingCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(platform::mapping_count()));
+}
+
 // [soft, hard] in bytes, -1 for unlimited; or a negative errno number.
 Napi::Value MemlockRlimit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -547,6 +551,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("stats", Napi::Function::New(env, GetStats, "stats"));
   exports.Set("getLimit", Napi::Function::New(env, GetLimit, "getLimit"));
   exports.Set("setLimit", Napi::Function::New(env, SetLimit, "setLimit"));
+  exports.Set("mappingCount", Napi::Function::New(env, MappingCount, "mappingCount"));
   exports.Set("memlockRlimit", Napi::Function::New(env, MemlockRlimit, "memlockRlimit"));
   exports.Set("forkProbe", Napi::Function::New(env, ForkProbe, "forkProbe"));
   exports.Set("lockAll", Napi::Function::New(env, LockAll, "lockAll"));

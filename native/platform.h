@@ -29,6 +29,10 @@ struct LockedRange {
 };
 int locked_ranges(std::vector<LockedRange>* out);
 
+// Lines of /proc/self/maps, read through a fixed buffer: it must work at
+// vm.max_map_count, where any new mapping (a large allocation) fails.
+int64_t mapping_count();
+
 // Anonymous private read-write memory: the address, or -errno.
 int64_t map_memory(size_t len);
 int unmap_memory(uintptr_t addr, size_t len);

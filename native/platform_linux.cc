@@ -3,6 +3,7 @@
 #include "fault_injection.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -82,6 +83,21 @@ int locked_ranges(std::vector<LockedRange>* out) {
   }
   fclose(smaps);
   return 0;
+}
+
+int64_t mapping_count() {
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  char buffer[16384];
+  int64_t lines = 0;
+  for (;;) {
+    ssize_t n = read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    for (ssize_t i = 0; i < n; ++i) lines += buffer[i] == '\n';
+  }
+  close(fd);
+  return lines;
 }
 
 int64_t map_memory(size_t len) {

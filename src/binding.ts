@@ -79,6 +79,8 @@ export interface NativeBinding {
   stats(): NativeStats;
   getLimit(): number;
   setLimit(pages: number): void;
+  /** Lines of /proc/self/maps, counted without allocating (works at vm.max_map_count), or -errno. */
+  mappingCount(): number;
   /** [soft, hard] in bytes (-1 = unlimited), or -errno. */
   memlockRlimit(): [number, number] | number;
   /** Bare mlock of the covered pages, bypassing the table (benchmarks, tests): 0 or -errno. */
@@ -125,7 +127,7 @@ export interface NativeBinding {
 
 const FUNCTIONS = [
   'lock', 'release', 'releaseLatest', 'isHeld', 'counts', 'residentPages', 'addressOf',
-  'isDetached', 'stats', 'getLimit', 'setLimit', 'memlockRlimit', 'forkProbe', 'rawMlock', 'rawMunlock',
+  'isDetached', 'stats', 'getLimit', 'setLimit', 'memlockRlimit', 'mappingCount', 'forkProbe', 'rawMlock', 'rawMunlock',
   'allocSecret', 'freeSecret', 'trimSecrets', 'secretStats', 'setVerifyWipe', 'forkReadBytes',
   'setThreadId', 'annotate', 'locks', 'lockedRuns', 'lockAll', 'unlockAll', 'lockAllFlags', 'madviseHookCounts',
 ] as const satisfies readonly (keyof NativeBinding)[];

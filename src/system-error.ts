@@ -4,7 +4,7 @@ import { getSystemErrorName } from 'node:util';
 import { binding } from './binding';
 import { MemlockError } from './errors';
 import { formatBytes } from './format';
-import { procStatus } from './proc';
+import { maxMapCount, procStatus } from './proc';
 import { MEMLOCK_REMEDIES } from './remedies';
 
 export interface MemlockRlimit {
@@ -31,6 +31,17 @@ export function hasIpcLockCapability(): boolean | undefined {
 
 const REMEDIES = `Raise the limit (or grant CAP_IPC_LOCK): ${MEMLOCK_REMEDIES.join('; ')}.`;
 
+// A lock that splits a mapping needs up to two more: within a few of the cap,
+// ENOMEM means mappings. Counted natively: reading /proc/self/maps into JS
+// needs a large allocation, and at the cap V8 cannot map one.
+function atMappingCap(): boolean {
+  try {
+    return binding.mappingCount() >= maxMapCount() - 2;
+  } catch {
+    return false;
+  }
+}
+
 /** Why a lock was refused, and what to do, for the errnos mlock documents. */
 function lockAdvice(name: string, bytes: number): string {
   const rlimit = memlockRlimit();
@@ -43,6 +54,11 @@ function lockAdvice(name: string, bytes: number): string {
   if ((name === 'ENOMEM' || name === 'EPERM' || name === 'EAGAIN') && bound) {
     return `could not lock ${formatBytes(bytes)}: ${limits} and ${capability}, so everything the process ` +
       `locks must fit in ${formatBytes(rlimit.soft)}. ${REMEDIES}`;
+  }
+  if (name === 'ENOMEM' && atMappingCap()) {
+    return `could not lock ${formatBytes(bytes)}: the process is at vm.max_map_count (${maxMapCount()}) mappings, ` +
+      'not out of memory. Each separately locked range splits a mapping: lock fewer, larger ranges ' +
+      '(or use allocSecret, whose pool shares them), or raise vm.max_map_count (sysctl -w vm.max_map_count=...).';
   }
   if (name === 'ENOMEM') {
     return `could not lock ${formatBytes(bytes)} (${limits}; ${capability}): the kernel is out of memory it ` +

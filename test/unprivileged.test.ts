@@ -49,3 +49,19 @@ for (const [limit, codes] of [
     t.end();
   });
 }
+
+t.test('vm.max_map_count reached by locking every other page: the error says mappings, and rolls back', (t) => {
+  const child = runFixture('map-cap-locks.ts');
+  t.equal(child.status, 0, `signal ${child.signal}: ${child.stderr.slice(0, 300)}`);
+  const r = JSON.parse(child.stdout);
+  t.ok(r.locks > 30_000, `${r.locks} locks before the cap`);
+  t.ok(r.failure?.isMemlockError, 'a MemlockError');
+  t.equal(r.failure?.code, 'ENOMEM');
+  t.equal(r.failure?.syscall, 'mlock');
+  t.match(r.failure?.message, /vm\.max_map_count \(\d+\) mappings, not out of memory/, 'it says mappings, not memory');
+  t.equal(r.countedAtFailure, r.locks, 'memlock counts exactly the locks that succeeded');
+  t.equal(r.refusedCount, 0, 'the refused page has no count');
+  t.equal(r.refusedKernel, 0, 'and is not locked per the kernel (rolled back)');
+  t.equal(r.after, 0, 'all released afterwards');
+  t.end();
+});
