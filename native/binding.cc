@@ -27,20 +27,19 @@ namespace {
 
 // One per environment (main thread, each worker). Its address is the owner
 // of the environment's locks; when the environment goes away, so do they.
+constexpr size_t kScratchSlots = 4;
 struct EnvState {
-  // Secondary results of the last call, shared with JS so the hot calls can
-  // return a plain number: [0] pages covered, [1] pages newly sticky,
-  // [2] the Syscall that failed.
-  double* scratch = nullptr;
-  Napi::Reference<Napi::Float64Array> scratch_ref;
+  // Secondary results of the last call, shared with JS (as an external
+  // ArrayBuffer over this memory) so the hot calls can return a plain
+  // number: [0] pages covered, [1] pages newly sticky, [2] the Syscall that
+  // failed. It lives as long as the environment, like the JS that reads it.
+  double scratch[kScratchSlots] = {};
   int32_t thread_id = 0;  // worker_threads.threadId, for locks()
 };
-constexpr size_t kScratchSlots = 4;
 constexpr double kMaxSecretSize = 1 << 30;
 
 void FinalizeEnvState(Napi::Env, EnvState* state) {
   Locker::instance().release_owner(state);
-  state->scratch_ref.SuppressDestruct();  // the environment is going away with it
   delete state;
 }
 
@@ -531,11 +530,12 @@ Napi::Value RawFunction(Napi::Env env, const char* name, napi_callback callback,
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EnvState* state = new EnvState();
-  Napi::Float64Array scratch = Napi::Float64Array::New(env, kScratchSlots);
-  state->scratch = scratch.Data();
-  state->scratch_ref = Napi::Persistent(scratch);
   env.SetInstanceData<EnvState, FinalizeEnvState>(state);
-  exports.Set("scratch", scratch);
+  napi_value scratch_buffer = nullptr;
+  NAPI_THROW_IF_FAILED(env, napi_create_external_arraybuffer(env, state->scratch, sizeof(state->scratch), nullptr,
+                                                             nullptr, &scratch_buffer),
+                       exports);
+  exports.Set("scratch", Napi::Float64Array::New(env, kScratchSlots, Napi::ArrayBuffer(env, scratch_buffer), 0));
   exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(platform::page_size())));
   exports.Set("physicalPages", Napi::Number::New(env, static_cast<double>(platform::physical_pages())));
   exports.Set("lock", RawFunction(env, "lock", Lock, state));

@@ -37,9 +37,13 @@ uint64_t physical_pages() {
 
 static int result(long rc) { return rc == 0 ? 0 : -errno; }
 
+// The lock syscalls are made directly, not through libc: sanitizer runtimes
+// (and other interposers) replace mlock and friends with no-ops, and memlock
+// must do what it says under them too.
+
 int lock_range(uintptr_t addr, size_t len) {
   MEMLOCK_INJECT(fault::kMlock);
-  return result(mlock(reinterpret_cast<void*>(addr), len));
+  return result(syscall(SYS_mlock, addr, len));
 }
 
 int lock_range_on_fault(uintptr_t addr, size_t len) {
@@ -50,7 +54,7 @@ int lock_range_on_fault(uintptr_t addr, size_t len) {
 
 int unlock_range(uintptr_t addr, size_t len) {
   MEMLOCK_INJECT(fault::kMunlock);
-  return result(munlock(reinterpret_cast<void*>(addr), len));
+  return result(syscall(SYS_munlock, addr, len));
 }
 
 int lock_all(int flags) {
@@ -59,12 +63,12 @@ int lock_all(int flags) {
 #define MCL_ONFAULT 4
 #endif
   int mcl = ((flags & 1) ? MCL_CURRENT : 0) | ((flags & 2) ? MCL_FUTURE : 0) | ((flags & 4) ? MCL_ONFAULT : 0);
-  return result(mlockall(mcl));
+  return result(syscall(SYS_mlockall, mcl));
 }
 
 int unlock_all() {
   MEMLOCK_INJECT(fault::kMunlockall);
-  return result(munlockall());
+  return result(syscall(SYS_munlockall));
 }
 
 int locked_ranges(std::vector<LockedRange>* out) {

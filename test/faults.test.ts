@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import t from 'tap';
-import { hasCommand, runFixture } from './helpers/child';
+import { hasCommand, runFixture, UNDER_ASAN } from './helpers/child';
 
 // The fault-injection build is a CMake target (CMakeLists.txt); it is built
 // here, once, into build-cmake/.
@@ -31,7 +31,8 @@ t.test('every public call x every failing syscall: its documented error, nothing
   const child = runFixture('fault-matrix.ts', { env: { MEMLOCK_ADDON: path.join(build, 'memlock_faults.node') } });
   t.equal(child.status, 0, `signal ${child.signal}: ${child.stderr.slice(0, 500)}`);
   const { records, end } = JSON.parse(child.stdout) as { records: FaultRecord[]; end: { stats: { lockedPages: number; lockAll: unknown } } };
-  t.equal(records.length, 11 * 9 * 4 * 2, 'the whole matrix ran');
+  const calls = UNDER_ASAN ? 9 : 11; // no whole-process locking under ASan
+  t.equal(records.length, calls * 9 * 4 * 2, 'the whole matrix ran');
 
   let failedCleanly = 0;
   const problems: string[] = [];
@@ -49,10 +50,10 @@ t.test('every public call x every failing syscall: its documented error, nothing
   }
   t.same(problems, [], 'no case broke the rule');
   // 112 by hand: every (call, syscall, nth) whose syscall the call makes, times four errnos.
-  t.ok(failedCleanly >= 100, `${failedCleanly} injected failures surfaced as their errno with nothing changed`);
+  t.ok(failedCleanly >= (UNDER_ASAN ? 90 : 100), `${failedCleanly} injected failures surfaced as their errno with nothing changed`);
   for (const [call, syscall] of [['lock', 'mlock'], ['lock onFault', 'mlock2'], ['release', 'munlock'], ['unlock(view)', 'munlock'],
     ['residency', 'mincore'], ['allocSecret pooled', 'mmap'], ['allocSecret guarded', 'mprotect'], ['allocSecret pooled', 'madvise'],
-    ['lockAll', 'mlockall'], ['unlockAll', 'munlockall'], ['unlockAll', 'mlock']] as const) {
+    ...(UNDER_ASAN ? [] : [['lockAll', 'mlockall'], ['unlockAll', 'munlockall'], ['unlockAll', 'mlock']] as const)] as const) {
     const hits = records.filter((r) => r.call === call && r.syscall === syscall && r.nth === 1);
     t.ok(hits.every((r) => r.fired > 0 && r.code !== undefined), `${call}: a failing ${syscall} surfaces`);
   }

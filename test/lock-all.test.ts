@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import t from 'tap';
 import { lockAll } from '../src/index';
-import { cannotDropPrivileges, FIXTURES, runFixture, unprivileged } from './helpers/child';
+import { cannotDropPrivileges, FIXTURES, runFixture, SKIP_LOCK_ALL_UNDER_ASAN, unprivileged } from './helpers/child';
 
 interface Run {
   status: number | null;
@@ -37,7 +37,7 @@ const COMBOS = {
 };
 
 for (const [name, flags] of Object.entries(COMBOS)) {
-  t.test(`lockAll(${name}): GC churn, a worker, exit; 10 runs, no V8 abort`, async (t) => {
+  t.test(`lockAll(${name}): GC churn, a worker, exit; 10 runs, no V8 abort`, { skip: SKIP_LOCK_ALL_UNDER_ASAN }, async (t) => {
     const runs = await inPairs(Array.from({ length: 10 }, () => () => runChurn(flags)));
     runs.forEach((run, i) => {
       t.equal(run.status, 0, `run ${i + 1}: exit code 0${run.status === 0 ? '' : `: ${run.stderr.slice(0, 300)}`}`);
@@ -61,7 +61,7 @@ for (const [name, flags] of Object.entries(COMBOS)) {
   });
 }
 
-t.test('the fallback for kernels before 5.18 (munlock + madvise + mlock) also survives', async (t) => {
+t.test('the fallback for kernels before 5.18 (munlock + madvise + mlock) also survives', { skip: SKIP_LOCK_ALL_UNDER_ASAN }, async (t) => {
   const runs = await inPairs(['110', '111'].map((flags) => () => runChurn(flags, ['fallback'], { MEMLOCK_TEST_HOOKS: '1' })));
   for (const run of runs) {
     t.equal(run.status, 0, run.stderr.slice(0, 300));
@@ -73,7 +73,7 @@ t.test('the fallback for kernels before 5.18 (munlock + madvise + mlock) also su
   }
 });
 
-t.test('counted locks survive unlockAll; a count reaching 0 under lockAll leaves the page locked', (t) => {
+t.test('counted locks survive unlockAll; a count reaching 0 under lockAll leaves the page locked', { skip: SKIP_LOCK_ALL_UNDER_ASAN }, (t) => {
   const child = runFixture('lock-all-counts.ts');
   t.equal(child.status, 0, child.stderr);
   const r = JSON.parse(child.stdout);
@@ -89,7 +89,7 @@ t.test('counted locks survive unlockAll; a count reaching 0 under lockAll leaves
   t.end();
 });
 
-t.test('unprivileged: a clear ENOMEM/EPERM, and the process keeps running', { skip: cannotDropPrivileges() ?? false }, (t) => {
+t.test('unprivileged: a clear ENOMEM/EPERM, and the process keeps running', { skip: SKIP_LOCK_ALL_UNDER_ASAN || (cannotDropPrivileges() ?? false) }, (t) => {
   const child = runFixture('lock-all-unprivileged.ts', { prefix: unprivileged(8 << 20) });
   t.equal(child.status, 0, child.stderr);
   const r = JSON.parse(child.stdout);

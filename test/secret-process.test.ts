@@ -1,7 +1,7 @@
 import t from 'tap';
 import { binding } from '../src/binding';
 import { allocSecret } from '../src/index';
-import { cannotDropPrivileges, runFixture, unprivileged } from './helpers/child';
+import { cannotDropPrivileges, runFixture, SKIP_MAP_CAP_UNDER_ASAN, unprivileged } from './helpers/child';
 
 t.test('a child forked from native code reads zeros where the secret is', (t) => {
   for (const placement of ['pooled', 'guarded'] as const) {
@@ -80,7 +80,7 @@ t.test('secrets dropped without free are wiped and released by finalizers', (t) 
   t.end();
 });
 
-t.test('guarded secrets up to vm.max_map_count: a clear error about mappings, then a full recovery', (t) => {
+t.test('guarded secrets up to vm.max_map_count: a clear error about mappings, then a full recovery', { skip: SKIP_MAP_CAP_UNDER_ASAN }, (t) => {
   const child = runFixture('secret-map-cap.ts');
   t.equal(child.status, 0, `signal ${child.signal}: ${child.stderr}`);
   const r = JSON.parse(child.stdout);

@@ -63,3 +63,14 @@ export function cannotDropPrivileges(): string | undefined {
 export function unprivileged(bytes: number): string[] {
   return ['setpriv', '--inh-caps=-ipc_lock', '--bounding-set=-ipc_lock', 'prlimit', `--memlock=${bytes}:${bytes}`];
 }
+
+/** Set when the suite runs with the ASan build (npm run test:asan). */
+export const UNDER_ASAN = process.env['MEMLOCK_ASAN'] === '1';
+/** Why whole-process locking is not tested under ASan, or false. */
+export const SKIP_LOCK_ALL_UNDER_ASAN: string | false = UNDER_ASAN
+  ? "whole-process locking under ASan would lock the sanitizer's shadow memory (terabytes reserved)"
+  : false;
+/** Why tests that drive the process to vm.max_map_count skip under ASan, or false. */
+export const SKIP_MAP_CAP_UNDER_ASAN: string | false = UNDER_ASAN
+  ? 'at vm.max_map_count the sanitizer cannot map its own shadow memory and aborts'
+  : false;
