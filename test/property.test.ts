@@ -5,6 +5,7 @@
 //
 // Replay a failure: FC_SEED=<seed> [FC_PATH=<path>] npx tap test/property.test.ts
 // Run longer:       FC_RUNS=2000 FC_TIME_LIMIT=1200 npx tap --timeout=1300 test/property.test.ts
+//                   (FC_MAX_OPS=80: longer sequences, deeper states)
 import assert from 'node:assert/strict';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { readFileSync } from 'node:fs';
@@ -514,7 +515,7 @@ t.test('property: random lock sequences agree with the model and the kernel', (t
   const started = Date.now();
   let runs = 0;
   fc.assert(
-    fc.property(fc.array(opArb, { minLength: 1, maxLength: 24, size: 'max' }), (ops) => {
+    fc.property(fc.array(opArb, { minLength: 1, maxLength: envInt('FC_MAX_OPS') ?? 24, size: 'max' }), (ops) => {
       runs += 1;
       runScenario(ops);
     }),
