@@ -1,0 +1,232 @@
+// npm run bench: every benchmark in one run, quick by default (under a
+// minute on a 2-core VM), and what pinning buys on this machine.
+//   latency   bench/latency.ts, per-page access time, pinned against paged
+//   jitter    bench/jitter.ts, a cyclictest-style loop, paged against lockAll
+//   overhead  bench/overhead.ts, memlock against the raw syscalls (own process)
+//
+//   npm run bench -- [--full] [--json FILE] [--hgrm DIR] [--svg FILE]
+//                    [--only overhead,latency,jitter] [--swapfile PATH --swap-size SIZE]
+//                    [--clock auto|rdtscp|clock_gettime] [--seed N]
+//
+// Reports; never fails because a goal is missed. Leaves nothing behind:
+// temporary files, the swapfile and child processes are removed on exit and
+// on SIGINT/SIGTERM/SIGHUP (locks end with the process anyway).
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { checkInterrupted, cleanupAll, installSignalHandlers, interruptedBy, makeTempDir, track } from './cleanup';
+import { figure } from './figure';
+import { hgrm } from './histogram';
+import { runJitter, type JitterReport } from './jitter';
+import { runLatency } from './latency';
+import type { LatencyReport } from './latency-types';
+import { buildInfo, describeMachine, machineLine } from './machine';
+import { heading } from './report';
+import { parseSize } from './swapfile';
+
+const validSize = (text: string): boolean => {
+  try {
+    return parseSize(text) > 0;
+  } catch {
+    return false;
+  }
+};
+
+const USAGE = `usage: npm run bench -- [options]
+  --full                 longer runs (about 2 minutes): more samples, larger buffers
+  --json FILE            every figure, with the machine's description
+  --hgrm DIR             HdrHistogram percentile distributions, one .hgrm file per curve (values in us)
+  --svg FILE             latency CDFs, pinned against paged, log axes
+  --only LIST            some of: latency,jitter,overhead (default: all)
+  --swapfile PATH        make a temporary swapfile there for the anonymous-eviction scenario (root; removed after)
+  --swap-size SIZE       its size (default 256M)
+  --clock NAME           auto (default), rdtscp or clock_gettime: the clock timing each access
+  --seed N               seed of the random page order (default 1)`;
+
+const BENCHES = ['latency', 'jitter', 'overhead'] as const;
+type Bench = (typeof BENCHES)[number];
+const ROOT = path.join(__dirname, '..');
+
+function usageError(problem: string): never {
+  console.error(`${problem}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+function options() {
+  let parsed;
+  try {
+    parsed = parse();
+  } catch (e) {
+    usageError(e instanceof Error ? e.message : String(e));
+  }
+  return validated(parsed.values);
+}
+
+function parse() {
+  return parseArgs({
+    options: {
+      full: { type: 'boolean', default: false },
+      json: { type: 'string' },
+      hgrm: { type: 'string' },
+      svg: { type: 'string' },
+      only: { type: 'string' },
+      swapfile: { type: 'string' },
+      'swap-size': { type: 'string', default: '256M' },
+      clock: { type: 'string', default: 'auto' },
+      seed: { type: 'string', default: '1' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+}
+
+function validated(values: ReturnType<typeof parse>['values']) {
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const only = (values.only ?? BENCHES.join(',')).split(',').map((s) => s.trim());
+  const bad = only.filter((b) => !(BENCHES as readonly string[]).includes(b));
+  const clock = values.clock;
+  const seed = Number(values.seed);
+  const problems = [
+    ...(bad.length > 0 ? [`--only: unknown ${bad.join(', ')}`] : []),
+    ...(clock !== 'auto' && clock !== 'rdtscp' && clock !== 'clock_gettime' ? ['--clock: auto, rdtscp or clock_gettime'] : []),
+    ...(!Number.isInteger(seed) ? ['--seed: an integer'] : []),
+    ...(values.swapfile !== undefined && !validSize(values['swap-size']) ? [`--swap-size: not a size: ${values['swap-size']}`] : []),
+  ];
+  if (problems.length > 0) usageError(problems.join('\n'));
+  return { ...values, only: new Set(only as Bench[]), clock: clock as 'auto' | 'rdtscp' | 'clock_gettime', seed };
+}
+
+// overhead.ts runs as a script of its own; its --json output is read back.
+function runOverhead(dir: string): Promise<unknown> {
+  const file = path.join(dir, 'overhead.json');
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'overhead.ts'), '--json', file], {
+      cwd: ROOT,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    track(child);
+    child.on('exit', (code, signal) => {
+      if (code === 0 && fs.existsSync(file)) resolve(JSON.parse(fs.readFileSync(file, 'utf8')));
+      else resolve({ error: `bench/overhead.ts ended with ${signal ?? `exit ${code}`}` });
+    });
+  });
+}
+
+function writeHgrm(dir: string, latency: LatencyReport | null, jitter: JitterReport | null): number {
+  fs.mkdirSync(dir, { recursive: true });
+  let written = 0;
+  const write = (name: string, text: string): void => {
+    fs.writeFileSync(path.join(dir, `${name}.hgrm`), text);
+    written++;
+  };
+  for (const s of latency?.scenarios ?? []) {
+    for (const v of s.variants) {
+      write(`latency-${s.id}-${v.id}-pinned`, hgrm(v.pinned));
+      write(`latency-${s.id}-${v.id}-paged`, hgrm(v.paged));
+    }
+  }
+  for (const run of jitter?.runs ?? []) {
+    if ('error' in run) continue;
+    for (const w of run.wakes) {
+      const name = `jitter-${run.pressure ? 'pressure' : 'calm'}-${run.mode}-${w.wake}`;
+      write(`${name}-lateness`, hgrm(w.lateness));
+      write(`${name}-work`, hgrm(w.work));
+    }
+  }
+  return written;
+}
+
+async function main(): Promise<void> {
+  const opts = options();
+  installSignalHandlers();
+  const started = performance.now();
+  const machine = describeMachine();
+  const build = buildInfo();
+  const dir = makeTempDir();
+  console.log(heading(`memlock benchmarks${opts.full ? ' (--full)' : ''}: ${machineLine(machine)}`));
+  // Other work on the machine shows up as preemptions in the tails: say so.
+  const busy = machine.loadAverage[0]! > machine.cpus / 2;
+  console.log(
+    `build: ${build.commit ?? 'unknown commit'}${build.dirty ? ' + uncommitted changes' : ''}; load average ` +
+      `${machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}${busy ? ': the machine is busy, expect noisy tails; rerun when quiet' : ''}`,
+  );
+
+  let overhead: unknown = null;
+  let latency: LatencyReport | null = null;
+  let jitter: JitterReport | null = null;
+  // A benchmark that cannot run here (no cc, no node headers) is reported
+  // and the others still run.
+  const failed: Partial<Record<Bench, string>> = {};
+  const attempt = async <T>(name: Bench, run: () => Promise<T>): Promise<T | null> => {
+    try {
+      return await run();
+    } catch (e) {
+      checkInterrupted();
+      failed[name] = e instanceof Error ? e.message : String(e);
+      console.error(`\n${name}: not measured: ${failed[name]}`);
+      return null;
+    }
+  };
+  if (opts.only.has('latency')) {
+    latency = await attempt('latency', () =>
+      runLatency({
+        full: opts.full,
+        dir,
+        seed: opts.seed,
+        clock: opts.clock,
+        swapfile: opts.swapfile ?? null,
+        swapSize: opts['swap-size'],
+        readAheadKb: machine.tmpdir.readAheadKb,
+      }),
+    );
+  }
+  if (opts.only.has('jitter')) jitter = await attempt('jitter', () => runJitter({ full: opts.full, dir }));
+  // Last: it maps, locks and frees a GiB, and this VM hands freed memory
+  // back to the host for seconds after, which showed in latency tails.
+  if (opts.only.has('overhead')) {
+    console.log(heading('\nmemlock overhead (bench/overhead.ts)'));
+    overhead = await runOverhead(dir);
+    checkInterrupted();
+  }
+
+  const seconds = (performance.now() - started) / 1000;
+  const loadAfter = describeMachine().loadAverage;
+  console.log(`\ntotal ${seconds.toFixed(1)} s; load average now ${loadAfter.map((l) => l.toFixed(2)).join(' ')}`);
+  if (opts.json !== undefined) {
+    const report = {
+      machine,
+      build,
+      config: { full: opts.full, only: [...opts.only], seed: opts.seed, clock: opts.clock, swapfile: opts.swapfile ?? null },
+      loadAverage: { start: machine.loadAverage, end: loadAfter },
+      overhead,
+      latency,
+      jitter,
+      failed,
+      totalSeconds: seconds,
+    };
+    fs.writeFileSync(opts.json, `${JSON.stringify(report, null, 2)}\n`);
+    console.log(`wrote ${opts.json}`);
+  }
+  if (opts.hgrm !== undefined) console.log(`wrote ${writeHgrm(opts.hgrm, latency, jitter)} .hgrm files to ${opts.hgrm}`);
+  if (opts.svg !== undefined) {
+    const swap = opts.swapfile !== undefined ? `; a ${opts['swap-size']} swapfile made for the run` : '';
+    fs.writeFileSync(opts.svg, figure(latency, jitter, `${machineLine(machine)}${swap}`));
+    console.log(`wrote ${opts.svg}`);
+  }
+}
+
+main()
+  .catch((e: unknown) => {
+    // After an interrupt, the signal handler reports and exits.
+    if (interruptedBy() !== null) return;
+    console.error(e);
+    process.exitCode = 1;
+  })
+  .finally(() => {
+    if (interruptedBy() === null) cleanupAll();
+  });
