@@ -4,7 +4,7 @@
 //
 //   node --import tsx bench/jitter-child.ts '<ChildConfig as JSON>'
 import fs from 'node:fs';
-import { lockAll, pageSize, stats, unlockAll } from '../src/index';
+import { lockAll, pageSize, stats, unlockAll } from '../lib/index';
 import { record, type Recorded } from './histogram';
 import { loadProbe, type PressureReport } from './probe';
 

@@ -11,7 +11,7 @@
 // for which clock and what it costs. Run by bench/run.ts.
 import fs from 'node:fs';
 import path from 'node:path';
-import { lock, pageSize, residency, type PageLock } from '../src/index';
+import { lock, pageSize, residency, type PageLock } from '../lib/index';
 import { checkInterrupted, onCleanup, tick } from './cleanup';
 import { record, type Summary } from './histogram';
 import { evictionNote, goals, printLatency } from './latency-report';

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pageSize } from '../src/index';
+import { pageSize } from '../lib/index';
 import { swapState, type SwapState } from './swapfile';
 
 export interface Machine {

@@ -17,8 +17,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { sodium_free, sodium_malloc } from 'sodium-native';
-import { binding } from '../src/binding';
-import { allocSecret, pageSize, secretStats, type SecretBuffer } from '../src/index';
+import { binding } from '../lib/binding';
+import { allocSecret, pageSize, secretStats, type SecretBuffer } from '../lib/index';
 import {
   ALLOCATORS,
   LABELS,
