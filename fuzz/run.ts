@@ -5,7 +5,7 @@
 // run fails.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -27,16 +27,19 @@ const crashes = path.join(root, 'fuzz', 'crashes');
 mkdirSync(crashes, { recursive: true });
 try {
   // Inputs of up to 128 bytes are about 20 operations: long enough for every
-  // path (coverage stops growing past it) and short enough for ~17k runs/s.
+  // path (coverage stops growing past it). One fuzzing process per core
+  // (libFuzzer's fork mode): ~17k runs/s each here.
   const result = spawnSync(
     path.join(build, 'locker_fuzz'),
-    [`-max_total_time=${seconds}`, '-max_len=128', '-print_final_stats=1', `-artifact_prefix=${crashes}/`, fresh, path.join(root, 'fuzz', 'corpus')],
+    [`-fork=${availableParallelism()}`, `-max_total_time=${seconds}`, '-max_len=128', `-artifact_prefix=${crashes}/`, fresh, path.join(root, 'fuzz', 'corpus')],
     { cwd: root, encoding: 'utf8' },
   );
   const output = `${result.stdout}${result.stderr}`;
-  const executed = /stat::number_of_executed_units:\s*(\d+)/.exec(output)?.[1];
-  const done = output.split('\n').filter((line) => /DONE|divergence|ERROR|SUMMARY/.test(line));
-  console.log(done.join('\n'));
+  // Fork mode reports progress as "#<executions>: cov: ... crash: a/b/c".
+  const progress = output.split('\n').filter((line) => /^#\d+: cov:/.test(line));
+  const executed = /^#(\d+):/.exec(progress[progress.length - 1] ?? '')?.[1];
+  const notable = output.split('\n').filter((line) => /divergence|ERROR|SUMMARY|deadly/.test(line));
+  console.log([progress[progress.length - 1] ?? '', ...notable].join('\n'));
   console.log(`memlock fuzz: ${Number(executed ?? 0).toLocaleString('en-US')} executions in ${seconds} s`);
   if (result.status !== 0) {
     console.error(`memlock fuzz: the fuzzer found a divergence or a sanitizer report (exit ${result.status}); the input is in fuzz/crashes/`);
