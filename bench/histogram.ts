@@ -143,3 +143,9 @@ export function hgrm(rec: Recorded, unitNs = 1000): string {
   );
   return `${lines.join('\n')}\n`;
 }
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}

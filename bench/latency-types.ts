@@ -41,13 +41,17 @@ export interface SideResult {
 export type Metric = 'p50' | 'p90' | 'p99' | 'p999' | 'max' | 'mean';
 export const METRICS: Metric[] = ['p50', 'p90', 'p99', 'p999', 'max', 'mean'];
 
-export interface VariantResult {
+/** One way of touching a buffer: page order, madvise advice, region size. */
+export interface VariantSpec {
   id: string;
   label: string;
   order: 'random' | 'sequential';
   advice: 'random' | 'normal';
   regionBytes: number;
   rounds: number;
+}
+
+export interface VariantResult extends VariantSpec {
   pinned: SideResult;
   paged: SideResult;
   /** pinned / paged, per metric. */

@@ -24,21 +24,13 @@ import {
   type ScenarioResult,
   type SideResult,
   type VariantResult,
+  type VariantSpec,
 } from './latency-types';
 import { loadProbe, type ClockId, type ProbeAddon, type ProbeUsage } from './probe';
 import { count, progress, progressDone } from './report';
 import { createSwapfile, parseSize, swapState } from './swapfile';
 
 const MIB = 2 ** 20;
-
-interface VariantSpec {
-  id: string;
-  label: string;
-  order: 'random' | 'sequential';
-  advice: 'random' | 'normal';
-  regionBytes: number;
-  rounds: number;
-}
 
 // ------------------------------------------------------------ helpers
 

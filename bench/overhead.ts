@@ -17,6 +17,9 @@ import { createHistogram } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { binding } from '../lib/binding';
 import { lock, lockCounts, pageSize, type PageLock } from '../lib/index';
+import { median } from './histogram';
+import { buildInfo } from './machine';
+import { table } from './report';
 
 const { values: args } = parseArgs({
   options: {
@@ -89,11 +92,6 @@ function runRaw<T>(...rawArgs: string[]): T {
   return parseRaw<T>(out);
 }
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 // PAGE_BATCHES batches in all, over RAW_PAGE_PROCESSES processes.
 function runRawPages(): RawPage & { processes: RawPage[] } {
@@ -309,35 +307,7 @@ const noiseOf = (memlock: Summary, rawMedianNs: number, rawMinNs: number): numbe
 const ns = (v: number): string =>
   v.toLocaleString('en-US', { minimumFractionDigits: 1, maximumFractionDigits: 1 });
 
-function table(header: string[], body: string[][], rightAligned: boolean[]): string {
-  const widths = header.map((h, c) => Math.max(h.length, ...body.map((r) => r[c]!.length)));
-  const line = (cells: string[]): string =>
-    cells.map((cell, c) => (rightAligned[c] ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd();
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
-}
 
-// What was measured: figures from a dirty tree or a stale addon are not
-// comparable with a commit's. GIT_OPTIONAL_LOCKS=0: read only, never touch the index.
-function buildInfo(): { commit: string | null; dirty: boolean | null; addonBuilt: string | null } {
-  const root = path.join(__dirname, '..');
-  const git = (...gitArgs: string[]): string =>
-    execFileSync('git', gitArgs, {
-      cwd: root,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-      env: { ...process.env, GIT_OPTIONAL_LOCKS: '0' },
-    });
-  let commit: string | null = null;
-  let dirty: boolean | null = null;
-  try {
-    commit = git('rev-parse', '--short', 'HEAD').trim();
-    dirty = git('status', '--porcelain', '--', 'src', 'native', 'binding.gyp').trim() !== '';
-  } catch {
-    // not a git checkout: leave both unknown
-  }
-  const addon = fs.statSync(path.join(root, 'build', 'Release', 'memlock.node'), { throwIfNoEntry: false });
-  return { commit, dirty, addonBuilt: addon ? addon.mtime.toISOString() : null };
-}
 
 function main(): void {
   // Each C case right next to memlock's, so the two are timed close together

@@ -19,6 +19,9 @@ import { parseArgs } from 'node:util';
 import { sodium_free, sodium_malloc } from 'sodium-native';
 import { binding } from '../lib/binding';
 import { allocSecret, pageSize, secretStats, type SecretBuffer } from '../lib/index';
+import { median } from './histogram';
+import { buildInfo } from './machine';
+import { table } from './report';
 import {
   ALLOCATORS,
   LABELS,
@@ -325,11 +328,6 @@ async function runBatch(name: CaseName, pattern: Pattern): Promise<Phases> {
   return { alloc: t1 - t0, free: t2 - t1, deferred: t3 - t2, total: t3 - t0 };
 }
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 // Cases run in turns, one batch each per round, the starting case rotating,
 // so the machine's drift and GC timing hit every case alike.
@@ -506,34 +504,7 @@ function runChild(allocator: AllocatorName): Million {
 const fmt = (v: number, digits = 0): string =>
   v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
-function table(header: string[], body: string[][], rightAligned: boolean[]): string {
-  const widths = header.map((h, c) => Math.max(h.length, ...body.map((r) => r[c]!.length)));
-  const line = (cells: string[]): string =>
-    cells.map((cell, c) => (rightAligned[c] ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd();
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
-}
 
-// What was measured: figures from a dirty tree or a stale addon are not
-// comparable with a commit's. GIT_OPTIONAL_LOCKS=0: read only, never touch the index.
-function buildInfo(): { commit: string | null; dirty: boolean | null; addonBuilt: string | null } {
-  const git = (...gitArgs: string[]): string =>
-    execFileSync('git', gitArgs, {
-      cwd: ROOT,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-      env: { ...process.env, GIT_OPTIONAL_LOCKS: '0' },
-    });
-  let commit: string | null = null;
-  let dirty: boolean | null = null;
-  try {
-    commit = git('rev-parse', '--short', 'HEAD').trim();
-    dirty = git('status', '--porcelain', '--', 'src', 'native', 'binding.gyp').trim() !== '';
-  } catch {
-    // not a git checkout: leave both unknown
-  }
-  const addon = fs.statSync(path.join(ROOT, 'build', 'Release', 'memlock.node'), { throwIfNoEntry: false });
-  return { commit, dirty, addonBuilt: addon ? addon.mtime.toISOString() : null };
-}
 
 function sodiumVersion(): string {
   const file = path.join(path.dirname(require.resolve('sodium-native')), 'package.json');

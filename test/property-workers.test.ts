@@ -10,13 +10,13 @@
 //
 // Replay a failure: FC_SEED=<seed> [FC_PATH=<path>] npx tap test/property-workers.test.ts
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import fc from 'fast-check';
 import t from 'tap';
 import { binding } from '../src/binding';
 import { lock, lockCounts, MemlockError, pageSize, stats, unlock, type PageLock } from '../src/index';
+import { kernelPageStates } from './helpers/kernel';
 import { CountModel, type ModelLock } from './helpers/model';
 
 const ARENA_PAGES = 16;
@@ -176,36 +176,11 @@ function sharedArena(): Uint8Array {
 }
 
 function kernelPages(w: World): string {
-  // As in property.test.ts: one smaps read, scanned per mapping.
-  const text = readFileSync('/proc/self/smaps', 'latin1');
-  const low = w.arenaFirst * pageSize;
-  const high = low + ARENA_BYTES;
-  const pages = Array.from({ length: ARENA_PAGES }, () => '?');
-  for (let pos = 0; pos < text.length; ) {
-    const dash = text.indexOf('-', pos);
-    const space = text.indexOf(' ', dash);
-    const flagsAt = text.indexOf('\nVmFlags:', space);
-    const eol = text.indexOf('\n', flagsAt + 1);
-    if (dash < 0 || space < 0 || flagsAt < 0 || eol < 0) throw new Error('harness: unexpected smaps format');
-    const start = Math.max(low, parseInt(text.slice(pos, dash), 16));
-    const end = Math.min(high, parseInt(text.slice(dash + 1, space), 16));
-    if (start < end) {
-      const flags = text.slice(flagsAt + 9, eol).trim().split(/\s+/);
-      const state = !flags.includes('lo') ? '-' : flags.includes('lf') ? 'F' : 'L';
-      for (let a = start; a < end; a += pageSize) pages[(a - low) / pageSize] = state;
-    }
-    pos = eol + 1;
-  }
-  return pages.join('');
+  return kernelPageStates(w.arenaFirst, ARENA_PAGES);
 }
 
 function modelPages(w: World): string {
-  let out = '';
-  for (let i = 0; i < ARENA_PAGES; i += 1) {
-    const page = w.arenaFirst + i;
-    out += w.model.count(page) === 0 ? '-' : w.model.onFaultOnly(page) ? 'F' : 'L';
-  }
-  return out;
+  return w.model.pageStates(w.arenaFirst, ARENA_PAGES);
 }
 
 function check(w: World): void {

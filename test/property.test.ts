@@ -8,7 +8,6 @@
 //                   (FC_MAX_OPS=80: longer sequences, deeper states)
 import assert from 'node:assert/strict';
 import diagnosticsChannel from 'node:diagnostics_channel';
-import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import t from 'tap';
 import { binding } from '../src/binding';
@@ -25,7 +24,7 @@ import {
   type PageLock,
   type StickyMessage,
 } from '../src/index';
-import { alignedPages } from './helpers/kernel';
+import { alignedPages, kernelPageStates } from './helpers/kernel';
 import { CountModel, STICKY, type ModelLock } from './helpers/model';
 
 const ARENA_PAGES = 32;
@@ -338,43 +337,12 @@ function burst(w: World, page: number, pages: number, onFault: boolean, keep: bo
 // ---------------------------------------------------------------------------
 // The checks after every operation
 
-/**
- * Per arena page, from one read of /proc/self/smaps: L locked (VmFlags lo),
- * F locked on fault (lo lf), - not locked. Reading smaps costs ~3 ms here
- * (the kernel walks every mapping), so it is read once per check and scanned
- * with indexOf rather than split into lines (readMappings adds ~1.5 ms).
- */
 function kernelPages(w: World): string {
-  const text = readFileSync('/proc/self/smaps', 'latin1');
-  const low = w.arenaFirst * pageSize;
-  const high = low + ARENA_BYTES;
-  const pages = Array.from({ length: ARENA_PAGES }, () => '?');
-  // Each mapping is a header line "start-end perms ..." and ends with its VmFlags line.
-  for (let pos = 0; pos < text.length; ) {
-    const dash = text.indexOf('-', pos);
-    const space = text.indexOf(' ', dash);
-    const flagsAt = text.indexOf('\nVmFlags:', space);
-    const eol = text.indexOf('\n', flagsAt + 1);
-    if (dash < 0 || space < 0 || flagsAt < 0 || eol < 0) throw new Error('harness: unexpected smaps format');
-    const start = Math.max(low, parseInt(text.slice(pos, dash), 16));
-    const end = Math.min(high, parseInt(text.slice(dash + 1, space), 16));
-    if (start < end) {
-      const flags = text.slice(flagsAt + 9, eol).trim().split(/\s+/);
-      const state = !flags.includes('lo') ? '-' : flags.includes('lf') ? 'F' : 'L';
-      for (let a = start; a < end; a += pageSize) pages[(a - low) / pageSize] = state;
-    }
-    pos = eol + 1;
-  }
-  return pages.join('');
+  return kernelPageStates(w.arenaFirst, ARENA_PAGES);
 }
 
 function modelPages(w: World): string {
-  let out = '';
-  for (let i = 0; i < ARENA_PAGES; i += 1) {
-    const page = w.arenaFirst + i;
-    out += w.model.count(page) === 0 ? '-' : w.model.onFaultOnly(page) ? 'F' : 'L';
-  }
-  return out;
+  return w.model.pageStates(w.arenaFirst, ARENA_PAGES);
 }
 
 const NO_CALL = new Set(['none held', 'none released']);

@@ -79,3 +79,34 @@ export function alignedPages(pages: number): Uint8Array {
   view.fill(1);
   return view;
 }
+
+/**
+ * Per page of [firstPage, firstPage + pages), from one read of smaps: L
+ * locked (VmFlags lo), F locked on fault (lo lf), - not locked. Reading smaps
+ * costs a few ms (the kernel walks every mapping), so property tests read it
+ * once per check and scan it with indexOf rather than split it into lines.
+ */
+export function kernelPageStates(firstPage: number, pages: number): string {
+  const pageSize = binding.pageSize;
+  const text = readFileSync('/proc/self/smaps', 'latin1');
+  const low = firstPage * pageSize;
+  const high = low + pages * pageSize;
+  const states = Array.from({ length: pages }, () => '?');
+  // Each mapping is a header line "start-end perms ..." and ends with its VmFlags line.
+  for (let pos = 0; pos < text.length; ) {
+    const dash = text.indexOf('-', pos);
+    const space = text.indexOf(' ', dash);
+    const flagsAt = text.indexOf('\nVmFlags:', space);
+    const eol = text.indexOf('\n', flagsAt + 1);
+    if (dash < 0 || space < 0 || flagsAt < 0 || eol < 0) throw new Error('harness: unexpected smaps format');
+    const start = Math.max(low, parseInt(text.slice(pos, dash), 16));
+    const end = Math.min(high, parseInt(text.slice(dash + 1, space), 16));
+    if (start < end) {
+      const flags = text.slice(flagsAt + 9, eol).trim().split(/\s+/);
+      const state = !flags.includes('lo') ? '-' : flags.includes('lf') ? 'F' : 'L';
+      for (let a = start; a < end; a += pageSize) states[(a - low) / pageSize] = state;
+    }
+    pos = eol + 1;
+  }
+  return states.join('');
+}

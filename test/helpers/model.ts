@@ -67,6 +67,16 @@ export class CountModel {
     return this.#pages.get(page)?.onFaultOnly ?? false;
   }
 
+  /** Per page, what the kernel must show (see kernelPageStates): L, F or -. */
+  pageStates(firstPage: number, pages: number): string {
+    let out = '';
+    for (let i = 0; i < pages; i += 1) {
+      const page = firstPage + i;
+      out += this.count(page) === 0 ? '-' : this.onFaultOnly(page) ? 'F' : 'L';
+    }
+    return out;
+  }
+
   counts(first: number, pages: number): number[] {
     return Array.from({ length: pages }, (_, i) => this.count(first + i));
   }
