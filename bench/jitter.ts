@@ -8,12 +8,12 @@
 // file-backed mapping of the process (node's own text included) with
 // MADV_PAGEOUT, needing no swap. Run by bench/run.ts.
 import { spawn } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { checkInterrupted, track } from './cleanup';
 import { loadProbe } from './probe';
 import type { ChildConfig, JitterRun, WakeResult } from './jitter-child';
 import { count, duration, heading, progress, progressDone, table } from './report';
+import { makeEvictableFile } from './evictable-file';
 
 export interface JitterConfig {
   full: boolean;
@@ -51,18 +51,6 @@ function runChild(cfg: ChildConfig): Promise<JitterRun> {
   });
 }
 
-// The working set: a file, so it can be evicted without swap.
-function makeWorkingSet(file: string, bytes: number): void {
-  const fd = fs.openSync(file, 'wx', 0o600);
-  try {
-    const chunk = Buffer.alloc(MIB, 0xa5);
-    for (let at = 0; at < bytes; at += MIB) fs.writeSync(fd, chunk, 0, Math.min(MIB, bytes - at));
-    fs.fdatasyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 export async function runJitter(cfg: JitterConfig): Promise<JitterReport> {
   const started = performance.now();
   loadProbe(); // built here once, not by the first child inside its run (and fails here if it cannot be)
@@ -74,7 +62,7 @@ export async function runJitter(cfg: JitterConfig): Promise<JitterReport> {
     pressurePeriodMs: 50,
   };
   const wsFile = path.join(cfg.dir, 'working-set.dat');
-  makeWorkingSet(wsFile, base.wsBytes);
+  makeEvictableFile(wsFile, base.wsBytes);
   const pressures = [false, true];
   const runs: JitterReport['runs'] = [];
   for (const pressure of pressures) {

@@ -29,6 +29,7 @@ import {
 import { loadProbe, type ClockId, type ProbeAddon, type ProbeUsage } from './probe';
 import { count, progress, progressDone } from './report';
 import { createSwapfile, parseSize, swapState } from './swapfile';
+import { makeEvictableFile } from './evictable-file';
 
 const MIB = 2 ** 20;
 
@@ -298,23 +299,10 @@ async function evicted(
   return results;
 }
 
-// A file of `bytes` that is not all zeros, written back so its pages are
-// clean (reclaim does not write dirty file pages from MADV_PAGEOUT).
-function makeFile(file: string, bytes: number): void {
-  const fd = fs.openSync(file, 'wx', 0o600);
-  try {
-    const chunk = Buffer.alloc(MIB, 0x5a);
-    for (let at = 0; at < bytes; at += MIB) fs.writeSync(fd, chunk, 0, Math.min(MIB, bytes - at));
-    fs.fdatasyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 async function fileBacked(cfg: LatencyConfig, bytes: number, specs: VariantSpec[], random: () => number) {
   const files = ['paged.dat', 'pinned.dat'].map((name) => path.join(cfg.dir, name));
   const removeFiles = onCleanup('remove data files', () => files.forEach((f) => fs.rmSync(f, { force: true })));
-  for (const f of files) makeFile(f, bytes);
+  for (const f of files) makeEvictableFile(f, bytes);
   const paged = mapped(probe.mapFile(files[0]!, bytes));
   const pinned = mapped(probe.mapFile(files[1]!, bytes));
   try {
