@@ -224,7 +224,6 @@ Napi::Value GetStats(const Napi::CallbackInfo& info) {
   obj.Set("stickyPages", Napi::Number::New(env, static_cast<double>(s.sticky_pages)));
   obj.Set("limitPages", Napi::Number::New(env, static_cast<double>(s.limit_pages)));
   obj.Set("heldLocks", Napi::Number::New(env, static_cast<double>(s.held_locks)));
-  obj.Set("tableRuns", Napi::Number::New(env, static_cast<double>(s.table_runs)));
   return obj;
 }
 

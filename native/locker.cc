@@ -61,7 +61,6 @@ LockOutcome Locker::lock(const void* owner, uintptr_t addr, size_t len, bool on_
   LockOutcome out;
   const uint64_t first = page_index(addr);
   const uint64_t pages = pages_spanned(addr, len);
-  out.first_page = first;
 
   std::lock_guard<std::mutex> guard(mu_);
   if (records_.full()) {
@@ -215,8 +214,7 @@ void Locker::counts(uintptr_t addr, size_t len, uint16_t* out) {
 
 Stats Locker::stats() {
   std::lock_guard<std::mutex> guard(mu_);
-  return Stats{table_.locked_pages(), table_.sticky_pages(), limit_pages_, records_.size(),
-               table_.run_count()};
+  return Stats{table_.locked_pages(), table_.sticky_pages(), limit_pages_, records_.size()};
 }
 
 uint64_t Locker::limit() {

@@ -31,7 +31,6 @@ struct LockOutcome {
   int64_t id = 0;      // > 0 the new lock's id; < 0 -errno or kLimitExceeded
   Syscall failed = Syscall::kNone;
   uint64_t newly_sticky = 0;
-  uint64_t first_page = 0;
 };
 
 struct ReleaseOutcome {
@@ -41,7 +40,7 @@ struct ReleaseOutcome {
 };
 
 struct Stats {
-  uint64_t locked_pages, sticky_pages, limit_pages, held_locks, table_runs;
+  uint64_t locked_pages, sticky_pages, limit_pages, held_locks;
 };
 
 class Locker {

@@ -211,12 +211,6 @@ void PageTable::counts(uint64_t first, uint64_t pages, uint16_t* out) const {
   }
 }
 
-bool PageTable::all_locked(uint64_t first, uint64_t pages) const {
-  LockPlan plan;
-  plan_lock(first, pages, true, plan);
-  return plan.new_pages == 0;
-}
-
 uint16_t PageTable::max_count(uint64_t first, uint64_t pages) const {
   uint16_t max = 0;
   const uint64_t end = first + pages;

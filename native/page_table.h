@@ -51,8 +51,6 @@ class PageTable {
 
   uint16_t count(uint64_t page) const;
   void counts(uint64_t first, uint64_t pages, uint16_t* out) const;
-  // True if every page of the range has a count > 0.
-  bool all_locked(uint64_t first, uint64_t pages) const;
   // The highest count in the range.
   uint16_t max_count(uint64_t first, uint64_t pages) const;
   // Every run of pages with a count > 0, merged where they touch and were
@@ -61,7 +59,6 @@ class PageTable {
 
   uint64_t locked_pages() const { return locked_pages_; }
   uint64_t sticky_pages() const { return sticky_pages_; }
-  size_t run_count() const { return runs_.size(); }
 
   // Checks the internal invariants (for tests and the fuzzer).
   bool valid() const;

@@ -17,7 +17,6 @@ export interface NativeStats {
   stickyPages: number;
   limitPages: number;
   heldLocks: number;
-  tableRuns: number;
 }
 
 export interface NativeSecretStats {
