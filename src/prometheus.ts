@@ -26,6 +26,9 @@ const registered = new WeakMap<promClient.Registry, Set<string>>();
  */
 export function registerMetrics(options: MetricsOptions = {}): void {
   if (typeof options !== 'object' || options === null) throw invalidArgType('options', 'of type object', options);
+  if (options.registry !== undefined && !(options.registry instanceof promClient.Registry)) {
+    throw invalidArgType('options.registry', 'an instance of prom-client Registry', options.registry);
+  }
   const registry = options.registry ?? promClient.register;
   const prefix = options.prefix ?? 'memlock_';
   if (typeof prefix !== 'string') throw invalidArgType('options.prefix', 'of type string', prefix);

@@ -45,6 +45,8 @@ t.test('the collector exposes the documented metrics with the right values', asy
   registerMetrics({ registry: custom, prefix: 'app_memlock_' });
   t.ok((await scrape(custom)).has('app_memlock_locked_bytes'), 'a prefix of your own');
   t.throws(() => registerMetrics({ registry, prefix: 5 as never }), { code: 'ERR_INVALID_ARG_TYPE' });
+  t.throws(() => registerMetrics({ registry: {} as never }), { code: 'ERR_INVALID_ARG_TYPE' }, 'not a Registry');
+  t.throws(() => registerMetrics(null as never), { code: 'ERR_INVALID_ARG_TYPE' });
 });
 
 t.test('importing memlock does not load prom-client', (t) => {
