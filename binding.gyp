@@ -4,6 +4,7 @@
       "target_name": "memlock",
       "sources": [
         "native/binding.cc",
+        "native/detach_guard.cc",
         "native/fault_injection.cc",
         "native/lock_registry.cc",
         "native/madvise_hook.cc",

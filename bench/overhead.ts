@@ -214,7 +214,7 @@ function measurePage() {
   // (validation, retaining the view, PageLock). Safe here: this function keeps
   // `page` reachable itself. Tag 0: only releaseLatest() reads it back.
   const onePageNative = timeBatches((n) => {
-    for (let i = 0; i < n; i++) binding.release(binding.lock(page, false, 0));
+    for (let i = 0; i < n; i++) binding.release(binding.lock(page, false, 0, undefined), undefined);
   });
   expectCount(page, 0, 'after the one-page case');
 
@@ -224,7 +224,7 @@ function measurePage() {
     for (let i = 0; i < n; i++) lock(page).release();
   });
   const relockNative = timeBatches((n) => {
-    for (let i = 0; i < n; i++) binding.release(binding.lock(page, false, 0));
+    for (let i = 0; i < n; i++) binding.release(binding.lock(page, false, 0, undefined), undefined);
   });
   // lock() and release() apart: take SUB_BATCH locks, then release them newest
   // first. Small sub-batches keep the lock table as small as in the pair loop

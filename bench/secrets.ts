@@ -119,6 +119,13 @@ function failed(result: number): never {
   throw new Error(`bench: binding.allocSecret failed with ${result}`);
 }
 
+// binding.allocSecret's result as allocSecret() sees it (an ArrayBuffer on
+// Node 24+, wrapped in a Buffer there too).
+function asBuffer(result: Buffer | ArrayBuffer | number): Buffer {
+  if (typeof result === 'number') failed(result);
+  return Buffer.isBuffer(result) ? result : Buffer.from(result);
+}
+
 // Each body is its own function literal, so each loop's call sites see one
 // allocator only (shared closures would make them polymorphic).
 const pooledHeld = new Array<SecretBuffer | null>(N).fill(null);
@@ -204,8 +211,7 @@ const BODIES: Record<CaseName, Bodies> = {
   'pooled-binding': {
     fill: (n) => {
       for (let i = 0; i < n; i++) {
-        const b = binding.allocSecret(SECRET_SIZE, REQUIRE_LOCK);
-        if (typeof b === 'number') failed(b);
+        const b = asBuffer(binding.allocSecret(SECRET_SIZE, REQUIRE_LOCK));
         b[0] = 1;
         directHeld[i] = b;
       }
@@ -221,8 +227,7 @@ const BODIES: Record<CaseName, Bodies> = {
     single: (n) => {
       let trim = false;
       for (let i = 0; i < n; i++) {
-        const b = binding.allocSecret(SECRET_SIZE, REQUIRE_LOCK);
-        if (typeof b === 'number') failed(b);
+        const b = asBuffer(binding.allocSecret(SECRET_SIZE, REQUIRE_LOCK));
         b[0] = 1;
         if (binding.freeSecret(b) === 2) trim = true;
       }

@@ -14,8 +14,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <unordered_map>
 #include <vector>
 
+#include "detach_guard.h"
 #include "fault_injection.h"
 #include "locker.h"
 #include "madvise_hook.h"
@@ -24,6 +26,11 @@
 
 namespace memlock {
 namespace {
+
+struct Bytes {
+  uintptr_t addr;
+  size_t len;
+};
 
 // One per environment (main thread, each worker). Its address is the owner
 // of the environment's locks; when the environment goes away, so do they.
@@ -35,20 +42,29 @@ struct EnvState {
   // failed. It lives as long as the environment, like the JS that reads it.
   double scratch[kScratchSlots] = {};
   int32_t thread_id = 0;  // worker_threads.threadId, for locks()
+  // The object whose identity is this environment's detach key (see
+  // detach_guard.h), when detach keys are used at all.
+  napi_ref detach_key = nullptr;
+  // Weak references to every buffer this environment keyed, by data address.
+  std::unordered_map<void*, napi_ref> keyed;
+  // Views whose lock made pages sticky: their memory lives as long as this
+  // environment (src/retained.ts keeps them), so their counts end with it.
+  std::vector<Bytes> sticky;
 };
 constexpr double kMaxSecretSize = 1 << 30;
 
-void FinalizeEnvState(Napi::Env, EnvState* state) {
-  Locker::instance().release_owner(state);
+void FinalizeEnvState(Napi::Env env, EnvState* state) {
+  Locker& locker = Locker::instance();
+  locker.release_owner(state);
+  // The environment's heap goes next, and the memory of its sticky views with
+  // it: counts go with their memory, as for memory memlock unmaps itself.
+  for (const Bytes& bytes : state->sticky) locker.drop_sticky(bytes.addr, bytes.len);
+  for (auto& [data, ref] : state->keyed) napi_delete_reference(env, ref);
+  if (state->detach_key != nullptr) napi_delete_reference(env, state->detach_key);
   delete state;
 }
 
 EnvState* StateOf(Napi::Env env) { return env.GetInstanceData<EnvState>(); }
-
-struct Bytes {
-  uintptr_t addr;
-  size_t len;
-};
 
 size_t ElementSize(napi_typedarray_type type) {
   switch (type) {
@@ -101,15 +117,15 @@ Bytes ViewBytes(const Napi::Value& value) {
   return bytes;
 }
 
-// Up to three arguments and the environment's state, for raw callbacks.
+// Up to four arguments and the environment's state, for raw callbacks.
 struct RawArgs {
-  napi_value argv[3];
+  napi_value argv[4];
   EnvState* state;
 };
 
 RawArgs Unpack(napi_env env, napi_callback_info cbinfo) {
   RawArgs args{};
-  size_t argc = 3;
+  size_t argc = 4;
   void* data = nullptr;
   napi_get_cb_info(env, cbinfo, &argc, args.argv, nullptr, &data);
   args.state = static_cast<EnvState*>(data);
@@ -122,13 +138,64 @@ bool IdArg(napi_env env, napi_value value, int64_t* id) {
   return false;
 }
 
+// Drops the weak reference to the keyed buffer at `data`, which is gone.
+void ForgetKeyed(napi_env env, EnvState* state, void* data) {
+  if (state == nullptr) return;
+  auto known = state->keyed.find(data);
+  if (known == state->keyed.end()) return;
+  napi_delete_reference(env, known->second);
+  state->keyed.erase(known);
+}
+
+// Sets (on) or clears `arraybuffer`'s detach key, if it is an ArrayBuffer and
+// this environment uses keys; anything else (undefined) is left alone.
+void SetDetachKey(napi_env env, EnvState* state, napi_value arraybuffer, bool on) {
+  if (state->detach_key == nullptr) return;
+  void* data = nullptr;
+  bool is = false;
+  if (napi_is_arraybuffer(env, arraybuffer, &is) != napi_ok || !is) return;
+  if (napi_get_arraybuffer_info(env, arraybuffer, &data, nullptr) != napi_ok) return;
+  napi_value key = nullptr;
+  auto known = state->keyed.find(data);
+  if (on) {
+    napi_get_reference_value(env, state->detach_key, &key);
+    if (known != state->keyed.end()) {
+      // Memory is reused (a pooled secret's slot): a reference to a buffer
+      // that is gone, or is another, is replaced.
+      napi_value held = nullptr;
+      bool same = false;
+      if (napi_get_reference_value(env, known->second, &held) == napi_ok && held != nullptr) {
+        napi_strict_equals(env, held, arraybuffer, &same);
+      }
+      if (!same) {
+        napi_delete_reference(env, known->second);
+        state->keyed.erase(known);
+        known = state->keyed.end();
+      }
+    }
+    if (known == state->keyed.end()) {
+      napi_ref ref = nullptr;
+      if (napi_create_reference(env, arraybuffer, 0, &ref) != napi_ok) return;
+      state->keyed.emplace(data, ref);
+    }
+  } else {
+    napi_get_undefined(env, &key);
+    if (known != state->keyed.end()) {
+      napi_delete_reference(env, known->second);
+      state->keyed.erase(known);
+    }
+  }
+  detach_guard::set_key(env, arraybuffer, key);
+}
+
 napi_value Number(napi_env env, double value) {
   napi_value result = nullptr;
   napi_create_double(env, value, &result);
   return result;
 }
 
-// lock(view, onFault, tag) -> id (> 0) | -errno | kLimitExceeded; details in scratch.
+// lock(view, onFault, tag, keyBuffer) -> id (> 0) | -errno | kLimitExceeded;
+// details in scratch. A lock taken sets keyBuffer's detach key, if given.
 napi_value Lock(napi_env env, napi_callback_info cbinfo) {
   RawArgs args = Unpack(env, cbinfo);
   Bytes bytes{};
@@ -143,15 +210,49 @@ napi_value Lock(napi_env env, napi_callback_info cbinfo) {
   scratch[0] = static_cast<double>(locker.pages_spanned(bytes.addr, bytes.len));
   scratch[1] = static_cast<double>(out.newly_sticky);
   scratch[2] = static_cast<double>(static_cast<int>(out.failed));
+  if (out.id > 0) {
+    SetDetachKey(env, args.state, args.argv[3], true);
+    if (out.newly_sticky > 0) args.state->sticky.push_back(bytes);
+  }
   return Number(env, static_cast<double>(out.id));
 }
 
-// release(id) -> 0 released | 1 not held | -errno (munlock refused)
+// release(id, keyBuffer) -> 0 released | 1 not held | -errno (munlock refused);
+// unless refused, clears keyBuffer's detach key, if given.
 napi_value Release(napi_env env, napi_callback_info cbinfo) {
   RawArgs args = Unpack(env, cbinfo);
   int64_t id = 0;
   if (!IdArg(env, args.argv[0], &id)) return nullptr;
-  return Number(env, static_cast<double>(Locker::instance().release(args.state, id).status));
+  int64_t status = Locker::instance().release(args.state, id).status;
+  if (status >= 0) SetDetachKey(env, args.state, args.argv[1], false);
+  return Number(env, static_cast<double>(status));
+}
+
+// clearDetachKeys(): lifts every key this environment set, at its exit. At
+// teardown node detaches the external buffers it made with a finalizer (an
+// addon's napi_create_external_buffer) presenting no key, and aborts if
+// refused; this runs before that, on process 'exit' (src/guard.ts).
+Napi::Value ClearDetachKeys(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  EnvState* state = StateOf(env);
+  napi_value undefined = nullptr;
+  napi_get_undefined(env, &undefined);
+  for (auto& [data, ref] : state->keyed) {
+    napi_value buffer = nullptr;
+    if (napi_get_reference_value(env, ref, &buffer) == napi_ok && buffer != nullptr) {
+      detach_guard::set_key(env, buffer, undefined);
+    }
+    napi_delete_reference(env, ref);
+  }
+  state->keyed.clear();
+  return info.Env().Undefined();
+}
+
+// setDetachKey(arraybuffer, on): for unlock(view), which learns only after
+// the release whether it let go of the buffer's last lock.
+Napi::Value SetDetachKeyFromJs(const Napi::CallbackInfo& info) {
+  SetDetachKey(info.Env(), StateOf(info.Env()), info[0], info[1].ToBoolean());
+  return info.Env().Undefined();
 }
 
 // releaseLatest(view) -> id released (> 0) | 0 none held | -errno; scratch[0] = its tag
@@ -382,13 +483,15 @@ Napi::Value LockedRuns(const Napi::CallbackInfo& info) {
 
 // Runs on the JS thread once a secret's Buffer is garbage-collected (or
 // detached by free, in which case the secret is gone and this does nothing).
-void FinalizeSecret(napi_env, void* data, void* serial) {
+void FinalizeSecret(napi_env env, void* data, void* serial) {
+  ForgetKeyed(env, StateOf(env), data);
   SecretPool::instance().free_if_current(reinterpret_cast<uintptr_t>(data),
                                          static_cast<uint64_t>(reinterpret_cast<uintptr_t>(serial)));
 }
 
 // allocSecret(size, flags: 1 guarded | 2 require lock | 4 drop on fork)
-//   -> Buffer | -errno | kLimitExceeded; scratch = [locked, lock error, failed syscall]
+//   -> Buffer ('mark' mode) | ArrayBuffer ('key' mode) | -errno | kLimitExceeded;
+//   scratch = [locked, lock error, failed syscall]
 Napi::Value AllocSecret(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   double size = info[0].As<Napi::Number>().DoubleValue();
@@ -403,15 +506,28 @@ Napi::Value AllocSecret(const Napi::CallbackInfo& info) {
   state->scratch[1] = static_cast<double>(result.lock_error);
   state->scratch[2] = static_cast<double>(static_cast<int>(result.failed));
   if (result.addr == 0) return Napi::Number::New(env, static_cast<double>(result.error));
-  napi_value buffer = nullptr;
-  napi_status status =
-      napi_create_external_buffer(env, request.size, reinterpret_cast<void*>(result.addr), FinalizeSecret,
-                                  reinterpret_cast<void*>(static_cast<uintptr_t>(result.serial)), &buffer);
+  void* data = reinterpret_cast<void*>(result.addr);
+  void* serial = reinterpret_cast<void*>(static_cast<uintptr_t>(result.serial));
+  napi_value value = nullptr;
+  napi_status status;
+  if (state->detach_key != nullptr) {
+    // 'key' mode: an ArrayBuffer freed with its object, not with its memory.
+    // No JavaScript can detach it, so the two end together; and node does
+    // not detach it at teardown (it does an external Buffer, presenting no
+    // key, and aborts when refused). src/secret.ts wraps it in a Buffer.
+    status = napi_create_external_arraybuffer(env, data, request.size, nullptr, nullptr, &value);
+    if (status == napi_ok) status = napi_add_finalizer(env, value, data, FinalizeSecret, serial, nullptr);
+    if (status == napi_ok) SetDetachKey(env, state, value, true);
+  } else {
+    // 'mark' mode: freed when the last ArrayBuffer over the memory goes,
+    // which may not be this one (src/guard.ts).
+    status = napi_create_external_buffer(env, request.size, data, FinalizeSecret, serial, &value);
+  }
   if (status != napi_ok) {
     pool.free_if_current(result.addr, result.serial);
     NAPI_THROW_IF_FAILED(env, status, Napi::Value());
   }
-  return Napi::Value(env, buffer);
+  return Napi::Value(env, value);
 }
 
 // freeSecret(buffer) -> 0 freed | 2 freed, a slab is empty (trimSecrets) | 1 not a live secret
@@ -426,9 +542,17 @@ Napi::Value FreeSecret(const Napi::CallbackInfo& info) {
   NAPI_THROW_IF_FAILED(env, napi_get_typedarray_info(env, info[0], nullptr, nullptr, nullptr, &arraybuffer, nullptr),
                        Napi::Value());
   // Detach first: if that failed, a view could outlive the wipe.
-  NAPI_THROW_IF_FAILED(env, napi_detach_arraybuffer(env, arraybuffer), Napi::Value());
+  EnvState* state = StateOf(env);
+  if (state->detach_key != nullptr) {
+    napi_value key = nullptr;
+    napi_get_reference_value(env, state->detach_key, &key);
+    if (!detach_guard::detach(env, arraybuffer, key)) throw Napi::Error::New(env);
+    ForgetKeyed(env, state, data);
+  } else {
+    NAPI_THROW_IF_FAILED(env, napi_detach_arraybuffer(env, arraybuffer), Napi::Value());
+  }
   bool trim = false;
-  bool freed = SecretPool::instance().free_owned(reinterpret_cast<uintptr_t>(data), StateOf(env), &trim);
+  bool freed = SecretPool::instance().free_owned(reinterpret_cast<uintptr_t>(data), state, &trim);
   return Napi::Number::New(env, !freed ? 1 : trim ? 2 : 0);
 }
 
@@ -530,6 +654,16 @@ Napi::Value RawFunction(Napi::Env env, const char* name, napi_callback callback,
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EnvState* state = new EnvState();
   env.SetInstanceData<EnvState, FinalizeEnvState>(state);
+  // Detach keys only where node and V8 throw on a keyed buffer: Node 20 and
+  // 22 abort the process instead (their messaging and ArrayBuffer.transfer).
+  const napi_node_version* version = nullptr;
+  bool keys = napi_get_node_version(env, &version) == napi_ok && version->major >= 24 && detach_guard::available();
+  if (keys) {
+    napi_value key = nullptr;
+    NAPI_THROW_IF_FAILED(env, napi_create_object(env, &key), exports);
+    NAPI_THROW_IF_FAILED(env, napi_create_reference(env, key, 1, &state->detach_key), exports);
+  }
+  exports.Set("detachGuard", Napi::String::New(env, keys ? "key" : "mark"));
   napi_value scratch_buffer = nullptr;
   NAPI_THROW_IF_FAILED(env, napi_create_external_arraybuffer(env, state->scratch, sizeof(state->scratch), nullptr,
                                                              nullptr, &scratch_buffer),
@@ -541,6 +675,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("release", RawFunction(env, "release", Release, state));
   exports.Set("releaseLatest", RawFunction(env, "releaseLatest", ReleaseLatest, state));
   exports.Set("isHeld", RawFunction(env, "isHeld", IsHeld, state));
+  exports.Set("setDetachKey", Napi::Function::New(env, SetDetachKeyFromJs, "setDetachKey"));
+  exports.Set("clearDetachKeys", Napi::Function::New(env, ClearDetachKeys, "clearDetachKeys"));
   exports.Set("rawMlock", RawFunction(env, "rawMlock", RawRange<platform::lock_range>, state));
   exports.Set("rawMunlock", RawFunction(env, "rawMunlock", RawRange<platform::unlock_range>, state));
   exports.Set("counts", Napi::Function::New(env, Counts, "counts"));

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 
+#include <algorithm>
 #include <new>
 
 #include "madvise_hook.h"
@@ -49,6 +50,14 @@ int Locker::lock_run(const PageRun& run, bool on_fault) {
   uintptr_t addr = run.first * page_size_;
   size_t len = run.pages * page_size_;
   return on_fault ? platform::lock_range_on_fault(addr, len) : platform::lock_range(addr, len);
+}
+
+int Locker::unlock_mapped_pages(const PageRun& run) {
+  for (uint64_t p = run.first; p < run.end(); ++p) {
+    int rc = platform::unlock_range(p * page_size_, page_size_);
+    if (rc < 0 && rc != -ENOMEM) return rc;
+  }
+  return 0;
 }
 
 void Locker::unlock_runs(const std::vector<PageRun>& runs, size_t count) {
@@ -118,6 +127,10 @@ ReleaseOutcome Locker::release_locked(int64_t id) {
   for (size_t i = 0; i < plan.to_unlock.size(); ++i) {
     const PageRun& run = plan.to_unlock[i];
     int rc = platform::unlock_range(run.first * page_size_, run.pages * page_size_);
+    // ENOMEM: part of the run is no longer mapped. An unmapped page is
+    // implicitly unlocked, so its count goes with it; munlock stopped at the
+    // hole, so the rest is unlocked page by page.
+    if (rc == -ENOMEM) rc = unlock_mapped_pages(run);
     if (rc < 0) {
       for (size_t j = 0; j < i; ++j) lock_run(plan.to_unlock[j], plan.to_unlock[j].on_fault);
       out.status = rc;
@@ -163,6 +176,32 @@ size_t Locker::forget(uintptr_t addr, size_t len) {
   }
   table_.forget(first, pages);
   return ids.size();
+}
+
+void Locker::drop_sticky(uintptr_t addr, size_t len) {
+  std::lock_guard<std::mutex> guard(mu_);
+  const uint64_t first = page_index(addr);
+  const uint64_t pages = pages_spanned(addr, len);
+  std::vector<uint16_t> counts(pages);
+  table_.counts(first, pages, counts.data());
+  // A page under a held lock keeps its count: that lock's view keeps it mapped.
+  std::vector<bool> held(pages, false);
+  for (int64_t id : records_.ids_touching(first, pages)) {
+    const LockRecord* rec = records_.find(id);
+    uint64_t from = std::max(rec->first_page, first), to = std::min(rec->first_page + rec->pages, first + pages);
+    for (uint64_t p = from; p < to; ++p) held[p - first] = true;
+  }
+  for (uint64_t i = 0; i < pages;) {
+    if (counts[i] != kStickyCount || held[i]) {
+      ++i;
+      continue;
+    }
+    uint64_t end = i;
+    while (end < pages && counts[end] == kStickyCount && !held[end]) ++end;
+    if (lock_all_flags_ == 0) platform::unlock_range((first + i) * page_size_, (end - i) * page_size_);
+    table_.forget(first + i, end - i);
+    i = end;
+  }
 }
 
 void Locker::drop_record(int64_t id) {

@@ -65,6 +65,10 @@ class Locker {
   // pages, sticky ones included, and every lock touching them, without
   // munlock (unmapping unlocks). Returns how many locks were dropped.
   size_t forget(uintptr_t addr, size_t len);
+  // For sticky memory whose owner goes away (a worker's heap, with the views
+  // that made it sticky): its sticky pages that no held lock covers are
+  // unlocked and their counts dropped.
+  void drop_sticky(uintptr_t addr, size_t len);
 
   void counts(uintptr_t addr, size_t len, uint16_t* out);
 
@@ -104,6 +108,8 @@ class Locker {
   void unlock_runs(const std::vector<PageRun>& runs, size_t count);
   void restore_locked(const std::vector<platform::LockedRange>& ranges, int flags);  // mu_ held  // the first `count`
   int lock_run(const PageRun& run, bool on_fault);
+  // munlock of a run part of which is unmapped: 0, or the first other error.
+  int unlock_mapped_pages(const PageRun& run);
   static void before_fork();
   static void after_fork_parent();
   static void after_fork_child();

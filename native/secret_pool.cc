@@ -92,6 +92,9 @@ uintptr_t SecretPool::map_secret_memory(size_t len, bool guard, ForkMode fork, b
   if (rc < 0) return fail(rc, Syscall::kMadvise);
 
   Locker& locker = Locker::instance();
+  // Memory the kernel just mapped cannot be under a lock: a count here is
+  // left from memory that was unmapped behind memlock's back. It goes.
+  locker.forget(data, len);
   LockOutcome lock = locker.lock(&kPoolOwner, data, len, false, 0);
   if (lock.id > 0) locker.annotate(lock.id, guard ? "memlock: guarded secret" : "memlock: secret memory", "");
   if (lock.id < 0) {

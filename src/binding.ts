@@ -64,9 +64,18 @@ export interface NativeBinding {
    * A lock id (> 0), -errno, or LIMIT_EXCEEDED; scratch = [pages, newly
    * sticky pages, failed syscall]. `tag` comes back from releaseLatest.
    */
-  lock(view: ArrayBufferView, onFault: boolean, tag: number): number;
-  /** 0 released, 1 not held, -errno if munlock was refused. */
-  release(id: number): number;
+  lock(view: ArrayBufferView, onFault: boolean, tag: number, keyBuffer: ArrayBuffer | undefined): number;
+  /**
+   * 0 released, 1 not held, -errno if munlock was refused. Unless refused,
+   * clears keyBuffer's detach key (see src/guard.ts).
+   */
+  release(id: number, keyBuffer: ArrayBuffer | undefined): number;
+  /** Sets or clears the buffer's detach key ('key' mode; a no-op otherwise). */
+  setDetachKey(buffer: ArrayBuffer, on: boolean): void;
+  /** Clears every detach key this thread set (at its exit). */
+  clearDetachKeys(): void;
+  /** How JavaScript is kept from detaching locked memory: see src/guard.ts. */
+  readonly detachGuard: 'key' | 'mark';
   /** The id released (> 0), 0 if none is held on these bytes, or -errno; scratch[0] = its tag. */
   releaseLatest(view: ArrayBufferView): number;
   isHeld(id: number): boolean;
@@ -90,9 +99,10 @@ export interface NativeBinding {
   forkProbe(): ForkProbeReport;
   /**
    * A secret of `size` bytes (flags: 1 guarded, 2 lock required, 4 drop on
-   * fork), or -errno / LIMIT_EXCEEDED; scratch = [locked, lock error, failed syscall].
+   * fork): a Buffer, or in 'key' mode an ArrayBuffer to wrap in one; or
+   * -errno / LIMIT_EXCEEDED; scratch = [locked, lock error, failed syscall].
    */
-  allocSecret(size: number, flags: number): Buffer | number;
+  allocSecret(size: number, flags: number): Buffer | ArrayBuffer | number;
   /** 0 freed, 2 freed and a slab is empty (trimSecrets), 1 not a live secret. */
   freeSecret(buffer: Buffer): number;
   trimSecrets(): void;
@@ -125,7 +135,7 @@ export interface NativeBinding {
 }
 
 const FUNCTIONS = [
-  'lock', 'release', 'releaseLatest', 'isHeld', 'counts', 'residentPages', 'addressOf',
+  'lock', 'release', 'releaseLatest', 'isHeld', 'setDetachKey', 'clearDetachKeys', 'counts', 'residentPages', 'addressOf',
   'isDetached', 'stats', 'getLimit', 'setLimit', 'memlockRlimit', 'mappingCount', 'forkProbe', 'rawMlock', 'rawMunlock',
   'allocSecret', 'freeSecret', 'trimSecrets', 'secretStats', 'setVerifyWipe', 'forkReadBytes',
   'setThreadId', 'annotate', 'locks', 'lockedRuns', 'lockAll', 'unlockAll', 'lockAllFlags', 'madviseHookCounts',
@@ -138,6 +148,7 @@ function checkBinding(addon: unknown): asserts addon is NativeBinding {
   const missing: string[] = FUNCTIONS.filter((name) => typeof record?.[name] !== 'function');
   if (typeof record?.['pageSize'] !== 'number') missing.push('pageSize');
   if (!(record?.['scratch'] instanceof Float64Array)) missing.push('scratch');
+  if (record?.['detachGuard'] !== 'key' && record?.['detachGuard'] !== 'mark') missing.push('detachGuard');
   if (missing.length > 0) {
     throw new Error(`memlock: the native addon is out of date (missing ${missing.join(', ')}); rebuild it with "npm run build"`);
   }

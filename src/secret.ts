@@ -1,6 +1,7 @@
 // Secret memory: allocSecret() and the SecretBuffer handle.
 import { binding, LIMIT_EXCEEDED, SYSCALL_NAMES } from './binding';
 import { reportError } from './channels';
+import { hold } from './guard';
 import { invalidArgType, invalidArgValue, MemlockError, outOfRange } from './errors';
 import { systemError } from './system-error';
 
@@ -65,6 +66,7 @@ export class SecretBuffer implements Disposable {
   /** Whether the memory is locked (always, unless allocated best-effort). */
   readonly locked: boolean;
   readonly #buffer: Buffer;
+  #freed = false;
 
   /** @internal Made by allocSecret(). */
   constructor(buffer: Buffer, placement: 'pooled' | 'guarded', onFork: 'wipe' | 'drop', locked: boolean) {
@@ -84,13 +86,29 @@ export class SecretBuffer implements Disposable {
     return this.#buffer;
   }
 
+  /** True once free() wiped and released the memory. */
   get freed(): boolean {
-    return this.#buffer.length === 0;
+    return this.#freed;
   }
 
-  /** Zeroes the memory and frees it; the Buffer is detached. Freeing twice is harmless. */
+  /**
+   * Zeroes the memory and frees it; the Buffer is detached. Freeing twice is
+   * harmless. Throws ERR_MEMLOCK_SECRET_MOVED if node itself moved the
+   * memory into another ArrayBuffer (a byte stream's read on Node 20 and 22,
+   * see README): it is then wiped and freed when that buffer is collected.
+   */
   free(): void {
-    if (binding.freeSecret(this.#buffer) === 2) scheduleTrim();
+    if (this.#freed) return;
+    if (this.#buffer.length === 0) {
+      throw new MemlockError(
+        "this secret's memory was moved into another ArrayBuffer by node (a byte stream read), so free() cannot " +
+          'reach it; it is wiped and freed when that ArrayBuffer is garbage-collected',
+        { code: 'ERR_MEMLOCK_SECRET_MOVED' },
+      );
+    }
+    const rc = binding.freeSecret(this.#buffer);
+    this.#freed = true;
+    if (rc === 2) scheduleTrim();
   }
 
   [Symbol.dispose](): void {
@@ -140,9 +158,12 @@ export function allocSecret(size: number, options?: SecretOptions): SecretBuffer
   const result = binding.allocSecret(size, flags);
   const scratch = binding.scratch;
   if (typeof result !== 'number') {
+    const buffer = Buffer.isBuffer(result) ? result : Buffer.from(result);
+    // Secret memory never moves: see src/guard.ts.
+    hold(buffer.buffer);
     const locked = scratch[0] === 1;
     if (!locked) warnUnlocked(scratch[1]!, size);
-    return new SecretBuffer(result, placement, onFork, locked);
+    return new SecretBuffer(buffer, placement, onFork, locked);
   }
   if (result === LIMIT_EXCEEDED) {
     throw new MemlockError(

@@ -1,4 +1,6 @@
 // What memlock accepts as memory, and its validation before any native call.
+// Lengths and buffers are read through the built-in getters, not the view's
+// own properties: a TypedArray subclass may override `byteLength`.
 import { types } from 'node:util';
 import { binding } from './binding';
 import { invalidArgType, invalidArgValue } from './errors';
@@ -8,22 +10,64 @@ export type View = ArrayBufferView | ArrayBuffer | SharedArrayBuffer;
 
 const EXPECTED = 'an instance of ArrayBuffer, SharedArrayBuffer, Buffer, TypedArray or DataView';
 
+type Getter<T> = (this: unknown) => T;
+function builtinGetter<T>(prototype: object, name: string): Getter<T> | undefined {
+  return Object.getOwnPropertyDescriptor(prototype, name)?.get as Getter<T> | undefined;
+}
+const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const typedArrayBuffer = builtinGetter<ArrayBufferLike>(TypedArrayPrototype, 'buffer')!;
+const typedArrayByteLength = builtinGetter<number>(TypedArrayPrototype, 'byteLength')!;
+const dataViewBuffer = builtinGetter<ArrayBufferLike>(DataView.prototype, 'buffer')!;
+const dataViewByteLength = builtinGetter<number>(DataView.prototype, 'byteLength')!;
+const arrayBufferByteLength = builtinGetter<number>(ArrayBuffer.prototype, 'byteLength')!;
+const sharedByteLength = builtinGetter<number>(SharedArrayBuffer.prototype, 'byteLength')!;
+// Resizable ArrayBuffers: V8 shrinks them in place with a madvise the kernel
+// refuses on locked pages, and then aborts the process.
+const arrayBufferResizable = builtinGetter<boolean>(ArrayBuffer.prototype, 'resizable');
+
+/** The ArrayBuffer or SharedArrayBuffer under a TypedArray or DataView. */
+export function bufferOf(view: ArrayBufferView): ArrayBufferLike {
+  return types.isDataView(view) ? dataViewBuffer.call(view) : typedArrayBuffer.call(view);
+}
+
+function viewByteLength(view: ArrayBufferView): number {
+  return types.isDataView(view) ? dataViewByteLength.call(view) : typedArrayByteLength.call(view);
+}
+
+function bufferByteLength(buffer: ArrayBufferLike): number {
+  return types.isSharedArrayBuffer(buffer) ? sharedByteLength.call(buffer) : arrayBufferByteLength.call(buffer);
+}
+
 /**
  * Checks `value` and returns what native code takes: a TypedArray or
  * DataView (an ArrayBuffer or SharedArrayBuffer is wrapped in a DataView).
  */
 export function nativeView(value: unknown, name = 'view'): ArrayBufferView {
   if (ArrayBuffer.isView(value)) {
-    if (value.byteLength === 0) throw emptyView(name, value.buffer);
+    if (viewByteLength(value) === 0) throw emptyView(name, bufferOf(value));
     return value;
   }
   if (types.isAnyArrayBuffer(value)) {
     // Checked before wrapping: no view can be made over a detached buffer.
-    if (value.byteLength === 0) throw emptyView(name, value);
+    if (bufferByteLength(value) === 0) throw emptyView(name, value);
     // A DataView, not a Uint8Array: typed arrays stop at 4 GiB in Node 20.
     return new DataView(value);
   }
   throw invalidArgType(name, EXPECTED, value);
+}
+
+/** nativeView() for memory about to be locked: also refuses resizable ArrayBuffers. */
+export function lockableView(value: unknown, name = 'view'): ArrayBufferView {
+  const view = nativeView(value, name);
+  const buffer = bufferOf(view);
+  if (!types.isSharedArrayBuffer(buffer) && arrayBufferResizable?.call(buffer) === true) {
+    throw invalidArgValue(
+      name,
+      'is backed by a resizable ArrayBuffer, which cannot be locked: shrinking it would free locked pages ' +
+        '(a growable SharedArrayBuffer only grows, and can be locked)',
+    );
+  }
+  return view;
 }
 
 function emptyView(name: string, buffer: ArrayBufferLike): TypeError {
