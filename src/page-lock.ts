@@ -12,9 +12,10 @@ import {
 } from './channels';
 import { diagnosticsSettings } from './diagnostics-settings';
 import { invalidArgType, MemlockError } from './errors';
-import { bind, retain, unretain } from './retained';
+import { hold, keyToClear, keyToSet, letGo } from './guard';
+import { bind, heldView, keepForever, retain, unretain } from './retained';
 import { systemError } from './system-error';
-import { nativeView, type View } from './views';
+import { bufferOf, lockableView, nativeView, type View } from './views';
 
 export interface LockOptions {
   /**
@@ -57,10 +58,15 @@ export class PageLock implements Disposable {
    * unlocked in the kernel. Releasing twice is harmless.
    */
   release(): void {
-    const rc = binding.release(this.#id);
+    const view = heldView(this.#slot, this.#id);
+    if (view === undefined) return; // released before, by this handle or unlock(view)
+    const buffer = bufferOf(view);
+    const rc = binding.release(this.#id, keyToClear(buffer));
     if (rc < 0) throw reportError(systemError(rc, 'munlock', this.bytes), 'release', undefined);
-    // 1 (not held): released before, or its memory was unmapped by memlock.
-    if (unretain(this.#slot, this.#id) !== undefined && rc === 0) publishRelease(this);
+    unretain(this.#slot, this.#id);
+    letGo(buffer);
+    // 1 (not held): memlock unmapped the memory under it (a freed secret).
+    if (rc === 0) publishRelease(this);
   }
 
   [Symbol.dispose](): void {
@@ -101,32 +107,56 @@ function checkOptions(options: unknown): CheckedOptions {
  * to 1 are locked in the kernel. All or nothing: on failure nothing changed.
  */
 export function lock(view: View, options?: LockOptions): PageLock {
-  const target = nativeView(view);
+  const target = lockableView(view);
   const { onFault, label } = checkOptions(options);
+  // Taken before the lock: a stack-trace hook that throws then changes nothing.
+  const stack = diagnosticsSettings.captureStacks ? callerStack() : '';
+  const buffer = bufferOf(target);
   const slot = retain(target);
-  const id = binding.lock(target, onFault, slot);
+  const id = binding.lock(target, onFault, slot, keyToSet(buffer));
   const scratch = binding.scratch;
   const pages = scratch[0]!;
   const newlySticky = scratch[1]!;
-  if (id > 0) {
+  if (id <= 0) {
+    unretain(slot, 0);
+    throw lockFailure(id, view, target, pages, label);
+  }
+  if (newlySticky > 0) {
+    // Sticky pages stay locked for good, so their memory must stay too.
+    keepForever(target);
+    hold(buffer);
+  }
+  let held = false;
+  try {
+    hold(buffer);
+    held = true;
     const handle = new PageLock(id, slot, pages, onFault, label);
     bind(slot, id, handle);
-    if (label !== undefined || diagnosticsSettings.captureStacks) {
-      binding.annotate(id, label ?? '', diagnosticsSettings.captureStacks ? callerStack() : '');
-    }
+    if (label !== undefined || stack !== '') binding.annotate(id, label ?? '', stack);
     if (lockChannel.hasSubscribers) {
       lockChannel.publish({ lock: handle, view, pages, bytes: handle.bytes, onFault, label } satisfies LockMessage);
     }
     if (newlySticky > 0) reportSticky({ pages: newlySticky, view });
     return handle;
+  } catch (error) {
+    // Whatever threw (even a stack overflow), the lock is undone: no count
+    // is left behind without a handle. This frame had the stack to lock, so
+    // it has the stack to release.
+    // Not held: the key native code set with the lock (if any) comes off.
+    binding.release(id, held ? keyToClear(buffer) : keyToSet(buffer));
+    unretain(slot, id);
+    if (held) letGo(buffer);
+    throw error;
   }
-  unretain(slot, 0);
-  if (id === LIMIT_EXCEEDED) throw limitError(view, target, pages, label);
-  const syscall = SYSCALL_NAMES[scratch[2]!];
+}
+
+function lockFailure(id: number, view: View, target: ArrayBufferView, pages: number, label: string | undefined): Error {
+  if (id === LIMIT_EXCEEDED) return limitError(view, target, pages, label);
+  const syscall = SYSCALL_NAMES[binding.scratch[2]!];
   if (syscall === undefined || syscall === 'none') {
-    throw new MemlockError('too many locks are held at once (16,777,216)', { code: 'ENOMEM', errno: id });
+    return new MemlockError('too many locks are held at once (16,777,216)', { code: 'ENOMEM', errno: id });
   }
-  throw reportError(systemError(id, syscall, pages * binding.pageSize), 'lock', view);
+  return reportError(systemError(id, syscall, pages * binding.pageSize), 'lock', view);
 }
 
 function limitError(view: View, target: ArrayBufferView, pages: number, label: string | undefined): MemlockError {
@@ -160,6 +190,14 @@ export function unlock(view: View): void {
     throw new MemlockError('no lock is held on exactly these bytes', { code: 'ERR_NOT_LOCKED' });
   }
   if (rc < 0) throw reportError(systemError(rc, 'munlock', target.byteLength), 'unlock', view);
-  const handle = unretain(binding.scratch[0]!, rc);
+  const slot = binding.scratch[0]!;
+  const held = heldView(slot, rc);
+  const handle = unretain(slot, rc);
+  if (held !== undefined) {
+    const buffer = bufferOf(held);
+    const key = keyToClear(buffer);
+    if (key !== undefined) binding.setDetachKey(key, false);
+    letGo(buffer);
+  }
   if (handle instanceof PageLock) publishRelease(handle);
 }

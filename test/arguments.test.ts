@@ -85,3 +85,25 @@ t.test('bad limits: type and range errors, limit unchanged', (t) => {
   t.equal(getLockablePageLimit(), limit);
   t.end();
 });
+
+t.test("a view's own byteLength or buffer getters are not believed", (t) => {
+  class LongerThanItIs extends Uint8Array {
+    override get byteLength(): number {
+      return 4096;
+    }
+  }
+  const before = stats();
+  for (const call of [lock, unlock, lockCounts, residency] as ((v: Uint8Array) => unknown)[]) {
+    t.throws(() => call(new LongerThanItIs(0)), { code: 'ERR_INVALID_ARG_VALUE' }, `${call.name}: empty is empty`);
+  }
+  class ShorterThanItIs extends Uint8Array {
+    override get byteLength(): number {
+      return 0;
+    }
+  }
+  const handle = lock(new ShorterThanItIs(4096));
+  t.ok(handle.pages >= 1, 'a view with bytes is locked whatever its getter says');
+  handle.release();
+  t.same(stats(), before);
+  t.end();
+});
