@@ -17,10 +17,12 @@ struct MaybeBool {
 };
 using SetDetachKeyFn = void (*)(void* self, void* key);
 using DetachFn = MaybeBool (*)(void* self, void* key);
+using IsDetachableFn = bool (*)(const void* self);
 
 struct Api {
   SetDetachKeyFn set_detach_key = nullptr;
   DetachFn detach = nullptr;
+  IsDetachableFn is_detachable = nullptr;
 };
 
 template <typename Fn>
@@ -33,7 +35,8 @@ const Api& api() {
     Api a;
     a.set_detach_key = lookup<SetDetachKeyFn>("_ZN2v811ArrayBuffer12SetDetachKeyENS_5LocalINS_5ValueEEE");
     a.detach = lookup<DetachFn>("_ZN2v811ArrayBuffer6DetachENS_5LocalINS_5ValueEEE");
-    if (a.set_detach_key == nullptr || a.detach == nullptr) a = Api{};
+    a.is_detachable = lookup<IsDetachableFn>("_ZNK2v811ArrayBuffer12IsDetachableEv");
+    if (a.set_detach_key == nullptr || a.detach == nullptr || a.is_detachable == nullptr) a = Api{};
     return a;
   }();
   return resolved;
@@ -56,6 +59,9 @@ bool available() { return api().set_detach_key != nullptr; }
 
 bool set_key(napi_env env, napi_value arraybuffer, napi_value key) {
   if (!available() || !is_arraybuffer(env, arraybuffer)) return false;
+  // A buffer JavaScript cannot detach (a WebAssembly.Memory's) needs no key,
+  // and V8 aborts when memory.grow() detaches it with one in place.
+  if (!api().is_detachable(local(arraybuffer))) return false;
   api().set_detach_key(local(arraybuffer), local(key));
   return true;
 }

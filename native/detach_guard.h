@@ -19,7 +19,7 @@ namespace detach_guard {
 
 bool available();
 // Sets (key) or clears (undefined) `arraybuffer`'s detach key. Returns false
-// if the guard is not available.
+// if the guard is not available or JavaScript cannot detach the buffer anyway.
 bool set_key(napi_env env, napi_value arraybuffer, napi_value key);
 // Detaches `arraybuffer` presenting `key`. Returns false if V8 refused.
 bool detach(napi_env env, napi_value arraybuffer, napi_value key);

@@ -157,6 +157,18 @@ t.test('memory node moved and freed anyway: release() drops its counts', (t) => 
   t.end();
 });
 
+t.test('a WebAssembly memory that grows while locked stays locked, and node survives', (t) => {
+  const r = scenario<{ grow: Attempt; kernelLocked: number; pages: number; intact: boolean; verify: boolean; afterRelease: number }>(
+    t,
+    'wasm-grow',
+  );
+  t.notOk(r.grow.threw, 'memory.grow() works');
+  t.equal(r.kernelLocked, r.pages, 'the locked pages are still locked');
+  t.ok(r.intact && r.verify);
+  t.equal(r.afterRelease, 0, 'and unlocked by the release');
+  t.end();
+});
+
 t.test('a resizable ArrayBuffer is refused; a growable SharedArrayBuffer is not', (t) => {
   const Resizable = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer;
   const resizable = new Resizable(8192, { maxByteLength: 65536 });
