@@ -11,6 +11,8 @@
 #include <atomic>
 #include <mutex>
 
+#include <node_api.h>
+
 #ifndef MADV_DONTNEED_LOCKED
 #define MADV_DONTNEED_LOCKED 24
 #endif
@@ -24,6 +26,23 @@
 namespace memlock {
 namespace madvise_hook {
 namespace {
+
+// The relocations through which an object calls madvise: its PLT slot
+// (JUMP_SLOT) and a GOT entry (GLOB_DAT: -fno-plt, or an address taken).
+// Elsewhere the numbers mean other things, so the hook patches nothing and
+// lockAll is ENOSYS.
+#if defined(__x86_64__)
+constexpr bool kKnownArchitecture = true;
+constexpr unsigned long kJumpSlot = R_X86_64_JUMP_SLOT, kGlobDat = R_X86_64_GLOB_DAT;
+#elif defined(__aarch64__)
+constexpr bool kKnownArchitecture = true;
+constexpr unsigned long kJumpSlot = R_AARCH64_JUMP_SLOT, kGlobDat = R_AARCH64_GLOB_DAT;
+#else
+constexpr bool kKnownArchitecture = false;
+constexpr unsigned long kJumpSlot = ~0ul, kGlobDat = ~0ul;
+#endif
+
+bool is_slot(unsigned long type) { return kKnownArchitecture && (type == kJumpSlot || type == kGlobDat); }
 
 std::atomic<bool> active{false};
 std::atomic<bool> relock_on_fault{false};
@@ -100,17 +119,30 @@ T* at(const dl_phdr_info* info, ElfW(Addr) value) {
   return reinterpret_cast<T*>(value < info->dlpi_addr ? info->dlpi_addr + value : value);
 }
 
+struct Patched {
+  int slots = 0;    // every object's
+  int in_node = 0;  // the slots of the object that holds node and V8
+};
+
+bool contains(const dl_phdr_info* info, uintptr_t addr) {
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type == PT_LOAD && addr >= info->dlpi_addr + ph.p_vaddr && addr < info->dlpi_addr + ph.p_vaddr + ph.p_memsz)
+      return true;
+  }
+  return false;
+}
+
 int visit(dl_phdr_info* info, size_t, void* data) {
-  int* patched = static_cast<int*>(data);
+  Patched* patched = static_cast<Patched*>(data);
   const ElfW(Dyn)* dynamic = nullptr;
-  bool is_self = false;
-  uintptr_t self = reinterpret_cast<uintptr_t>(&memlock_madvise);
   for (int i = 0; i < info->dlpi_phnum; ++i) {
     const ElfW(Phdr)& ph = info->dlpi_phdr[i];
     if (ph.p_type == PT_DYNAMIC) dynamic = reinterpret_cast<const ElfW(Dyn)*>(info->dlpi_addr + ph.p_vaddr);
-    if (ph.p_type == PT_LOAD && self >= info->dlpi_addr + ph.p_vaddr && self < info->dlpi_addr + ph.p_vaddr + ph.p_memsz)
-      is_self = true;
   }
+  bool is_self = contains(info, reinterpret_cast<uintptr_t>(&memlock_madvise));
+  // N-API is defined where V8 is: the node executable, or libnode.
+  bool is_node = contains(info, reinterpret_cast<uintptr_t>(&napi_module_register));
   if (dynamic == nullptr || is_self || strstr(info->dlpi_name, "linux-vdso") != nullptr) return 0;
 
   const ElfW(Sym)* symtab = nullptr;
@@ -132,10 +164,11 @@ int visit(dl_phdr_info* info, size_t, void* data) {
     if (tables[t] == nullptr) continue;
     for (size_t i = 0; i < sizes[t] / sizeof(ElfW(Rela)); ++i) {
       const ElfW(Rela)& r = tables[t][i];
-      unsigned long type = ELF64_R_TYPE(r.r_info);
-      if (type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT) continue;
+      if (!is_slot(ELF64_R_TYPE(r.r_info))) continue;
       if (strcmp(strtab + symtab[ELF64_R_SYM(r.r_info)].st_name, "madvise") != 0) continue;
-      if (patch_slot(reinterpret_cast<void**>(info->dlpi_addr + r.r_offset))) *patched += 1;
+      if (!patch_slot(reinterpret_cast<void**>(info->dlpi_addr + r.r_offset))) continue;
+      patched->slots += 1;
+      patched->in_node += is_node;
     }
   }
   return 0;
@@ -146,9 +179,11 @@ int visit(dl_phdr_info* info, size_t, void* data) {
 int install() {
   static std::mutex mu;
   std::lock_guard<std::mutex> guard(mu);
-  int patched = 0;
+  if (!kKnownArchitecture) return 0;
+  Patched patched;
   dl_iterate_phdr(visit, &patched);
-  return patched;
+  // Other objects' slots do not save node: without its own, V8 would abort.
+  return patched.in_node > 0 ? patched.slots : 0;
 }
 
 void set_active(bool on, bool on_fault) {

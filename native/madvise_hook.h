@@ -18,7 +18,9 @@ namespace memlock {
 namespace madvise_hook {
 
 // Patches every loaded object's madvise slot but this addon's; idempotent.
-// Returns the number of slots that now point at the hook (0: it cannot work).
+// Returns the number of slots that now point at the hook; 0 when it cannot
+// work: an architecture whose relocations it does not know (x86_64 and
+// aarch64 only), or no slot in the object that holds node and V8.
 int install();
 // While active, refused releases are retried; on_fault says how to lock a
 // range again on the fallback path.
