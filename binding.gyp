@@ -6,6 +6,7 @@
         "native/binding.cc",
         "native/detach_guard.cc",
         "native/fault_injection.cc",
+        "native/glibc_compat.cc",
         "native/lock_registry.cc",
         "native/madvise_hook.cc",
         "native/locker.cc",
@@ -18,7 +19,9 @@
       ],
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-fvisibility=hidden", "-Wall", "-Wextra"],
-      "cflags_cc": ["-fvisibility=hidden", "-Wall", "-Wextra", "-std=c++17"]
+      "cflags_cc": ["-fvisibility=hidden", "-Wall", "-Wextra", "-std=c++17"],
+      "ldflags": ["-static-libstdc++", "-Wl,--exclude-libs,ALL"],
+      "libraries": ["-ldl"]
     }
   ]
 }

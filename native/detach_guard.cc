@@ -4,6 +4,16 @@
 
 #include <cstring>
 
+// glibc 2.34 moved dlsym from libdl into libc as dlsym@GLIBC_2.34, which a
+// build on a current distribution would require. The first version, still
+// in every glibc (and in the libdl that node loads before 2.34), keeps the
+// addon loadable wherever official node loads (glibc 2.28).
+#if defined(__GLIBC__) && defined(__x86_64__)
+__asm__(".symver dlsym,dlsym@GLIBC_2.2.5");
+#elif defined(__GLIBC__) && defined(__aarch64__)
+__asm__(".symver dlsym,dlsym@GLIBC_2.17");
+#endif
+
 namespace memlock {
 namespace detach_guard {
 namespace {
