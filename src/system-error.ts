@@ -68,7 +68,15 @@ function lockAdvice(name: string, bytes: number): string {
   return `${limits}; ${capability}`;
 }
 
+// Not an RLIMIT_MEMLOCK problem, whatever the limit: the syscall is missing.
+function notImplemented(syscall: string): string {
+  const instead = syscall === 'mlock2' ? ': onFault locking is unavailable, lock without it' : '';
+  return `${syscall} is not implemented here (an old kernel, a seccomp filter, or an emulator such as ` +
+    `qemu-user 7.2, which has no mlock2)${instead}`;
+}
+
 function advice(syscall: string, code: string, bytes: number): string {
+  if (code === 'ENOSYS') return notImplemented(syscall);
   switch (syscall) {
     case 'mlock':
     case 'mlock2':

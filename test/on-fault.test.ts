@@ -1,6 +1,6 @@
 import t from 'tap';
 import { lock, lockCounts, pageSize, residency } from '../src/index';
-import { kernelLockState } from './helpers/kernel';
+import { kernelLockState, noMlock2 } from './helpers/kernel';
 
 // ArrayBuffers above glibc's largest mmap threshold (32 MiB) come from a
 // fresh mmap: not resident until touched, so residency (mincore) shows what a
@@ -22,7 +22,7 @@ t.test('residency reports mincore: untouched, then faulted in by a plain lock', 
   t.end();
 });
 
-t.test('onFault locks pages as they are touched, not before', (t) => {
+t.test('onFault locks pages as they are touched, not before', { skip: noMlock2() }, (t) => {
   const view = untouched();
   const held = lock(view, { onFault: true });
   t.equal(held.onFault, true);
@@ -39,7 +39,7 @@ t.test('onFault locks pages as they are touched, not before', (t) => {
   t.end();
 });
 
-t.test('a plain lock over pages held on fault faults them in; the pages stay locked after it', (t) => {
+t.test('a plain lock over pages held on fault faults them in; the pages stay locked after it', { skip: noMlock2() }, (t) => {
   const view = untouched();
   const onFault = lock(view, { onFault: true });
   const plain = lock(view);
@@ -54,7 +54,7 @@ t.test('a plain lock over pages held on fault faults them in; the pages stay loc
   t.end();
 });
 
-t.test('an on-fault lock over pages already fully locked changes nothing in the kernel', (t) => {
+t.test('an on-fault lock over pages already fully locked changes nothing in the kernel', { skip: noMlock2() }, (t) => {
   const view = untouched(2 * pageSize * 64);
   const plain = lock(view);
   const onFault = lock(view, { onFault: true });
@@ -66,7 +66,7 @@ t.test('an on-fault lock over pages already fully locked changes nothing in the 
   t.end();
 });
 
-t.test('an ArrayBuffer over 4 GiB (past the largest typed array in Node 20) locks', (t) => {
+t.test('an ArrayBuffer over 4 GiB (past the largest typed array in Node 20) locks', { skip: noMlock2() }, (t) => {
   const huge = new ArrayBuffer(5 * 2 ** 30);
   const held = lock(huge, { onFault: true }); // on fault: nothing is faulted in
   t.ok(held.pages >= (5 * 2 ** 30) / pageSize, `covers all of it (${held.pages} pages)`);

@@ -2,6 +2,7 @@
 // memlock against. Addresses come from the addon's test-facing addressOf.
 import { readFileSync } from 'node:fs';
 import { binding } from '../../src/binding';
+import { lock, MemlockError } from '../../src/index';
 
 interface Mapping {
   start: number;
@@ -60,6 +61,20 @@ export function kernelLockState(view: ArrayBufferView): KernelLockState {
     lockedBytes += Math.min(m.lockedKb * 1024, to - from);
   }
   return { lockedPages, onFaultPages, lockedBytes, totalPages: (end - start) / pageSize };
+}
+
+/**
+ * Why onFault (mlock2) cannot be tested here, or false: qemu-user 7.2 does
+ * not emulate mlock2 (nor do kernels before 4.4), and says ENOSYS.
+ */
+export function noMlock2(): string | false {
+  try {
+    lock(new Uint8Array(1), { onFault: true }).release();
+    return false;
+  } catch (error) {
+    if (error instanceof MemlockError && error.code === 'ENOSYS') return 'mlock2 is ENOSYS here (qemu-user 7.2 does not emulate it)';
+    throw error;
+  }
 }
 
 /** VmLck of /proc/<pid>/status, in bytes. */
