@@ -7,7 +7,13 @@
 namespace memlock {
 namespace fake {
 
-constexpr uint64_t kPageSize = 4096;
+// 4 KiB as on x86_64; arm64 kernels may use 16 KiB or 64 KiB pages, and
+// test/page-size.test.ts builds the fuzzer with each (-DMEMLOCK_FAKE_PAGE_SIZE).
+#ifndef MEMLOCK_FAKE_PAGE_SIZE
+#define MEMLOCK_FAKE_PAGE_SIZE 4096
+#endif
+constexpr uint64_t kPageSize = MEMLOCK_FAKE_PAGE_SIZE;
+static_assert((kPageSize & (kPageSize - 1)) == 0, "a page size is a power of two");
 constexpr uint64_t kBasePage = 0x100000;  // the arena's first page number
 constexpr uint64_t kPages = 48;
 

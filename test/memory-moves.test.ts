@@ -3,7 +3,7 @@
 // Each scenario runs in a child (test/fixtures/memory-moves.ts); what each
 // Node line can guarantee differs (src/guard.ts), and is asserted per line.
 import t, { type Test } from 'tap';
-import { lock, lockCounts, stats, verify } from '../src/index';
+import { lock, lockCounts, pageSize, stats, verify } from '../src/index';
 import { runFixture } from './helpers/child';
 import { kernelLockState } from './helpers/kernel';
 
@@ -179,11 +179,11 @@ t.test('a resizable ArrayBuffer is refused; a growable SharedArrayBuffer is not'
   t.same(stats(), before, 'nothing changed');
 
   const Growable = SharedArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => SharedArrayBuffer;
-  const growable = new Growable(8192, { maxByteLength: 65536 }) as SharedArrayBuffer & { grow(n: number): void };
+  const growable = new Growable(2 * pageSize, { maxByteLength: 16 * pageSize }) as SharedArrayBuffer & { grow(n: number): void };
   const handle = lock(growable);
-  growable.grow(65536);
-  t.equal(kernelLockState(new Uint8Array(growable, 0, 8192)).lockedPages, 8192 / 4096, 'still locked after growing');
-  t.same([...lockCounts(new Uint8Array(growable, 0, 8192))], [1, 1]);
+  growable.grow(16 * pageSize);
+  t.equal(kernelLockState(new Uint8Array(growable, 0, 2 * pageSize)).lockedPages, 2, 'still locked after growing');
+  t.same([...lockCounts(new Uint8Array(growable, 0, 2 * pageSize))], [1, 1]);
   t.ok(verify().ok);
   handle.release();
   t.end();

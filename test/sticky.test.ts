@@ -1,11 +1,11 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import t from 'tap';
-import { lock, lockCounts, stats, type PageLock, type StickyMessage } from '../src/index';
+import { lock, lockCounts, pageSize, stats, type PageLock, type StickyMessage } from '../src/index';
 import { alignedPages, kernelLockState } from './helpers/kernel';
 
 t.test('a count saturates at 0xFFFF and the page stays locked for good', async (t) => {
   const view = alignedPages(2);
-  const stickyPage = view.subarray(0, 4096);
+  const stickyPage = view.subarray(0, pageSize);
   const messages: StickyMessage[] = [];
   const onSticky = (message: unknown) => messages.push(message as StickyMessage);
   diagnosticsChannel.subscribe('memlock:sticky', onSticky);
@@ -34,7 +34,7 @@ t.test('a count saturates at 0xFFFF and the page stays locked for good', async (
   for (const held of locks) held.release();
   t.same(Array.from(lockCounts(view)), [0xffff, 0], 'releases leave it at 0xFFFF');
   t.equal(kernelLockState(stickyPage).lockedPages, 1, 'and the kernel still has it locked');
-  t.equal(kernelLockState(view.subarray(4096)).lockedPages, 0, 'the neighbour is unlocked');
+  t.equal(kernelLockState(view.subarray(pageSize)).lockedPages, 0, 'the neighbour is unlocked');
 
   await new Promise((resolve) => setImmediate(resolve));
   const stickyWarnings = warnings.filter((w) => (w as Error & { code?: string }).code === 'MEMLOCK_STICKY');

@@ -1,8 +1,12 @@
 // The page table against a plain model (one counter and one on-fault flag
 // per page): random locks, releases, forgets and near-sticky counts, with
-// every plan and every count compared after each step. Built and run by
-// test/page-table.test.ts; prints "ok <steps> sticky <transitions>" or the
-// first divergence.
+// every plan and every count compared after each step. Locks cover byte
+// ranges that start and end mid-page, at an address where a 64-bit process
+// maps memory, turned into pages as the Locker does for the page size given
+// (4096 by default; arm64 kernels may use 16 KiB or 64 KiB). Built and run
+// by test/page-table.test.ts and test/page-size.test.ts:
+//   page_table_model [steps] [seed] [page size]
+// prints "ok <steps> sticky <transitions>" or the first divergence.
 #include <cstdio>
 #include <algorithm>
 #include <cstdlib>
@@ -19,8 +23,9 @@ using memlock::ReleasePlan;
 
 namespace {
 
-constexpr uint64_t kBase = 1000;  // page numbers do not start at 0
+constexpr uint64_t kArena = 0x7f3a5c200000;  // where the pages start (page-aligned up to 2 MiB)
 constexpr uint64_t kPages = 48;
+uint64_t base_page = 0;  // the arena's first page number at the page size in force
 
 struct Model {
   std::vector<uint32_t> count = std::vector<uint32_t>(kPages, 0);
@@ -40,7 +45,7 @@ struct Held {
 std::vector<int> mask(const std::vector<PageRun>& runs) {
   std::vector<int> m(kPages, 0);
   for (const PageRun& r : runs) {
-    for (uint64_t p = r.first; p < r.end(); ++p) m[p - kBase] += 1;
+    for (uint64_t p = r.first; p < r.end(); ++p) m[p - base_page] += 1;
   }
   return m;
 }
@@ -48,11 +53,11 @@ std::vector<int> mask(const std::vector<PageRun>& runs) {
 void check(const PageTable& table, const Model& model, uint64_t step) {
   if (!table.valid()) fail(step, "invariants broken");
   uint16_t counts[kPages];
-  table.counts(kBase, kPages, counts);
+  table.counts(base_page, kPages, counts);
   uint64_t locked = 0, sticky = 0;
   for (uint64_t p = 0; p < kPages; ++p) {
     if (counts[p] != model.count[p]) fail(step, "count differs");
-    if (table.count(kBase + p) != model.count[p]) fail(step, "count(page) differs");
+    if (table.count(base_page + p) != model.count[p]) fail(step, "count(page) differs");
     locked += model.count[p] > 0;
     sticky += model.count[p] == kStickyCount;
   }
@@ -65,8 +70,22 @@ void check(const PageTable& table, const Model& model, uint64_t step) {
 int main(int argc, char** argv) {
   const uint64_t steps = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 200000;
   const unsigned seed = argc > 2 ? static_cast<unsigned>(std::strtoul(argv[2], nullptr, 10)) : 1;
+  const uint64_t page_size = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 4096;
+  if (page_size == 0 || (page_size & (page_size - 1)) != 0 || kArena % page_size != 0) {
+    std::printf("page size %llu: a power of two up to 2 MiB\n", static_cast<unsigned long long>(page_size));
+    return 2;
+  }
+  base_page = kArena / page_size;
   std::mt19937_64 rng(seed);
   auto pick = [&](uint64_t n) { return static_cast<uint64_t>(rng() % n); };
+  // A view of up to `max_pages` pages of bytes, anywhere in the arena: the
+  // pages it covers, floor(start / page size) .. floor((end - 1) / page size).
+  auto view = [&](uint64_t max_pages, uint64_t& first, uint64_t& pages) {
+    uint64_t start = pick(kPages * page_size);
+    uint64_t len = 1 + pick(std::min(kPages * page_size - start, max_pages * page_size));
+    first = start / page_size;
+    pages = (start + len - 1) / page_size - first + 1;
+  };
 
   PageTable table;
   Model model;
@@ -78,14 +97,15 @@ int main(int argc, char** argv) {
   for (uint64_t step = 0; step < steps; ++step) {
     uint64_t op = pick(100);
     if (op < 50 || held.empty()) {
-      uint64_t first = pick(kPages), pages = 1 + pick(std::min<uint64_t>(kPages - first, 12));
+      uint64_t first = 0, pages = 0;
+      view(12, first, pages);
       bool on_fault = pick(3) == 0;
       // Now and then lock the range until its first page saturates (sticky).
       uint64_t repeat = pick(2000) == 0 ? std::max<uint64_t>(1, kStickyCount - model.count[first]) : 1;
       for (uint64_t r = 0; r < repeat; ++r) {
         // In a burst, plans are checked on its first and last lock only.
         if (r == 0 || r + 1 == repeat) {
-          table.plan_lock(kBase + first, pages, on_fault, lock_plan);
+          table.plan_lock(base_page + first, pages, on_fault, lock_plan);
           std::vector<int> to_lock = mask(lock_plan.to_lock), to_populate = mask(lock_plan.to_populate);
           uint64_t new_pages = 0;
           for (uint64_t p = first; p < first + pages; ++p) {
@@ -103,7 +123,7 @@ int main(int argc, char** argv) {
           else if (!on_fault) model.on_fault[p] = false;
           if (model.count[p] < kStickyCount && ++model.count[p] == kStickyCount) ++expect_sticky;
         }
-        if (table.commit_lock(kBase + first, pages, on_fault) != expect_sticky) fail(step, "newly sticky differs");
+        if (table.commit_lock(base_page + first, pages, on_fault) != expect_sticky) fail(step, "newly sticky differs");
         sticky_transitions += expect_sticky;
         held.push_back({first, pages});
       }
@@ -112,17 +132,17 @@ int main(int argc, char** argv) {
       Held h = held[i];
       held[i] = held.back();
       held.pop_back();
-      table.plan_release(kBase + h.first, h.pages, release_plan);
+      table.plan_release(base_page + h.first, h.pages, release_plan);
       std::vector<int> to_unlock = mask(release_plan.to_unlock);
       for (uint64_t p = h.first; p < h.first + h.pages; ++p) {
         if (to_unlock[p] != (model.count[p] == 1 ? 1 : 0)) fail(step, "to_unlock differs");
       }
       for (const PageRun& r : release_plan.to_unlock) {
         for (uint64_t p = r.first; p < r.end(); ++p) {
-          if (r.on_fault != model.on_fault[p - kBase]) fail(step, "to_unlock on_fault differs");
+          if (r.on_fault != model.on_fault[p - base_page]) fail(step, "to_unlock on_fault differs");
         }
       }
-      table.commit_release(kBase + h.first, h.pages);
+      table.commit_release(base_page + h.first, h.pages);
       for (uint64_t p = h.first; p < h.first + h.pages; ++p) {
         if (model.count[p] != kStickyCount) --model.count[p];
         if (model.count[p] == 0) model.on_fault[p] = false;
@@ -131,7 +151,7 @@ int main(int argc, char** argv) {
       // Memory unmapped: every count in the range goes, and so do the locks
       // that covered any of it (as the locker drops their records).
       uint64_t first = pick(kPages), pages = 1 + pick(std::min<uint64_t>(kPages - first, 6));
-      table.forget(kBase + first, pages);
+      table.forget(base_page + first, pages);
       for (uint64_t p = first; p < first + pages; ++p) {
         model.count[p] = 0;
         model.on_fault[p] = false;

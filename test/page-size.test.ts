@@ -1,0 +1,80 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import t, { type Test } from 'tap';
+import { lock, lockCounts, pageSize } from '../src/index';
+import { hasCommand } from './helpers/child';
+import { alignedPages } from './helpers/kernel';
+
+// Nothing may assume 4 KiB pages: arm64 kernels run with 4, 16 or 64 KiB
+// pages, and memlock takes the size from sysconf(_SC_PAGESIZE). The models
+// run at the other sizes here, on any machine: the page table's, and the
+// fuzzer's (the real Locker over a fake kernel).
+const root = path.join(__dirname, '..');
+const SIZES = [16384, 65536];
+const compiler = ['c++', 'g++', 'clang++'].find(hasCommand);
+const clang = hasCommand('clang++');
+
+function tempDir(t: Test): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'memlock-page-size-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+t.test('pageSize is the kernel page size, and views cover pages of that size', (t) => {
+  const smaps = readFileSync('/proc/self/smaps', 'latin1');
+  const kernel = /^KernelPageSize:\s+(\d+) kB$/m.exec(smaps);
+  t.ok(kernel, 'smaps names the page size');
+  t.equal(pageSize, Number(kernel![1]) * 1024, `pageSize ${pageSize} is smaps' KernelPageSize`);
+  t.equal(pageSize & (pageSize - 1), 0, 'a power of two');
+  const pages = alignedPages(3);
+  const spanning = pages.subarray(pageSize - 1, pageSize + 1);
+  const held = lock(spanning);
+  t.equal(held.pages, 2, 'two bytes across a page boundary cover two pages');
+  t.same([...lockCounts(pages)], [1, 1, 0]);
+  held.release();
+  t.end();
+});
+
+t.test('the page-table model at 16 KiB and 64 KiB pages', { skip: compiler ? false : 'no C++ compiler' }, (t) => {
+  const binary = path.join(tempDir(t), 'page_table_model');
+  const sources = [path.join(root, 'test/native/page_table_model.cc'), path.join(root, 'native/page_table.cc')];
+  const flags = ['-O1', '-std=c++17', '-Wall', '-Wextra', '-Werror'];
+  try {
+    execFileSync(compiler!, [...flags, '-fsanitize=address,undefined', '-fno-sanitize-recover=all', '-o', binary, ...sources], { stdio: 'pipe' });
+  } catch {
+    execFileSync(compiler!, [...flags, '-o', binary, ...sources], { stdio: 'pipe' });
+  }
+  for (const size of SIZES) {
+    const result = execFileSync(binary, ['100000', '1', String(size)], { encoding: 'utf8' }).trim();
+    t.match(result, /^ok 100000 sticky [1-9]\d*$/, `${size / 1024} KiB pages: no divergence in 100,000 steps, pages saturated on the way`);
+  }
+  t.end();
+});
+
+// libFuzzer comes with clang: without it this is skipped (.ci/run installs it).
+t.test("the fuzzer's model of the Locker at 16 KiB and 64 KiB pages", { skip: clang ? false : 'needs clang++ (libFuzzer)' }, (t) => {
+  const dir = tempDir(t);
+  const sources = [
+    'fuzz/locker_fuzz.cc', 'fuzz/platform_fake.cc', 'fuzz/madvise_hook_stub.cc',
+    'native/locker.cc', 'native/lock_registry.cc', 'native/page_table.cc', 'native/fault_injection.cc',
+  ].map((file) => path.join(root, file));
+  for (const size of SIZES) {
+    const binary = path.join(dir, `locker_fuzz_${size}`);
+    mkdirSync(path.join(dir, `new-${size}`));
+    execFileSync('clang++', [
+      '-O1', '-std=c++17', '-fsanitize=fuzzer,address,undefined', '-fno-sanitize-recover=undefined',
+      `-DMEMLOCK_FAKE_PAGE_SIZE=${size}`, '-I', path.join(root, 'native'), '-o', binary, ...sources,
+    ], { stdio: 'pipe' });
+    // The committed corpus, then 20,000 inputs mutated from it. New inputs go
+    // to a scratch directory (the first one named), never to fuzz/corpus.
+    const result = spawnSync(binary, [
+      '-runs=20000', '-seed=1', '-max_len=128', `-artifact_prefix=${dir}/`, path.join(dir, `new-${size}`), path.join(root, 'fuzz', 'corpus'),
+    ], { encoding: 'utf8', timeout: 240_000 });
+    const output = `${result.stdout}${result.stderr}`;
+    t.equal(result.status, 0, `${size / 1024} KiB pages: no divergence${result.status === 0 ? '' : `\n${output.slice(-2000)}`}`);
+    t.match(output, /Done 20000 runs/, `${size / 1024} KiB pages: 20,000 runs`);
+  }
+  t.end();
+});
