@@ -7,13 +7,6 @@
 namespace memlock {
 namespace fake {
 
-// 4 KiB as on x86_64; arm64 kernels may use 16 KiB or 64 KiB pages, and
-// test/page-size.test.ts builds the fuzzer with each (-DMEMLOCK_FAKE_PAGE_SIZE).
-#ifndef MEMLOCK_FAKE_PAGE_SIZE
-#define MEMLOCK_FAKE_PAGE_SIZE 4096
-#endif
-constexpr uint64_t kPageSize = MEMLOCK_FAKE_PAGE_SIZE;
-static_assert((kPageSize & (kPageSize - 1)) == 0, "a page size is a power of two");
 constexpr uint64_t kBasePage = 0x100000;  // the arena's first page number
 constexpr uint64_t kPages = 48;
 
@@ -33,6 +26,9 @@ struct Kernel {
 Kernel& kernel();
 void reset();
 uint64_t address_of_page(uint64_t page);  // page: 0 .. kPages - 1
+// 4096 as on x86_64, or MEMLOCK_FAKE_PAGE_SIZE from the environment: arm64
+// kernels may use 16 KiB or 64 KiB pages (test/page-size.test.ts runs both).
+uint64_t page_size();
 
 }  // namespace fake
 }  // namespace memlock

@@ -53,7 +53,7 @@ bool tracing() {
 void check(Locker& locker, const Model& model) {
   if (!locker.valid()) diverge("table invariants");
   uint16_t counts[N];
-  locker.counts(fake::address_of_page(0), N * fake::kPageSize, counts);
+  locker.counts(fake::address_of_page(0), N * fake::page_size(), counts);
   uint64_t locked = 0, sticky = 0;
   const fake::Kernel& k = fake::kernel();
   for (uint64_t p = 0; p < N; ++p) {
@@ -102,11 +102,11 @@ void apply_release(Model& m, uint64_t first, uint64_t pages) {
 void do_lock(Locker& locker, Model& m, FuzzedDataProvider& in, const void* owner) {
   uint64_t first = in.ConsumeIntegralInRange<uint64_t>(0, N - 1);
   uint64_t pages = in.ConsumeIntegralInRange<uint64_t>(1, std::min<uint64_t>(12, N - first));
-  size_t head = in.ConsumeIntegralInRange<size_t>(0, fake::kPageSize - 1);
-  size_t tail = in.ConsumeIntegralInRange<size_t>(0, fake::kPageSize - 1);
-  if (pages == 1 && head + tail >= fake::kPageSize) tail = fake::kPageSize - 1 - head;
+  size_t head = in.ConsumeIntegralInRange<size_t>(0, fake::page_size() - 1);
+  size_t tail = in.ConsumeIntegralInRange<size_t>(0, fake::page_size() - 1);
+  if (pages == 1 && head + tail >= fake::page_size()) tail = fake::page_size() - 1 - head;
   uintptr_t addr = fake::address_of_page(first) + head;
-  size_t len = pages * fake::kPageSize - head - tail;
+  size_t len = pages * fake::page_size() - head - tail;
   bool on_fault = in.ConsumeBool();
   maybe_arm(in, 1, 3);
 
@@ -171,7 +171,7 @@ void do_forget(Locker& locker, Model& m, FuzzedDataProvider& in) {
   // Memory memlock unmaps: every count on it goes, and every lock touching it.
   uint64_t first = in.ConsumeIntegralInRange<uint64_t>(0, N - 1);
   uint64_t pages = in.ConsumeIntegralInRange<uint64_t>(1, std::min<uint64_t>(4, N - first));
-  locker.forget(fake::address_of_page(first), pages * fake::kPageSize);
+  locker.forget(fake::address_of_page(first), pages * fake::page_size());
   std::vector<Held> kept;
   for (const Held& h : m.held) {
     bool touches = h.first < first + pages && first < h.first + h.pages;

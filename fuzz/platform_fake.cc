@@ -1,5 +1,7 @@
 // platform.h over fake_kernel.h, for the fuzzer.
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fake_kernel.h"
@@ -14,12 +16,25 @@ Kernel state;
 
 Kernel& kernel() { return state; }
 void reset() { memset(&state, 0, sizeof(state)); }
-uint64_t address_of_page(uint64_t page) { return (kBasePage + page) * kPageSize; }
+uint64_t page_size() {
+  static const uint64_t size = [] {
+    const char* setting = getenv("MEMLOCK_FAKE_PAGE_SIZE");
+    uint64_t bytes = setting != nullptr ? strtoull(setting, nullptr, 10) : 4096;
+    if (bytes < 4096 || (bytes & (bytes - 1)) != 0) {
+      fprintf(stderr, "MEMLOCK_FAKE_PAGE_SIZE=%s: a power of two from 4096\n", setting);
+      abort();
+    }
+    return bytes;
+  }();
+  return size;
+}
+
+uint64_t address_of_page(uint64_t page) { return (kBasePage + page) * page_size(); }
 
 // Applies `lock`/`on_fault` to [addr, addr + len), or fails as armed.
 static int apply(int syscall, uintptr_t addr, size_t len, bool lock, bool on_fault) {
-  uint64_t first = addr / kPageSize - kBasePage;
-  uint64_t end = (addr + len + kPageSize - 1) / kPageSize - kBasePage;
+  uint64_t first = addr / page_size() - kBasePage;
+  uint64_t end = (addr + len + page_size() - 1) / page_size() - kBasePage;
   if (first >= kPages || end > kPages || end <= first) return -ENOMEM;  // outside the arena: unmapped
   uint64_t stop = end;
   int error = 0;
@@ -40,7 +55,7 @@ static int apply(int syscall, uintptr_t addr, size_t len, bool lock, bool on_fau
 
 namespace platform {
 
-size_t page_size() { return fake::kPageSize; }
+size_t page_size() { return fake::page_size(); }
 uint64_t physical_pages() { return 1 << 20; }
 int lock_range(uintptr_t addr, size_t len) { return fake::apply(1, addr, len, true, false); }
 int lock_range_on_fault(uintptr_t addr, size_t len) { return fake::apply(2, addr, len, true, true); }

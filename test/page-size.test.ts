@@ -60,21 +60,26 @@ t.test("the fuzzer's model of the Locker at 16 KiB and 64 KiB pages", { skip: cl
     'fuzz/locker_fuzz.cc', 'fuzz/platform_fake.cc', 'fuzz/madvise_hook_stub.cc',
     'native/locker.cc', 'native/lock_registry.cc', 'native/page_table.cc', 'native/fault_injection.cc',
   ].map((file) => path.join(root, file));
+  const binary = path.join(dir, 'locker_fuzz');
+  execFileSync('clang++', [
+    '-O1', '-std=c++17', '-fsanitize=fuzzer,address,undefined', '-fno-sanitize-recover=undefined',
+    '-I', path.join(root, 'native'), '-o', binary, ...sources,
+  ], { stdio: 'pipe' });
   for (const size of SIZES) {
-    const binary = path.join(dir, `locker_fuzz_${size}`);
     mkdirSync(path.join(dir, `new-${size}`));
-    execFileSync('clang++', [
-      '-O1', '-std=c++17', '-fsanitize=fuzzer,address,undefined', '-fno-sanitize-recover=undefined',
-      `-DMEMLOCK_FAKE_PAGE_SIZE=${size}`, '-I', path.join(root, 'native'), '-o', binary, ...sources,
-    ], { stdio: 'pipe' });
     // The committed corpus, then 20,000 inputs mutated from it. New inputs go
     // to a scratch directory (the first one named), never to fuzz/corpus.
     const result = spawnSync(binary, [
       '-runs=20000', '-seed=1', '-max_len=128', `-artifact_prefix=${dir}/`, path.join(dir, `new-${size}`), path.join(root, 'fuzz', 'corpus'),
-    ], { encoding: 'utf8', timeout: 240_000 });
+    ], { encoding: 'utf8', timeout: 240_000, env: { ...process.env, MEMLOCK_FAKE_PAGE_SIZE: String(size) } });
     const output = `${result.stdout}${result.stderr}`;
     t.equal(result.status, 0, `${size / 1024} KiB pages: no divergence${result.status === 0 ? '' : `\n${output.slice(-2000)}`}`);
     t.match(output, /Done 20000 runs/, `${size / 1024} KiB pages: 20,000 runs`);
   }
+  mkdirSync(path.join(dir, 'empty'));
+  const refused = spawnSync(binary, ['-runs=1', `-artifact_prefix=${dir}/`, path.join(dir, 'empty')], {
+    encoding: 'utf8', env: { ...process.env, MEMLOCK_FAKE_PAGE_SIZE: '1000' },
+  });
+  t.not(refused.status, 0, 'a page size of 1000 is refused: the fake kernel reads the setting');
   t.end();
 });
