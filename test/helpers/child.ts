@@ -74,3 +74,12 @@ export const SKIP_LOCK_ALL_UNDER_ASAN: string | false = UNDER_ASAN
 export const SKIP_MAP_CAP_UNDER_ASAN: string | false = UNDER_ASAN
   ? 'at vm.max_map_count the sanitizer cannot map its own shadow memory and aborts'
   : false;
+
+/** Set when the suite runs on arm64 node under qemu-user (scripts/ci-arm64.sh). */
+export const UNDER_QEMU = process.env['MEMLOCK_QEMU'] === '1';
+/** Why smaps cannot show the madvise flags of secrets (dd, wf, dc) under qemu-user, or false. */
+export const SKIP_MADVISE_FLAGS_UNDER_QEMU: string | false = UNDER_QEMU
+  ? 'qemu-user 7.2 answers MADV_DONTDUMP, MADV_WIPEONFORK and MADV_DONTFORK with success without passing them to the kernel'
+  : false;
+/** Why a fixed workload that takes minutes emulated is left to the native runs, or false. */
+export const SKIP_SLOW_UNDER_QEMU: string | false = UNDER_QEMU ? 'minutes of work under emulation: run natively' : false;
