@@ -248,7 +248,11 @@ for version in "${versions[@]}"; do
   done < "$logs/results"
 done
 
-step "done in $((SECONDS - started)) s; CPU time of this script and its children (user, system):"
-times | tail -1
+if [ $registered = 1 ] && [ ! -e "$binfmt/$entry" ]; then
+  echo "$binfmt/$entry was removed during the run by something else: arm64 executables stopped running" >&2
+  bad=1
+fi
+times > "$work/times"
+step "done in $((SECONDS - started)) s; CPU time of this script's children: $(tail -1 "$work/times") (user, system)"
 echo "arm64: $passed passed, $failed failed, $skipped skipped"
 exit $bad
