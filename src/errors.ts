@@ -26,7 +26,7 @@ export class MemlockError extends Error {
   }
 }
 
-type ArgErrorCode = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE';
+type ArgErrorCode = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE' | 'ERR_ILLEGAL_CONSTRUCTOR';
 
 function withCode<E extends Error>(error: E, code: ArgErrorCode): E & { code: ArgErrorCode } {
   return Object.assign(error, { code });
@@ -56,4 +56,14 @@ export function outOfRange(name: string, range: string, actual: unknown): RangeE
     new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${inspect(actual)}`),
     'ERR_OUT_OF_RANGE',
   );
+}
+
+/** Passed by memlock's own code to the constructors of the handles it makes. */
+export const INTERNAL: unique symbol = Symbol('memlock internal');
+
+/** A handle class constructed by user code, as Node's own classes refuse it. */
+export function checkInternal(token: unknown, name: string, maker: string): void {
+  if (token !== INTERNAL) {
+    throw withCode(new TypeError(`Illegal constructor: ${name} objects are made by ${maker}`), 'ERR_ILLEGAL_CONSTRUCTOR');
+  }
 }

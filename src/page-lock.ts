@@ -11,7 +11,7 @@ import {
   type ReleaseMessage,
 } from './channels';
 import { diagnosticsSettings } from './diagnostics-settings';
-import { invalidArgType, MemlockError } from './errors';
+import { checkInternal, INTERNAL, invalidArgType, MemlockError } from './errors';
 import { hold, keyToClear, keyToSet, letGo } from './guard';
 import { bind, heldView, keepForever, retain, unretain } from './retained';
 import { systemError } from './system-error';
@@ -38,8 +38,9 @@ export class PageLock implements Disposable {
   readonly #id: number;
   readonly #slot: number;
 
-  /** @internal Made by lock(). */
-  constructor(id: number, slot: number, pages: number, onFault: boolean, label: string | undefined) {
+  /** @internal Made by lock(); `new PageLock()` throws ERR_ILLEGAL_CONSTRUCTOR. */
+  constructor(token: typeof INTERNAL, id: number, slot: number, pages: number, onFault: boolean, label: string | undefined) {
+    checkInternal(token, 'PageLock', 'lock()');
     this.#id = id;
     this.#slot = slot;
     this.pages = pages;
@@ -130,7 +131,7 @@ export function lock(view: View, options?: LockOptions): PageLock {
   try {
     hold(buffer);
     held = true;
-    const handle = new PageLock(id, slot, pages, onFault, label);
+    const handle = new PageLock(INTERNAL, id, slot, pages, onFault, label);
     bind(slot, id, handle);
     if (label !== undefined || stack !== '') binding.annotate(id, label ?? '', stack);
     if (lockChannel.hasSubscribers) {

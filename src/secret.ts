@@ -2,7 +2,7 @@
 import { binding, LIMIT_EXCEEDED, SYSCALL_NAMES } from './binding';
 import { reportError } from './channels';
 import { hold } from './guard';
-import { invalidArgType, invalidArgValue, MemlockError, outOfRange } from './errors';
+import { checkInternal, INTERNAL, invalidArgType, invalidArgValue, MemlockError, outOfRange } from './errors';
 import { systemError } from './system-error';
 
 /** The largest secret allocSecret() makes: 1 GiB. */
@@ -68,8 +68,9 @@ export class SecretBuffer implements Disposable {
   readonly #buffer: Buffer;
   #freed = false;
 
-  /** @internal Made by allocSecret(). */
-  constructor(buffer: Buffer, placement: 'pooled' | 'guarded', onFork: 'wipe' | 'drop', locked: boolean) {
+  /** @internal Made by allocSecret(); `new SecretBuffer()` throws ERR_ILLEGAL_CONSTRUCTOR. */
+  constructor(token: typeof INTERNAL, buffer: Buffer, placement: 'pooled' | 'guarded', onFork: 'wipe' | 'drop', locked: boolean) {
+    checkInternal(token, 'SecretBuffer', 'allocSecret()');
     this.#buffer = buffer;
     this.size = buffer.length;
     this.placement = placement;
@@ -163,7 +164,7 @@ export function allocSecret(size: number, options?: SecretOptions): SecretBuffer
     hold(buffer.buffer);
     const locked = scratch[0] === 1;
     if (!locked) warnUnlocked(scratch[1]!, size);
-    return new SecretBuffer(buffer, placement, onFork, locked);
+    return new SecretBuffer(INTERNAL, buffer, placement, onFork, locked);
   }
   if (result === LIMIT_EXCEEDED) {
     throw new MemlockError(
