@@ -415,7 +415,7 @@ function main(): void {
       raw: { ...rawPage, oneGiB: rawGib },
     };
     fs.writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`);
-    console.log(`\nwrote ${args.json}`);
+    if (process.env['MEMLOCK_BENCH_SCRATCH_JSON'] !== '1') console.log(`\nwrote ${args.json}`);
   }
 }
 

@@ -108,6 +108,8 @@ function runOverhead(dir: string): Promise<unknown> {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'overhead.ts'), '--json', file], {
       cwd: ROOT,
       stdio: ['ignore', 'inherit', 'inherit'],
+      // The file is this run's scratch, removed at the end: not worth a "wrote" line.
+      env: { ...process.env, MEMLOCK_BENCH_SCRATCH_JSON: '1' },
     });
     track(child);
     child.on('exit', (code, signal) => {
