@@ -1,6 +1,6 @@
 // N-API glue: unpacks arguments and turns Locker outcomes into plain JS
 // values. Failures are returned, not thrown: the TypeScript layer builds the
-// MemlockError (STYLE.md, native boundary). Thrown here are only calls that
+// MemlockError, with errno and syscall. Thrown here are only calls that
 // would be unsafe to carry out, which the TypeScript layer refuses first.
 //
 // The hot calls (lock, release, releaseLatest, isHeld) use raw N-API and get

@@ -119,7 +119,8 @@ void SecretPool::unmap_secret_memory(uintptr_t data, size_t len, bool guard, int
   Locker& locker = Locker::instance();
   if (lock_id > 0) locker.release(&kPoolOwner, lock_id);
   else unlocked_bytes_ -= len;
-  // Any lock a user took on the memory ends with it (contract, rule 9).
+  // Any lock a user took on the memory ends with it: unmapped memory is
+  // implicitly unlocked, so every count on it goes, sticky ones included.
   locker.forget(data, len);
   platform::unmap_memory(guard ? data - ps : data, len + (guard ? 2 * ps : 0));
   mapped_bytes_ -= len + (guard ? 2 * ps : 0);
