@@ -1,7 +1,6 @@
 #include "locker.h"
 
 #include <errno.h>
-#include <pthread.h>
 
 #include <new>
 
@@ -15,7 +14,7 @@ Locker& Locker::instance() {
   // thread runs static destructors at exit.
   static Locker* locker = [] {
     Locker* created = new Locker();
-    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+    register_fork_handlers();
     return created;
   }();
   return *locker;
@@ -28,7 +27,8 @@ Locker::Locker()
 
 // The kernel does not pass memory locks to a forked child, so the child's
 // table starts empty. Holding the mutex across fork() means no other thread
-// is half-way through a change when the child's copy is taken.
+// is half-way through a change when the child's copy is taken. Run by the
+// one atfork registration (register_fork_handlers), after the pool's.
 void Locker::before_fork() { instance().mu_.lock(); }
 void Locker::after_fork_parent() { instance().mu_.unlock(); }
 void Locker::after_fork_child() {

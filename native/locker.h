@@ -43,6 +43,16 @@ struct Stats {
   uint64_t locked_pages, sticky_pages, limit_pages, held_locks;
 };
 
+// fork(): memlock's process-wide mutexes are the SecretPool's and the
+// Locker's, and every path takes them in that order (the pool locks memory
+// through the Locker, never the reverse). One pthread_atfork registration,
+// made by whichever singleton is touched first, takes them in that order
+// before fork() and gives them back in reverse; two registrations would run
+// in reverse registration order and deadlock against a thread that holds
+// the pool's mutex and waits for the Locker's. Defined in secret_pool.cc,
+// which knows both.
+void register_fork_handlers();
+
 class Locker {
  public:
   static Locker& instance();
@@ -104,6 +114,7 @@ class Locker {
   void unlock_runs(const std::vector<PageRun>& runs, size_t count);
   void restore_locked(const std::vector<platform::LockedRange>& ranges, int flags);  // mu_ held  // the first `count`
   int lock_run(const PageRun& run, bool on_fault);
+  friend void register_fork_handlers();
   static void before_fork();
   static void after_fork_parent();
   static void after_fork_child();

@@ -52,13 +52,31 @@ struct Secret {
 };
 
 SecretPool& SecretPool::instance() {
-  static SecretPool* pool = new SecretPool();  // never destroyed, like the Locker
+  static SecretPool* pool = [] {
+    SecretPool* created = new SecretPool();  // never destroyed, like the Locker
+    register_fork_handlers();
+    return created;
+  }();
   return *pool;
 }
 
-SecretPool::SecretPool() {
-  pthread_atfork([] { instance().mu_.lock(); }, [] { instance().mu_.unlock(); },
-                 [] { new (&instance().mu_) std::mutex(); });
+void register_fork_handlers() {
+  // A function-local static: registered once, whichever singleton calls first.
+  static const int registered = pthread_atfork(
+      [] {
+        SecretPool::instance().mu_.lock();  // the pool's first, as on every path
+        Locker::before_fork();
+      },
+      [] {
+        Locker::after_fork_parent();
+        SecretPool::instance().mu_.unlock();
+      },
+      [] {
+        Locker::after_fork_child();
+        // Only the forking thread survives: a fresh mutex, not an unlock.
+        new (&SecretPool::instance().mu_) std::mutex();
+      });
+  (void)registered;
 }
 
 std::vector<SecretPool::Slab*>& SecretPool::slabs_for(const Key& key) {

@@ -72,7 +72,8 @@ class SecretPool {
 
  private:
   friend struct Secret;
-  SecretPool();
+  friend void register_fork_handlers();
+  SecretPool() = default;
   struct Slab;
   struct Key {
     size_t size_class;
