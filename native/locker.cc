@@ -2,6 +2,7 @@
 
 #include <errno.h>
 
+#include <algorithm>
 #include <new>
 
 #include "madvise_hook.h"
@@ -187,6 +188,8 @@ std::vector<Locker::LockInfo> Locker::locks() {
     }
     out.push_back(std::move(info));
   });
+  std::sort(out.begin(), out.end(),
+            [](const LockInfo& a, const LockInfo& b) { return a.record.sequence < b.record.sequence; });
   return out;
 }
 

@@ -84,6 +84,7 @@ class Locker {
     uint16_t max_count;
     std::string label, stack;
   };
+  // Every held lock, oldest first.
   std::vector<LockInfo> locks();
   std::vector<PageRun> locked_runs();
   Stats stats();

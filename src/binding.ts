@@ -117,6 +117,7 @@ export interface NativeBinding {
   forceMadviseFallback?(on: boolean): void;
   setThreadId(threadId: number): void;
   annotate(id: number, label: string, stack: string): void;
+  /** Every held lock, oldest first. */
   locks(): NativeLockInfo[];
   /** [address, bytes, ...] of every run of pages with a count > 0. */
   lockedRuns(): Float64Array;

@@ -43,9 +43,9 @@ export interface LockInfo {
 /** Every lock held in the process, by any thread, oldest first. */
 export function locks(): LockInfo[] {
   const pageSize = binding.pageSize;
+  // Oldest first, as native lists them (ids are no order: slots are reused).
   return binding
     .locks()
-    .sort((a, b) => a.id - b.id)
     .map((l) => ({
       address: l.address,
       length: l.length,

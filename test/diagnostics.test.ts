@@ -81,6 +81,31 @@ t.test('locks() shows sticky pages', (t) => {
   t.end();
 });
 
+t.test('locks() is oldest first, also when a lock reuses a released slot', (t) => {
+  const view = alignedPages(5);
+  const page = (i: number) => view.subarray(i * pageSize, (i + 1) * pageSize);
+  const address = binding.addressOf(view);
+  // Lock ids carry their slot's generation. Leave a slot with a high
+  // generation under one with a low generation on the free list, so that
+  // B below gets the high one and C, although newer, gets a lower id.
+  const p = lock(page(0));
+  const q = lock(page(1));
+  p.release();
+  for (let i = 0; i < 1000; i += 1) lock(page(0)).release();
+  q.release();
+  const a = lock(page(2));
+  const b = lock(page(3));
+  a.release();
+  const c = lock(page(4)); // reuses A's slot
+  const mine = locks().filter((l) => l.start >= address && l.start < address + 5 * pageSize);
+  t.same(mine.map((l) => (l.start - address) / pageSize), [3, 4], 'B then C');
+  const ids = binding.locks().filter((l) => l.start >= address && l.start < address + 5 * pageSize).map((l) => l.id);
+  t.ok(ids[0]! > ids[1]!, `in taking order, not id order (ids ${ids.join(', ')})`);
+  b.release();
+  c.release();
+  t.end();
+});
+
 t.test('verify() agrees with the kernel, and reports pages unlocked behind its back', (t) => {
   const view = alignedPages(8);
   const held = lock(view);
