@@ -366,14 +366,18 @@ Napi::Value Locks(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// lockedRuns() -> Float64Array of [address, bytes, ...] for every counted run
-Napi::Value LockedRuns(const Napi::CallbackInfo& info) {
-  std::vector<PageRun> runs = Locker::instance().locked_runs();
+// verify() -> Float64Array of [address, bytes, ...] for every counted run the
+// kernel does not have locked, or -errno; scratch[0] = pages counted
+Napi::Value Verify(const Napi::CallbackInfo& info) {
+  std::vector<PageRun> missing;
+  int64_t counted = Locker::instance().verify(&missing);
+  if (counted < 0) return Napi::Number::New(info.Env(), static_cast<double>(counted));
+  StateOf(info.Env())->scratch[0] = static_cast<double>(counted);
   size_t ps = platform::page_size();
-  Napi::Float64Array out = Napi::Float64Array::New(info.Env(), runs.size() * 2);
-  for (size_t i = 0; i < runs.size(); ++i) {
-    out[i * 2] = static_cast<double>(runs[i].first * ps);
-    out[i * 2 + 1] = static_cast<double>(runs[i].pages * ps);
+  Napi::Float64Array out = Napi::Float64Array::New(info.Env(), missing.size() * 2);
+  for (size_t i = 0; i < missing.size(); ++i) {
+    out[i * 2] = static_cast<double>(missing[i].first * ps);
+    out[i * 2 + 1] = static_cast<double>(missing[i].pages * ps);
   }
   return out;
 }
@@ -560,7 +564,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setThreadId", Napi::Function::New(env, SetThreadId, "setThreadId"));
   exports.Set("annotate", Napi::Function::New(env, Annotate, "annotate"));
   exports.Set("locks", Napi::Function::New(env, Locks, "locks"));
-  exports.Set("lockedRuns", Napi::Function::New(env, LockedRuns, "lockedRuns"));
+  exports.Set("verify", Napi::Function::New(env, Verify, "verify"));
   exports.Set("allocSecret", Napi::Function::New(env, AllocSecret, "allocSecret"));
   exports.Set("freeSecret", Napi::Function::New(env, FreeSecret, "freeSecret"));
   exports.Set("trimSecrets", Napi::Function::New(env, TrimSecrets, "trimSecrets"));

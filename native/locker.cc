@@ -193,9 +193,27 @@ std::vector<Locker::LockInfo> Locker::locks() {
   return out;
 }
 
-std::vector<PageRun> Locker::locked_runs() {
+int64_t Locker::verify(std::vector<PageRun>* missing) {
+  std::vector<platform::LockedRange> kernel;
   std::lock_guard<std::mutex> guard(mu_);
-  return table_.locked_runs();
+  if (int rc = platform::locked_ranges(&kernel); rc < 0) return rc;
+  uint64_t counted = 0;
+  size_t k = 0;  // both lists are in address order: one pass over each
+  for (const PageRun& run : table_.locked_runs()) {
+    counted += run.pages;
+    while (k < kernel.size() && kernel[k].end / page_size_ <= run.first) ++k;
+    uint64_t cursor = run.first;
+    // Walk the run, skipping what locked mappings cover; a mapping that
+    // reaches past the run may cover the next one too, so k stays on it.
+    for (size_t i = k; i < kernel.size() && cursor < run.end(); ++i) {
+      uint64_t start = kernel[i].start / page_size_, end = kernel[i].end / page_size_;
+      if (start >= run.end()) break;
+      if (start > cursor) missing->push_back(PageRun{cursor, start - cursor, false});
+      if (end > cursor) cursor = end;
+    }
+    if (cursor < run.end()) missing->push_back(PageRun{cursor, run.end() - cursor, false});
+  }
+  return static_cast<int64_t>(counted);
 }
 
 void Locker::release_pages(uint64_t first, uint64_t pages) {

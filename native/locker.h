@@ -86,7 +86,14 @@ class Locker {
   };
   // Every held lock, oldest first.
   std::vector<LockInfo> locks();
-  std::vector<PageRun> locked_runs();
+  // verify(): compares the table with the kernel's account (smaps VmFlags
+  // lo) under mu_, so no memlock call changes either between the two reads:
+  // a consistent snapshot of memlock's locks against the kernel, for the
+  // price of holding mu_ for one read of /proc/self/smaps (about a
+  // millisecond for a plain node process; the kernel walks every mapping).
+  // Fills the counted runs the kernel does not have locked, and returns the
+  // pages counted, or -errno if smaps could not be read.
+  int64_t verify(std::vector<PageRun>* missing);
   Stats stats();
   uint64_t limit();
   void set_limit(uint64_t pages);

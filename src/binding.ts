@@ -119,8 +119,12 @@ export interface NativeBinding {
   annotate(id: number, label: string, stack: string): void;
   /** Every held lock, oldest first. */
   locks(): NativeLockInfo[];
-  /** [address, bytes, ...] of every run of pages with a count > 0. */
-  lockedRuns(): Float64Array;
+  /**
+   * [address, bytes, ...] of every counted run the kernel does not have
+   * locked (smaps VmFlags), compared under the table's mutex; or -errno.
+   * scratch[0] = pages counted.
+   */
+  verify(): Float64Array | number;
   /** Test hook, only with MEMLOCK_TEST_HOOKS=1 at load: writes a byte at view + offset. */
   pokeByte?(view: ArrayBufferView, offset: number): void;
 }
@@ -129,7 +133,7 @@ const FUNCTIONS = [
   'lock', 'release', 'releaseLatest', 'isHeld', 'counts', 'residentPages', 'addressOf',
   'isDetached', 'stats', 'getLimit', 'setLimit', 'memlockRlimit', 'mappingCount', 'forkProbe', 'rawMlock', 'rawMunlock',
   'allocSecret', 'freeSecret', 'trimSecrets', 'secretStats', 'setVerifyWipe', 'forkReadBytes',
-  'setThreadId', 'annotate', 'locks', 'lockedRuns', 'lockAll', 'unlockAll', 'lockAllFlags', 'madviseHookCounts',
+  'setThreadId', 'annotate', 'locks', 'verify', 'lockAll', 'unlockAll', 'lockAllFlags', 'madviseHookCounts',
 ] as const satisfies readonly (keyof NativeBinding)[];
 
 // A stale build/ or prebuild from another version fails here, at load, with

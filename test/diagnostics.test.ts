@@ -18,6 +18,7 @@ import {
   type PageLock,
   type ReleaseMessage,
 } from '../src/index';
+import { runFixture } from './helpers/child';
 import { alignedPages, vmLockedBytes } from './helpers/kernel';
 
 function listen<T>(t: { teardown(fn: () => void): void }, name: string): T[] {
@@ -120,6 +121,18 @@ t.test('verify() agrees with the kernel, and reports pages unlocked behind its b
   t.same(after.missing, [{ address: binding.addressOf(view) + 2 * pageSize, bytes: 3 * pageSize }]);
   held.release();
   t.ok(verify().ok, 'consistent again once released');
+  t.end();
+});
+
+t.test('verify() while workers lock and release their own buffers: every report is ok', (t) => {
+  const child = runFixture('verify-workers.ts');
+  t.equal(child.status, 0, child.stderr.slice(0, 300));
+  const r = JSON.parse(child.stdout);
+  t.same(r.rounds, [40_000, 40_000, 40_000], 'every worker did its rounds');
+  t.equal(r.verifies, 200, 'the main thread verified 200 times');
+  t.equal(r.badCount, 0, `no report said ok: false (${r.whileBusy} of them while workers were locking)`);
+  t.same(r.bad, []);
+  t.ok(r.final.ok, 'and the last one, with everything released');
   t.end();
 });
 
