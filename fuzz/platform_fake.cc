@@ -61,7 +61,8 @@ int memlock_rlimit(int64_t* soft, int64_t* hard) {
 }
 int fork_and_collect(int (*)(int), char*, size_t*) { return -ENOSYS; }
 int locked_ranges(std::vector<LockedRange>*) { return -ENOSYS; }
-int64_t mapping_count() { return 0; }
+int64_t mapping_count() { return 64; }
+int64_t max_map_count() { return 65530; }
 
 }  // namespace platform
 }  // namespace memlock

@@ -27,12 +27,15 @@ namespace {
 
 // One per environment (main thread, each worker). Its address is the owner
 // of the environment's locks; when the environment goes away, so do they.
-constexpr size_t kScratchSlots = 4;
+constexpr size_t kScratchSlots = 6;
 struct EnvState {
   // Secondary results of the last call, shared with JS (as an external
   // ArrayBuffer over this memory) so the hot calls can return a plain
   // number: [0] pages covered, [1] pages newly sticky, [2] the Syscall that
-  // failed. It lives as long as the environment, like the JS that reads it.
+  // failed; after kMapCountExceeded [3] the mappings counted, [4]
+  // vm.max_map_count, [5] the margin memlock keeps (so that the error is
+  // built with no allocation here and no /proc read in JS). It lives as
+  // long as the environment, like the JS that reads it.
   double scratch[kScratchSlots] = {};
   int32_t thread_id = 0;  // worker_threads.threadId, for locks()
 };
@@ -122,13 +125,21 @@ bool IdArg(napi_env env, napi_value value, int64_t* id) {
   return false;
 }
 
+// The figures a kMapCountExceeded error names, into scratch[3..5].
+void ScratchMappings(double* scratch, int64_t mappings) {
+  const Locker& locker = Locker::instance();
+  scratch[3] = static_cast<double>(mappings);
+  scratch[4] = static_cast<double>(locker.max_map_count());
+  scratch[5] = static_cast<double>(locker.map_margin());
+}
+
 napi_value Number(napi_env env, double value) {
   napi_value result = nullptr;
   napi_create_double(env, value, &result);
   return result;
 }
 
-// lock(view, onFault, tag) -> id (> 0) | -errno | kLimitExceeded; details in scratch.
+// lock(view, onFault, tag) -> id (> 0) | -errno | kLimitExceeded | kMapCountExceeded; details in scratch.
 napi_value Lock(napi_env env, napi_callback_info cbinfo) {
   RawArgs args = Unpack(env, cbinfo);
   Bytes bytes{};
@@ -143,6 +154,7 @@ napi_value Lock(napi_env env, napi_callback_info cbinfo) {
   scratch[0] = static_cast<double>(locker.pages_spanned(bytes.addr, bytes.len));
   scratch[1] = static_cast<double>(out.newly_sticky);
   scratch[2] = static_cast<double>(static_cast<int>(out.failed));
+  if (out.id == kMapCountExceeded) ScratchMappings(scratch, out.mappings);
   return Number(env, static_cast<double>(out.id));
 }
 
@@ -392,7 +404,8 @@ void FinalizeSecret(napi_env, void* data, void* serial) {
 }
 
 // allocSecret(size, flags: 1 guarded | 2 require lock | 4 drop on fork)
-//   -> Buffer | -errno | kLimitExceeded; scratch = [locked, lock error, failed syscall]
+//   -> Buffer | -errno | kLimitExceeded | kMapCountExceeded;
+//   scratch = [locked, lock error, failed syscall, mappings, cap, margin]
 Napi::Value AllocSecret(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   double size = info[0].As<Napi::Number>().DoubleValue();
@@ -406,6 +419,9 @@ Napi::Value AllocSecret(const Napi::CallbackInfo& info) {
   state->scratch[0] = result.locked ? 1 : 0;
   state->scratch[1] = static_cast<double>(result.lock_error);
   state->scratch[2] = static_cast<double>(static_cast<int>(result.failed));
+  if (result.error == kMapCountExceeded || result.lock_error == kMapCountExceeded) {
+    ScratchMappings(state->scratch, result.mappings);
+  }
   if (result.addr == 0) return Napi::Number::New(env, static_cast<double>(result.error));
   napi_value buffer = nullptr;
   napi_status status =

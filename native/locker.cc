@@ -24,7 +24,46 @@ Locker& Locker::instance() {
 Locker::Locker()
     : page_size_(platform::page_size()),
       // Solaris keeps a 10% margin of physical memory unlockable; so do we.
-      limit_pages_(platform::physical_pages() / 10 * 9) {}
+      limit_pages_(platform::physical_pages() / 10 * 9),
+      max_map_count_(platform::max_map_count()),
+      // At vm.max_map_count the next mmap or mprotect fails, and V8 aborts
+      // when one of its heap growths fails. Every separately locked range
+      // can split a mapping in three, so locks alone can take a process
+      // there; memlock refuses them while fewer than this margin would be
+      // left. V8 commits its heap in 256 KiB pages, each of which may take
+      // a mapping or two of its own, and each worker needs a few more: a
+      // sixteenth of the cap (4,095 at the default 65,530) leaves room for
+      // about 0.5-1 GiB of fragmented heap growth and several workers; at
+      // least 1,024 when the cap is small.
+      map_margin_(std::max<int64_t>(1024, max_map_count_ / 16)) {}
+
+int64_t Locker::reserve_mappings(int64_t more, int64_t* counted) {
+  std::lock_guard<std::mutex> guard(mu_);
+  return reserve_mappings_locked(more, counted);
+}
+
+int64_t Locker::reserve_mappings_locked(int64_t more, int64_t* counted) {
+  if (max_map_count_ <= 0) return 0;
+  const int64_t ceiling = max_map_count_ - map_margin_;
+  if (mappings_ + more > recount_at_) {
+    int64_t now = platform::mapping_count();
+    if (now < 0) {  // no /proc: nothing to go by; try again a margin later
+      recount_at_ = mappings_ + map_margin_;
+      return 0;
+    }
+    if (now + more > ceiling) {
+      mappings_ = now;
+      *counted = now;
+      return kMapCountExceeded;
+    }
+    // Count again halfway to the ceiling: a few reads on the way up to it
+    // (about sixteen from an empty process), none on most locks.
+    mappings_ = now;
+    recount_at_ = now + std::max(more, (ceiling - now) / 2);
+  }
+  mappings_ += more;
+  return 0;
+}
 
 // The kernel does not pass memory locks to a forked child, so the child's
 // table starts empty. Holding the mutex across fork() means no other thread
@@ -73,6 +112,14 @@ LockOutcome Locker::lock(const void* owner, uintptr_t addr, size_t len, bool on_
   if (plan.new_pages > 0 && table_.locked_pages() + plan.new_pages > limit_pages_) {
     out.id = kLimitExceeded;
     return out;
+  }
+  // Only new kernel locks (and on-fault runs locked outright) change a
+  // mapping's flags: each run may split one mapping into three.
+  if (size_t runs = plan.to_lock.size() + plan.to_populate.size(); runs > 0) {
+    if (reserve_mappings_locked(2 * static_cast<int64_t>(runs), &out.mappings) < 0) {
+      out.id = kMapCountExceeded;
+      return out;
+    }
   }
 
   // mlock can fail after locking part of its range, so a rollback unlocks the

@@ -26,11 +26,14 @@ constexpr int kLockCurrent = 1, kLockFuture = 2, kLockOnFault = 4;
 
 // Negative results that are not errnos.
 constexpr int64_t kLimitExceeded = -1000001;
+// Refused: too few mappings would be left below vm.max_map_count.
+constexpr int64_t kMapCountExceeded = -1000002;
 
 struct LockOutcome {
-  int64_t id = 0;      // > 0 the new lock's id; < 0 -errno or kLimitExceeded
+  int64_t id = 0;      // > 0 the new lock's id; < 0 -errno, kLimitExceeded or kMapCountExceeded
   Syscall failed = Syscall::kNone;
   uint64_t newly_sticky = 0;
+  int64_t mappings = 0;  // kMapCountExceeded: the process's mappings, as counted
 };
 
 struct ReleaseOutcome {
@@ -98,6 +101,12 @@ class Locker {
   uint64_t limit();
   void set_limit(uint64_t pages);
 
+  // For calls that add `more` mappings (secret memory maps its own): 0, or
+  // kMapCountExceeded with the mappings counted in *counted.
+  int64_t reserve_mappings(int64_t more, int64_t* counted);
+  int64_t max_map_count() const { return max_map_count_; }
+  int64_t map_margin() const { return map_margin_; }
+
   // mlockall with memlock's madvise hook in place, so V8 survives it.
   // Returns 0, -errno, or -ENOSYS if the hook could not be installed.
   int lock_all(int flags);
@@ -116,6 +125,7 @@ class Locker {
 
  private:
   ReleaseOutcome release_locked(int64_t id);  // mu_ held
+  int64_t reserve_mappings_locked(int64_t more, int64_t* counted);  // mu_ held
   void drop_record(int64_t id);               // mu_ held
   // Takes 1 from pages outside memory being forgotten; mu_ held.
   void release_pages(uint64_t first, uint64_t pages);
@@ -131,6 +141,15 @@ class Locker {
   size_t page_size_;
   PageTable table_;
   uint64_t limit_pages_;
+  // vm.max_map_count (read once; 0: unknown, no check) and the mappings
+  // memlock leaves free below it (see the constructor).
+  const int64_t max_map_count_;
+  const int64_t map_margin_;
+  // An upper estimate of the process's mappings: the last count read plus
+  // what memlock may have added since. It is counted again (a read of
+  // /proc/self/maps) only when the estimate passes recount_at_.
+  int64_t mappings_ = 0;
+  int64_t recount_at_ = 0;
   int lock_all_flags_ = 0;  // while set, no count reaching 0 unlocks a page
   LockRegistry records_;
   struct Note {

@@ -32,6 +32,8 @@ int locked_ranges(std::vector<LockedRange>* out);
 // Lines of /proc/self/maps, read through a fixed buffer: it must work at
 // vm.max_map_count, where any new mapping (a large allocation) fails.
 int64_t mapping_count();
+// /proc/sys/vm/max_map_count, read through a fixed buffer; 0 if unknown.
+int64_t max_map_count();
 
 // Anonymous private read-write memory: the address, or -errno.
 int64_t map_memory(size_t len);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifndef MADV_WIPEONFORK
@@ -102,6 +103,18 @@ int64_t mapping_count() {
   }
   close(fd);
   return lines;
+}
+
+int64_t max_map_count() {
+  int fd = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char text[32];
+  ssize_t n = read(fd, text, sizeof(text) - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  text[n] = '\0';
+  long long value = strtoll(text, nullptr, 10);
+  return value > 0 ? value : 0;
 }
 
 int64_t map_memory(size_t len) {

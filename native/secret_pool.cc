@@ -87,6 +87,13 @@ uintptr_t SecretPool::map_secret_memory(size_t len, bool guard, ForkMode fork, b
                                         SecretResult& result) {
   const size_t ps = platform::page_size();
   const size_t total = len + (guard ? 2 * ps : 0);
+  Locker& locker = Locker::instance();
+  // A mapping of its own, three with guard pages: refused, like a lock,
+  // while too few mappings would be left below vm.max_map_count.
+  if (locker.reserve_mappings(guard ? 3 : 1, &result.mappings) < 0) {
+    result.error = kMapCountExceeded;
+    return 0;
+  }
   int64_t mapped = platform::map_memory(total);
   if (mapped < 0) {
     result.error = mapped;
@@ -109,8 +116,8 @@ uintptr_t SecretPool::map_secret_memory(size_t len, bool guard, ForkMode fork, b
   int rc = fork == ForkMode::kWipe ? platform::advise_wipe_on_fork(data, len) : platform::advise_dont_fork(data, len);
   if (rc < 0) return fail(rc, Syscall::kMadvise);
 
-  Locker& locker = Locker::instance();
   LockOutcome lock = locker.lock(&kPoolOwner, data, len, false, 0);
+  if (lock.id == kMapCountExceeded) result.mappings = lock.mappings;
   if (lock.id > 0) locker.annotate(lock.id, guard ? "memlock: guarded secret" : "memlock: secret memory", "");
   if (lock.id < 0) {
     if (require_lock) return fail(lock.id, lock.failed);

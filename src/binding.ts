@@ -11,6 +11,8 @@ export const SYSCALL_NAMES = [
 
 /** Native results below zero that are not errnos. */
 export const LIMIT_EXCEEDED = -1000001;
+/** Refused: too few mappings would be left below vm.max_map_count (scratch[3..5] say how many). */
+export const MAP_COUNT_EXCEEDED = -1000002;
 
 export interface NativeStats {
   lockedPages: number;
@@ -58,11 +60,15 @@ export interface ForkProbeReport {
 export interface NativeBinding {
   readonly pageSize: number;
   readonly physicalPages: number;
-  /** Secondary results of the last lock / residentPages call (see binding.cc). */
+  /**
+   * Secondary results of the last lock / allocSecret / residentPages call
+   * (see binding.cc); after MAP_COUNT_EXCEEDED, [3] the mappings counted,
+   * [4] vm.max_map_count, [5] the margin memlock keeps below it.
+   */
   readonly scratch: Float64Array;
   /**
-   * A lock id (> 0), -errno, or LIMIT_EXCEEDED; scratch = [pages, newly
-   * sticky pages, failed syscall]. `tag` comes back from releaseLatest.
+   * A lock id (> 0), -errno, LIMIT_EXCEEDED or MAP_COUNT_EXCEEDED; scratch =
+   * [pages, newly sticky pages, failed syscall, ...]. `tag` comes back from releaseLatest.
    */
   lock(view: ArrayBufferView, onFault: boolean, tag: number): number;
   /** 0 released, 1 not held, -errno if munlock was refused. */
@@ -90,7 +96,8 @@ export interface NativeBinding {
   forkProbe(): ForkProbeReport;
   /**
    * A secret of `size` bytes (flags: 1 guarded, 2 lock required, 4 drop on
-   * fork), or -errno / LIMIT_EXCEEDED; scratch = [locked, lock error, failed syscall].
+   * fork), or -errno / LIMIT_EXCEEDED / MAP_COUNT_EXCEEDED; scratch = [locked, lock error,
+   * failed syscall, ...].
    */
   allocSecret(size: number, flags: number): Buffer | number;
   /** 0 freed, 2 freed and a slab is empty (trimSecrets), 1 not a live secret. */

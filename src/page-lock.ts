@@ -1,5 +1,5 @@
 // Counted locks: lock(), unlock() and the PageLock handle.
-import { binding, LIMIT_EXCEEDED, SYSCALL_NAMES } from './binding';
+import { binding, LIMIT_EXCEEDED, MAP_COUNT_EXCEEDED, SYSCALL_NAMES } from './binding';
 import {
   limitChannel,
   lockChannel,
@@ -13,7 +13,7 @@ import {
 import { diagnosticsSettings } from './diagnostics-settings';
 import { invalidArgType, MemlockError } from './errors';
 import { bind, retain, unretain } from './retained';
-import { systemError } from './system-error';
+import { mappingsError, systemError } from './system-error';
 import { nativeView, type View } from './views';
 
 export interface LockOptions {
@@ -122,6 +122,7 @@ export function lock(view: View, options?: LockOptions): PageLock {
   }
   unretain(slot, 0);
   if (id === LIMIT_EXCEEDED) throw limitError(view, target, pages, label);
+  if (id === MAP_COUNT_EXCEEDED) throw mappingsError();
   const syscall = SYSCALL_NAMES[scratch[2]!];
   if (syscall === undefined || syscall === 'none') {
     throw new MemlockError('too many locks are held at once (16,777,216)', { code: 'ENOMEM', errno: id });
