@@ -316,7 +316,8 @@ Napi::Value LockAll(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), Locker::instance().lock_all(info[0].As<Napi::Number>().Int32Value()));
 }
 
-// unlockAll() -> 0 | -errno; scratch[2] = the failed Syscall
+// unlockAll() -> 0 | -errno (nothing changed); scratch[2] = the failed Syscall
+// (kNone: /proc/self/maps could not be read)
 Napi::Value UnlockAll(const Napi::CallbackInfo& info) {
   Syscall failed = Syscall::kNone;
   int rc = Locker::instance().unlock_all(&failed);

@@ -305,37 +305,99 @@ int Locker::lock_all(int flags) {
   return 0;
 }
 
+namespace {
+
+struct UnlockExcept {
+  const std::vector<PageRun>* keep;
+  size_t page_size;
+  int error;
+};
+
+void unlock_gap(UnlockExcept& u, uint64_t first, uint64_t end) {
+  int rc = platform::unlock_range(first * u.page_size, (end - first) * u.page_size);
+  // munlock is never refused for limits; ENOMEM means part of the range was
+  // unmapped meanwhile (another thread), which unlocks it just as well.
+  if (rc < 0 && rc != -ENOMEM) u.error = rc;
+}
+
+void unlock_mapping_except(uintptr_t start, uintptr_t end, void* context) {
+  UnlockExcept& u = *static_cast<UnlockExcept*>(context);
+  if (u.error < 0) return;  // stop at the first refusal: less to put back
+  const uint64_t first = start / u.page_size, stop = end / u.page_size;
+  const std::vector<PageRun>& keep = *u.keep;
+  auto it = std::lower_bound(keep.begin(), keep.end(), first,
+                             [](const PageRun& run, uint64_t page) { return run.end() <= page; });
+  uint64_t cursor = first;
+  for (; it != keep.end() && it->first < stop && u.error == 0; ++it) {
+    if (it->first > cursor) unlock_gap(u, cursor, it->first);
+    cursor = std::max(cursor, it->end());
+  }
+  if (cursor < stop && u.error == 0) unlock_gap(u, cursor, stop);
+}
+
+}  // namespace
+
+int Locker::unlock_except(const std::vector<PageRun>& keep, Syscall* failed) {
+  UnlockExcept u{&keep, page_size_, 0};
+  if (int rc = platform::for_each_mapping(unlock_mapping_except, &u); rc < 0) {
+    *failed = Syscall::kNone;  // /proc/self/maps could not be read
+    return rc;
+  }
+  if (u.error < 0) *failed = Syscall::kMunlock;
+  return u.error;
+}
+
 int Locker::unlock_all(Syscall* failed) {
   std::lock_guard<std::mutex> guard(mu_);
   const int flags = lock_all_flags_;
-  // What the kernel has locked now, to put back exactly if a relock fails.
+  // What the kernel has locked now, to put back exactly if a munlock is
+  // refused (in practice it never is).
   std::vector<platform::LockedRange> before;
-  if (flags != 0) platform::locked_ranges(&before);
-  if (int rc = platform::unlock_all(); rc < 0) {
-    *failed = Syscall::kMunlockall;
-    return rc;
-  }
-  // Counted locks survive: lock their pages again, each run as it was locked.
-  for (const PageRun& run : table_.locked_runs()) {
-    int rc = lock_run(run, run.on_fault);
-    if (rc < 0) {
-      *failed = run.on_fault ? Syscall::kMlock2 : Syscall::kMlock;
-      restore_locked(before, flags);
+  platform::locked_ranges(&before);
+
+  // munlockall would unlock counted pages too, and locking them again can
+  // be refused (RLIMIT_MEMLOCK lowered meanwhile, unprivileged): handles
+  // would say held over unlocked pages. So no counted page is ever unlocked.
+  // 1. MCL_FUTURE off. mlockall(MCL_CURRENT | MCL_ONFAULT) clears it and
+  //    marks every mapping locked on fault, faulting nothing in; it is
+  //    refused (RLIMIT_MEMLOCK) before it changes anything.
+  if (flags & kLockFuture) {
+    if (int rc = platform::lock_all(kLockCurrent | kLockOnFault); rc < 0) {
+      *failed = Syscall::kMlockall;
       return rc;
     }
   }
+  // 2. Every mapped range but the counted runs is unlocked.
+  const std::vector<PageRun> counted = table_.locked_runs();
+  if (int rc = unlock_except(counted, failed); rc < 0) {
+    restore_locked(before, flags);
+    return rc;
+  }
+  // 3. Each counted run gets its kind back (locked outright or on fault).
+  //    Its pages are locked already, and locking them again is not charged
+  //    against RLIMIT_MEMLOCK a second time; if it fails anyway (say the
+  //    limit was lowered below what is counted) the pages are still locked,
+  //    only perhaps of the other kind, so the table does not lie: go on.
+  for (const PageRun& run : counted) lock_run(run, run.on_fault);
   lock_all_flags_ = 0;
   madvise_hook::set_active(false, false);
   return 0;
 }
 
 void Locker::restore_locked(const std::vector<platform::LockedRange>& ranges, int flags) {
-  // All or nothing: the ranges locked before come back as they were, and so
-  // does MCL_FUTURE (which by itself changes no existing mapping).
+  // All or nothing: the ranges locked before come back as they were, what
+  // step 1 locked that was not locked before is unlocked again, and
+  // MCL_FUTURE comes back (which by itself changes no existing mapping).
+  // Best effort: each of these calls was allowed when that state was made.
+  std::vector<PageRun> keep;
+  keep.reserve(ranges.size());
   for (const platform::LockedRange& r : ranges) {
     if (r.on_fault) platform::lock_range_on_fault(r.start, r.end - r.start);
     else platform::lock_range(r.start, r.end - r.start);
+    keep.push_back(PageRun{r.start / page_size_, (r.end - r.start) / page_size_, r.on_fault});
   }
+  Syscall ignored;
+  if (flags & kLockFuture) unlock_except(keep, &ignored);
   if (flags & kLockFuture) platform::lock_all(flags & ~kLockCurrent);
 }
 

@@ -110,8 +110,10 @@ class Locker {
   // mlockall with memlock's madvise hook in place, so V8 survives it.
   // Returns 0, -errno, or -ENOSYS if the hook could not be installed.
   int lock_all(int flags);
-  // munlockall, then every page with a count > 0 is locked again.
-  // Returns 0 or the -errno of the first run that could not be relocked.
+  // Ends whole-process locking without ever unlocking a counted page: clears
+  // MCL_FUTURE, unlocks every mapped range but the counted runs, and gives
+  // each counted run back its kind (on fault or not). Returns 0, or -errno
+  // with nothing changed (*failed says which syscall was refused).
   int unlock_all(Syscall* failed);
   int lock_all_flags();
   // The table's invariants hold (tests and the fuzzer).
@@ -130,7 +132,11 @@ class Locker {
   // Takes 1 from pages outside memory being forgotten; mu_ held.
   void release_pages(uint64_t first, uint64_t pages);
   void unlock_runs(const std::vector<PageRun>& runs, size_t count);
-  void restore_locked(const std::vector<platform::LockedRange>& ranges, int flags);  // mu_ held  // the first `count`
+  // munlock every mapped range but `keep` (sorted): 0, or the first error
+  // that is not ENOMEM (a range unmapped meanwhile by another thread).
+  int unlock_except(const std::vector<PageRun>& keep, Syscall* failed);
+  // Puts back the ranges locked before a failed unlock_all, as they were.
+  void restore_locked(const std::vector<platform::LockedRange>& ranges, int flags);  // mu_ held
   int lock_run(const PageRun& run, bool on_fault);
   friend void register_fork_handlers();
   static void before_fork();

@@ -110,7 +110,10 @@ export interface NativeBinding {
   forkReadBytes(view: ArrayBufferView): { status: number; bytes: Buffer };
   /** mlockall behind memlock's madvise hook (flags: 1 current, 2 future, 4 on fault): 0 or -errno. */
   lockAll(flags: number): number;
-  /** munlockall, then counted pages locked again: 0 or -errno; scratch[2] = failed syscall. */
+  /**
+   * Ends whole-process locking without unlocking a counted page (locker.h):
+   * 0, or -errno with nothing changed; scratch[2] = failed syscall.
+   */
   unlockAll(): number;
   lockAllFlags(): number;
   madviseHookCounts(): { retriedLocked: number; retriedUnlock: number; failed: number };

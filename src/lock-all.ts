@@ -64,12 +64,19 @@ export function lockAll(options: LockAllOptions = {}): void {
 }
 
 /**
- * Ends whole-process locking (munlockall). Pages with a count > 0 are locked
- * again, so counted locks survive it.
+ * Ends whole-process locking: MCL_FUTURE is cleared and every page without
+ * a count is unlocked. Counted locks survive it: their pages are never
+ * unlocked, so it cannot leave a held lock's pages unlocked, even where
+ * locking them again would be refused. All or nothing: if it throws,
+ * nothing changed.
  */
 export function unlockAll(): void {
   const rc = binding.unlockAll();
-  if (rc < 0) throw systemError(rc, SYSCALL_NAMES[binding.scratch[2]!] ?? 'munlockall', 0);
+  if (rc < 0) {
+    const syscall = SYSCALL_NAMES[binding.scratch[2]!];
+    // 'none': /proc/self/maps could not be read.
+    throw systemError(rc, syscall === undefined || syscall === 'none' ? 'open' : syscall, 0);
+  }
 }
 
 /** The whole-process locking in force, or null. */
