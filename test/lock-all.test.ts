@@ -143,6 +143,11 @@ t.test('unprivileged: a clear ENOMEM/EPERM, and the process keeps running', { sk
   t.ok(r.future?.isMemlockError, 'lockAll({ future: true }) is refused up front');
   t.equal(r.future?.code, 'ENOMEM');
   t.match(r.future?.message, /every mapping made after it would fail/);
+  for (const [name, refused] of [['{ future, onFault }', r.futureOnFault], ['{ current, future, onFault: false }', r.currentFuture]]) {
+    t.ok(refused?.isMemlockError, `lockAll(${name}) is refused up front too`);
+    t.equal(refused?.code, 'ENOMEM');
+    t.equal(refused?.syscall, 'mlockall');
+  }
   t.same(r.after, r.before, 'nothing locked, no whole-process locking in force');
   t.equal(r.alive, 100_000, 'the process kept running');
   t.end();
