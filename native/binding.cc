@@ -34,12 +34,15 @@ struct Bytes {
 
 // One per environment (main thread, each worker). Its address is the owner
 // of the environment's locks; when the environment goes away, so do they.
-constexpr size_t kScratchSlots = 4;
+constexpr size_t kScratchSlots = 6;
 struct EnvState {
   // Secondary results of the last call, shared with JS (as an external
   // ArrayBuffer over this memory) so the hot calls can return a plain
   // number: [0] pages covered, [1] pages newly sticky, [2] the Syscall that
-  // failed. It lives as long as the environment, like the JS that reads it.
+  // failed; after kMapCountExceeded [3] the mappings counted, [4]
+  // vm.max_map_count, [5] the margin memlock keeps (so that the error is
+  // built with no allocation here and no /proc read in JS). It lives as
+  // long as the environment, like the JS that reads it.
   double scratch[kScratchSlots] = {};
   int32_t thread_id = 0;  // worker_threads.threadId, for locks()
   // The object whose identity is this environment's detach key (see
@@ -188,14 +191,23 @@ void SetDetachKey(napi_env env, EnvState* state, napi_value arraybuffer, bool on
   detach_guard::set_key(env, arraybuffer, key);
 }
 
+// The figures a kMapCountExceeded error names, into scratch[3..5].
+void ScratchMappings(double* scratch, int64_t mappings) {
+  const Locker& locker = Locker::instance();
+  scratch[3] = static_cast<double>(mappings);
+  scratch[4] = static_cast<double>(locker.max_map_count());
+  scratch[5] = static_cast<double>(locker.map_margin());
+}
+
 napi_value Number(napi_env env, double value) {
   napi_value result = nullptr;
   napi_create_double(env, value, &result);
   return result;
 }
 
-// lock(view, onFault, tag, keyBuffer) -> id (> 0) | -errno | kLimitExceeded;
-// details in scratch. A lock taken sets keyBuffer's detach key, if given.
+// lock(view, onFault, tag, keyBuffer) -> id (> 0) | -errno | kLimitExceeded |
+// kMapCountExceeded; details in scratch. A lock taken sets keyBuffer's detach
+// key, if given.
 napi_value Lock(napi_env env, napi_callback_info cbinfo) {
   RawArgs args = Unpack(env, cbinfo);
   Bytes bytes{};
@@ -214,6 +226,7 @@ napi_value Lock(napi_env env, napi_callback_info cbinfo) {
     SetDetachKey(env, args.state, args.argv[3], true);
     if (out.newly_sticky > 0) args.state->sticky.push_back(bytes);
   }
+  if (out.id == kMapCountExceeded) ScratchMappings(scratch, out.mappings);
   return Number(env, static_cast<double>(out.id));
 }
 
@@ -405,7 +418,8 @@ Napi::Value LockAll(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), Locker::instance().lock_all(info[0].As<Napi::Number>().Int32Value()));
 }
 
-// unlockAll() -> 0 | -errno; scratch[2] = the failed Syscall
+// unlockAll() -> 0 | -errno (nothing changed); scratch[2] = the failed Syscall
+// (kNone: /proc/self/maps could not be read)
 Napi::Value UnlockAll(const Napi::CallbackInfo& info) {
   Syscall failed = Syscall::kNone;
   int rc = Locker::instance().unlock_all(&failed);
@@ -467,14 +481,18 @@ Napi::Value Locks(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// lockedRuns() -> Float64Array of [address, bytes, ...] for every counted run
-Napi::Value LockedRuns(const Napi::CallbackInfo& info) {
-  std::vector<PageRun> runs = Locker::instance().locked_runs();
+// verify() -> Float64Array of [address, bytes, ...] for every counted run the
+// kernel does not have locked, or -errno; scratch[0] = pages counted
+Napi::Value Verify(const Napi::CallbackInfo& info) {
+  std::vector<PageRun> missing;
+  int64_t counted = Locker::instance().verify(&missing);
+  if (counted < 0) return Napi::Number::New(info.Env(), static_cast<double>(counted));
+  StateOf(info.Env())->scratch[0] = static_cast<double>(counted);
   size_t ps = platform::page_size();
-  Napi::Float64Array out = Napi::Float64Array::New(info.Env(), runs.size() * 2);
-  for (size_t i = 0; i < runs.size(); ++i) {
-    out[i * 2] = static_cast<double>(runs[i].first * ps);
-    out[i * 2 + 1] = static_cast<double>(runs[i].pages * ps);
+  Napi::Float64Array out = Napi::Float64Array::New(info.Env(), missing.size() * 2);
+  for (size_t i = 0; i < missing.size(); ++i) {
+    out[i * 2] = static_cast<double>(missing[i].first * ps);
+    out[i * 2 + 1] = static_cast<double>(missing[i].pages * ps);
   }
   return out;
 }
@@ -490,8 +508,8 @@ void FinalizeSecret(napi_env env, void* data, void* serial) {
 }
 
 // allocSecret(size, flags: 1 guarded | 2 require lock | 4 drop on fork)
-//   -> Buffer ('mark' mode) | ArrayBuffer ('key' mode) | -errno | kLimitExceeded;
-//   scratch = [locked, lock error, failed syscall]
+//   -> Buffer ('mark' mode) | ArrayBuffer ('key' mode) | -errno | kLimitExceeded |
+//   kMapCountExceeded; scratch = [locked, lock error, failed syscall, mappings, cap, margin]
 Napi::Value AllocSecret(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   double size = info[0].As<Napi::Number>().DoubleValue();
@@ -505,6 +523,9 @@ Napi::Value AllocSecret(const Napi::CallbackInfo& info) {
   state->scratch[0] = result.locked ? 1 : 0;
   state->scratch[1] = static_cast<double>(result.lock_error);
   state->scratch[2] = static_cast<double>(static_cast<int>(result.failed));
+  if (result.error == kMapCountExceeded || result.lock_error == kMapCountExceeded) {
+    ScratchMappings(state->scratch, result.mappings);
+  }
   if (result.addr == 0) return Napi::Number::New(env, static_cast<double>(result.error));
   void* data = reinterpret_cast<void*>(result.addr);
   void* serial = reinterpret_cast<void*>(static_cast<uintptr_t>(result.serial));
@@ -696,7 +717,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setThreadId", Napi::Function::New(env, SetThreadId, "setThreadId"));
   exports.Set("annotate", Napi::Function::New(env, Annotate, "annotate"));
   exports.Set("locks", Napi::Function::New(env, Locks, "locks"));
-  exports.Set("lockedRuns", Napi::Function::New(env, LockedRuns, "lockedRuns"));
+  exports.Set("verify", Napi::Function::New(env, Verify, "verify"));
   exports.Set("allocSecret", Napi::Function::New(env, AllocSecret, "allocSecret"));
   exports.Set("freeSecret", Napi::Function::New(env, FreeSecret, "freeSecret"));
   exports.Set("trimSecrets", Napi::Function::New(env, TrimSecrets, "trimSecrets"));

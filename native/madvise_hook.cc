@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <mutex>
 
 #ifndef MADV_DONTNEED_LOCKED
 #define MADV_DONTNEED_LOCKED 24
@@ -144,8 +143,6 @@ int visit(dl_phdr_info* info, size_t, void* data) {
 }  // namespace
 
 int install() {
-  static std::mutex mu;
-  std::lock_guard<std::mutex> guard(mu);
   int patched = 0;
   dl_iterate_phdr(visit, &patched);
   return patched;

@@ -19,6 +19,9 @@ namespace madvise_hook {
 
 // Patches every loaded object's madvise slot but this addon's; idempotent.
 // Returns the number of slots that now point at the hook (0: it cannot work).
+// The caller holds the Locker's mutex (Locker::lock_all is the only one):
+// that serialises it, so the hook needs no mutex of its own and memlock's
+// process-wide mutexes stay the two that fork() handles (locker.h).
 int install();
 // While active, refused releases are retried; on_fault says how to lock a
 // range again on the fallback path.

@@ -29,9 +29,17 @@ struct LockedRange {
 };
 int locked_ranges(std::vector<LockedRange>* out);
 
+// Calls fn(start, end, context) for each mapping of /proc/self/maps, read
+// through a fixed buffer (nothing allocated). fn may change the mappings:
+// the kernel resumes each read after the last mapping it showed, so one
+// merged meanwhile can come again. Returns 0 or -errno.
+int for_each_mapping(void (*fn)(uintptr_t start, uintptr_t end, void* context), void* context);
+
 // Lines of /proc/self/maps, read through a fixed buffer: it must work at
 // vm.max_map_count, where any new mapping (a large allocation) fails.
 int64_t mapping_count();
+// /proc/sys/vm/max_map_count, read through a fixed buffer; 0 if unknown.
+int64_t max_map_count();
 
 // Anonymous private read-write memory: the address, or -errno.
 int64_t map_memory(size_t len);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifndef MADV_WIPEONFORK
@@ -89,6 +90,43 @@ int locked_ranges(std::vector<LockedRange>* out) {
   return 0;
 }
 
+int for_each_mapping(void (*fn)(uintptr_t start, uintptr_t end, void* context), void* context) {
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  char buffer[16384];
+  // Each line starts "start-end ": parsed as it streams by, a line may
+  // span two reads.
+  enum { kStart, kEnd, kRest } state = kStart;
+  uintptr_t start = 0, end = 0;
+  auto hex = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; };
+  int rc = 0;
+  for (;;) {
+    ssize_t n = read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) rc = -errno;
+    if (n <= 0) break;
+    for (ssize_t i = 0; i < n; ++i) {
+      char c = buffer[i];
+      if (c == '\n') {
+        state = kStart;
+        start = end = 0;
+      } else if (state == kStart) {
+        if (c == '-') state = kEnd;
+        else start = start * 16 + static_cast<uintptr_t>(hex(c));
+      } else if (state == kEnd) {
+        if (c == ' ') {
+          state = kRest;
+          fn(start, end, context);
+        } else {
+          end = end * 16 + static_cast<uintptr_t>(hex(c));
+        }
+      }
+    }
+  }
+  close(fd);
+  return rc;
+}
+
 int64_t mapping_count() {
   int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -errno;
@@ -102,6 +140,18 @@ int64_t mapping_count() {
   }
   close(fd);
   return lines;
+}
+
+int64_t max_map_count() {
+  int fd = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char text[32];
+  ssize_t n = read(fd, text, sizeof(text) - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  text[n] = '\0';
+  long long value = strtoll(text, nullptr, 10);
+  return value > 0 ? value : 0;
 }
 
 int64_t map_memory(size_t len) {

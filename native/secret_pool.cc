@@ -52,13 +52,31 @@ struct Secret {
 };
 
 SecretPool& SecretPool::instance() {
-  static SecretPool* pool = new SecretPool();  // never destroyed, like the Locker
+  static SecretPool* pool = [] {
+    SecretPool* created = new SecretPool();  // never destroyed, like the Locker
+    register_fork_handlers();
+    return created;
+  }();
   return *pool;
 }
 
-SecretPool::SecretPool() {
-  pthread_atfork([] { instance().mu_.lock(); }, [] { instance().mu_.unlock(); },
-                 [] { new (&instance().mu_) std::mutex(); });
+void register_fork_handlers() {
+  // A function-local static: registered once, whichever singleton calls first.
+  static const int registered = pthread_atfork(
+      [] {
+        SecretPool::instance().mu_.lock();  // the pool's first, as on every path
+        Locker::before_fork();
+      },
+      [] {
+        Locker::after_fork_parent();
+        SecretPool::instance().mu_.unlock();
+      },
+      [] {
+        Locker::after_fork_child();
+        // Only the forking thread survives: a fresh mutex, not an unlock.
+        new (&SecretPool::instance().mu_) std::mutex();
+      });
+  (void)registered;
 }
 
 std::vector<SecretPool::Slab*>& SecretPool::slabs_for(const Key& key) {
@@ -69,6 +87,13 @@ uintptr_t SecretPool::map_secret_memory(size_t len, bool guard, ForkMode fork, b
                                         SecretResult& result) {
   const size_t ps = platform::page_size();
   const size_t total = len + (guard ? 2 * ps : 0);
+  Locker& locker = Locker::instance();
+  // A mapping of its own, three with guard pages: refused, like a lock,
+  // while too few mappings would be left below vm.max_map_count.
+  if (locker.reserve_mappings(guard ? 3 : 1, &result.mappings) < 0) {
+    result.error = kMapCountExceeded;
+    return 0;
+  }
   int64_t mapped = platform::map_memory(total);
   if (mapped < 0) {
     result.error = mapped;
@@ -91,11 +116,11 @@ uintptr_t SecretPool::map_secret_memory(size_t len, bool guard, ForkMode fork, b
   int rc = fork == ForkMode::kWipe ? platform::advise_wipe_on_fork(data, len) : platform::advise_dont_fork(data, len);
   if (rc < 0) return fail(rc, Syscall::kMadvise);
 
-  Locker& locker = Locker::instance();
   // Memory the kernel just mapped cannot be under a lock: a count here is
   // left from memory that was unmapped behind memlock's back. It goes.
   locker.forget(data, len);
   LockOutcome lock = locker.lock(&kPoolOwner, data, len, false, 0);
+  if (lock.id == kMapCountExceeded) result.mappings = lock.mappings;
   if (lock.id > 0) locker.annotate(lock.id, guard ? "memlock: guarded secret" : "memlock: secret memory", "");
   if (lock.id < 0) {
     if (require_lock) return fail(lock.id, lock.failed);

@@ -37,9 +37,10 @@ struct SecretResult {
   uintptr_t addr = 0;     // 0 on failure
   uint64_t serial = 0;    // tells this secret from a later one at the same address
   bool locked = false;
-  int64_t error = 0;       // allocation failed: -errno or kLimitExceeded
+  int64_t error = 0;       // allocation failed: -errno, kLimitExceeded or kMapCountExceeded
   Syscall failed = Syscall::kNone;
   int64_t lock_error = 0;  // why a best-effort secret is not locked
+  int64_t mappings = 0;    // kMapCountExceeded (either error): the mappings counted
 };
 
 struct SecretStats {
@@ -72,7 +73,8 @@ class SecretPool {
 
  private:
   friend struct Secret;
-  SecretPool();
+  friend void register_fork_handlers();
+  SecretPool() = default;
   struct Slab;
   struct Key {
     size_t size_class;

@@ -11,6 +11,8 @@ export const SYSCALL_NAMES = [
 
 /** Native results below zero that are not errnos. */
 export const LIMIT_EXCEEDED = -1000001;
+/** Refused: too few mappings would be left below vm.max_map_count (scratch[3..5] say how many). */
+export const MAP_COUNT_EXCEEDED = -1000002;
 
 export interface NativeStats {
   lockedPages: number;
@@ -58,11 +60,15 @@ export interface ForkProbeReport {
 export interface NativeBinding {
   readonly pageSize: number;
   readonly physicalPages: number;
-  /** Secondary results of the last lock / residentPages call (see binding.cc). */
+  /**
+   * Secondary results of the last lock / allocSecret / residentPages call
+   * (see binding.cc); after MAP_COUNT_EXCEEDED, [3] the mappings counted,
+   * [4] vm.max_map_count, [5] the margin memlock keeps below it.
+   */
   readonly scratch: Float64Array;
   /**
-   * A lock id (> 0), -errno, or LIMIT_EXCEEDED; scratch = [pages, newly
-   * sticky pages, failed syscall]. `tag` comes back from releaseLatest.
+   * A lock id (> 0), -errno, LIMIT_EXCEEDED or MAP_COUNT_EXCEEDED; scratch =
+   * [pages, newly sticky pages, failed syscall, ...]. `tag` comes back from releaseLatest.
    */
   lock(view: ArrayBufferView, onFault: boolean, tag: number, keyBuffer: ArrayBuffer | undefined): number;
   /**
@@ -100,7 +106,8 @@ export interface NativeBinding {
   /**
    * A secret of `size` bytes (flags: 1 guarded, 2 lock required, 4 drop on
    * fork): a Buffer, or in 'key' mode an ArrayBuffer to wrap in one; or
-   * -errno / LIMIT_EXCEEDED; scratch = [locked, lock error, failed syscall].
+   * -errno / LIMIT_EXCEEDED / MAP_COUNT_EXCEEDED; scratch = [locked, lock error,
+   * failed syscall, ...].
    */
   allocSecret(size: number, flags: number): Buffer | ArrayBuffer | number;
   /** 0 freed, 2 freed and a slab is empty (trimSecrets), 1 not a live secret. */
@@ -113,7 +120,10 @@ export interface NativeBinding {
   forkReadBytes(view: ArrayBufferView): { status: number; bytes: Buffer };
   /** mlockall behind memlock's madvise hook (flags: 1 current, 2 future, 4 on fault): 0 or -errno. */
   lockAll(flags: number): number;
-  /** munlockall, then counted pages locked again: 0 or -errno; scratch[2] = failed syscall. */
+  /**
+   * Ends whole-process locking without unlocking a counted page (locker.h):
+   * 0, or -errno with nothing changed; scratch[2] = failed syscall.
+   */
   unlockAll(): number;
   lockAllFlags(): number;
   madviseHookCounts(): { retriedLocked: number; retriedUnlock: number; failed: number };
@@ -127,9 +137,14 @@ export interface NativeBinding {
   forceMadviseFallback?(on: boolean): void;
   setThreadId(threadId: number): void;
   annotate(id: number, label: string, stack: string): void;
+  /** Every held lock, oldest first. */
   locks(): NativeLockInfo[];
-  /** [address, bytes, ...] of every run of pages with a count > 0. */
-  lockedRuns(): Float64Array;
+  /**
+   * [address, bytes, ...] of every counted run the kernel does not have
+   * locked (smaps VmFlags), compared under the table's mutex; or -errno.
+   * scratch[0] = pages counted.
+   */
+  verify(): Float64Array | number;
   /** Test hook, only with MEMLOCK_TEST_HOOKS=1 at load: writes a byte at view + offset. */
   pokeByte?(view: ArrayBufferView, offset: number): void;
 }
@@ -138,7 +153,7 @@ const FUNCTIONS = [
   'lock', 'release', 'releaseLatest', 'isHeld', 'setDetachKey', 'clearDetachKeys', 'counts', 'residentPages', 'addressOf',
   'isDetached', 'stats', 'getLimit', 'setLimit', 'memlockRlimit', 'mappingCount', 'forkProbe', 'rawMlock', 'rawMunlock',
   'allocSecret', 'freeSecret', 'trimSecrets', 'secretStats', 'setVerifyWipe', 'forkReadBytes',
-  'setThreadId', 'annotate', 'locks', 'lockedRuns', 'lockAll', 'unlockAll', 'lockAllFlags', 'madviseHookCounts',
+  'setThreadId', 'annotate', 'locks', 'verify', 'lockAll', 'unlockAll', 'lockAllFlags', 'madviseHookCounts',
 ] as const satisfies readonly (keyof NativeBinding)[];
 
 // A stale build/ or prebuild from another version fails here, at load, with

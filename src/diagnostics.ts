@@ -1,9 +1,9 @@
 // What memlock holds and whether the kernel agrees: locks(), verify() and
 // the diagnostics switches.
+import { getSystemErrorName } from 'node:util';
 import { binding } from './binding';
 import { diagnosticsSettings, type DiagnosticsOptions } from './diagnostics-settings';
-import { invalidArgType } from './errors';
-import { procMappings } from './proc';
+import { invalidArgType, MemlockError } from './errors';
 
 export type { DiagnosticsOptions };
 
@@ -43,9 +43,9 @@ export interface LockInfo {
 /** Every lock held in the process, by any thread, oldest first. */
 export function locks(): LockInfo[] {
   const pageSize = binding.pageSize;
+  // Oldest first, as native lists them (ids are no order: slots are reused).
   return binding
     .locks()
-    .sort((a, b) => a.id - b.id)
     .map((l) => ({
       address: l.address,
       length: l.length,
@@ -75,27 +75,25 @@ export interface VerifyReport {
  * Compares memlock's table with the kernel's (/proc/self/smaps VmFlags):
  * any page memlock counts as locked that the kernel does not is reported
  * (a bug, or something unlocked it behind memlock's back).
+ *
+ * The comparison runs natively with memlock's mutex held for one read of
+ * smaps, so it is a consistent snapshot: no memlock call on any thread
+ * changes the table or the kernel's locks between the two reads, and
+ * threads that merely lock and release never make it report ok: false.
  */
 export function verify(): VerifyReport {
   const pageSize = binding.pageSize;
-  const runs = binding.lockedRuns();
-  const lockedMappings = procMappings('self').filter((m) => m.flags.includes('lo'));
-  const missing: { address: number; bytes: number }[] = [];
-  let countedPages = 0;
-  for (let i = 0; i < runs.length; i += 2) {
-    const start = runs[i]!;
-    const end = start + runs[i + 1]!;
-    countedPages += (end - start) / pageSize;
-    // Walk the run, skipping the parts that locked mappings cover.
-    let cursor = start;
-    for (const m of lockedMappings) {
-      if (m.end <= cursor || m.start >= end) continue;
-      if (m.start > cursor) missing.push({ address: cursor, bytes: m.start - cursor });
-      cursor = Math.max(cursor, m.end);
-      if (cursor >= end) break;
-    }
-    if (cursor < end) missing.push({ address: cursor, bytes: end - cursor });
+  const result = binding.verify();
+  if (typeof result === 'number') {
+    const code = getSystemErrorName(result);
+    throw new MemlockError(`cannot read /proc/self/smaps: ${code}`, { code, errno: result, syscall: 'open' });
   }
-  const missingPages = missing.reduce((n, m) => n + m.bytes / pageSize, 0);
+  const countedPages = binding.scratch[0]!;
+  const missing: { address: number; bytes: number }[] = [];
+  let missingPages = 0;
+  for (let i = 0; i < result.length; i += 2) {
+    missing.push({ address: result[i]!, bytes: result[i + 1]! });
+    missingPages += result[i + 1]! / pageSize;
+  }
   return { ok: missingPages === 0, countedPages, missingPages, missing };
 }

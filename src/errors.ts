@@ -2,7 +2,7 @@
 // codes) and MemlockError for everything else.
 import { inspect } from 'node:util';
 
-export type MemlockErrorCode = 'ERR_MEMLOCK_LIMIT' | 'ERR_NOT_LOCKED' | (string & {});
+export type MemlockErrorCode = 'ERR_MEMLOCK_LIMIT' | 'ERR_MEMLOCK_MAPPINGS' | 'ERR_NOT_LOCKED' | (string & {});
 
 export interface MemlockErrorOptions {
   code: MemlockErrorCode;

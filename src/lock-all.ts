@@ -44,9 +44,10 @@ export function lockAll(options: LockAllOptions = {}): void {
   // mapping past the limit fails: V8 would die of "out of memory" at its
   // next heap growth. Refuse it up front instead.
   const rlimit = memlockRlimit();
-  if (future && rlimit !== undefined && rlimit.soft !== Infinity && !procStatus('self').hasIpcLock) {
+  const status = procStatus('self');
+  if (future && rlimit !== undefined && rlimit.soft !== Infinity && !status.hasIpcLock) {
     throw new MemlockError(
-      `lockAll({ future: true }) refused: RLIMIT_MEMLOCK is ${formatBytes(rlimit.soft)} and this process lacks ` +
+      `${describeCall(options)} refused: RLIMIT_MEMLOCK is ${formatBytes(rlimit.soft)} and this process lacks ` +
         'CAP_IPC_LOCK, so every mapping made after it would fail once the limit is reached, and Node would abort. ' +
         `Raise the limit to unlimited (or grant CAP_IPC_LOCK): ${MEMLOCK_REMEDIES.join('; ')}.`,
       { code: 'ENOMEM', errno: -12, syscall: 'mlockall' },
@@ -60,16 +61,34 @@ export function lockAll(options: LockAllOptions = {}): void {
       { code: 'ENOSYS', errno: rc, syscall: 'mlockall' },
     );
   }
-  if (rc < 0) throw systemError(rc, 'mlockall', procStatus('self').vmLckBytes);
+  // What it tried to lock: everything mapped (VmSize, read before the call).
+  if (rc < 0) throw systemError(rc, 'mlockall', status.vmSizeBytes);
+}
+
+// The call as it was made, with the options actually passed.
+function describeCall(options: LockAllOptions): string {
+  const passed = (['current', 'future', 'onFault'] as const)
+    .filter((name) => options[name] !== undefined)
+    .map((name) => `${name}: ${options[name]}`);
+  return `lockAll(${passed.length === 0 ? '' : `{ ${passed.join(', ')} }`})`;
 }
 
 /**
- * Ends whole-process locking (munlockall). Pages with a count > 0 are locked
- * again, so counted locks survive it.
+ * Ends whole-process locking: MCL_FUTURE is cleared and every page without
+ * a count is unlocked. Counted locks survive it: their pages are never
+ * unlocked, so it cannot leave a held lock's pages unlocked, even where
+ * locking them again would be refused. All or nothing: if it throws,
+ * nothing changed.
  */
 export function unlockAll(): void {
+  // What it keeps locked: the counted pages.
+  const keptBytes = binding.stats().lockedPages * binding.pageSize;
   const rc = binding.unlockAll();
-  if (rc < 0) throw systemError(rc, SYSCALL_NAMES[binding.scratch[2]!] ?? 'munlockall', 0);
+  if (rc < 0) {
+    const syscall = SYSCALL_NAMES[binding.scratch[2]!];
+    // 'none': /proc/self/maps could not be read.
+    throw systemError(rc, syscall === undefined || syscall === 'none' ? 'open' : syscall, keptBytes);
+  }
 }
 
 /** The whole-process locking in force, or null. */

@@ -1,5 +1,5 @@
 // Counted locks: lock(), unlock() and the PageLock handle.
-import { binding, LIMIT_EXCEEDED, SYSCALL_NAMES } from './binding';
+import { binding, LIMIT_EXCEEDED, MAP_COUNT_EXCEEDED, SYSCALL_NAMES } from './binding';
 import {
   limitChannel,
   lockChannel,
@@ -14,7 +14,7 @@ import { diagnosticsSettings } from './diagnostics-settings';
 import { checkInternal, INTERNAL, invalidArgType, MemlockError } from './errors';
 import { hold, keyToClear, keyToSet, letGo } from './guard';
 import { bind, heldView, keepForever, retain, unretain } from './retained';
-import { systemError } from './system-error';
+import { mappingsError, systemError } from './system-error';
 import { bufferOf, lockableView, nativeView, type View } from './views';
 
 export interface LockOptions {
@@ -153,6 +153,7 @@ export function lock(view: View, options?: LockOptions): PageLock {
 
 function lockFailure(id: number, view: View, target: ArrayBufferView, pages: number, label: string | undefined): Error {
   if (id === LIMIT_EXCEEDED) return limitError(view, target, pages, label);
+  if (id === MAP_COUNT_EXCEEDED) return mappingsError();
   const syscall = SYSCALL_NAMES[binding.scratch[2]!];
   if (syscall === undefined || syscall === 'none') {
     return new MemlockError('too many locks are held at once (16,777,216)', { code: 'ENOMEM', errno: id });

@@ -28,6 +28,8 @@ export function kbField(text: string, key: string): number | undefined {
 }
 
 export interface ProcStatus {
+  /** VmSize: everything the process has mapped. */
+  vmSizeBytes: number;
   vmLckBytes: number;
   vmPinBytes: number;
   hasIpcLock: boolean;
@@ -38,6 +40,7 @@ export function procStatus(pid: number | 'self'): ProcStatus {
   const text = readProcFile(`/proc/${pid}/status`);
   const capEff = /^CapEff:\s*([0-9a-f]+)$/m.exec(text)?.[1] ?? '0';
   return {
+    vmSizeBytes: kbField(text, 'VmSize') ?? 0,
     vmLckBytes: kbField(text, 'VmLck') ?? 0,
     vmPinBytes: kbField(text, 'VmPin') ?? 0,
     hasIpcLock: ((BigInt(`0x${capEff}`) >> CAP_IPC_LOCK) & 1n) === 1n,

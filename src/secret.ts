@@ -1,9 +1,9 @@
 // Secret memory: allocSecret() and the SecretBuffer handle.
-import { binding, LIMIT_EXCEEDED, SYSCALL_NAMES } from './binding';
+import { binding, LIMIT_EXCEEDED, MAP_COUNT_EXCEEDED, SYSCALL_NAMES } from './binding';
 import { reportError } from './channels';
-import { hold } from './guard';
 import { checkInternal, INTERNAL, invalidArgType, invalidArgValue, MemlockError, outOfRange } from './errors';
-import { systemError } from './system-error';
+import { hold } from './guard';
+import { mappingsError, systemError } from './system-error';
 
 /** The largest secret allocSecret() makes: 1 GiB. */
 export const MAX_SECRET_SIZE = 2 ** 30;
@@ -131,7 +131,9 @@ function warnUnlocked(lockError: number, bytes: number): void {
   warnedUnlocked = true;
   const why = lockError === LIMIT_EXCEEDED
     ? "memlock's lockable-page limit is reached (setLockablePageLimit)"
-    : systemError(lockError, 'mlock', bytes).message;
+    : lockError === MAP_COUNT_EXCEEDED
+      ? mappingsError().message
+      : systemError(lockError, 'mlock', bytes).message;
   process.emitWarning(
     `secret memory is not locked and may be swapped out (lock: 'best-effort'): ${why}`,
     { type: 'MemlockWarning', code: 'MEMLOCK_SECRET_UNLOCKED' },
@@ -173,6 +175,7 @@ export function allocSecret(size: number, options?: SecretOptions): SecretBuffer
       { code: 'ERR_MEMLOCK_LIMIT' },
     );
   }
+  if (result === MAP_COUNT_EXCEEDED) throw mappingsError();
   throw reportError(systemError(result, SYSCALL_NAMES[scratch[2]!] ?? 'mmap', size), 'allocSecret', undefined);
 }
 

@@ -89,6 +89,23 @@ function advice(syscall: string, code: string, bytes: number): string {
   }
 }
 
+/**
+ * A lock or secret refused because too few mappings would be left below
+ * vm.max_map_count. The figures come from scratch[3..5], set by the refused
+ * call: building this error reads nothing from /proc.
+ */
+export function mappingsError(): MemlockError {
+  const scratch = binding.scratch;
+  const [mappings, cap, margin] = [scratch[3]!, scratch[4]!, scratch[5]!];
+  return new MemlockError(
+    `refused: the process has ${mappings} mappings and vm.max_map_count is ${cap}; memlock keeps the last ${margin} ` +
+      'free, because V8 aborts the process when it cannot map memory to grow its heap. Each separately locked range ' +
+      'can split a mapping in three: lock fewer, larger or contiguous ranges (allocSecret pools small secrets into ' +
+      'shared mappings), release locks you no longer need, or raise vm.max_map_count (sysctl -w vm.max_map_count=...).',
+    { code: 'ERR_MEMLOCK_MAPPINGS' },
+  );
+}
+
 export function systemError(errno: number, syscall: string, bytes: number): MemlockError {
   const code = getSystemErrorName(errno);
   return new MemlockError(`${syscall} failed with ${code}: ${advice(syscall, code, bytes)}`, { code, errno, syscall });

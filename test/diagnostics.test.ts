@@ -18,6 +18,7 @@ import {
   type PageLock,
   type ReleaseMessage,
 } from '../src/index';
+import { runFixture } from './helpers/child';
 import { alignedPages, vmLockedBytes } from './helpers/kernel';
 
 function listen<T>(t: { teardown(fn: () => void): void }, name: string): T[] {
@@ -81,6 +82,31 @@ t.test('locks() shows sticky pages', (t) => {
   t.end();
 });
 
+t.test('locks() is oldest first, also when a lock reuses a released slot', (t) => {
+  const view = alignedPages(5);
+  const page = (i: number) => view.subarray(i * pageSize, (i + 1) * pageSize);
+  const address = binding.addressOf(view);
+  // Lock ids carry their slot's generation. Leave a slot with a high
+  // generation under one with a low generation on the free list, so that
+  // B below gets the high one and C, although newer, gets a lower id.
+  const p = lock(page(0));
+  const q = lock(page(1));
+  p.release();
+  for (let i = 0; i < 1000; i += 1) lock(page(0)).release();
+  q.release();
+  const a = lock(page(2));
+  const b = lock(page(3));
+  a.release();
+  const c = lock(page(4)); // reuses A's slot
+  const mine = locks().filter((l) => l.start >= address && l.start < address + 5 * pageSize);
+  t.same(mine.map((l) => (l.start - address) / pageSize), [3, 4], 'B then C');
+  const ids = binding.locks().filter((l) => l.start >= address && l.start < address + 5 * pageSize).map((l) => l.id);
+  t.ok(ids[0]! > ids[1]!, `in taking order, not id order (ids ${ids.join(', ')})`);
+  b.release();
+  c.release();
+  t.end();
+});
+
 t.test('verify() agrees with the kernel, and reports pages unlocked behind its back', (t) => {
   const view = alignedPages(8);
   const held = lock(view);
@@ -95,6 +121,18 @@ t.test('verify() agrees with the kernel, and reports pages unlocked behind its b
   t.same(after.missing, [{ address: binding.addressOf(view) + 2 * pageSize, bytes: 3 * pageSize }]);
   held.release();
   t.ok(verify().ok, 'consistent again once released');
+  t.end();
+});
+
+t.test('verify() while workers lock and release their own buffers: every report is ok', (t) => {
+  const child = runFixture('verify-workers.ts');
+  t.equal(child.status, 0, child.stderr.slice(0, 300));
+  const r = JSON.parse(child.stdout);
+  t.same(r.rounds, [40_000, 40_000, 40_000], 'every worker did its rounds');
+  t.equal(r.verifies, 200, 'the main thread verified 200 times');
+  t.equal(r.badCount, 0, `no report said ok: false (${r.whileBusy} of them while workers were locking)`);
+  t.same(r.bad, []);
+  t.ok(r.final.ok, 'and the last one, with everything released');
   t.end();
 });
 

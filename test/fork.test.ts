@@ -1,6 +1,7 @@
 import t from 'tap';
 import { binding } from '../src/binding';
 import { lock, stats } from '../src/index';
+import { runFixture } from './helpers/child';
 import { alignedPages, vmLockedBytes } from './helpers/kernel';
 
 t.test('a child forked from native code starts with an empty table', (t) => {
@@ -16,5 +17,17 @@ t.test('a child forked from native code starts with an empty table', (t) => {
   t.notOk(held.released);
   held.release();
   t.equal(vmLockedBytes(), 0);
+  t.end();
+});
+
+t.test('fork while a worker allocates secrets, allocSecret being the first call: no deadlock', (t) => {
+  // A hang is the failure: the child is killed after 90 s (it takes a few here).
+  const child = runFixture('fork-secret-worker.ts', { timeout: 90_000 });
+  t.equal(child.signal, null, 'the child was not killed: no fork deadlocked');
+  t.equal(child.status, 0, child.stderr.slice(0, 300));
+  const r = JSON.parse(child.stdout || '{}');
+  t.equal(r.spawns, 200, 'every fork ran');
+  t.equal(r.failed, 0, 'and every child exited 0');
+  t.ok(r.rounds > 0, `the worker allocated and freed secrets meanwhile (${r.rounds} rounds)`);
   t.end();
 });
