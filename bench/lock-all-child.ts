@@ -1,6 +1,7 @@
-// One run for bench/lock-all.ts: argv[2] 'plain' (bare mlockall, needs
-// MEMLOCK_TEST_HOOKS=1) or 'memlock' (lockAll), argv[3] the flags as
+// One run for bench/lock-all.ts: argv[2] 'plain' (bare mlockall, from the
+// testing build) or 'memlock' (lockAll), argv[3] the flags as
 // "current future onFault" digits. Prints JSON on a normal exit.
+import { rawSyscalls } from './testing-build';
 import { Worker } from 'node:worker_threads';
 import { binding } from '../lib/binding';
 import { lockAll, stats } from '../lib/index';
@@ -9,7 +10,7 @@ declare const gc: () => void;
 const [mode, digits = '100'] = process.argv.slice(2);
 const [current, future, onFault] = digits.split('').map((c) => c === '1') as [boolean, boolean, boolean];
 const rssBefore = process.memoryUsage().rss;
-if (mode === 'plain') binding.rawLockAll!((current ? 1 : 0) | (future ? 2 : 0) | (onFault ? 4 : 0));
+if (mode === 'plain') rawSyscalls(binding).rawLockAll((current ? 1 : 0) | (future ? 2 : 0) | (onFault ? 4 : 0));
 else lockAll({ current, future, onFault });
 
 for (let round = 0; round < 8; round += 1) {

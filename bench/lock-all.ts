@@ -39,7 +39,7 @@ function runChild(mode: 'plain' | 'memlock', flags: string): { aborted: boolean;
   const { NODE_OPTIONS: _hooks, ...env } = process.env;
   const result = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', CHILD, mode, flags], {
     encoding: 'utf8',
-    env: { ...env, MEMLOCK_TEST_HOOKS: '1' },
+    env,
     timeout: 120_000,
   });
   const aborted = result.status !== 0 || /Fatal|Check failed/.test(result.stderr);

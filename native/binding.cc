@@ -18,19 +18,17 @@
 #include <vector>
 
 #include "detach_guard.h"
-#include "fault_injection.h"
 #include "locker.h"
 #include "madvise_hook.h"
+#include "napi_views.h"
 #include "platform.h"
 #include "secret_pool.h"
+#ifdef MEMLOCK_TESTING
+#include "test_hooks.h"
+#endif
 
 namespace memlock {
 namespace {
-
-struct Bytes {
-  uintptr_t addr;
-  size_t len;
-};
 
 // One per environment (main thread, each worker). Its address is the owner
 // of the environment's locks; when the environment goes away, so do they.
@@ -68,57 +66,6 @@ void FinalizeEnvState(Napi::Env env, EnvState* state) {
 }
 
 EnvState* StateOf(Napi::Env env) { return env.GetInstanceData<EnvState>(); }
-
-size_t ElementSize(napi_typedarray_type type) {
-  switch (type) {
-    case napi_int8_array:
-    case napi_uint8_array:
-    case napi_uint8_clamped_array:
-      return 1;
-    case napi_int16_array:
-    case napi_uint16_array:
-      return 2;
-    case napi_int32_array:
-    case napi_uint32_array:
-    case napi_float32_array:
-      return 4;
-    default:  // float64, bigint64, biguint64
-      return 8;
-  }
-}
-
-// The bytes of a TypedArray or DataView, or false with a JS exception
-// pending. ArrayBuffers and SharedArrayBuffers arrive wrapped in a DataView
-// (N-API in Node 20 cannot see into a SharedArrayBuffer).
-bool ViewBytes(napi_env env, napi_value value, Bytes* out) {
-  void* data = nullptr;
-  size_t len = 0;
-  bool is = false;
-  if (napi_is_typedarray(env, value, &is) == napi_ok && is) {
-    napi_typedarray_type type;
-    size_t length = 0;
-    if (napi_get_typedarray_info(env, value, &type, &length, &data, nullptr, nullptr) != napi_ok) return false;
-    len = length * ElementSize(type);
-  } else if (napi_is_dataview(env, value, &is) == napi_ok && is) {
-    if (napi_get_dataview_info(env, value, &len, &data, nullptr, nullptr) != napi_ok) return false;
-  } else {
-    napi_throw_type_error(env, nullptr, "memlock: expected a TypedArray or DataView");
-    return false;
-  }
-  if (data == nullptr || len == 0) {
-    napi_throw_range_error(env, nullptr, "memlock: view is empty or detached");
-    return false;
-  }
-  *out = Bytes{reinterpret_cast<uintptr_t>(data), len};
-  return true;
-}
-
-Bytes ViewBytes(const Napi::Value& value) {
-  Bytes bytes{};
-  // Error::New(env) takes over the pending exception.
-  if (!ViewBytes(value.Env(), value, &bytes)) throw Napi::Error::New(value.Env());
-  return bytes;
-}
 
 // Up to four arguments and the environment's state, for raw callbacks.
 struct RawArgs {
@@ -278,20 +225,6 @@ napi_value ReleaseLatest(napi_env env, napi_callback_info cbinfo) {
   return Number(env, out.status < 0 ? static_cast<double>(out.status) : out.status == 0 ? out.id : 0);
 }
 
-// rawMlock(view) / rawMunlock(view) -> 0 | -errno: the bare syscalls on the
-// covered pages, bypassing the table. For benchmarks (the same process's
-// syscall cost) and tests (changing kernel state behind memlock's back).
-template <int (*syscall)(uintptr_t, size_t)>
-napi_value RawRange(napi_env env, napi_callback_info cbinfo) {
-  RawArgs args = Unpack(env, cbinfo);
-  Bytes bytes{};
-  if (!ViewBytes(env, args.argv[0], &bytes)) return nullptr;
-  size_t ps = platform::page_size();
-  uintptr_t start = bytes.addr / ps * ps;
-  size_t len = (bytes.addr + bytes.len + ps - 1) / ps * ps - start;
-  return Number(env, syscall(start, len));
-}
-
 napi_value IsHeld(napi_env env, napi_callback_info cbinfo) {
   RawArgs args = Unpack(env, cbinfo);
   int64_t id = 0;
@@ -368,47 +301,6 @@ Napi::Value MemlockRlimit(const Napi::CallbackInfo& info) {
   pair.Set(0u, Napi::Number::New(env, static_cast<double>(soft)));
   pair.Set(1u, Napi::Number::New(env, static_cast<double>(hard)));
   return pair;
-}
-
-// Test hook: in a child made by fork(), reports the child's view of the
-// table and the kernel's VmLck, as "lockedPages heldLocks vmLckKb".
-int ReportFromForkedChild(int fd) {
-  Stats s = Locker::instance().stats();
-  long vmlck_kb = -1;
-  char status[8192];
-  int sfd = open("/proc/self/status", O_RDONLY);
-  if (sfd >= 0) {
-    ssize_t n = read(sfd, status, sizeof(status) - 1);
-    close(sfd);
-    if (n > 0) {
-      status[n] = '\0';
-      const char* line = strstr(status, "VmLck:");
-      if (line) vmlck_kb = strtol(line + 6, nullptr, 10);
-    }
-  }
-  char report[128];
-  int len = snprintf(report, sizeof(report), "%llu %llu %ld", static_cast<unsigned long long>(s.locked_pages),
-                     static_cast<unsigned long long>(s.held_locks), vmlck_kb);
-  return write(fd, report, static_cast<size_t>(len)) == len ? 0 : 1;
-}
-
-Napi::Value ForkProbe(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  char buf[128];
-  size_t len = sizeof(buf) - 1;
-  int status = platform::fork_and_collect(ReportFromForkedChild, buf, &len);
-  if (status != 0) throw Napi::Error::New(env, "memlock: forked child failed with status " + std::to_string(status));
-  buf[len] = '\0';
-  unsigned long long locked = 0, held = 0;
-  long vmlck = -1;
-  if (sscanf(buf, "%llu %llu %ld", &locked, &held, &vmlck) != 3) {
-    throw Napi::Error::New(env, "memlock: unreadable report from forked child");
-  }
-  Napi::Object obj = Napi::Object::New(env);
-  obj.Set("lockedPages", Napi::Number::New(env, static_cast<double>(locked)));
-  obj.Set("heldLocks", Napi::Number::New(env, static_cast<double>(held)));
-  obj.Set("vmLckKb", Napi::Number::New(env, static_cast<double>(vmlck)));
-  return obj;
 }
 
 // --- Whole-process locking -------------------------------------------------
@@ -592,79 +484,8 @@ Napi::Value GetSecretStats(const Napi::CallbackInfo& info) {
   set("dedicated", s.dedicated);
   set("mappedBytes", s.mapped_bytes);
   set("unlockedBytes", s.unlocked_bytes);
-  set("checkedUnmaps", s.checked_unmaps);
-  set("dirtyUnmaps", s.dirty_unmaps);
   return obj;
 }
-
-// Test hook: before unmapping, check that the memory was zeroed, and count.
-Napi::Value SetVerifyWipe(const Napi::CallbackInfo& info) {
-  SecretPool::instance().set_verify_wipe(info[0].ToBoolean());
-  return info.Env().Undefined();
-}
-
-// Test hook: a forked child reads the view's bytes and sends them back.
-// The child may die (MADV_DONTFORK memory is not there): status says how.
-struct ForkRead {
-  uintptr_t addr;
-  size_t len;
-};
-ForkRead fork_read;  // set just before fork, on the calling thread
-
-int SendBytesFromChild(int fd) {
-  const char* bytes = reinterpret_cast<const char*>(fork_read.addr);
-  return write(fd, bytes, fork_read.len) == static_cast<ssize_t>(fork_read.len) ? 0 : 1;
-}
-
-Napi::Value ForkReadBytes(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Bytes bytes = ViewBytes(info[0]);
-  if (bytes.len > 65536) throw Napi::RangeError::New(env, "memlock: at most 64 KiB");
-  fork_read = ForkRead{bytes.addr, bytes.len};
-  std::vector<char> out(bytes.len);
-  size_t len = out.size();
-  int status = platform::fork_and_collect(SendBytesFromChild, out.data(), &len);
-  Napi::Object obj = Napi::Object::New(env);
-  obj.Set("status", Napi::Number::New(env, status));
-  obj.Set("bytes", Napi::Buffer<char>::Copy(env, out.data(), len));
-  return obj;
-}
-
-// Test hook, exported only with MEMLOCK_TEST_HOOKS=1: bare mlockall with no
-// protection, to show why memlock's lockAll is needed.
-Napi::Value RawLockAll(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), platform::lock_all(info[0].As<Napi::Number>().Int32Value()));
-}
-
-// Test hook, exported only with MEMLOCK_TEST_HOOKS=1: take the fallback a
-// kernel without MADV_DONTNEED_LOCKED needs.
-Napi::Value ForceMadviseFallback(const Napi::CallbackInfo& info) {
-  madvise_hook::set_force_fallback(info[0].ToBoolean());
-  return info.Env().Undefined();
-}
-
-// Test hook, exported only with MEMLOCK_TEST_HOOKS=1: writes one byte at
-// `offset` from the view's start, past its end if asked (a guard page test).
-Napi::Value PokeByte(const Napi::CallbackInfo& info) {
-  Bytes bytes = ViewBytes(info[0]);
-  int64_t offset = info[1].As<Napi::Number>().Int64Value();
-  *reinterpret_cast<volatile unsigned char*>(bytes.addr + offset) = 0x5A;
-  return info.Env().Undefined();
-}
-
-#ifdef MEMLOCK_FAULT_INJECTION
-// injectFault(syscall, nth, errno): the nth call of that syscall fails (test build only).
-Napi::Value InjectFault(const Napi::CallbackInfo& info) {
-  fault::arm(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value(),
-             info[2].As<Napi::Number>().Int32Value());
-  return info.Env().Undefined();
-}
-
-Napi::Value ClearFault(const Napi::CallbackInfo& info) {
-  fault::disarm();
-  return Napi::Number::New(info.Env(), fault::fired());
-}
-#endif
 
 Napi::Value RawFunction(Napi::Env env, const char* name, napi_callback callback, EnvState* state) {
   napi_value fn = nullptr;
@@ -698,8 +519,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("isHeld", RawFunction(env, "isHeld", IsHeld, state));
   exports.Set("setDetachKey", Napi::Function::New(env, SetDetachKeyFromJs, "setDetachKey"));
   exports.Set("clearDetachKeys", Napi::Function::New(env, ClearDetachKeys, "clearDetachKeys"));
-  exports.Set("rawMlock", RawFunction(env, "rawMlock", RawRange<platform::lock_range>, state));
-  exports.Set("rawMunlock", RawFunction(env, "rawMunlock", RawRange<platform::unlock_range>, state));
   exports.Set("counts", Napi::Function::New(env, Counts, "counts"));
   exports.Set("residentPages", Napi::Function::New(env, ResidentPages, "residentPages"));
   exports.Set("addressOf", Napi::Function::New(env, AddressOf, "addressOf"));
@@ -709,7 +528,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setLimit", Napi::Function::New(env, SetLimit, "setLimit"));
   exports.Set("mappingCount", Napi::Function::New(env, MappingCount, "mappingCount"));
   exports.Set("memlockRlimit", Napi::Function::New(env, MemlockRlimit, "memlockRlimit"));
-  exports.Set("forkProbe", Napi::Function::New(env, ForkProbe, "forkProbe"));
   exports.Set("lockAll", Napi::Function::New(env, LockAll, "lockAll"));
   exports.Set("unlockAll", Napi::Function::New(env, UnlockAll, "unlockAll"));
   exports.Set("lockAllFlags", Napi::Function::New(env, LockAllFlags, "lockAllFlags"));
@@ -722,18 +540,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("freeSecret", Napi::Function::New(env, FreeSecret, "freeSecret"));
   exports.Set("trimSecrets", Napi::Function::New(env, TrimSecrets, "trimSecrets"));
   exports.Set("secretStats", Napi::Function::New(env, GetSecretStats, "secretStats"));
-  exports.Set("setVerifyWipe", Napi::Function::New(env, SetVerifyWipe, "setVerifyWipe"));
-  exports.Set("forkReadBytes", Napi::Function::New(env, ForkReadBytes, "forkReadBytes"));
-#ifdef MEMLOCK_FAULT_INJECTION
-  exports.Set("injectFault", Napi::Function::New(env, InjectFault, "injectFault"));
-  exports.Set("clearFault", Napi::Function::New(env, ClearFault, "clearFault"));
+#ifdef MEMLOCK_TESTING
+  AddTestHooks(env, exports);
 #endif
-  const char* hooks = getenv("MEMLOCK_TEST_HOOKS");
-  if (hooks != nullptr && strcmp(hooks, "1") == 0) {
-    exports.Set("pokeByte", Napi::Function::New(env, PokeByte, "pokeByte"));
-    exports.Set("rawLockAll", Napi::Function::New(env, RawLockAll, "rawLockAll"));
-    exports.Set("forceMadviseFallback", Napi::Function::New(env, ForceMadviseFallback, "forceMadviseFallback"));
-  }
   return exports;
 }
 

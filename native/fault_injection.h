@@ -1,5 +1,5 @@
 // Makes one platform call fail on demand, in test builds only (compiled with
-// MEMLOCK_FAULT_INJECTION; see CMakeLists.txt): "the Nth call of syscall S
+// MEMLOCK_TESTING; see CMakeLists.txt): "the Nth call of syscall S
 // returns -E". Checks that every public call either succeeds or fails with
 // its documented error and changes nothing.
 #pragma once
@@ -22,7 +22,7 @@ int take(int syscall);
 }  // namespace fault
 }  // namespace memlock
 
-#ifdef MEMLOCK_FAULT_INJECTION
+#ifdef MEMLOCK_TESTING
 #define MEMLOCK_INJECT(syscall)                              \
   do {                                                       \
     if (int injected_ = ::memlock::fault::take(syscall)) {   \

@@ -27,8 +27,10 @@ int install();
 // range again on the fallback path.
 void set_active(bool active, bool on_fault);
 
-// Testing: behave as on a kernel without MADV_DONTNEED_LOCKED (< 5.18).
+#ifdef MEMLOCK_TESTING
+// The testing build: behave as on a kernel without MADV_DONTNEED_LOCKED (< 5.18).
 void set_force_fallback(bool on);
+#endif
 
 struct Counts {
   uint64_t retried_locked;  // served by MADV_DONTNEED_LOCKED

@@ -57,10 +57,6 @@ int64_t resident_pages(uintptr_t addr, size_t len);
 // RLIMIT_MEMLOCK; -1 stands for RLIM_INFINITY.
 int memlock_rlimit(int64_t* soft, int64_t* hard);
 
-// Runs `child` in a fork()ed child and returns its exit status (or -errno).
-// The child calls _exit(child(fd)) where fd is the write end of a pipe whose
-// bytes end up in out[0..*out_len).
-int fork_and_collect(int (*child)(int fd), char* out, size_t* out_len);
 
 }  // namespace platform
 }  // namespace memlock

@@ -7,7 +7,6 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <vector>
@@ -194,37 +193,6 @@ int memlock_rlimit(int64_t* soft, int64_t* hard) {
   *soft = rl.rlim_cur == RLIM_INFINITY ? -1 : static_cast<int64_t>(rl.rlim_cur);
   *hard = rl.rlim_max == RLIM_INFINITY ? -1 : static_cast<int64_t>(rl.rlim_max);
   return 0;
-}
-
-int fork_and_collect(int (*child)(int fd), char* out, size_t* out_len) {
-  int fds[2];
-  if (pipe(fds) != 0) return -errno;
-  pid_t pid = fork();
-  if (pid < 0) {
-    int err = errno;
-    close(fds[0]);
-    close(fds[1]);
-    return -err;
-  }
-  if (pid == 0) {
-    close(fds[0]);
-    _exit(child(fds[1]));
-  }
-  close(fds[1]);
-  size_t used = 0;
-  while (used < *out_len) {
-    ssize_t n = read(fds[0], out + used, *out_len - used);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    used += static_cast<size_t>(n);
-  }
-  close(fds[0]);
-  *out_len = used;
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return -errno;
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 }  // namespace platform

@@ -136,11 +136,13 @@ uintptr_t SecretPool::map_secret_memory(size_t len, bool guard, ForkMode fork, b
 
 void SecretPool::unmap_secret_memory(uintptr_t data, size_t len, bool guard, int64_t lock_id) {
   const size_t ps = platform::page_size();
+#ifdef MEMLOCK_TESTING
   if (verify_wipe_) {
     const unsigned char* bytes = reinterpret_cast<const unsigned char*>(data);
-    checked_unmaps_ += 1;
-    if (std::any_of(bytes, bytes + len, [](unsigned char b) { return b != 0; })) dirty_unmaps_ += 1;
+    wipe_checks_.checked_unmaps += 1;
+    if (std::any_of(bytes, bytes + len, [](unsigned char b) { return b != 0; })) wipe_checks_.dirty_unmaps += 1;
   }
+#endif
   Locker& locker = Locker::instance();
   if (lock_id > 0) locker.release(&kPoolOwner, lock_id);
   else unlocked_bytes_ -= len;
@@ -289,13 +291,19 @@ void SecretPool::trim() {
 
 SecretStats SecretPool::stats() {
   std::lock_guard<std::mutex> guard(mu_);
-  return SecretStats{live_.size(), slab_count_, dedicated_, mapped_bytes_, unlocked_bytes_, checked_unmaps_,
-                     dirty_unmaps_};
+  return SecretStats{live_.size(), slab_count_, dedicated_, mapped_bytes_, unlocked_bytes_};
 }
 
+#ifdef MEMLOCK_TESTING
 void SecretPool::set_verify_wipe(bool on) {
   std::lock_guard<std::mutex> guard(mu_);
   verify_wipe_ = on;
 }
+
+SecretPool::WipeChecks SecretPool::wipe_checks() {
+  std::lock_guard<std::mutex> guard(mu_);
+  return wipe_checks_;
+}
+#endif
 
 }  // namespace memlock

@@ -19,7 +19,7 @@ try {
     env: {
       ...process.env,
       LD_PRELOAD: libasan,
-      MEMLOCK_ADDON: path.join(build, 'memlock_asan.node'),
+      MEMLOCK_NATIVE_BINDING: path.join(build, 'memlock_asan.node'),
       MEMLOCK_ASAN: '1',
       ASAN_OPTIONS: `detect_leaks=1:verify_asan_link_order=0:log_path=${logs}/lsan`,
     },

@@ -27,8 +27,6 @@ export interface NativeSecretStats {
   dedicated: number;
   mappedBytes: number;
   unlockedBytes: number;
-  checkedUnmaps: number;
-  dirtyUnmaps: number;
 }
 
 export interface NativeLockInfo {
@@ -48,12 +46,6 @@ export interface NativeLockInfo {
   count: number;
   label: string;
   stack: string;
-}
-
-export interface ForkProbeReport {
-  lockedPages: number;
-  heldLocks: number;
-  vmLckKb: number;
 }
 
 /** What the addon exports. Views are always a TypedArray or DataView. */
@@ -97,12 +89,6 @@ export interface NativeBinding {
   mappingCount(): number;
   /** [soft, hard] in bytes (-1 = unlimited), or -errno. */
   memlockRlimit(): [number, number] | number;
-  /** Bare mlock of the covered pages, bypassing the table (benchmarks, tests): 0 or -errno. */
-  rawMlock(view: ArrayBufferView): number;
-  /** Bare munlock of the covered pages, bypassing the table: 0 or -errno. */
-  rawMunlock(view: ArrayBufferView): number;
-  /** Test hook: forks in native code and reports the child's table and VmLck. */
-  forkProbe(): ForkProbeReport;
   /**
    * A secret of `size` bytes (flags: 1 guarded, 2 lock required, 4 drop on
    * fork): a Buffer, or in 'key' mode an ArrayBuffer to wrap in one; or
@@ -114,10 +100,6 @@ export interface NativeBinding {
   freeSecret(buffer: Buffer): number;
   trimSecrets(): void;
   secretStats(): NativeSecretStats;
-  /** Test hook: verify (and count) that memory is zero before it is unmapped. */
-  setVerifyWipe(on: boolean): void;
-  /** Test hook: a child forked in native code reads the view's bytes. */
-  forkReadBytes(view: ArrayBufferView): { status: number; bytes: Buffer };
   /** mlockall behind memlock's madvise hook (flags: 1 current, 2 future, 4 on fault): 0 or -errno. */
   lockAll(flags: number): number;
   /**
@@ -127,14 +109,6 @@ export interface NativeBinding {
   unlockAll(): number;
   lockAllFlags(): number;
   madviseHookCounts(): { retriedLocked: number; retriedUnlock: number; failed: number };
-  /** Test hook, only with MEMLOCK_TEST_HOOKS=1 at load: bare mlockall, no protection. */
-  rawLockAll?(flags: number): number;
-  /** Fault-injection builds only (CMake target memlock_faults): the nth call of a syscall fails. */
-  injectFault?(syscall: number, nth: number, errno: number): void;
-  /** Fault-injection builds only: disarms, and says how many injected failures fired. */
-  clearFault?(): number;
-  /** Test hook, only with MEMLOCK_TEST_HOOKS=1 at load: act as a kernel before 5.18. */
-  forceMadviseFallback?(on: boolean): void;
   setThreadId(threadId: number): void;
   annotate(id: number, label: string, stack: string): void;
   /** Every held lock, oldest first. */
@@ -145,14 +119,13 @@ export interface NativeBinding {
    * scratch[0] = pages counted.
    */
   verify(): Float64Array | number;
-  /** Test hook, only with MEMLOCK_TEST_HOOKS=1 at load: writes a byte at view + offset. */
-  pokeByte?(view: ArrayBufferView, offset: number): void;
 }
 
-const FUNCTIONS = [
+/** Every function the addon exports: the API's needs and nothing else. */
+export const NATIVE_FUNCTIONS = [
   'lock', 'release', 'releaseLatest', 'isHeld', 'setDetachKey', 'clearDetachKeys', 'counts', 'residentPages', 'addressOf',
-  'isDetached', 'stats', 'getLimit', 'setLimit', 'memlockRlimit', 'mappingCount', 'forkProbe', 'rawMlock', 'rawMunlock',
-  'allocSecret', 'freeSecret', 'trimSecrets', 'secretStats', 'setVerifyWipe', 'forkReadBytes',
+  'isDetached', 'stats', 'getLimit', 'setLimit', 'memlockRlimit', 'mappingCount',
+  'allocSecret', 'freeSecret', 'trimSecrets', 'secretStats',
   'setThreadId', 'annotate', 'locks', 'verify', 'lockAll', 'unlockAll', 'lockAllFlags', 'madviseHookCounts',
 ] as const satisfies readonly (keyof NativeBinding)[];
 
@@ -160,7 +133,7 @@ const FUNCTIONS = [
 // a message that says so, rather than later with "x is not a function".
 function checkBinding(addon: unknown): asserts addon is NativeBinding {
   const record = addon as Record<string, unknown> | null;
-  const missing: string[] = FUNCTIONS.filter((name) => typeof record?.[name] !== 'function');
+  const missing: string[] = NATIVE_FUNCTIONS.filter((name) => typeof record?.[name] !== 'function');
   if (typeof record?.['pageSize'] !== 'number') missing.push('pageSize');
   if (!(record?.['scratch'] instanceof Float64Array)) missing.push('scratch');
   if (record?.['detachGuard'] !== 'key' && record?.['detachGuard'] !== 'mark') missing.push('detachGuard');
@@ -169,11 +142,26 @@ function checkBinding(addon: unknown): asserts addon is NativeBinding {
   }
 }
 
-// MEMLOCK_ADDON names another build of the addon (the sanitizer and
-// fault-injection builds of CMakeLists.txt); normally node-gyp-build finds
-// the prebuild or the node-gyp build.
-const override = process.env['MEMLOCK_ADDON'];
-const addon: unknown = override ? require(path.resolve(override)) : nodeGypBuild(path.join(__dirname, '..'));
+/**
+ * The addon to load. Normally node-gyp-build finds the prebuild for this
+ * platform or the build made at install. MEMLOCK_NATIVE_BINDING names
+ * another build instead (an absolute path to a .node file: the testing and
+ * sanitizer builds of CMakeLists.txt, or your own), as better-sqlite3's
+ * `nativeBinding` option does; it must load and offer the whole API.
+ */
+function loadAddon(): unknown {
+  const chosen = process.env['MEMLOCK_NATIVE_BINDING'];
+  if (chosen === undefined || chosen === '') return nodeGypBuild(path.join(__dirname, '..'));
+  if (!path.isAbsolute(chosen) || path.extname(chosen) !== '.node') {
+    throw Object.assign(
+      new Error(`memlock: MEMLOCK_NATIVE_BINDING must be the absolute path of a .node file, not ${JSON.stringify(chosen)}`),
+      { code: 'ERR_MEMLOCK_NATIVE_BINDING' },
+    );
+  }
+  return require(chosen);
+}
+
+const addon = loadAddon();
 checkBinding(addon);
 // The addon's exports object is in V8's dictionary mode (its properties were
 // added one by one from C++), so every load from it was a hash lookup: ~30 ns

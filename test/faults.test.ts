@@ -1,13 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import path from 'node:path';
 import t from 'tap';
-import { hasCommand, runFixture, UNDER_ASAN } from './helpers/child';
+import { runFixture, UNDER_ASAN } from './helpers/child';
+import { NO_TESTING_BUILD, TESTING_BUILD } from './helpers/testing-build';
 
-// The fault-injection build is a CMake target (CMakeLists.txt); it is built
-// here, once, into build-cmake/.
-const root = path.join(__dirname, '..');
-const build = path.join(root, 'build-cmake');
-const skip = hasCommand('cmake') ? false : 'needs cmake for the fault-injection build';
+// Fault injection is part of the testing build (CMake target
+// memlock_testing, made by npm test before the suite).
 
 interface FaultRecord {
   call: string;
@@ -39,10 +35,9 @@ const ABSORBED = new Set([
 ]);
 const absorbed = (r: FaultRecord) => ABSORBED.has(`${r.call}/${r.syscall}`) || ABSORBED.has(`${r.call}/${r.syscall}/${r.errnoName}`);
 
-t.test('every public call x every failing syscall: its documented error, nothing changed', { skip }, (t) => {
-  execFileSync('cmake', ['-S', root, '-B', build, '-DCMAKE_BUILD_TYPE=RelWithDebInfo'], { stdio: 'ignore' });
-  execFileSync('cmake', ['--build', build, '--target', 'memlock_faults', '-j2'], { stdio: 'ignore' });
-  const child = runFixture('fault-matrix.ts', { env: { MEMLOCK_ADDON: path.join(build, 'memlock_faults.node') } });
+t.test('every public call x every failing syscall: its documented error, nothing changed', { skip: NO_TESTING_BUILD }, (t) => {
+  // Under ASan the sanitizer build (a testing build too) is already named.
+  const child = runFixture('fault-matrix.ts', { env: { MEMLOCK_NATIVE_BINDING: process.env['MEMLOCK_NATIVE_BINDING'] ?? TESTING_BUILD } });
   t.equal(child.status, 0, `signal ${child.signal}: ${child.stderr.slice(0, 500)}`);
   const { records, end } = JSON.parse(child.stdout) as { records: FaultRecord[]; end: { stats: { lockedPages: number; lockAll: unknown } } };
   const calls = UNDER_ASAN ? 9 : 12; // no whole-process locking under ASan

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
+import { NATIVE_FUNCTIONS } from '../src/binding';
 
 const root = path.join(__dirname, '..');
 
@@ -32,3 +33,13 @@ for (const file of ['consumer.mjs', 'consumer.cjs']) {
     t.end();
   });
 }
+
+t.test('the shipped addon exports what the API needs and no test hook', (t) => {
+  // The build npm install made (or the prebuild), as node-gyp-build finds it.
+  const shipped = require('node-gyp-build')(root) as Record<string, unknown>;
+  const functions = Object.keys(shipped).filter((name) => typeof shipped[name] === 'function').sort();
+  t.same(functions, [...NATIVE_FUNCTIONS].sort(), 'its functions are exactly the ones src/binding.ts declares');
+  const values = Object.keys(shipped).filter((name) => typeof shipped[name] !== 'function').sort();
+  t.same(values, ['detachGuard', 'pageSize', 'physicalPages', 'scratch']);
+  t.end();
+});

@@ -1,13 +1,15 @@
+// The testing build (forks from native code, a byte poke), loaded before src/.
+import { NO_TESTING_BUILD } from './helpers/testing-build';
 import t from 'tap';
-import { binding } from '../src/binding';
 import { allocSecret } from '../src/index';
 import { cannotDropPrivileges, runFixture, SKIP_MAP_CAP_UNDER_ASAN, unprivileged } from './helpers/child';
+import { hooks } from './helpers/hooks';
 
-t.test('a child forked from native code reads zeros where the secret is', (t) => {
+t.test('a child forked from native code reads zeros where the secret is', { skip: NO_TESTING_BUILD }, (t) => {
   for (const placement of ['pooled', 'guarded'] as const) {
     const secret = allocSecret(64, { placement });
     secret.buffer.fill(0x42);
-    const child = binding.forkReadBytes(secret.buffer);
+    const child = hooks().forkReadBytes(secret.buffer);
     t.equal(child.status, 0, `${placement}: the child read the memory`);
     t.equal(child.bytes.length, 64);
     t.ok(child.bytes.every((b) => b === 0), `${placement}: and saw only zeros (MADV_WIPEONFORK)`);
@@ -17,10 +19,10 @@ t.test('a child forked from native code reads zeros where the secret is', (t) =>
   t.end();
 });
 
-t.test("onFork: 'drop': the memory is not there in the child", (t) => {
+t.test("onFork: 'drop': the memory is not there in the child", { skip: NO_TESTING_BUILD }, (t) => {
   const secret = allocSecret(64, { onFork: 'drop' });
   secret.buffer.fill(0x42);
-  const child = binding.forkReadBytes(secret.buffer);
+  const child = hooks().forkReadBytes(secret.buffer);
   // write(2) from an unmapped address fails with EFAULT: the child exits 1
   // without sending anything (the kernel reads the memory, not the child).
   t.not(child.status, 0, `the child could not read it (status ${child.status})`);
@@ -29,21 +31,15 @@ t.test("onFork: 'drop': the memory is not there in the child", (t) => {
   t.end();
 });
 
-t.test('guarded: one byte past the end kills the process with SIGSEGV', (t) => {
-  const env = { MEMLOCK_TEST_HOOKS: '1' };
-  const inside = runFixture('guard-overrun.ts', { args: ['99'], env });
+t.test('guarded: one byte past the end kills the process with SIGSEGV', { skip: NO_TESTING_BUILD }, (t) => {
+  const inside = runFixture('guard-overrun.ts', { args: ['99'] });
   t.equal(inside.status, 0, `the last byte is writable: ${inside.stderr}`);
   t.equal(inside.stdout, 'wrote at 99');
-  const over = runFixture('guard-overrun.ts', { args: ['100'], env });
+  const over = runFixture('guard-overrun.ts', { args: ['100'] });
   t.equal(over.signal, 'SIGSEGV', 'one byte over faults at once');
   t.equal(over.stdout, '', 'before anything else ran');
-  const under = runFixture('guard-overrun.ts', { args: ['-4097'], env });
+  const under = runFixture('guard-overrun.ts', { args: ['-4097'] });
   t.equal(under.signal, 'SIGSEGV', 'the leading guard page faults too');
-  t.end();
-});
-
-t.test('pokeByte exists only with MEMLOCK_TEST_HOOKS=1', (t) => {
-  t.equal(binding.pokeByte, undefined);
   t.end();
 });
 
@@ -67,7 +63,7 @@ t.test('RLIMIT_MEMLOCK 64 KiB, no CAP_IPC_LOCK: required fails cleanly, best-eff
   t.end();
 });
 
-t.test('secrets dropped without free are wiped and released by finalizers', (t) => {
+t.test('secrets dropped without free are wiped and released by finalizers', { skip: NO_TESTING_BUILD }, (t) => {
   const child = runFixture('secret-gc.ts', { node: ['--expose-gc'] });
   t.equal(child.status, 0, child.stderr);
   const r = JSON.parse(child.stdout);
