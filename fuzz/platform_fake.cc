@@ -89,7 +89,6 @@ int memlock_rlimit(int64_t* soft, int64_t* hard) {
   *soft = *hard = -1;
   return 0;
 }
-int fork_and_collect(int (*)(int), char*, size_t*) { return -ENOSYS; }
 int locked_ranges(std::vector<LockedRange>* out) {
   // One range per run of pages locked alike, split at mapping boundaries.
   const fake::Kernel& k = fake::kernel();
