@@ -21,7 +21,7 @@ const PLAIN = ['env', '-u', 'NODE_OPTIONS'];
 
 function runCli(args: string[], prefix: string[] = []) {
   const command = [...PLAIN, ...prefix, process.execPath, cli, ...args];
-  const result = spawnSync(command[0]!, command.slice(1), { cwd: root, encoding: 'utf8', env, timeout: 60_000 });
+  const result = spawnSync(command[0]!, command.slice(1), { cwd: root, encoding: 'utf8', env, timeout: 600_000 });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 

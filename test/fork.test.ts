@@ -24,7 +24,7 @@ t.test('a child forked from native code starts with an empty table', { skip: NO_
 
 t.test('fork while a worker allocates secrets, allocSecret being the first call: no deadlock', (t) => {
   // A hang is the failure: the child is killed after 90 s (it takes a few here).
-  const child = runFixture('fork-secret-worker.ts', { timeout: 90_000 });
+  const child = runFixture('fork-secret-worker.ts', { timeout: 600_000 });
   t.equal(child.signal, null, 'the child was not killed: no fork deadlocked');
   t.equal(child.status, 0, child.stderr.slice(0, 300));
   const r = JSON.parse(child.stdout || '{}');
