@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "shared_numbers.h"
+
 namespace memlock {
 namespace fake {
 
@@ -26,7 +28,7 @@ struct Kernel {
   // 5 munlockall), after how many matching calls, with what errno, and
   // whether mlock locks the first half of its range before failing (as the
   // real one can).
-  int fail_syscall;
+  Syscall fail_syscall;  // kNone: nothing armed
   int fail_after;
   int fail_errno;
   bool fail_partial;

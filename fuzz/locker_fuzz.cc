@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <vector>
 
 #include "../fuzz/fake_kernel.h"
@@ -86,18 +87,19 @@ void check(Locker& locker, const Model& model) {
   if (s.held_locks != model.held.size()) diverge("held_locks");
 }
 
-void maybe_arm(FuzzedDataProvider& in, int syscall_low, int syscall_high) {
+// Maybe arms a failure of one of the syscalls the next operation makes.
+void maybe_arm(FuzzedDataProvider& in, std::initializer_list<Syscall> syscalls) {
   fake::Kernel& k = fake::kernel();
   k.fired = 0;  // per operation: only a fault armed for this one counts
   if (in.ConsumeIntegralInRange(0, 5) != 0) return;
-  k.fail_syscall = in.ConsumeIntegralInRange(syscall_low, syscall_high);
+  k.fail_syscall = syscalls.begin()[in.ConsumeIntegralInRange<size_t>(0, syscalls.size() - 1)];
   k.fail_after = in.ConsumeIntegralInRange(1, 3);
   static const int kErrors[] = {ENOMEM, EAGAIN, EPERM, EINVAL};
   k.fail_errno = kErrors[in.ConsumeIntegralInRange(0, 3)];
   k.fail_partial = in.ConsumeBool();
 }
 
-void disarm() { fake::kernel().fail_syscall = 0; }
+void disarm() { fake::kernel().fail_syscall = Syscall::kNone; }
 
 // Expected effect of a successful lock on the model.
 void apply_lock(Model& m, uint64_t first, uint64_t pages, bool on_fault) {
@@ -122,7 +124,7 @@ void do_lock_all(Locker& locker, Model& m, FuzzedDataProvider& in) {
   // lockAll's own flags: current, future, on fault; current or future set.
   int flags = in.ConsumeIntegralInRange(1, 7);
   if ((flags & (kLockCurrent | kLockFuture)) == 0) flags |= kLockCurrent;
-  maybe_arm(in, 4, 4);
+  maybe_arm(in, {Syscall::kMlockall});
   fake::Kernel before = fake::kernel();
   int rc = locker.lock_all(flags);
   if (tracing()) fprintf(stderr, "lock_all flags=%d -> %d\n", flags, rc);
@@ -141,15 +143,16 @@ void do_lock_all(Locker& locker, Model& m, FuzzedDataProvider& in) {
 
 void do_unlock_all(Locker& locker, Model& m, FuzzedDataProvider& in) {
   // Any of mlock, mlock2, munlock, mlockall may fail, once.
-  maybe_arm(in, 1, 4);
+  maybe_arm(in, {Syscall::kMlock, Syscall::kMlock2, Syscall::kMunlock, Syscall::kMlockall});
   fake::kernel().enomem_unmaps = true;
   fake::Kernel before = fake::kernel();
   Syscall failed = Syscall::kNone;
-  if (tracing()) fprintf(stderr, "unlock_all armed syscall=%d after=%d\n", fake::kernel().fail_syscall, fake::kernel().fail_after);
+  if (tracing()) fprintf(stderr, "unlock_all armed syscall=%d after=%d\n", static_cast<int>(fake::kernel().fail_syscall), fake::kernel().fail_after);
   int rc = locker.unlock_all(&failed);
   if (tracing()) fprintf(stderr, "  -> %d fired %d\n", rc, fake::kernel().fired);
   const fake::Kernel& k = fake::kernel();
-  int fired = k.fired, armed_syscall = before.fail_syscall;
+  int fired = k.fired;
+  Syscall armed_syscall = before.fail_syscall;
   disarm();
   fake::kernel().enomem_unmaps = false;
   if (rc < 0) {
@@ -165,9 +168,9 @@ void do_unlock_all(Locker& locker, Model& m, FuzzedDataProvider& in) {
   m.lock_all_flags = 0;
   // A refused relock is absorbed: counted pages stay locked (check() makes
   // sure), of either kind.
-  if (fired > 0 && (armed_syscall == 1 || armed_syscall == 2)) {
+  if (fired > 0 && (armed_syscall == Syscall::kMlock || armed_syscall == Syscall::kMlock2)) {
     for (uint64_t p = 0; p < N; ++p) m.kind_unknown[p] = m.count[p] > 0;
-  } else if (fired > 0 && !(armed_syscall == 3 && before.fail_errno == ENOMEM)) {
+  } else if (fired > 0 && !(armed_syscall == Syscall::kMunlock && before.fail_errno == ENOMEM)) {
     diverge("unlock_all succeeded although a syscall failed");
   }
 }
@@ -181,7 +184,7 @@ void do_lock(Locker& locker, Model& m, FuzzedDataProvider& in, const void* owner
   uintptr_t addr = fake::address_of_page(first) + head;
   size_t len = pages * fake::kPageSize - head - tail;
   bool on_fault = in.ConsumeBool();
-  maybe_arm(in, 1, 3);
+  maybe_arm(in, {Syscall::kMlock, Syscall::kMlock2, Syscall::kMunlock});
 
   uint64_t new_pages = 0, locked_now = 0;
   for (uint64_t p = 0; p < N; ++p) locked_now += m.count[p] > 0;
@@ -191,7 +194,7 @@ void do_lock(Locker& locker, Model& m, FuzzedDataProvider& in, const void* owner
   const fake::Kernel& k = fake::kernel();
   if (tracing()) {
     fprintf(stderr, "lock pages %llu+%llu on_fault=%d armed syscall=%d after=%d errno=%d partial=%d\n",
-            static_cast<unsigned long long>(first), static_cast<unsigned long long>(pages), on_fault, k.fail_syscall,
+            static_cast<unsigned long long>(first), static_cast<unsigned long long>(pages), on_fault, static_cast<int>(k.fail_syscall),
             k.fail_after, k.fail_errno, k.fail_partial);
   }
   LockOutcome out = locker.lock(owner, addr, len, on_fault, static_cast<uint32_t>(m.held.size()));
@@ -227,7 +230,7 @@ void do_release(Locker& locker, Model& m, FuzzedDataProvider& in, const void* ow
     }
   }
   Held h = m.held[index];
-  maybe_arm(in, 1, 3);
+  maybe_arm(in, {Syscall::kMlock, Syscall::kMlock2, Syscall::kMunlock});
   ReleaseOutcome out = newest_on_bytes ? locker.release_latest(owner, h.addr, h.len) : locker.release(owner, h.id);
   int fired = fake::kernel().fired;
   disarm();

@@ -17,30 +17,30 @@ void reset() { memset(&state, 0, sizeof(state)); }
 uint64_t address_of_page(uint64_t page) { return (kBasePage + page) * kPageSize; }
 
 // Whether this call of `syscall` fails as armed.
-static bool armed(int syscall) {
+static bool armed(Syscall syscall) {
   if (state.fail_syscall != syscall || --state.fail_after != 0) return false;
-  state.fail_syscall = 0;
+  state.fail_syscall = Syscall::kNone;
   state.fired += 1;
   return true;
 }
 
-// mlockall: MCL_CURRENT (1) locks every page (on fault with MCL_ONFAULT, 4)
-// and clears MCL_FUTURE (2) unless it is set again; without MCL_CURRENT it
-// only sets MCL_FUTURE. Refused before it changes anything.
+// mlockall: MCL_CURRENT locks every page (on fault with MCL_ONFAULT) and
+// clears MCL_FUTURE unless it is set again; without MCL_CURRENT it only sets
+// MCL_FUTURE. Refused before it changes anything.
 static int lock_all(int flags) {
-  if (armed(4)) return -state.fail_errno;
-  state.future = (flags & 2) != 0;
-  if (flags & 1) {
+  if (armed(Syscall::kMlockall)) return -state.fail_errno;
+  state.future = (flags & kLockFuture) != 0;
+  if (flags & kLockCurrent) {
     for (uint64_t p = 0; p < kPages; ++p) {
       state.locked[p] = true;
-      state.on_fault[p] = (flags & 4) != 0;
+      state.on_fault[p] = (flags & kLockOnFault) != 0;
     }
   }
   return 0;
 }
 
 static int unlock_all() {
-  if (armed(5)) return -state.fail_errno;
+  if (armed(Syscall::kMunlockall)) return -state.fail_errno;
   state.future = false;
   memset(state.locked, 0, sizeof(state.locked));
   memset(state.on_fault, 0, sizeof(state.on_fault));
@@ -48,7 +48,7 @@ static int unlock_all() {
 }
 
 // Applies `lock`/`on_fault` to [addr, addr + len), or fails as armed.
-static int apply(int syscall, uintptr_t addr, size_t len, bool lock, bool on_fault) {
+static int apply(Syscall syscall, uintptr_t addr, size_t len, bool lock, bool on_fault) {
   uint64_t first = addr / kPageSize - kBasePage;
   uint64_t end = (addr + len + kPageSize - 1) / kPageSize - kBasePage;
   if (first >= kPages || end > kPages || end <= first) return -ENOMEM;  // outside the arena: unmapped
@@ -72,9 +72,9 @@ namespace platform {
 
 size_t page_size() { return fake::kPageSize; }
 uint64_t physical_pages() { return 1 << 20; }
-int lock_range(uintptr_t addr, size_t len) { return fake::apply(1, addr, len, true, false); }
-int lock_range_on_fault(uintptr_t addr, size_t len) { return fake::apply(2, addr, len, true, true); }
-int unlock_range(uintptr_t addr, size_t len) { return fake::apply(3, addr, len, false, false); }
+int lock_range(uintptr_t addr, size_t len) { return fake::apply(Syscall::kMlock, addr, len, true, false); }
+int lock_range_on_fault(uintptr_t addr, size_t len) { return fake::apply(Syscall::kMlock2, addr, len, true, true); }
+int unlock_range(uintptr_t addr, size_t len) { return fake::apply(Syscall::kMunlock, addr, len, false, false); }
 int lock_all(int flags) { return fake::lock_all(flags); }
 int unlock_all() { return fake::unlock_all(); }
 int64_t map_memory(size_t) { return -ENOMEM; }

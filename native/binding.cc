@@ -32,15 +32,13 @@ namespace {
 
 // One per environment (main thread, each worker). Its address is the owner
 // of the environment's locks; when the environment goes away, so do they.
-constexpr size_t kScratchSlots = 6;
 struct EnvState {
   // Secondary results of the last call, shared with JS (as an external
   // ArrayBuffer over this memory) so the hot calls can return a plain
-  // number: [0] pages covered, [1] pages newly sticky, [2] the Syscall that
-  // failed; after kMapCountExceeded [3] the mappings counted, [4]
-  // vm.max_map_count, [5] the margin memlock keeps (so that the error is
-  // built with no allocation here and no /proc read in JS). It lives as
-  // long as the environment, like the JS that reads it.
+  // number; slots in shared_numbers.h. After kMapCountExceeded the figures
+  // of the error are here too, so that it is built with no allocation here
+  // and no /proc read in JS. It lives as long as the environment, like the
+  // JS that reads it.
   double scratch[kScratchSlots] = {};
   int32_t thread_id = 0;  // worker_threads.threadId, for locks()
   // The object whose identity is this environment's detach key (see
@@ -138,12 +136,12 @@ void SetDetachKey(napi_env env, EnvState* state, napi_value arraybuffer, bool on
   detach_guard::set_key(env, arraybuffer, key);
 }
 
-// The figures a kMapCountExceeded error names, into scratch[3..5].
+// The figures a kMapCountExceeded error names, into their scratch slots.
 void ScratchMappings(double* scratch, int64_t mappings) {
   const Locker& locker = Locker::instance();
-  scratch[3] = static_cast<double>(mappings);
-  scratch[4] = static_cast<double>(locker.max_map_count());
-  scratch[5] = static_cast<double>(locker.map_margin());
+  scratch[kScratchMappings] = static_cast<double>(mappings);
+  scratch[kScratchMapCap] = static_cast<double>(locker.max_map_count());
+  scratch[kScratchMapMargin] = static_cast<double>(locker.map_margin());
 }
 
 napi_value Number(napi_env env, double value) {
@@ -166,9 +164,9 @@ napi_value Lock(napi_env env, napi_callback_info cbinfo) {
   Locker& locker = Locker::instance();
   LockOutcome out = locker.lock(args.state, bytes.addr, bytes.len, on_fault, tag, args.state->thread_id);
   double* scratch = args.state->scratch;
-  scratch[0] = static_cast<double>(locker.pages_spanned(bytes.addr, bytes.len));
-  scratch[1] = static_cast<double>(out.newly_sticky);
-  scratch[2] = static_cast<double>(static_cast<int>(out.failed));
+  scratch[kScratchPages] = static_cast<double>(locker.pages_spanned(bytes.addr, bytes.len));
+  scratch[kScratchNewlySticky] = static_cast<double>(out.newly_sticky);
+  scratch[kScratchFailedSyscall] = static_cast<double>(static_cast<int>(out.failed));
   if (out.id > 0) {
     SetDetachKey(env, args.state, args.argv[3], true);
     if (out.newly_sticky > 0) args.state->sticky.push_back(bytes);
@@ -215,13 +213,13 @@ Napi::Value SetDetachKeyFromJs(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// releaseLatest(view) -> id released (> 0) | 0 none held | -errno; scratch[0] = its tag
+// releaseLatest(view) -> id released (> 0) | 0 none held | -errno; its tag in scratch
 napi_value ReleaseLatest(napi_env env, napi_callback_info cbinfo) {
   RawArgs args = Unpack(env, cbinfo);
   Bytes bytes{};
   if (!ViewBytes(env, args.argv[0], &bytes)) return nullptr;
   ReleaseOutcome out = Locker::instance().release_latest(args.state, bytes.addr, bytes.len);
-  args.state->scratch[0] = out.tag;
+  args.state->scratch[kScratchTag] = out.tag;
   return Number(env, out.status < 0 ? static_cast<double>(out.status) : out.status == 0 ? out.id : 0);
 }
 
@@ -243,12 +241,12 @@ Napi::Value Counts(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// residentPages(view) -> resident page count | -errno (mincore); scratch[0] = pages covered
+// residentPages(view) -> resident page count | -errno (mincore); pages covered in scratch
 Napi::Value ResidentPages(const Napi::CallbackInfo& info) {
   Bytes bytes = ViewBytes(info[0]);
   Locker& locker = Locker::instance();
   uint64_t pages = locker.pages_spanned(bytes.addr, bytes.len);
-  StateOf(info.Env())->scratch[0] = static_cast<double>(pages);
+  StateOf(info.Env())->scratch[kScratchPages] = static_cast<double>(pages);
   int64_t rc = platform::resident_pages(locker.page_index(bytes.addr) * locker.page_size(), pages * locker.page_size());
   return Napi::Number::New(info.Env(), static_cast<double>(rc));
 }
@@ -310,12 +308,12 @@ Napi::Value LockAll(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), Locker::instance().lock_all(info[0].As<Napi::Number>().Int32Value()));
 }
 
-// unlockAll() -> 0 | -errno (nothing changed); scratch[2] = the failed Syscall
+// unlockAll() -> 0 | -errno (nothing changed); the failed Syscall in scratch
 // (kNone: /proc/self/maps could not be read)
 Napi::Value UnlockAll(const Napi::CallbackInfo& info) {
   Syscall failed = Syscall::kNone;
   int rc = Locker::instance().unlock_all(&failed);
-  StateOf(info.Env())->scratch[2] = static_cast<double>(static_cast<int>(failed));
+  StateOf(info.Env())->scratch[kScratchFailedSyscall] = static_cast<double>(static_cast<int>(failed));
   return Napi::Number::New(info.Env(), rc);
 }
 
@@ -374,12 +372,12 @@ Napi::Value Locks(const Napi::CallbackInfo& info) {
 }
 
 // verify() -> Float64Array of [address, bytes, ...] for every counted run the
-// kernel does not have locked, or -errno; scratch[0] = pages counted
+// kernel does not have locked, or -errno; pages counted in scratch
 Napi::Value Verify(const Napi::CallbackInfo& info) {
   std::vector<PageRun> missing;
   int64_t counted = Locker::instance().verify(&missing);
   if (counted < 0) return Napi::Number::New(info.Env(), static_cast<double>(counted));
-  StateOf(info.Env())->scratch[0] = static_cast<double>(counted);
+  StateOf(info.Env())->scratch[kScratchPages] = static_cast<double>(counted);
   size_t ps = platform::page_size();
   Napi::Float64Array out = Napi::Float64Array::New(info.Env(), missing.size() * 2);
   for (size_t i = 0; i < missing.size(); ++i) {
@@ -399,7 +397,7 @@ void FinalizeSecret(napi_env env, void* data, void* serial) {
                                          static_cast<uint64_t>(reinterpret_cast<uintptr_t>(serial)));
 }
 
-// allocSecret(size, flags: 1 guarded | 2 require lock | 4 drop on fork)
+// allocSecret(size, flags: kSecretGuarded | kSecretRequireLock | kSecretDropOnFork)
 //   -> Buffer ('mark' mode) | ArrayBuffer ('key' mode) | -errno | kLimitExceeded |
 //   kMapCountExceeded; scratch = [locked, lock error, failed syscall, mappings, cap, margin]
 Napi::Value AllocSecret(const Napi::CallbackInfo& info) {
@@ -408,13 +406,13 @@ Napi::Value AllocSecret(const Napi::CallbackInfo& info) {
   if (!(size >= 1 && size <= kMaxSecretSize)) throw Napi::RangeError::New(env, "memlock: secret size out of range");
   uint32_t flags = info[1].As<Napi::Number>().Uint32Value();
   EnvState* state = StateOf(env);
-  SecretRequest request{static_cast<size_t>(size), (flags & 1) != 0, (flags & 2) != 0,
-                        (flags & 4) != 0 ? ForkMode::kDrop : ForkMode::kWipe, state};
+  SecretRequest request{static_cast<size_t>(size), (flags & kSecretGuarded) != 0, (flags & kSecretRequireLock) != 0,
+                        (flags & kSecretDropOnFork) != 0 ? ForkMode::kDrop : ForkMode::kWipe, state};
   SecretPool& pool = SecretPool::instance();
   SecretResult result = pool.allocate(request);
-  state->scratch[0] = result.locked ? 1 : 0;
-  state->scratch[1] = static_cast<double>(result.lock_error);
-  state->scratch[2] = static_cast<double>(static_cast<int>(result.failed));
+  state->scratch[kScratchLocked] = result.locked ? 1 : 0;
+  state->scratch[kScratchLockError] = static_cast<double>(result.lock_error);
+  state->scratch[kScratchFailedSyscall] = static_cast<double>(static_cast<int>(result.failed));
   if (result.error == kMapCountExceeded || result.lock_error == kMapCountExceeded) {
     ScratchMappings(state->scratch, result.mappings);
   }
@@ -487,6 +485,30 @@ Napi::Value GetSecretStats(const Napi::CallbackInfo& info) {
   return obj;
 }
 
+// The numbers TypeScript shares with this code (shared_numbers.h), so that
+// src/binding.ts never retypes them.
+Napi::Object SharedNumbers(Napi::Env env) {
+  auto object = [&](std::initializer_list<std::pair<const char*, double>> fields) {
+    Napi::Object o = Napi::Object::New(env);
+    for (const auto& [name, value] : fields) o.Set(name, Napi::Number::New(env, value));
+    return o;
+  };
+  Napi::Array syscalls = Napi::Array::New(env, static_cast<size_t>(Syscall::kCount));
+  for (uint32_t i = 0; i < static_cast<uint32_t>(Syscall::kCount); ++i) syscalls.Set(i, kSyscallNames[i]);
+  Napi::Object numbers = Napi::Object::New(env);
+  numbers.Set("syscalls", syscalls);
+  numbers.Set("scratch", object({{"pages", kScratchPages}, {"tag", kScratchTag}, {"locked", kScratchLocked},
+                                 {"newlySticky", kScratchNewlySticky}, {"lockError", kScratchLockError},
+                                 {"failedSyscall", kScratchFailedSyscall}, {"mappings", kScratchMappings},
+                                 {"mapCap", kScratchMapCap}, {"mapMargin", kScratchMapMargin}}));
+  numbers.Set("lockAll", object({{"current", kLockCurrent}, {"future", kLockFuture}, {"onFault", kLockOnFault}}));
+  numbers.Set("secret", object({{"guarded", kSecretGuarded}, {"requireLock", kSecretRequireLock},
+                                {"dropOnFork", kSecretDropOnFork}}));
+  numbers.Set("results", object({{"limitExceeded", static_cast<double>(kLimitExceeded)},
+                                 {"mapCountExceeded", static_cast<double>(kMapCountExceeded)}}));
+  return numbers;
+}
+
 Napi::Value RawFunction(Napi::Env env, const char* name, napi_callback callback, EnvState* state) {
   napi_value fn = nullptr;
   NAPI_THROW_IF_FAILED(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, callback, state, &fn), Napi::Value());
@@ -511,6 +533,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
                                                              nullptr, &scratch_buffer),
                        exports);
   exports.Set("scratch", Napi::Float64Array::New(env, kScratchSlots, Napi::ArrayBuffer(env, scratch_buffer), 0));
+  exports.Set("numbers", SharedNumbers(env));
   exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(platform::page_size())));
   exports.Set("physicalPages", Napi::Number::New(env, static_cast<double>(platform::physical_pages())));
   exports.Set("lock", RawFunction(env, "lock", Lock, state));

@@ -4,20 +4,18 @@
 // its documented error and changes nothing.
 #pragma once
 
+#include "shared_numbers.h"
+
 namespace memlock {
 namespace fault {
 
-enum Syscall : int {
-  kMlock = 1, kMlock2, kMunlock, kMmap, kMprotect, kMadvise, kMlockall, kMunlockall, kMincore, kCount
-};
-
 // Arms: the `nth` call (1 = the next) of `syscall` fails with `error` (> 0).
-void arm(int syscall, int nth, int error);
+void arm(Syscall syscall, int nth, int error);
 void disarm();
 // How many injected failures fired since the last arm().
 int fired();
 // 0 to go on with the real call, or the errno to fail with.
-int take(int syscall);
+int take(Syscall syscall);
 
 }  // namespace fault
 }  // namespace memlock

@@ -14,20 +14,9 @@
 #include "lock_registry.h"
 #include "page_table.h"
 #include "platform.h"
+#include "shared_numbers.h"
 
 namespace memlock {
-
-enum class Syscall : int {
-  kNone = 0, kMlock = 1, kMlock2 = 2, kMunlock = 3, kMmap = 4, kMprotect = 5, kMadvise = 6, kMlockall = 7, kMunlockall = 8
-};
-
-// Whole-process locking flags (as platform::lock_all takes them).
-constexpr int kLockCurrent = 1, kLockFuture = 2, kLockOnFault = 4;
-
-// Negative results that are not errnos.
-constexpr int64_t kLimitExceeded = -1000001;
-// Refused: too few mappings would be left below vm.max_map_count.
-constexpr int64_t kMapCountExceeded = -1000002;
 
 struct LockOutcome {
   int64_t id = 0;      // > 0 the new lock's id; < 0 -errno, kLimitExceeded or kMapCountExceeded

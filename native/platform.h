@@ -17,7 +17,7 @@ int lock_range(uintptr_t addr, size_t len);           // mlock
 int lock_range_on_fault(uintptr_t addr, size_t len);  // mlock2(MLOCK_ONFAULT)
 int unlock_range(uintptr_t addr, size_t len);         // munlock
 
-// mlockall / munlockall. Flags: 1 current, 2 future, 4 on fault.
+// mlockall / munlockall. Flags: kLockCurrent, kLockFuture, kLockOnFault (shared_numbers.h).
 int lock_all(int flags);
 int unlock_all();
 

@@ -1,6 +1,7 @@
 #include "platform.h"
 
 #include "fault_injection.h"
+#include "shared_numbers.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,32 +43,33 @@ static int result(long rc) { return rc == 0 ? 0 : -errno; }
 // must do what it says under them too.
 
 int lock_range(uintptr_t addr, size_t len) {
-  MEMLOCK_INJECT(fault::kMlock);
+  MEMLOCK_INJECT(Syscall::kMlock);
   return result(syscall(SYS_mlock, addr, len));
 }
 
 int lock_range_on_fault(uintptr_t addr, size_t len) {
-  MEMLOCK_INJECT(fault::kMlock2);
+  MEMLOCK_INJECT(Syscall::kMlock2);
   // The raw syscall: glibc's mlock2 wrapper is missing before 2.27.
   return result(syscall(SYS_mlock2, addr, len, MLOCK_ONFAULT));
 }
 
 int unlock_range(uintptr_t addr, size_t len) {
-  MEMLOCK_INJECT(fault::kMunlock);
+  MEMLOCK_INJECT(Syscall::kMunlock);
   return result(syscall(SYS_munlock, addr, len));
 }
 
 int lock_all(int flags) {
-  MEMLOCK_INJECT(fault::kMlockall);
+  MEMLOCK_INJECT(Syscall::kMlockall);
 #ifndef MCL_ONFAULT
 #define MCL_ONFAULT 4
 #endif
-  int mcl = ((flags & 1) ? MCL_CURRENT : 0) | ((flags & 2) ? MCL_FUTURE : 0) | ((flags & 4) ? MCL_ONFAULT : 0);
+  int mcl = ((flags & kLockCurrent) ? MCL_CURRENT : 0) | ((flags & kLockFuture) ? MCL_FUTURE : 0) |
+            ((flags & kLockOnFault) ? MCL_ONFAULT : 0);
   return result(syscall(SYS_mlockall, mcl));
 }
 
 int unlock_all() {
-  MEMLOCK_INJECT(fault::kMunlockall);
+  MEMLOCK_INJECT(Syscall::kMunlockall);
   return result(syscall(SYS_munlockall));
 }
 
@@ -154,7 +156,7 @@ int64_t max_map_count() {
 }
 
 int64_t map_memory(size_t len) {
-  MEMLOCK_INJECT(fault::kMmap);
+  MEMLOCK_INJECT(Syscall::kMmap);
   void* addr = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   return addr == MAP_FAILED ? -errno : static_cast<int64_t>(reinterpret_cast<uintptr_t>(addr));
 }
@@ -162,12 +164,12 @@ int64_t map_memory(size_t len) {
 int unmap_memory(uintptr_t addr, size_t len) { return result(munmap(reinterpret_cast<void*>(addr), len)); }
 
 int protect_none(uintptr_t addr, size_t len) {
-  MEMLOCK_INJECT(fault::kMprotect);
+  MEMLOCK_INJECT(Syscall::kMprotect);
   return result(mprotect(reinterpret_cast<void*>(addr), len, PROT_NONE));
 }
 
 static int advise(uintptr_t addr, size_t len, int advice) {
-  MEMLOCK_INJECT(fault::kMadvise);
+  MEMLOCK_INJECT(Syscall::kMadvise);
   return result(madvise(reinterpret_cast<void*>(addr), len, advice));
 }
 
@@ -178,7 +180,7 @@ int advise_dont_fork(uintptr_t addr, size_t len) { return advise(addr, len, MADV
 void wipe(uintptr_t addr, size_t len) { explicit_bzero(reinterpret_cast<void*>(addr), len); }
 
 int64_t resident_pages(uintptr_t addr, size_t len) {
-  MEMLOCK_INJECT(fault::kMincore);
+  MEMLOCK_INJECT(Syscall::kMincore);
   size_t pages = (len + page_size() - 1) / page_size();
   std::vector<unsigned char> vec(pages);
   if (mincore(reinterpret_cast<void*>(addr), len, vec.data()) != 0) return -errno;

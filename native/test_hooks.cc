@@ -175,7 +175,11 @@ Napi::Value PokeByte(const Napi::CallbackInfo& info) {
 
 // injectFault(syscall, nth, errno): the nth call of that syscall fails.
 Napi::Value InjectFault(const Napi::CallbackInfo& info) {
-  fault::arm(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value(),
+  int syscall = info[0].As<Napi::Number>().Int32Value();
+  if (syscall <= 0 || syscall >= static_cast<int>(Syscall::kCount)) {
+    throw Napi::RangeError::New(info.Env(), "memlock: no such syscall id");
+  }
+  fault::arm(static_cast<Syscall>(syscall), info[1].As<Napi::Number>().Int32Value(),
              info[2].As<Napi::Number>().Int32Value());
   return info.Env().Undefined();
 }

@@ -4,15 +4,27 @@ import path from 'node:path';
 import { threadId } from 'node:worker_threads';
 import nodeGypBuild from 'node-gyp-build';
 
-/** Names of the native `Syscall` enum (locker.h), by value. */
-export const SYSCALL_NAMES = [
-  'none', 'mlock', 'mlock2', 'munlock', 'mmap', 'mprotect', 'madvise', 'mlockall', 'munlockall',
-] as const;
-
-/** Native results below zero that are not errnos. */
-export const LIMIT_EXCEEDED = -1000001;
-/** Refused: too few mappings would be left below vm.max_map_count (scratch[3..5] say how many). */
-export const MAP_COUNT_EXCEEDED = -1000002;
+/** The numbers native code shares with TypeScript (native/shared_numbers.h). */
+export interface SharedNumbers {
+  /** Names of the native Syscall enum, by value. */
+  readonly syscalls: readonly string[];
+  /** Slots of `scratch`, each named for what it carries. */
+  readonly scratch: {
+    readonly pages: number;
+    readonly tag: number;
+    readonly locked: number;
+    readonly newlySticky: number;
+    readonly lockError: number;
+    readonly failedSyscall: number;
+    readonly mappings: number;
+    readonly mapCap: number;
+    readonly mapMargin: number;
+  };
+  readonly lockAll: { readonly current: number; readonly future: number; readonly onFault: number };
+  readonly secret: { readonly guarded: number; readonly requireLock: number; readonly dropOnFork: number };
+  /** Native results below zero that are not errnos. */
+  readonly results: { readonly limitExceeded: number; readonly mapCountExceeded: number };
+}
 
 export interface NativeStats {
   lockedPages: number;
@@ -50,6 +62,7 @@ export interface NativeLockInfo {
 
 /** What the addon exports. Views are always a TypedArray or DataView. */
 export interface NativeBinding {
+  readonly numbers: SharedNumbers;
   readonly pageSize: number;
   readonly physicalPages: number;
   /**
@@ -74,7 +87,7 @@ export interface NativeBinding {
   clearDetachKeys(): void;
   /** How JavaScript is kept from detaching locked memory: see src/guard.ts. */
   readonly detachGuard: 'key' | 'mark';
-  /** The id released (> 0), 0 if none is held on these bytes, or -errno; scratch[0] = its tag. */
+  /** The id released (> 0), 0 if none is held on these bytes, or -errno; its tag in scratch. */
   releaseLatest(view: ArrayBufferView): number;
   isHeld(id: number): boolean;
   counts(view: ArrayBufferView): Uint16Array;
@@ -104,7 +117,7 @@ export interface NativeBinding {
   lockAll(flags: number): number;
   /**
    * Ends whole-process locking without unlocking a counted page (locker.h):
-   * 0, or -errno with nothing changed; scratch[2] = failed syscall.
+   * 0, or -errno with nothing changed; the failed syscall in scratch.
    */
   unlockAll(): number;
   lockAllFlags(): number;
@@ -116,7 +129,7 @@ export interface NativeBinding {
   /**
    * [address, bytes, ...] of every counted run the kernel does not have
    * locked (smaps VmFlags), compared under the table's mutex; or -errno.
-   * scratch[0] = pages counted.
+   * Pages counted in scratch.
    */
   verify(): Float64Array | number;
 }
@@ -135,6 +148,7 @@ function checkBinding(addon: unknown): asserts addon is NativeBinding {
   const record = addon as Record<string, unknown> | null;
   const missing: string[] = NATIVE_FUNCTIONS.filter((name) => typeof record?.[name] !== 'function');
   if (typeof record?.['pageSize'] !== 'number') missing.push('pageSize');
+  if (typeof record?.['numbers'] !== 'object') missing.push('numbers');
   if (!(record?.['scratch'] instanceof Float64Array)) missing.push('scratch');
   if (record?.['detachGuard'] !== 'key' && record?.['detachGuard'] !== 'mark') missing.push('detachGuard');
   if (missing.length > 0) {
@@ -168,3 +182,12 @@ checkBinding(addon);
 // per lock(). A copy made by spread has fast properties.
 export const binding: NativeBinding = { ...addon };
 binding.setThreadId(threadId);
+
+/** Names of the native Syscall enum, by value. */
+export const SYSCALL_NAMES = binding.numbers.syscalls;
+/** Which scratch slot carries what. */
+export const SCRATCH = binding.numbers.scratch;
+/** Refused by the lockable-page limit. */
+export const LIMIT_EXCEEDED = binding.numbers.results.limitExceeded;
+/** Refused: too few mappings would be left below vm.max_map_count (the figures in scratch). */
+export const MAP_COUNT_EXCEEDED = binding.numbers.results.mapCountExceeded;

@@ -1,7 +1,7 @@
 // What memlock holds and whether the kernel agrees: locks(), verify() and
 // the diagnostics switches.
 import { getSystemErrorName } from 'node:util';
-import { binding } from './binding';
+import { binding, SCRATCH } from './binding';
 import { diagnosticsSettings, type DiagnosticsOptions } from './diagnostics-settings';
 import { invalidArgType, MemlockError } from './errors';
 
@@ -88,7 +88,7 @@ export function verify(): VerifyReport {
     const code = getSystemErrorName(result);
     throw new MemlockError(`cannot read /proc/self/smaps: ${code}`, { code, errno: result, syscall: 'open' });
   }
-  const countedPages = binding.scratch[0]!;
+  const countedPages = binding.scratch[SCRATCH.pages]!;
   const missing: { address: number; bytes: number }[] = [];
   let missingPages = 0;
   for (let i = 0; i < result.length; i += 2) {

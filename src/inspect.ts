@@ -1,5 +1,5 @@
 // Read-only views of memlock's state and of the kernel's residency.
-import { binding } from './binding';
+import { binding, SCRATCH } from './binding';
 import { lockAllState, type LockAllState } from './lock-all';
 import { procStatus } from './proc';
 import { systemError } from './system-error';
@@ -56,7 +56,7 @@ export interface Residency {
 export function residency(view: View): Residency {
   const target = nativeView(view);
   const resident = binding.residentPages(target);
-  const totalPages = binding.scratch[0];
+  const totalPages = binding.scratch[SCRATCH.pages]!;
   if (resident < 0) throw systemError(resident, 'mincore', totalPages * pageSize);
   return { residentPages: resident, totalPages };
 }

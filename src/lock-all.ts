@@ -1,6 +1,6 @@
 // Whole-process locking (mlockall) that Node survives: see
 // native/madvise_hook.h for why plain mlockall makes V8 abort.
-import { binding, SYSCALL_NAMES } from './binding';
+import { binding, SCRATCH, SYSCALL_NAMES } from './binding';
 import { invalidArgType, invalidArgValue, MemlockError } from './errors';
 import { formatBytes } from './format';
 import { procStatus } from './proc';
@@ -53,7 +53,8 @@ export function lockAll(options: LockAllOptions = {}): void {
       { code: 'ENOMEM', errno: -12, syscall: 'mlockall' },
     );
   }
-  const rc = binding.lockAll((current ? 1 : 0) | (future ? 2 : 0) | (onFault ? 4 : 0));
+  const bits = binding.numbers.lockAll;
+  const rc = binding.lockAll((current ? bits.current : 0) | (future ? bits.future : 0) | (onFault ? bits.onFault : 0));
   if (rc === -38) {
     throw new MemlockError(
       'lockAll is not available: memlock could not hook the madvise calls V8 makes, so whole-process ' +
@@ -85,7 +86,7 @@ export function unlockAll(): void {
   const keptBytes = binding.stats().lockedPages * binding.pageSize;
   const rc = binding.unlockAll();
   if (rc < 0) {
-    const syscall = SYSCALL_NAMES[binding.scratch[2]!];
+    const syscall = SYSCALL_NAMES[binding.scratch[SCRATCH.failedSyscall]!];
     // 'none': /proc/self/maps could not be read.
     throw systemError(rc, syscall === undefined || syscall === 'none' ? 'open' : syscall, keptBytes);
   }
@@ -95,5 +96,6 @@ export function unlockAll(): void {
 export function lockAllState(): LockAllState | null {
   const flags = binding.lockAllFlags();
   if (flags === 0) return null;
-  return { current: (flags & 1) !== 0, future: (flags & 2) !== 0, onFault: (flags & 4) !== 0 };
+  const bits = binding.numbers.lockAll;
+  return { current: (flags & bits.current) !== 0, future: (flags & bits.future) !== 0, onFault: (flags & bits.onFault) !== 0 };
 }

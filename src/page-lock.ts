@@ -1,5 +1,5 @@
 // Counted locks: lock(), unlock() and the PageLock handle.
-import { binding, LIMIT_EXCEEDED, MAP_COUNT_EXCEEDED, SYSCALL_NAMES } from './binding';
+import { binding, LIMIT_EXCEEDED, MAP_COUNT_EXCEEDED, SCRATCH, SYSCALL_NAMES } from './binding';
 import {
   limitChannel,
   lockChannel,
@@ -116,8 +116,8 @@ export function lock(view: View, options?: LockOptions): PageLock {
   const slot = retain(target);
   const id = binding.lock(target, onFault, slot, keyToSet(buffer));
   const scratch = binding.scratch;
-  const pages = scratch[0]!;
-  const newlySticky = scratch[1]!;
+  const pages = scratch[SCRATCH.pages]!;
+  const newlySticky = scratch[SCRATCH.newlySticky]!;
   if (id <= 0) {
     unretain(slot, 0);
     throw lockFailure(id, view, target, pages, label);
@@ -154,7 +154,7 @@ export function lock(view: View, options?: LockOptions): PageLock {
 function lockFailure(id: number, view: View, target: ArrayBufferView, pages: number, label: string | undefined): Error {
   if (id === LIMIT_EXCEEDED) return limitError(view, target, pages, label);
   if (id === MAP_COUNT_EXCEEDED) return mappingsError();
-  const syscall = SYSCALL_NAMES[binding.scratch[2]!];
+  const syscall = SYSCALL_NAMES[binding.scratch[SCRATCH.failedSyscall]!];
   if (syscall === undefined || syscall === 'none') {
     return new MemlockError('too many locks are held at once (16,777,216)', { code: 'ENOMEM', errno: id });
   }
@@ -192,7 +192,7 @@ export function unlock(view: View): void {
     throw new MemlockError('no lock is held on exactly these bytes', { code: 'ERR_NOT_LOCKED' });
   }
   if (rc < 0) throw reportError(systemError(rc, 'munlock', target.byteLength), 'unlock', view);
-  const slot = binding.scratch[0]!;
+  const slot = binding.scratch[SCRATCH.tag]!;
   const held = heldView(slot, rc);
   const handle = unretain(slot, rc);
   if (held !== undefined) {

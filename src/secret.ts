@@ -1,5 +1,5 @@
 // Secret memory: allocSecret() and the SecretBuffer handle.
-import { binding, LIMIT_EXCEEDED, MAP_COUNT_EXCEEDED, SYSCALL_NAMES } from './binding';
+import { binding, LIMIT_EXCEEDED, MAP_COUNT_EXCEEDED, SCRATCH, SYSCALL_NAMES } from './binding';
 import { reportError } from './channels';
 import { checkInternal, INTERNAL, invalidArgType, invalidArgValue, MemlockError, outOfRange } from './errors';
 import { hold } from './guard';
@@ -156,7 +156,9 @@ export function allocSecret(size: number, options?: SecretOptions): SecretBuffer
   const placement = choice('options.placement', options?.placement, ['pooled', 'guarded'], 'pooled');
   const locking = choice('options.lock', options?.lock, ['required', 'best-effort'], 'required');
   const onFork = choice('options.onFork', options?.onFork, ['wipe', 'drop'], 'wipe');
-  const flags = (placement === 'guarded' ? 1 : 0) | (locking === 'required' ? 2 : 0) | (onFork === 'drop' ? 4 : 0);
+  const bits = binding.numbers.secret;
+  const flags = (placement === 'guarded' ? bits.guarded : 0) | (locking === 'required' ? bits.requireLock : 0) |
+    (onFork === 'drop' ? bits.dropOnFork : 0);
 
   const result = binding.allocSecret(size, flags);
   const scratch = binding.scratch;
@@ -164,8 +166,8 @@ export function allocSecret(size: number, options?: SecretOptions): SecretBuffer
     const buffer = Buffer.isBuffer(result) ? result : Buffer.from(result);
     // Secret memory never moves: see src/guard.ts.
     hold(buffer.buffer);
-    const locked = scratch[0] === 1;
-    if (!locked) warnUnlocked(scratch[1]!, size);
+    const locked = scratch[SCRATCH.locked] === 1;
+    if (!locked) warnUnlocked(scratch[SCRATCH.lockError]!, size);
     return new SecretBuffer(INTERNAL, buffer, placement, onFork, locked);
   }
   if (result === LIMIT_EXCEEDED) {
@@ -176,7 +178,7 @@ export function allocSecret(size: number, options?: SecretOptions): SecretBuffer
     );
   }
   if (result === MAP_COUNT_EXCEEDED) throw mappingsError();
-  throw reportError(systemError(result, SYSCALL_NAMES[scratch[2]!] ?? 'mmap', size), 'allocSecret', undefined);
+  throw reportError(systemError(result, SYSCALL_NAMES[scratch[SCRATCH.failedSyscall]!] ?? 'mmap', size), 'allocSecret', undefined);
 }
 
 /** The secret pool's own figures (its locks also show in stats() and lockCounts()). */

@@ -1,7 +1,7 @@
 // Turns a refused syscall into a MemlockError that names the errno, the
 // syscall and what to do about it.
 import { getSystemErrorName } from 'node:util';
-import { binding } from './binding';
+import { binding, SCRATCH } from './binding';
 import { MemlockError } from './errors';
 import { formatBytes } from './format';
 import { maxMapCount, procStatus } from './proc';
@@ -91,12 +91,12 @@ function advice(syscall: string, code: string, bytes: number): string {
 
 /**
  * A lock or secret refused because too few mappings would be left below
- * vm.max_map_count. The figures come from scratch[3..5], set by the refused
- * call: building this error reads nothing from /proc.
+ * vm.max_map_count. The figures come from the scratch slots the refused
+ * call filled: building this error reads nothing from /proc.
  */
 export function mappingsError(): MemlockError {
   const scratch = binding.scratch;
-  const [mappings, cap, margin] = [scratch[3]!, scratch[4]!, scratch[5]!];
+  const [mappings, cap, margin] = [scratch[SCRATCH.mappings]!, scratch[SCRATCH.mapCap]!, scratch[SCRATCH.mapMargin]!];
   return new MemlockError(
     `refused: the process has ${mappings} mappings and vm.max_map_count is ${cap}; memlock keeps the last ${margin} ` +
       'free, because V8 aborts the process when it cannot map memory to grow its heap. Each separately locked range ' +
