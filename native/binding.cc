@@ -388,7 +388,7 @@ void FinalizeSecret(napi_env, void* data, void* serial) {
 }
 
 // allocSecret(size, flags: 1 guarded | 2 require lock | 4 drop on fork)
-//   -> Buffer | -errno | kLimitExceeded; scratch = [locked, lock error, failed syscall]
+//   -> Buffer | -errno | kLimitExceeded; scratch = [locked, lock error, failed syscall, pages it tried to lock]
 Napi::Value AllocSecret(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   double size = info[0].As<Napi::Number>().DoubleValue();
@@ -402,6 +402,7 @@ Napi::Value AllocSecret(const Napi::CallbackInfo& info) {
   state->scratch[0] = result.locked ? 1 : 0;
   state->scratch[1] = static_cast<double>(result.lock_error);
   state->scratch[2] = static_cast<double>(static_cast<int>(result.failed));
+  state->scratch[3] = static_cast<double>(result.lock_pages);
   if (result.addr == 0) return Napi::Number::New(env, static_cast<double>(result.error));
   napi_value buffer = nullptr;
   napi_status status =

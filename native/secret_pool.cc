@@ -92,6 +92,7 @@ uintptr_t SecretPool::map_secret_memory(size_t len, bool guard, ForkMode fork, b
   if (rc < 0) return fail(rc, Syscall::kMadvise);
 
   Locker& locker = Locker::instance();
+  result.lock_pages = len / ps;
   LockOutcome lock = locker.lock(&kPoolOwner, data, len, false, 0);
   if (lock.id > 0) locker.annotate(lock.id, guard ? "memlock: guarded secret" : "memlock: secret memory", "");
   if (lock.id < 0) {

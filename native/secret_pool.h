@@ -40,6 +40,7 @@ struct SecretResult {
   int64_t error = 0;       // allocation failed: -errno or kLimitExceeded
   Syscall failed = Syscall::kNone;
   int64_t lock_error = 0;  // why a best-effort secret is not locked
+  uint64_t lock_pages = 0;  // pages of the new mapping it tried to lock (0: it used a slab's room)
 };
 
 struct SecretStats {

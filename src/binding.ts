@@ -90,7 +90,8 @@ export interface NativeBinding {
   forkProbe(): ForkProbeReport;
   /**
    * A secret of `size` bytes (flags: 1 guarded, 2 lock required, 4 drop on
-   * fork), or -errno / LIMIT_EXCEEDED; scratch = [locked, lock error, failed syscall].
+   * fork), or -errno / LIMIT_EXCEEDED; scratch = [locked, lock error, failed
+   * syscall, pages of the new mapping it tried to lock (0: none)].
    */
   allocSecret(size: number, flags: number): Buffer | number;
   /** 0 freed, 2 freed and a slab is empty (trimSecrets), 1 not a live secret. */
