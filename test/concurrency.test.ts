@@ -7,8 +7,9 @@ import path from 'node:path';
 import t from 'tap';
 import { FIXTURES, UNDER_ASAN } from './helpers/child';
 
-// Generous: the run takes seconds; a deadlock never ends.
-const TIMEOUT_MS = 120_000;
+// Generous: the run takes ~5 s, ~40 s with the machine oversubscribed; a
+// deadlock never ends.
+const TIMEOUT_MS = 180_000;
 
 interface Run {
   status: number | null;

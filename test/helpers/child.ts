@@ -38,7 +38,10 @@ export function runFixture(name: string, options: FixtureOptions = {}): ChildRes
     ...(options.args ?? []),
   ];
   const env = { ...process.env, ...options.env };
-  const result = spawnSync(command[0]!, command.slice(1), { encoding: 'utf8', timeout: 120_000, env });
+  // Only a guard against a hung child, so generous (the fault matrix takes
+  // ~30 s here, and took over 120 s with the machine oversubscribed); tap's
+  // per-file timeout (package.json) is longer still.
+  const result = spawnSync(command[0]!, command.slice(1), { encoding: 'utf8', timeout: 300_000, env });
   return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
 }
 
