@@ -416,6 +416,7 @@ Napi::Value AllocSecret(const Napi::CallbackInfo& info) {
   if (result.error == kMapCountExceeded || result.lock_error == kMapCountExceeded) {
     ScratchMappings(state->scratch, result.mappings);
   }
+  state->scratch[kScratchLockPages] = static_cast<double>(result.lock_pages);
   if (result.addr == 0) return Napi::Number::New(env, static_cast<double>(result.error));
   void* data = reinterpret_cast<void*>(result.addr);
   void* serial = reinterpret_cast<void*>(static_cast<uintptr_t>(result.serial));
@@ -500,7 +501,8 @@ Napi::Object SharedNumbers(Napi::Env env) {
   numbers.Set("scratch", object({{"pages", kScratchPages}, {"tag", kScratchTag}, {"locked", kScratchLocked},
                                  {"newlySticky", kScratchNewlySticky}, {"lockError", kScratchLockError},
                                  {"failedSyscall", kScratchFailedSyscall}, {"mappings", kScratchMappings},
-                                 {"mapCap", kScratchMapCap}, {"mapMargin", kScratchMapMargin}}));
+                                 {"mapCap", kScratchMapCap}, {"mapMargin", kScratchMapMargin},
+                                 {"lockPages", kScratchLockPages}}));
   numbers.Set("lockAll", object({{"current", kLockCurrent}, {"future", kLockFuture}, {"onFault", kLockOnFault}}));
   numbers.Set("secret", object({{"guarded", kSecretGuarded}, {"requireLock", kSecretRequireLock},
                                 {"dropOnFork", kSecretDropOnFork}}));

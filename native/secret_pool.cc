@@ -119,6 +119,7 @@ uintptr_t SecretPool::map_secret_memory(size_t len, bool guard, ForkMode fork, b
   // Memory the kernel just mapped cannot be under a lock: a count here is
   // left from memory that was unmapped behind memlock's back. It goes.
   locker.forget(data, len);
+  result.lock_pages = len / ps;
   LockOutcome lock = locker.lock(&kPoolOwner, data, len, false, 0);
   if (lock.id == kMapCountExceeded) result.mappings = lock.mappings;
   if (lock.id > 0) locker.annotate(lock.id, guard ? "memlock: guarded secret" : "memlock: secret memory", "");

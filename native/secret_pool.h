@@ -41,6 +41,7 @@ struct SecretResult {
   Syscall failed = Syscall::kNone;
   int64_t lock_error = 0;  // why a best-effort secret is not locked
   int64_t mappings = 0;    // kMapCountExceeded (either error): the mappings counted
+  uint64_t lock_pages = 0;  // pages of the new mapping it tried to lock (0: it used a slab's room)
 };
 
 struct SecretStats {

@@ -30,7 +30,8 @@ enum ScratchSlot : int {
   kScratchMappings = 3,      // after kMapCountExceeded: mappings counted,
   kScratchMapCap = 4,        //   vm.max_map_count,
   kScratchMapMargin = 5,     //   and the margin memlock keeps below it
-  kScratchSlots = 6
+  kScratchLockPages = 6,     // allocSecret after kLimitExceeded: pages it tried to lock
+  kScratchSlots = 7
 };
 
 // lockAll flags (mlockall's MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT).

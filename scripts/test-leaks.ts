@@ -14,7 +14,7 @@ execFileSync('cmake', ['--build', build, '--target', 'memlock_asan', '-j2'], { s
 const logs = mkdtempSync(path.join(tmpdir(), 'memlock-lsan-'));
 try {
   const libasan = execFileSync('c++', ['-print-file-name=libasan.so'], { encoding: 'utf8' }).trim();
-  const child = spawnSync('env', ['-u', 'NODE_OPTIONS', process.execPath, '--import', 'tsx', path.join(root, 'test/fixtures/stress.ts'), '2000'], {
+  const child = spawnSync('env', ['-u', 'NODE_OPTIONS', process.execPath, '--import', 'tsx', path.join(root, 'test/fixtures/stress.ts')], {
     encoding: 'utf8',
     env: {
       ...process.env,

@@ -19,6 +19,7 @@ export interface SharedNumbers {
     readonly mappings: number;
     readonly mapCap: number;
     readonly mapMargin: number;
+    readonly lockPages: number;
   };
   readonly lockAll: { readonly current: number; readonly future: number; readonly onFault: number };
   readonly secret: { readonly guarded: number; readonly requireLock: number; readonly dropOnFork: number };
@@ -105,8 +106,8 @@ export interface NativeBinding {
   /**
    * A secret of `size` bytes (flags: 1 guarded, 2 lock required, 4 drop on
    * fork): a Buffer, or in 'key' mode an ArrayBuffer to wrap in one; or
-   * -errno / LIMIT_EXCEEDED / MAP_COUNT_EXCEEDED; scratch = [locked, lock error,
-   * failed syscall, ...].
+   * -errno / LIMIT_EXCEEDED / MAP_COUNT_EXCEEDED; the rest in scratch
+   * (after LIMIT_EXCEEDED: the pages of the new mapping it tried to lock).
    */
   allocSecret(size: number, flags: number): Buffer | ArrayBuffer | number;
   /** 0 freed, 2 freed and a slab is empty (trimSecrets), 1 not a live secret. */

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { columns, formatBytes, limitJson, parseCommand, positiveInteger, positiveNumber, stylist, UsageError, USAGE } from './cli-format';
 import { MemlockError } from './errors';
 import { kernelStatus } from './kernel-status';
-import { procMappings, procStatus } from './proc';
+import { procMappings, procName, readProcFile } from './proc';
 
 export interface LockedMapping {
   /** Addresses in hex, as in /proc/<pid>/maps. */
@@ -45,7 +45,7 @@ function unreadable(error: MemlockError, pid: number): string {
     case 'ENOENT':
       return `no process with pid ${pid}`;
     case 'ESRCH':
-      return `process ${pid} has no user memory to report (a kernel thread, or it is exiting)`;
+      return `${noMemory(pid)} (ESRCH)`;
     case 'EACCES':
     case 'EPERM':
       return `cannot read /proc/${pid}: permission denied (run as root or as the process's user)`;
@@ -54,9 +54,25 @@ function unreadable(error: MemlockError, pid: number): string {
   }
 }
 
+/** Why /proc/<pid> has no memory to show (ESRCH), from its status. */
+function noMemory(pid: number): string {
+  let status: string;
+  try {
+    status = readProcFile(`/proc/${pid}/status`);
+  } catch {
+    return `process ${pid} has exited`;
+  }
+  if (/^State:\s*Z/m.test(status)) {
+    const parent = /^PPid:\s*(\d+)/m.exec(status)?.[1] ?? '?';
+    return `process ${pid} is a zombie: it has exited and its parent (pid ${parent}) has not reaped it, so it has no memory to report`;
+  }
+  if (/^Kthread:\s*1$/m.test(status)) return `process ${pid} is a kernel thread: it has no user memory to report`;
+  return `process ${pid} has no memory to report: it is exiting, or a kernel thread`;
+}
+
 export function snapshot(pid: number, top: number): StatusReport {
   const kernel = kernelStatus(pid);
-  const { name } = procStatus(pid);
+  const name = procName(pid);
   const locked = procMappings(pid).filter((m) => m.lockedBytes > 0 || m.flags.includes('lo'));
   locked.sort((a, b) => b.lockedBytes - a.lockedBytes || (b.end - b.start) - (a.end - a.start) || a.start - b.start);
   return {

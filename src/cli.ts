@@ -37,7 +37,7 @@
  * {
  *   "command": "status",
  *   "pid": number,
- *   "name": string,                  // Name: of /proc/<pid>/status
+ *   "name": string,                  // argv[0]'s last part, else Name: of /proc/<pid>/status
  *   "time": string,                  // ISO 8601, when read
  *   "vmLckBytes": number,            // VmLck: locked mappings, resident or not
  *   "vmPinBytes": number,            // VmPin: pinned by drivers, not by mlock

@@ -1,6 +1,6 @@
 // Secret memory: allocSecret() and the SecretBuffer handle.
 import { binding, LIMIT_EXCEEDED, MAP_COUNT_EXCEEDED, SCRATCH, SYSCALL_NAMES } from './binding';
-import { reportError } from './channels';
+import { limitChannel, reportError, type LimitMessage } from './channels';
 import { checkInternal, INTERNAL, invalidArgType, invalidArgValue, MemlockError, outOfRange } from './errors';
 import { hold } from './guard';
 import { mappingsError, systemError } from './system-error';
@@ -170,15 +170,27 @@ export function allocSecret(size: number, options?: SecretOptions): SecretBuffer
     if (!locked) warnUnlocked(scratch[SCRATCH.lockError]!, size);
     return new SecretBuffer(INTERNAL, buffer, placement, onFork, locked);
   }
-  if (result === LIMIT_EXCEEDED) {
-    throw new MemlockError(
-      "locking secret memory would exceed memlock's lockable-page limit; free secrets, raise it with " +
-        "setLockablePageLimit(), or allocate with { lock: 'best-effort' }",
-      { code: 'ERR_MEMLOCK_LIMIT' },
-    );
-  }
+  if (result === LIMIT_EXCEEDED) throw limitError(scratch[SCRATCH.lockPages]!, placement);
   if (result === MAP_COUNT_EXCEEDED) throw mappingsError();
   throw reportError(systemError(result, SYSCALL_NAMES[scratch[SCRATCH.failedSyscall]!] ?? 'mmap', size), 'allocSecret', undefined);
+}
+
+// Refused by the lockable-page limit: published on memlock:limit, as a
+// refused lock() is (and so counted by memlock/prometheus), with the pages of
+// the mapping the pool could not lock, all of them new, and the label
+// locks() shows for such memory.
+function limitError(pages: number, placement: 'pooled' | 'guarded'): MemlockError {
+  const { lockedPages, limitPages } = binding.stats();
+  if (limitChannel.hasSubscribers) {
+    const label = placement === 'guarded' ? 'memlock: guarded secret' : 'memlock: secret memory';
+    limitChannel.publish({ view: undefined, pages, newPages: pages, lockedPages, limitPages, label } satisfies LimitMessage);
+  }
+  return new MemlockError(
+    `locking ${pages} page(s) of secret memory would exceed memlock's lockable-page limit: ${lockedPages} of ` +
+      `${limitPages} pages are locked; free secrets, raise it with setLockablePageLimit(), or allocate with ` +
+      "{ lock: 'best-effort' }",
+    { code: 'ERR_MEMLOCK_LIMIT' },
+  );
 }
 
 /** The secret pool's own figures (its locks also show in stats() and lockCounts()). */

@@ -4,6 +4,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import t from 'tap';
 import { binding } from '../src/binding';
 import {
+  allocSecret,
   getDiagnostics,
   getLockablePageLimit,
   kernelStatus,
@@ -171,6 +172,27 @@ t.test('channels: memlock:limit when the lockable-page limit refuses a lock', (t
   t.match(limited[0], { view, pages: 4, newPages: 3, lockedPages: stats().lockedPages, label: 'big' });
   t.equal(limited[0]?.limitPages, stats().lockedPages + 1);
   held.release();
+  t.end();
+});
+
+t.test('channels: memlock:limit when the lockable-page limit refuses secret memory', (t) => {
+  const limited = listen<LimitMessage>(t, 'memlock:limit');
+  const limit = getLockablePageLimit();
+  t.teardown(() => setLockablePageLimit(limit));
+  const locked = stats().lockedPages;
+  setLockablePageLimit(locked);
+  t.throws(() => allocSecret(3 * pageSize, { placement: 'guarded' }), { code: 'ERR_MEMLOCK_LIMIT' });
+  t.equal(limited.length, 1, 'a guarded secret');
+  t.same(limited[0], { view: undefined, pages: 3, newPages: 3, lockedPages: locked, limitPages: locked, label: 'memlock: guarded secret' },
+    'its three pages (not the guard pages), no view, labelled as locks() shows such memory');
+  t.throws(() => allocSecret(32), { code: 'ERR_MEMLOCK_LIMIT' });
+  t.equal(limited.length, 2, 'a pooled secret that needs a new slab');
+  t.same(limited[1], { view: undefined, pages: 1, newPages: 1, lockedPages: locked, limitPages: locked, label: 'memlock: secret memory' },
+    "the new slab's one page");
+  const unlocked = allocSecret(32, { lock: 'best-effort' });
+  t.equal(unlocked.locked, false);
+  t.equal(limited.length, 2, 'best-effort is not refused: no message');
+  unlocked.free();
   t.end();
 });
 
