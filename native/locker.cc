@@ -408,7 +408,7 @@ int Locker::unlock_all(Syscall* failed) {
   // 2. Every mapped range but the counted runs is unlocked.
   const std::vector<PageRun> counted = table_.locked_runs();
   if (int rc = unlock_except(counted, failed); rc < 0) {
-    restore_locked(before, flags);
+    restore_kernel_locks(before, flags);
     return rc;
   }
   // 3. Each counted run gets its kind back (locked outright or on fault).
@@ -422,7 +422,7 @@ int Locker::unlock_all(Syscall* failed) {
   return 0;
 }
 
-void Locker::restore_locked(const std::vector<platform::LockedRange>& ranges, int flags) {
+void Locker::restore_kernel_locks(const std::vector<platform::LockedRange>& ranges, int flags) {
   // All or nothing: the ranges locked before come back as they were, what
   // step 1 locked that was not locked before is unlocked again, and
   // MCL_FUTURE comes back (which by itself changes no existing mapping).

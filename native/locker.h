@@ -119,17 +119,20 @@ class Locker {
   }
 
  private:
-  ReleaseOutcome release_locked(int64_t id);  // mu_ held
-  int64_t reserve_mappings_locked(int64_t more, int64_t* counted);  // mu_ held
-  void drop_record(int64_t id);               // mu_ held
-  // Takes 1 from pages outside memory being forgotten; mu_ held.
+  // Every private member is called with mu_ held (the fork handlers aside);
+  // a _locked suffix marks the twin of a public member that takes mu_ itself.
+  ReleaseOutcome release_locked(int64_t id);
+  int64_t reserve_mappings_locked(int64_t more, int64_t* counted);
+  void drop_record(int64_t id);
+  // Takes 1 from pages outside memory being forgotten.
   void release_pages(uint64_t first, uint64_t pages);
+  // munlock of the first `count` runs (none under whole-process locking).
   void unlock_runs(const std::vector<PageRun>& runs, size_t count);
   // munlock every mapped range but `keep` (sorted): 0, or the first error
   // that is not ENOMEM (a range unmapped meanwhile by another thread).
   int unlock_except(const std::vector<PageRun>& keep, Syscall* failed);
-  // Puts back the ranges locked before a failed unlock_all, as they were.
-  void restore_locked(const std::vector<platform::LockedRange>& ranges, int flags);  // mu_ held
+  // Puts back the kernel's locks from before a failed unlock_all, as they were.
+  void restore_kernel_locks(const std::vector<platform::LockedRange>& ranges, int flags);
   int lock_run(const PageRun& run, bool on_fault);
   // munlock of a run part of which is unmapped: 0, or the first other error.
   int unlock_mapped_pages(const PageRun& run);
