@@ -15,15 +15,15 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { checkInterrupted, cleanupAll, installSignalHandlers, interruptedBy, makeTempDir, track } from './cleanup';
-import { figure } from './figure';
-import { hgrm } from './histogram';
-import { runJitter, type JitterReport } from './jitter';
-import { runLatency } from './latency';
-import type { LatencyReport } from './latency-types';
-import { buildInfo, describeMachine, machineLine } from './machine';
-import { heading } from './report';
-import { parseSize } from './swapfile';
+import { checkInterrupted, cleanupAll, installSignalHandlers, interruptedBy, makeTempDir, track } from './common/cleanup';
+import { figure } from './latency/figure';
+import { hgrm } from './common/histogram';
+import { runJitter, type JitterReport } from './latency/jitter';
+import { runLatency } from './latency/latency';
+import type { LatencyReport } from './latency/latency-types';
+import { buildInfo, describeMachine, machineLine } from './common/machine';
+import { heading } from './common/report';
+import { parseSize } from './latency/swapfile';
 
 const validSize = (text: string): boolean => {
   try {
@@ -105,7 +105,7 @@ function validated(values: ReturnType<typeof parse>['values']) {
 function runOverhead(dir: string): Promise<unknown> {
   const file = path.join(dir, 'overhead.json');
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'overhead.ts'), '--json', file], {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'overhead', 'overhead.ts'), '--json', file], {
       cwd: ROOT,
       stdio: ['ignore', 'inherit', 'inherit'],
       // The file is this run's scratch, removed at the end: not worth a "wrote" line.

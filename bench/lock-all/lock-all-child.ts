@@ -2,8 +2,8 @@
 // MEMLOCK_TEST_HOOKS=1) or 'memlock' (lockAll), argv[3] the flags as
 // "current future onFault" digits. Prints JSON on a normal exit.
 import { Worker } from 'node:worker_threads';
-import { binding } from '../lib/binding';
-import { lockAll, stats } from '../lib/index';
+import { binding } from '../../lib/binding';
+import { lockAll, stats } from '../../lib/index';
 
 declare const gc: () => void;
 const [mode, digits = '100'] = process.argv.slice(2);

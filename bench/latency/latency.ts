@@ -11,9 +11,9 @@
 // for which clock and what it costs. Run by bench/run.ts.
 import fs from 'node:fs';
 import path from 'node:path';
-import { lock, pageSize, residency, type PageLock } from '../lib/index';
-import { checkInterrupted, onCleanup, tick } from './cleanup';
-import { record, type Summary } from './histogram';
+import { lock, pageSize, residency, type PageLock } from '../../lib/index';
+import { checkInterrupted, onCleanup, tick } from '../common/cleanup';
+import { record, type Summary } from '../common/histogram';
 import { evictionNote, goals, printLatency } from './latency-report';
 import {
   METRICS,
@@ -27,7 +27,7 @@ import {
   type VariantSpec,
 } from './latency-types';
 import { loadProbe, type ClockId, type ProbeAddon, type ProbeUsage } from './probe';
-import { count, progress, progressDone } from './report';
+import { count, progress, progressDone } from '../common/report';
 import { createSwapfile, parseSize, swapState } from './swapfile';
 import { makeEvictableFile } from './evictable-file';
 

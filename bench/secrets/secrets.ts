@@ -17,11 +17,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { sodium_free, sodium_malloc } from 'sodium-native';
-import { binding } from '../lib/binding';
-import { allocSecret, pageSize, secretStats, type SecretBuffer } from '../lib/index';
-import { median } from './histogram';
-import { buildInfo } from './machine';
-import { table } from './report';
+import { binding } from '../../lib/binding';
+import { allocSecret, pageSize, secretStats, type SecretBuffer } from '../../lib/index';
+import { median } from '../common/histogram';
+import { buildInfo } from '../common/machine';
+import { table } from '../common/report';
 import {
   ALLOCATORS,
   LABELS,
@@ -53,7 +53,7 @@ const MILLION = 1_000_000;
 const CHILD_TIMEOUT_MS = 120_000;
 const GOAL_RATIO = 10; // pooled throughput / sodium_malloc's
 
-const ROOT = path.join(__dirname, '..');
+const ROOT = path.join(__dirname, '..', '..');
 const CHILD = path.join(__dirname, 'secrets-child.ts');
 
 // sodium_free only detaches the Buffer; libsodium's sodium_free (munmap) runs
@@ -92,7 +92,7 @@ interface FloorAddon {
 }
 
 const FLOOR_SOURCE = path.join(__dirname, 'napi-floor.c');
-const FLOOR_BINARY = path.join(__dirname, '.build', 'napi-floor.node');
+const FLOOR_BINARY = path.join(__dirname, '..', '.build', 'napi-floor.node');
 
 // bench/napi-floor.c, built with cc against this Node's headers: rebuilt only
 // when missing or older than its source. null (and why) when it can't be.

@@ -4,7 +4,7 @@
 // (swapoff, then unlink) at cleanup, interrupted or not.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import { onCleanup } from './cleanup';
+import { onCleanup } from '../common/cleanup';
 
 export interface SwapDevice {
   name: string;

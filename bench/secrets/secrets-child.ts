@@ -13,7 +13,7 @@
 // count at which the cap was reached is exact.
 import fs from 'node:fs';
 import { sodium_free, sodium_malloc } from 'sodium-native';
-import { allocSecret, secretStats } from '../lib/index';
+import { allocSecret, secretStats } from '../../lib/index';
 import {
   ALLOCATORS,
   SECRET_SIZE,

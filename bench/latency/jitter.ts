@@ -9,10 +9,10 @@
 // MADV_PAGEOUT, needing no swap. Run by bench/run.ts.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { checkInterrupted, track } from './cleanup';
+import { checkInterrupted, track } from '../common/cleanup';
 import { loadProbe } from './probe';
 import type { ChildConfig, JitterRun, WakeResult } from './jitter-child';
-import { count, duration, heading, progress, progressDone, table } from './report';
+import { count, duration, heading, progress, progressDone, table } from '../common/report';
 import { makeEvictableFile } from './evictable-file';
 
 export interface JitterConfig {
@@ -26,7 +26,7 @@ export interface JitterReport {
   seconds: number;
 }
 
-const ROOT = path.join(__dirname, '..');
+const ROOT = path.join(__dirname, '..', '..');
 const CHILD = path.join(__dirname, 'jitter-child.ts');
 const MIB = 2 ** 20;
 

@@ -55,7 +55,7 @@ export interface ProbeAddon {
 }
 
 const SOURCE = path.join(__dirname, 'latency-probe.c');
-const BINARY = path.join(__dirname, '.build', 'latency-probe.node');
+const BINARY = path.join(__dirname, '..', '.build', 'latency-probe.node');
 
 export function loadProbe(): ProbeAddon {
   const built = fs.statSync(BINARY, { throwIfNoEntry: false });

@@ -15,11 +15,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { createHistogram } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { binding } from '../lib/binding';
-import { lock, lockCounts, pageSize, type PageLock } from '../lib/index';
-import { median } from './histogram';
-import { buildInfo } from './machine';
-import { table } from './report';
+import { binding } from '../../lib/binding';
+import { lock, lockCounts, pageSize, type PageLock } from '../../lib/index';
+import { median } from '../common/histogram';
+import { buildInfo } from '../common/machine';
+import { table } from '../common/report';
 
 const { values: args } = parseArgs({
   options: {
@@ -67,7 +67,7 @@ interface RawGib {
 }
 
 const RAW_SOURCE = path.join(__dirname, 'raw-mlock.c');
-const RAW_BINARY = path.join(__dirname, '.build', 'raw-mlock');
+const RAW_BINARY = path.join(__dirname, '..', '.build', 'raw-mlock');
 
 // Rebuilt only when missing or older than its source, so repeated runs don't pay for cc.
 function buildRaw(): void {

@@ -4,8 +4,8 @@
 //
 //   node --import tsx bench/jitter-child.ts '<ChildConfig as JSON>'
 import fs from 'node:fs';
-import { lockAll, pageSize, stats, unlockAll } from '../lib/index';
-import { record, type Recorded } from './histogram';
+import { lockAll, pageSize, stats, unlockAll } from '../../lib/index';
+import { record, type Recorded } from '../common/histogram';
 import { loadProbe, type PressureReport } from './probe';
 
 export interface ChildConfig {

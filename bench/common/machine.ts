@@ -4,8 +4,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pageSize } from '../lib/index';
-import { swapState, type SwapState } from './swapfile';
+import { pageSize } from '../../lib/index';
+import { swapState, type SwapState } from '../latency/swapfile';
 
 export interface Machine {
   kernel: string;
@@ -79,7 +79,7 @@ export interface BuildInfo {
 // Figures from a dirty tree or a stale addon are not comparable with a
 // commit's. GIT_OPTIONAL_LOCKS=0: read only, never touch the index.
 export function buildInfo(): BuildInfo {
-  const root = path.join(__dirname, '..');
+  const root = path.join(__dirname, '..', '..');
   const git = (...args: string[]): string =>
     execFileSync('git', args, {
       cwd: root,
