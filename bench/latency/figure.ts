@@ -1,5 +1,5 @@
 // The picture: one CDF panel per latency scenario and per jitter view,
-// pinned against paged, from the reports of bench/latency.ts and bench/jitter.ts.
+// pinned against paged, from the reports of bench/latency/latency.ts and bench/latency/jitter.ts.
 import type { Point, Recorded } from '../common/histogram';
 import type { JitterReport } from './jitter';
 import type { JitterRun } from './jitter-child';

@@ -2,14 +2,15 @@
 // late each wake is, and touch a working set (a file-backed mapping) each
 // time. Two ways to wait: setTimeout (what a Node service does) and a
 // busy-wait on performance.now() (no timer in the way: what is left is
-// faults, preemption and GC). Each run is a child process
-// (bench/jitter-child.ts): paged, or pinned with lockAll({ current, future }),
-// and with or without self-inflicted pressure, a thread that pages out every
-// file-backed mapping of the process (node's own text included) with
-// MADV_PAGEOUT, needing no swap. Run by bench/run.ts.
+// faults, preemption and GC). Each run is a child process (jitter-child.ts):
+// paged, or pinned with lockAll({ current, future }), and with or without
+// self-inflicted pressure, a thread that pages out every file-backed mapping
+// of the process (node's own text included) with MADV_PAGEOUT, needing no
+// swap. Run by bench/run.ts.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { checkInterrupted, track } from '../common/cleanup';
+import { ROOT } from '../common/files';
 import { loadProbe } from './probe';
 import type { ChildConfig, JitterRun, WakeResult } from './jitter-child';
 import { count, duration, heading, progress, progressDone, table } from '../common/report';
@@ -26,7 +27,6 @@ export interface JitterReport {
   seconds: number;
 }
 
-const ROOT = path.join(__dirname, '..', '..');
 const CHILD = path.join(__dirname, 'jitter-child.ts');
 const MIB = 2 ** 20;
 

@@ -1,4 +1,4 @@
-// bench/latency.ts's text output and goal checks.
+// bench/latency/latency.ts's text output and goal checks.
 import os from 'node:os';
 import type { Goal, LatencyReport, ScenarioResult, SideResult, VariantResult } from './latency-types';
 import { METRICS } from './latency-types';

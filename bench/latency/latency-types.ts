@@ -1,4 +1,4 @@
-// The shapes bench/latency.ts measures into and reports from (and --json holds).
+// The shapes bench/latency/latency.ts measures into and reports from (and --json holds).
 import type { Point, Summary } from '../common/histogram';
 
 export interface LatencyConfig {

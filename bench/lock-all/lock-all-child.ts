@@ -1,4 +1,4 @@
-// One run for bench/lock-all.ts: argv[2] 'plain' (bare mlockall, needs
+// One run for lock-all.ts: argv[2] 'plain' (bare mlockall, needs
 // MEMLOCK_TEST_HOOKS=1) or 'memlock' (lockAll), argv[3] the flags as
 // "current future onFault" digits. Prints JSON on a normal exit.
 import { Worker } from 'node:worker_threads';
