@@ -136,8 +136,8 @@ async function main(): Promise<void> {
   let overhead: unknown = null;
   let latency: LatencyReport | null = null;
   let jitter: JitterReport | null = null;
-  // A benchmark that cannot run here (no cc, no node headers) is reported
-  // and the others still run.
+  // A benchmark that cannot run here (no cmake, C compiler or node headers)
+  // is reported and the others still run.
   const failed: Partial<Record<Bench, string>> = {};
   const attempt = async <T>(name: Bench, run: () => Promise<T>): Promise<T | null> => {
     try {

@@ -53,7 +53,7 @@ function runChild(cfg: ChildConfig): Promise<JitterRun> {
 
 export async function runJitter(cfg: JitterConfig): Promise<JitterReport> {
   const started = performance.now();
-  loadProbe(); // built here once, not by the first child inside its run (and fails here if it cannot be)
+  loadProbe(); // built here, once: the children only load it (and it fails here if it cannot be built)
   const base = {
     intervalUs: 1000, // cyclictest's default
     seconds: cfg.full ? 10 : 1.5,

@@ -10,12 +10,11 @@
 // (lib/, what users run): tsx's own compile of src/ turns every module
 // export into a getter, which added ~50 ns to a re-lock here.
 import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
 import { createHistogram } from 'node:perf_hooks';
 import { binding } from '../../lib/binding';
 import { lock, lockCounts, pageSize, type PageLock } from '../../lib/index';
 import { benchArgs } from '../common/cli';
+import { buildTarget } from '../common/cmake';
 import { writeJson } from '../common/files';
 import { median } from '../common/histogram';
 import { buildInfo, buildLine, describeMachine, machineLine } from '../common/machine';
@@ -58,16 +57,8 @@ interface RawGib {
   munlockNs: number;
 }
 
-const RAW_SOURCE = path.join(__dirname, 'raw-mlock.c');
-const RAW_BINARY = path.join(__dirname, '..', '.build', 'raw-mlock');
-
-// Rebuilt only when missing or older than its source, so repeated runs don't pay for cc.
-function buildRaw(): void {
-  const built = fs.statSync(RAW_BINARY, { throwIfNoEntry: false });
-  if (built && built.mtimeMs >= fs.statSync(RAW_SOURCE).mtimeMs) return;
-  fs.mkdirSync(path.dirname(RAW_BINARY), { recursive: true });
-  execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-o', RAW_BINARY, RAW_SOURCE], { stdio: 'inherit' });
-}
+// raw-mlock.c, the CMake target raw_mlock: built (if stale) once, before anything is timed.
+let rawBinary = '';
 
 // raw-mlock reports a failed syscall as {"error": "..."} on stdout.
 function parseRaw<T>(text: string): T {
@@ -79,8 +70,7 @@ function parseRaw<T>(text: string): T {
 }
 
 function runRaw<T>(...rawArgs: string[]): T {
-  buildRaw();
-  const out = execFileSync(RAW_BINARY, rawArgs, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const out = execFileSync(rawBinary, rawArgs, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   return parseRaw<T>(out);
 }
 
@@ -299,6 +289,12 @@ const noiseOf = (memlock: Summary, rawMedianNs: number, rawMinNs: number): numbe
 const ns = (v: number): string => fixed(v, 1);
 
 function main(): void {
+  try {
+    rawBinary = buildTarget('raw_mlock');
+  } catch (e) {
+    console.error(`overhead: not measured: ${e instanceof Error ? e.message : String(e)}`);
+    process.exit(1);
+  }
   // Each C case right next to memlock's, so the two are timed close together
   // (the machine drifts).
   const page = measurePage();

@@ -11,7 +11,7 @@
 //   npm run bench:secrets -- [--quick] [--json FILE]
 //
 // Reports; never fails because a goal is missed.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
@@ -19,6 +19,7 @@ import { sodium_free, sodium_malloc } from 'sodium-native';
 import { binding } from '../../lib/binding';
 import { allocSecret, secretStats, type SecretBuffer } from '../../lib/index';
 import { benchArgs } from '../common/cli';
+import { buildTarget } from '../common/cmake';
 import { ROOT, writeJson } from '../common/files';
 import { median } from '../common/histogram';
 import { buildInfo, buildLine, describeMachine, machineLine, maxMapCount } from '../common/machine';
@@ -75,23 +76,10 @@ interface FloorAddon {
   detach(buffer: Buffer): void;
 }
 
-const FLOOR_SOURCE = path.join(__dirname, 'napi-floor.c');
-const FLOOR_BINARY = path.join(__dirname, '..', '.build', 'napi-floor.node');
-
-// napi-floor.c, built with cc against this Node's headers: rebuilt only
-// when missing or older than its source. null (and why) when it can't be.
+// napi-floor.c, the CMake target napi_floor: null (and why) when it can't be built.
 function loadFloor(): { addon: FloorAddon | null; why: string | null } {
   try {
-    const built = fs.statSync(FLOOR_BINARY, { throwIfNoEntry: false });
-    if (!built || built.mtimeMs < fs.statSync(FLOOR_SOURCE).mtimeMs) {
-      const include = path.join(path.dirname(process.execPath), '..', 'include', 'node');
-      if (!fs.existsSync(path.join(include, 'node_api.h'))) return { addon: null, why: `no node_api.h in ${include}` };
-      fs.mkdirSync(path.dirname(FLOOR_BINARY), { recursive: true });
-      execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-shared', '-fPIC', '-I', include, '-o', FLOOR_BINARY, FLOOR_SOURCE], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-    }
-    return { addon: require(FLOOR_BINARY) as FloorAddon, why: null };
+    return { addon: require(buildTarget('napi_floor')) as FloorAddon, why: null };
   } catch (e) {
     return { addon: null, why: e instanceof Error ? e.message.split('\n')[0]! : String(e) };
   }
