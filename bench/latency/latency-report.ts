@@ -1,8 +1,8 @@
-// bench/latency.ts's text output and goal checks.
+// bench/latency/latency.ts's text output and goal checks.
 import os from 'node:os';
 import type { Goal, LatencyReport, ScenarioResult, SideResult, VariantResult } from './latency-types';
 import { METRICS } from './latency-types';
-import { count, duration, heading, ratio, table, verdict } from './report';
+import { count, duration, heading, ratio, table, verdict } from '../common/report';
 
 function sideRow(label: string, name: string, s: SideResult): string[] {
   const m = s.summary;

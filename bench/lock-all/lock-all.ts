@@ -4,22 +4,21 @@
 // in its own child process. Reports how many runs V8 aborted, and what each
 // flag set costs in RSS and VmLck.
 //
-//   npx tsx bench/lock-all.ts [--runs N] [--json FILE]
+//   npm run bench:lockall -- [--runs N] [--json FILE]
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs, usageError } from '../common/cli';
+import { ROOT, writeJson } from '../common/files';
+import { buildInfo, buildLine, describeMachine, machineLine } from '../common/machine';
+import { table } from '../common/report';
 
-const { values: args } = parseArgs({
-  options: { runs: { type: 'string', default: '5' }, json: { type: 'string' } },
-  strict: true,
-});
+const USAGE =
+  'usage: npm run bench:lockall -- [--runs N] [--json FILE]\n' +
+  '  --runs N     child processes per flag set and mode (default 5)\n' +
+  "  --json FILE  every figure, with the machine's description (a bare name: under bench/results/)";
+const args = benchArgs(USAGE, { runs: { type: 'string', default: '5' }, json: { type: 'string' } });
 const RUNS = Number(args.runs);
-if (!Number.isInteger(RUNS) || RUNS < 1) {
-  console.error('--runs takes a whole number >= 1');
-  process.exit(2);
-}
+if (!Number.isInteger(RUNS) || RUNS < 1) usageError(USAGE, '--runs takes a whole number >= 1');
 
 const CHILD = path.join(__dirname, 'lock-all-child.ts');
 const FLAG_SETS = [
@@ -38,6 +37,7 @@ interface ChildReport {
 function runChild(mode: 'plain' | 'memlock', flags: string): { aborted: boolean; report?: ChildReport } {
   const { NODE_OPTIONS: _hooks, ...env } = process.env;
   const result = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', CHILD, mode, flags], {
+    cwd: ROOT,
     encoding: 'utf8',
     env,
     timeout: 120_000,
@@ -47,6 +47,9 @@ function runChild(mode: 'plain' | 'memlock', flags: string): { aborted: boolean;
   return { aborted, ...(aborted || !line ? {} : { report: JSON.parse(line) as ChildReport }) };
 }
 
+// Before the runs: the load average they start with.
+const machine = describeMachine();
+const build = buildInfo();
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 const rows: { flags: string; plainAborted: number; memlockAborted: number; runs: number; report?: ChildReport }[] = [];
 for (const { name, flags } of FLAG_SETS) {
@@ -64,20 +67,21 @@ for (const { name, flags } of FLAG_SETS) {
 }
 process.stderr.write('\n');
 
-const header = ['flags', 'plain mlockall aborted', 'memlock lockAll aborted', 'RSS before', 'RSS after', 'VmLck after'];
-const body = rows.map((r) => [
-  r.flags,
-  `${r.plainAborted} of ${r.runs}`,
-  `${r.memlockAborted} of ${r.runs}`,
-  r.report ? mib(r.report.rssBefore) : '-',
-  r.report ? mib(r.report.rssAfter) : '-',
-  r.report ? mib(r.report.vmLckAfter) : '-',
-]);
-const widths = header.map((h, c) => Math.max(h.length, ...body.map((row) => row[c]!.length)));
-const line = (cells: string[]) => cells.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
-console.log(`whole-process locking on Node ${process.version}, Linux ${os.release()}: ${RUNS} runs per flag set`);
-console.log(line(header));
-console.log(line(widths.map((w) => '-'.repeat(w))));
-for (const row of body) console.log(line(row));
+console.log(`whole-process locking, ${RUNS} runs per flag set: ${machineLine(machine)}`);
+console.log(buildLine(build));
+console.log(
+  table(
+    ['flags', 'plain mlockall aborted', 'memlock lockAll aborted', 'RSS before', 'RSS after', 'VmLck after'],
+    rows.map((r) => [
+      r.flags,
+      `${r.plainAborted} of ${r.runs}`,
+      `${r.memlockAborted} of ${r.runs}`,
+      r.report ? mib(r.report.rssBefore) : '-',
+      r.report ? mib(r.report.rssAfter) : '-',
+      r.report ? mib(r.report.vmLckAfter) : '-',
+    ]),
+    [false, true, true, true, true, true],
+  ),
+);
 console.log('RSS and VmLck: memlock lockAll, after the workload and the GC (a plain mlockall run aborts before then).');
-if (args.json) writeFileSync(args.json, `${JSON.stringify({ node: process.version, kernel: os.release(), rows }, null, 2)}\n`);
+if (args.json !== undefined) console.log(`wrote ${writeJson(args.json, { machine, build, config: { runs: RUNS }, rows })}`);

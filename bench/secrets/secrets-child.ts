@@ -1,7 +1,7 @@
-// The million test for one allocator, run by bench/secrets.ts in a process of
+// The million test for one allocator, run by secrets.ts in a process of
 // its own: allocate COUNT 32-byte secrets, keep them all, report.
 //
-//   node --import tsx bench/secrets-child.ts pooled|guarded|sodium COUNT
+//   node --import tsx bench/secrets/secrets-child.ts pooled|guarded|sodium COUNT
 //
 // stdout, one line each: `P <n> <ms> [<mappings>]` progress (n secrets held
 // after ms of allocating; the mapping count when sampled), then `R <json>`
@@ -12,13 +12,14 @@
 // sampled every 1024 secrets, and ever more often close to the cap, so the
 // count at which the cap was reached is exact.
 import fs from 'node:fs';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { sodium_free, sodium_malloc } from 'sodium-native';
-import { allocSecret, secretStats } from '../lib/index';
+import { allocSecret, secretStats } from '../../lib/index';
+import { maxMapCount } from '../common/machine';
 import {
   ALLOCATORS,
   SECRET_SIZE,
   countMappings,
-  maxMapCount,
   memAvailableBytes,
   type AllocatorName,
   type ChildResult,
@@ -36,7 +37,7 @@ const WARMUP = 1000;
 
 const [name, countArg] = process.argv.slice(2);
 if (!(ALLOCATORS as readonly string[]).includes(name ?? '') || !/^\d+$/.test(countArg ?? '')) {
-  console.error('usage: node --import tsx bench/secrets-child.ts pooled|guarded|sodium COUNT');
+  console.error('usage: node --import tsx bench/secrets/secrets-child.ts pooled|guarded|sodium COUNT');
   process.exit(2);
 }
 const allocator = name as AllocatorName;
@@ -94,8 +95,6 @@ function describe(error: unknown): string {
   }
   return String(error);
 }
-
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 async function main(): Promise<void> {
   // Warm-up: load and JIT the path, then let deferred frees (a Node immediate

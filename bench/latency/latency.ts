@@ -7,13 +7,13 @@
 //                 (no swap needed): a major fault per page, against pages
 //                 lock() holds (the kernel refuses to page them out)
 //   anonymous     the same for private memory, which needs swap
-// Each access is timed alone in C (bench/latency-probe.c); see chooseClock()
+// Each access is timed alone in C (bench/latency/latency-probe.c); see chooseClock()
 // for which clock and what it costs. Run by bench/run.ts.
 import fs from 'node:fs';
 import path from 'node:path';
-import { lock, pageSize, residency, type PageLock } from '../lib/index';
-import { checkInterrupted, onCleanup, tick } from './cleanup';
-import { record, type Summary } from './histogram';
+import { lock, pageSize, residency, type PageLock } from '../../lib/index';
+import { checkInterrupted, onCleanup, tick } from '../common/cleanup';
+import { record, type Summary } from '../common/histogram';
 import { evictionNote, goals, printLatency } from './latency-report';
 import {
   METRICS,
@@ -27,8 +27,9 @@ import {
   type VariantSpec,
 } from './latency-types';
 import { loadProbe, type ClockId, type ProbeAddon, type ProbeUsage } from './probe';
-import { count, progress, progressDone } from './report';
-import { createSwapfile, parseSize, swapState } from './swapfile';
+import { count, progress, progressDone } from '../common/report';
+import { swapState } from '../common/machine';
+import { createSwapfile, parseSize } from './swapfile';
 import { makeEvictableFile } from './evictable-file';
 
 const MIB = 2 ** 20;

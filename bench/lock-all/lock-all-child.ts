@@ -1,10 +1,10 @@
-// One run for bench/lock-all.ts: argv[2] 'plain' (bare mlockall, from the
+// One run for lock-all.ts: argv[2] 'plain' (bare mlockall, from the
 // testing build) or 'memlock' (lockAll), argv[3] the flags as
 // "current future onFault" digits. Prints JSON on a normal exit.
-import { rawSyscalls } from './testing-build';
+import { rawSyscalls } from '../common/testing-build';
 import { Worker } from 'node:worker_threads';
-import { binding } from '../lib/binding';
-import { lockAll, stats } from '../lib/index';
+import { binding } from '../../lib/binding';
+import { lockAll, stats } from '../../lib/index';
 
 declare const gc: () => void;
 const [mode, digits = '100'] = process.argv.slice(2);

@@ -1,5 +1,5 @@
-// Text output shared by the latency and jitter benchmarks: aligned tables,
-// durations, colour and progress (both only on a terminal).
+// Text output shared by the benchmarks: aligned tables, numbers, durations,
+// colour and progress (both only on a terminal).
 import { styleText } from 'node:util';
 
 export function table(header: string[], body: string[][], rightAligned: boolean[]): string {
@@ -32,6 +32,10 @@ export function ratio(r: number): string {
 }
 
 export const count = (n: number): string => n.toLocaleString('en-US');
+
+/** Thousands separated, exactly `digits` decimals: 6,744.0 */
+export const fixed = (v: number, digits = 0): string =>
+  v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 const colour = process.stdout.isTTY === true && process.env['NO_COLOR'] === undefined;
 

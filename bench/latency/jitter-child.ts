@@ -1,12 +1,12 @@
-// One run of the jitter loop (bench/jitter.ts), in a process of its own so
-// that paged and pinned runs start alike and whole-process locking ends with
-// the process. Prints `R <json>` (a JitterRun) as its last line.
+// One run of the jitter loop (jitter.ts), in a process of its own so that
+// paged and pinned runs start alike and whole-process locking ends with the
+// process. Prints `R <json>` (a JitterRun) as its last line.
 //
-//   node --import tsx bench/jitter-child.ts '<ChildConfig as JSON>'
+//   node --import tsx bench/latency/jitter-child.ts '<ChildConfig as JSON>'
 import fs from 'node:fs';
-import { lockAll, pageSize, stats, unlockAll } from '../lib/index';
-import { record, type Recorded } from './histogram';
-import { loadProbe, type PressureReport } from './probe';
+import { lockAll, pageSize, stats, unlockAll } from '../../lib/index';
+import { record, type Recorded } from '../common/histogram';
+import { loadBuiltProbe, type PressureReport } from './probe';
 
 export interface ChildConfig {
   mode: 'paged' | 'pinned';
@@ -53,7 +53,7 @@ export interface JitterRun {
 }
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;
-const probe = loadProbe();
+const probe = loadBuiltProbe();
 const now = (): number => performance.now() * 1e6; // ns; no BigInt to allocate per read
 
 // Every file-backed mapping of this process (node's text, libraries, addons,

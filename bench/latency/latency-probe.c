@@ -1,8 +1,8 @@
-// Bench-only N-API addon for bench/latency.ts and bench/jitter.ts: the
-// per-access timing loop (JS's clock costs 50-100 ns a read, too coarse for
-// a resident page), the mappings it times, madvise/mincore on them, and a
-// thread that evicts the process's own mappings. Never part of the package.
-// Built by bench/probe.ts into bench/.build/latency-probe.node.
+// Bench-only N-API addon for latency.ts and jitter.ts: the per-access timing
+// loop (JS's clock costs 50-100 ns a read, too coarse for a resident page),
+// the mappings it times, madvise/mincore on them, and a thread that evicts
+// the process's own mappings. Never part of the package. The CMake target
+// latency_probe, built by probe.ts into build-bench/.
 #define _GNU_SOURCE
 #include <cpuid.h>
 #include <errno.h>

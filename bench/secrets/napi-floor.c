@@ -1,7 +1,7 @@
 // The floor under memlock's pooled secrets: an N-API external Buffer made over
 // memory that is already there, and detached to free it, the calls memlock's
 // allocSecret/freeSecret make around its pool, with no pool at all.
-// Built by bench/secrets.ts into bench/.build/napi-floor.node.
+// The CMake target napi_floor, built into build-bench/ by secrets.ts.
 #include <node_api.h>
 #include <stddef.h>
 #include <stdint.h>

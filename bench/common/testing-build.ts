@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 
-const root = path.join(__dirname, '..');
+const root = path.join(__dirname, '..', '..');
 export const TESTING_BUILD = path.join(root, 'build-cmake', 'memlock_testing.node');
 if (!existsSync(TESTING_BUILD)) execFileSync('sh', [path.join(root, 'scripts', 'build-testing.sh')], { stdio: 'inherit' });
 if (!existsSync(TESTING_BUILD)) throw new Error('bench: this benchmark needs the testing build, which needs cmake');

@@ -5,46 +5,33 @@
 //      free N) and one at a time (allocate, free, repeat)
 //   2. mappings (lines of /proc/self/maps) used while N secrets are held
 //   3. the million test: 1,000,000 secrets kept, each allocator in a child
-//      process of its own (bench/secrets-child.ts), since running out of
+//      process of its own (secrets-child.ts), since running out of
 //      mappings may kill the process (sodium-native aborts)
 //
-//   npx tsx bench/secrets.ts [--quick] [--json FILE]
+//   npm run bench:secrets -- [--quick] [--json FILE]
 //
 // Reports; never fails because a goal is missed.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { sodium_free, sodium_malloc } from 'sodium-native';
-import { binding } from '../lib/binding';
-import { allocSecret, pageSize, secretStats, type SecretBuffer } from '../lib/index';
-import { median } from './histogram';
-import { buildInfo } from './machine';
-import { table } from './report';
-import {
-  ALLOCATORS,
-  LABELS,
-  SECRET_SIZE,
-  countMappings,
-  maxMapCount,
-  type AllocatorName,
-  type ChildResult,
-} from './secrets-lib';
+import { binding } from '../../lib/binding';
+import { allocSecret, secretStats, type SecretBuffer } from '../../lib/index';
+import { benchArgs } from '../common/cli';
+import { buildTarget } from '../common/cmake';
+import { ROOT, writeJson } from '../common/files';
+import { median } from '../common/histogram';
+import { buildInfo, buildLine, describeMachine, machineLine, maxMapCount } from '../common/machine';
+import { fixed as fmt, table } from '../common/report';
+import { ALLOCATORS, LABELS, SECRET_SIZE, countMappings, type AllocatorName, type ChildResult } from './secrets-lib';
 
-const { values: args } = parseArgs({
-  options: {
-    quick: { type: 'boolean' },
-    json: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  },
-  strict: true,
-  allowPositionals: false,
-});
-if (args.help) {
-  console.log('usage: npx tsx bench/secrets.ts [--quick] [--json FILE]');
-  process.exit(0);
-}
+const args = benchArgs(
+  'usage: npm run bench:secrets -- [--quick] [--json FILE]\n' +
+    '  --quick      5 throughput batches per case instead of 15\n' +
+    "  --json FILE  every figure, with the machine's description (a bare name: under bench/results/)",
+  { quick: { type: 'boolean' }, json: { type: 'string' } },
+);
 
 const N = 10_000; // secrets per batch, and held at once for the mapping count
 const BATCHES = args.quick ? 5 : 15; // timed, per case; median taken
@@ -53,7 +40,6 @@ const MILLION = 1_000_000;
 const CHILD_TIMEOUT_MS = 120_000;
 const GOAL_RATIO = 10; // pooled throughput / sodium_malloc's
 
-const ROOT = path.join(__dirname, '..');
 const CHILD = path.join(__dirname, 'secrets-child.ts');
 
 // sodium_free only detaches the Buffer; libsodium's sodium_free (munmap) runs
@@ -61,7 +47,6 @@ const CHILD = path.join(__dirname, 'secrets-child.ts');
 // and both addons' external Buffers end with a native immediate each. So every
 // batch ends with a turn of the event loop, timed: that deferred work is part
 // of what a free costs.
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 // ------------------------------------------------------------ the bodies
 
@@ -91,23 +76,10 @@ interface FloorAddon {
   detach(buffer: Buffer): void;
 }
 
-const FLOOR_SOURCE = path.join(__dirname, 'napi-floor.c');
-const FLOOR_BINARY = path.join(__dirname, '.build', 'napi-floor.node');
-
-// bench/napi-floor.c, built with cc against this Node's headers: rebuilt only
-// when missing or older than its source. null (and why) when it can't be.
+// napi-floor.c, the CMake target napi_floor: null (and why) when it can't be built.
 function loadFloor(): { addon: FloorAddon | null; why: string | null } {
   try {
-    const built = fs.statSync(FLOOR_BINARY, { throwIfNoEntry: false });
-    if (!built || built.mtimeMs < fs.statSync(FLOOR_SOURCE).mtimeMs) {
-      const include = path.join(path.dirname(process.execPath), '..', 'include', 'node');
-      if (!fs.existsSync(path.join(include, 'node_api.h'))) return { addon: null, why: `no node_api.h in ${include}` };
-      fs.mkdirSync(path.dirname(FLOOR_BINARY), { recursive: true });
-      execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-shared', '-fPIC', '-I', include, '-o', FLOOR_BINARY, FLOOR_SOURCE], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-    }
-    return { addon: require(FLOOR_BINARY) as FloorAddon, why: null };
+    return { addon: require(buildTarget('napi_floor')) as FloorAddon, why: null };
   } catch (e) {
     return { addon: null, why: e instanceof Error ? e.message.split('\n')[0]! : String(e) };
   }
@@ -235,7 +207,7 @@ const BODIES: Record<CaseName, Bodies> = {
     },
   },
   // The N-API part of pooled: external Buffers over static memory, detached
-  // to free them. Only run when bench/napi-floor.c could be built.
+  // to free them. Only run when napi-floor.c could be built.
   'napi-floor': {
     fill: (n) => {
       const addon = floor.addon!;
@@ -506,11 +478,6 @@ function runChild(allocator: AllocatorName): Million {
 
 // ------------------------------------------------------------ report
 
-const fmt = (v: number, digits = 0): string =>
-  v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-
-
-
 function sodiumVersion(): string {
   const file = path.join(path.dirname(require.resolve('sodium-native')), 'package.json');
   return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
@@ -524,28 +491,13 @@ async function main(): Promise<void> {
   const totalS = Number(process.hrtime.bigint() - started) / 1e9;
 
   const build = buildInfo();
-  const rlimit = binding.memlockRlimit();
-  const machine = {
-    kernel: os.release(),
-    cpu: os.cpus()[0]?.model ?? 'unknown',
-    cpus: os.availableParallelism(),
-    memBytes: os.totalmem(),
-    node: process.version,
-    pageSize,
-    maxMapCount: maxMapCount(),
-    memlockRlimit: typeof rlimit === 'number' ? null : rlimit,
-    sodiumNative: sodiumVersion(),
-  };
+  const machine = { ...describeMachine(), sodiumNative: sodiumVersion() };
 
   console.log(
-    `memlock secrets: ${machine.cpu}, ${machine.cpus} CPUs, ${fmt(machine.memBytes / 2 ** 30)} GiB, Linux ${machine.kernel}, ` +
-      `Node ${machine.node}, page ${pageSize} B, vm.max_map_count ${machine.maxMapCount ?? 'unknown'}, ` +
+    `memlock secrets: ${machineLine(machine)}, vm.max_map_count ${machine.maxMapCount ?? 'unknown'}, ` +
       `sodium-native ${machine.sodiumNative}`,
   );
-  console.log(
-    `build: ${build.commit ?? 'unknown commit'}${build.dirty ? ' + uncommitted changes in src/native' : ''}, ` +
-      `addon built ${build.addonBuilt ?? 'unknown'}`,
-  );
+  console.log(buildLine(build));
   console.log(
     `${SECRET_SIZE}-byte secrets, a byte written in each. Throughput: median of ${BATCHES} batches of ` +
       `${fmt(N)} per case (after ${WARMUP_BATCHES} untimed), cases interleaved; each batch includes the ` +
@@ -578,7 +530,7 @@ async function main(): Promise<void> {
       "maps +: most mappings a batch added that were still there after its turn: frees not done yet, or V8's heap growing.\n" +
       'pooled, binding: the same native calls without allocSecret() and SecretBuffer.\n' +
       'N-API external Buffer alone: napi_create_external_buffer over static memory, napi_detach_arraybuffer to\n' +
-      'free (bench/napi-floor.c): what pooled pays Node whatever its pool does. Buffer.alloc: a plain Buffer.',
+      'free (bench/secrets/napi-floor.c): what pooled pays Node whatever its pool does. Buffer.alloc: a plain Buffer.',
   );
   if (floor.addon === null) console.log(`N-API floor not measured: ${floor.why ?? 'unknown'}`);
 
@@ -702,8 +654,7 @@ async function main(): Promise<void> {
       goalsMet: { throughput: ratios.every((r) => r.met), million: millionMet },
       totalSeconds: totalS,
     };
-    fs.writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`);
-    console.log(`wrote ${args.json}`);
+    console.log(`wrote ${writeJson(args.json, report)}`);
   }
 }
 

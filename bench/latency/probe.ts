@@ -1,8 +1,6 @@
-// Loads bench/latency-probe.c, compiled here with cc against this Node's
-// headers into bench/.build/ (rebuilt only when missing or older than its source).
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
+// bench/latency/latency-probe.c, the CMake target latency_probe (see
+// ../common/cmake.ts), and its interface.
+import { buildTarget, targetPath } from '../common/cmake';
 
 export interface ProbeUsage {
   /** This thread's faults and context switches over the timed loop (RUSAGE_THREAD). */
@@ -54,23 +52,8 @@ export interface ProbeAddon {
   readonly hasRdtscp: number;
 }
 
-const SOURCE = path.join(__dirname, 'latency-probe.c');
-const BINARY = path.join(__dirname, '.build', 'latency-probe.node');
+/** Builds the probe if it is missing or stale, and loads it. */
+export const loadProbe = (): ProbeAddon => require(buildTarget('latency_probe')) as ProbeAddon;
 
-export function loadProbe(): ProbeAddon {
-  const built = fs.statSync(BINARY, { throwIfNoEntry: false });
-  if (!built || built.mtimeMs < fs.statSync(SOURCE).mtimeMs) {
-    const include = path.join(path.dirname(process.execPath), '..', 'include', 'node');
-    if (!fs.existsSync(path.join(include, 'node_api.h'))) {
-      throw new Error(`bench: cannot build ${path.basename(SOURCE)}: no node_api.h in ${include}`);
-    }
-    fs.mkdirSync(path.dirname(BINARY), { recursive: true });
-    // Built to a temporary name and renamed, so a concurrent run never loads half a file.
-    const tmp = `${BINARY}.${process.pid}`;
-    execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-shared', '-fPIC', '-I', include, '-o', tmp, SOURCE], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    fs.renameSync(tmp, BINARY);
-  }
-  return require(BINARY) as ProbeAddon;
-}
+/** Loads the probe a parent process built (a jitter child: no build inside a measured run). */
+export const loadBuiltProbe = (): ProbeAddon => require(targetPath('latency_probe')) as ProbeAddon;

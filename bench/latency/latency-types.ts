@@ -1,5 +1,5 @@
-// The shapes bench/latency.ts measures into and reports from (and --json holds).
-import type { Point, Summary } from './histogram';
+// The shapes bench/latency/latency.ts measures into and reports from (and --json holds).
+import type { Point, Summary } from '../common/histogram';
 
 export interface LatencyConfig {
   full: boolean;

@@ -1,39 +1,11 @@
-// Swap, as the anonymous-eviction scenario needs it: what the machine has,
-// and a temporary swapfile made only when asked (--swapfile PATH
-// --swap-size SIZE), only as root, never over an existing file, and removed
-// (swapoff, then unlink) at cleanup, interrupted or not.
+// Swap for the anonymous-eviction scenario, when the machine has none
+// (swapState() in ../common/machine.ts says what it has): a temporary
+// swapfile made only when asked (--swapfile PATH --swap-size SIZE), only as
+// root, never over an existing file, and removed (swapoff, then unlink) at
+// cleanup, interrupted or not.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import { onCleanup } from './cleanup';
-
-export interface SwapDevice {
-  name: string;
-  type: string;
-  sizeBytes: number;
-  usedBytes: number;
-  priority: number;
-}
-
-export interface SwapState {
-  devices: SwapDevice[];
-  totalBytes: number;
-  freeBytes: number;
-}
-
-export function swapState(): SwapState {
-  const devices = fs
-    .readFileSync('/proc/swaps', 'utf8')
-    .trim()
-    .split('\n')
-    .slice(1)
-    .filter((line) => line.trim() !== '')
-    .map((line) => {
-      const [name = '', type = '', size = '0', used = '0', priority = '0'] = line.trim().split(/\s+/);
-      return { name, type, sizeBytes: Number(size) * 1024, usedBytes: Number(used) * 1024, priority: Number(priority) };
-    });
-  const totalBytes = devices.reduce((sum, d) => sum + d.sizeBytes, 0);
-  return { devices, totalBytes, freeBytes: totalBytes - devices.reduce((sum, d) => sum + d.usedBytes, 0) };
-}
+import { onCleanup } from '../common/cleanup';
 
 /** "256M", "1G", "512MiB", "4096" (bytes) -> bytes; binary units. */
 export function parseSize(text: string): number {

@@ -1,4 +1,4 @@
-// Helpers shared by bench/secrets.ts and its child, bench/secrets-child.ts.
+// Helpers shared by secrets.ts and its child, secrets-child.ts.
 import fs from 'node:fs';
 
 /** The size of every secret the benchmark allocates. */
@@ -32,22 +32,13 @@ export function countMappings(): number {
   }
 }
 
-/** vm.max_map_count, or null if unreadable. */
-export function maxMapCount(): number | null {
-  try {
-    return Number(fs.readFileSync('/proc/sys/vm/max_map_count', 'utf8').trim());
-  } catch {
-    return null;
-  }
-}
-
 /** MemAvailable from /proc/meminfo, in bytes, or null. */
 export function memAvailableBytes(): number | null {
   const match = /^MemAvailable:\s+(\d+) kB$/m.exec(fs.readFileSync('/proc/meminfo', 'utf8'));
   return match ? Number(match[1]) * 1024 : null;
 }
 
-/** What bench/secrets-child.ts prints last, as `R <json>`. */
+/** What secrets-child.ts prints last, as `R <json>`. */
 export interface ChildResult {
   allocator: AllocatorName;
   requested: number;

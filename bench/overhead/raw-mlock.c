@@ -1,6 +1,6 @@
 // The floor memlock is measured against: the same mlock/munlock calls made
-// straight from C, on memory set up the way bench/overhead.ts sets up its own.
-// Built and run by overhead.ts.
+// straight from C, on memory set up the way overhead.ts sets up its own.
+// The CMake target raw_mlock, built into build-bench/ and run by overhead.ts.
 //
 // raw-mlock page ITERS BATCHES
 //   one page: mlock+munlock pairs, and mlock of an already-locked page;

@@ -2,40 +2,31 @@
 //   1. lock+release of one resident page (count 0 -> 1 -> 0: one mlock, one munlock)
 //   2. lock+release of 1 GiB, touched beforehand
 //   3. a re-lock: lock+release of a page whose count is already > 0 (no syscall)
-// against bench/raw-mlock.c making the same calls straight from C.
+// against raw-mlock.c making the same calls straight from C.
 //
-//   npx tsx bench/overhead.ts [--json FILE]
+//   npm run bench:overhead -- [--json FILE]
 //
 // Reports; never fails because a goal is missed. It times the built package
 // (lib/, what users run): tsx's own compile of src/ turns every module
 // export into a getter, which added ~50 ns to a re-lock here.
-import { rawSyscalls } from './testing-build';
+import { rawSyscalls } from '../common/testing-build';
 import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { createHistogram } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
-import { binding } from '../lib/binding';
-import { lock, lockCounts, pageSize, type PageLock } from '../lib/index';
-import { median } from './histogram';
-import { buildInfo } from './machine';
-import { table } from './report';
+import { binding } from '../../lib/binding';
+import { lock, lockCounts, pageSize, type PageLock } from '../../lib/index';
+import { benchArgs } from '../common/cli';
+import { buildTarget } from '../common/cmake';
+import { writeJson } from '../common/files';
+import { median } from '../common/histogram';
+import { buildInfo, buildLine, describeMachine, machineLine } from '../common/machine';
+import { fixed, table } from '../common/report';
+
+const args = benchArgs(
+  'usage: npm run bench:overhead -- [--json FILE]\n  --json FILE  every figure, with the machine\'s description (a bare name: under bench/results/)',
+  { json: { type: 'string' } },
+);
 
 const rawHooks = rawSyscalls(binding);
-
-const { values: args } = parseArgs({
-  options: {
-    json: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  },
-  strict: true,
-  allowPositionals: false,
-});
-if (args.help) {
-  console.log('usage: npx tsx bench/overhead.ts [--json FILE]');
-  process.exit(0);
-}
 
 const PAGE_ITERS = 10_000; // lock+release pairs per batch
 const PAGE_BATCHES = 15; // median of these
@@ -69,16 +60,8 @@ interface RawGib {
   munlockNs: number;
 }
 
-const RAW_SOURCE = path.join(__dirname, 'raw-mlock.c');
-const RAW_BINARY = path.join(__dirname, '.build', 'raw-mlock');
-
-// Rebuilt only when missing or older than its source, so repeated runs don't pay for cc.
-function buildRaw(): void {
-  const built = fs.statSync(RAW_BINARY, { throwIfNoEntry: false });
-  if (built && built.mtimeMs >= fs.statSync(RAW_SOURCE).mtimeMs) return;
-  fs.mkdirSync(path.dirname(RAW_BINARY), { recursive: true });
-  execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-o', RAW_BINARY, RAW_SOURCE], { stdio: 'inherit' });
-}
+// raw-mlock.c, the CMake target raw_mlock: built (if stale) once, before anything is timed.
+let rawBinary = '';
 
 // raw-mlock reports a failed syscall as {"error": "..."} on stdout.
 function parseRaw<T>(text: string): T {
@@ -90,8 +73,7 @@ function parseRaw<T>(text: string): T {
 }
 
 function runRaw<T>(...rawArgs: string[]): T {
-  buildRaw();
-  const out = execFileSync(RAW_BINARY, rawArgs, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const out = execFileSync(rawBinary, rawArgs, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   return parseRaw<T>(out);
 }
 
@@ -307,12 +289,15 @@ interface Row {
 const noiseOf = (memlock: Summary, rawMedianNs: number, rawMinNs: number): number =>
   Math.max(memlock.medianNs / memlock.minNs, rawMedianNs / rawMinNs) - 1;
 
-const ns = (v: number): string =>
-  v.toLocaleString('en-US', { minimumFractionDigits: 1, maximumFractionDigits: 1 });
-
-
+const ns = (v: number): string => fixed(v, 1);
 
 function main(): void {
+  try {
+    rawBinary = buildTarget('raw_mlock');
+  } catch (e) {
+    console.error(`overhead: not measured: ${e instanceof Error ? e.message : String(e)}`);
+    process.exit(1);
+  }
   // Each C case right next to memlock's, so the two are timed close together
   // (the machine drifts).
   const page = measurePage();
@@ -350,21 +335,10 @@ function main(): void {
   ];
 
   const build = buildInfo();
-  const machine = {
-    kernel: os.release(),
-    cpu: os.cpus()[0]?.model ?? 'unknown',
-    cpus: os.availableParallelism(),
-    node: process.version,
-    pageSize,
-  };
+  const machine = describeMachine();
 
-  console.log(
-    `memlock overhead: ${machine.cpu}, ${machine.cpus} CPUs, Linux ${machine.kernel}, Node ${machine.node}, page ${pageSize} B`,
-  );
-  console.log(
-    `build: ${build.commit ?? 'unknown commit'}${build.dirty ? ' + uncommitted changes in src/native' : ''}, ` +
-      `addon built ${build.addonBuilt ?? 'unknown'}`,
-  );
+  console.log(`memlock overhead: ${machineLine(machine)}`);
+  console.log(buildLine(build));
   console.log(
     `one page / re-lock: median of ${PAGE_BATCHES} batches of ${PAGE_ITERS.toLocaleString('en-US')} ` +
       `(C: median of ${RAW_PAGE_PROCESSES} processes' medians); ` +
@@ -386,7 +360,7 @@ function main(): void {
     ),
   );
   console.log(
-    '\nraw: bench/raw-mlock.c, except "from this node": rawMlock+rawMunlock through N-API in this process.\n' +
+    '\nraw: bench/overhead/raw-mlock.c, except "from this node": rawMlock+rawMunlock through N-API in this process.\n' +
       're-lock raw: mlock() of an already-locked page, the syscall a re-lock skips.\n' +
       'noise: how far the median sits above the fastest batch (worse side); over ~3% the machine was busy: rerun.\n' +
       `lock() alone: up to ${SUB_BATCH} locks held at once, handles kept; in the pair loop V8 can drop the handle, ` +
@@ -417,8 +391,8 @@ function main(): void {
       memlock: { ...page, oneGiB: gib },
       raw: { ...rawPage, oneGiB: rawGib },
     };
-    fs.writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`);
-    if (process.env['MEMLOCK_BENCH_SCRATCH_JSON'] !== '1') console.log(`\nwrote ${args.json}`);
+    const wrote = writeJson(args.json, report);
+    if (process.env['MEMLOCK_BENCH_SCRATCH_JSON'] !== '1') console.log(`\nwrote ${wrote}`);
   }
 }
 

@@ -1,11 +1,26 @@
-// The machine and build the figures were measured on, for --json and the
-// report header: latency depends on all of it.
+// The machine and build the figures were measured on, for every
+// benchmark's --json and report header: the figures depend on all of it.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pageSize } from '../lib/index';
-import { swapState, type SwapState } from './swapfile';
+import { binding } from '../../lib/binding';
+import { pageSize } from '../../lib/index';
+import { ROOT } from './files';
+
+export interface SwapDevice {
+  name: string;
+  type: string;
+  sizeBytes: number;
+  usedBytes: number;
+  priority: number;
+}
+
+export interface SwapState {
+  devices: SwapDevice[];
+  totalBytes: number;
+  freeBytes: number;
+}
 
 export interface Machine {
   kernel: string;
@@ -21,6 +36,10 @@ export interface Machine {
   clocksource: string | null;
   /** read_ahead_kb of the block device under os.tmpdir(), where the file-backed scenario's files go. */
   tmpdir: { path: string; readAheadKb: number | null };
+  /** vm.max_map_count: each lock of part of a mapping, and each guarded secret, costs mappings. */
+  maxMapCount: number | null;
+  /** RLIMIT_MEMLOCK [soft, hard] in bytes (-1: unlimited); null if unreadable. */
+  memlockRlimit: [number, number] | null;
   loadAverage: number[];
 }
 
@@ -31,6 +50,25 @@ const read = (file: string): string | null => {
     return null;
   }
 };
+
+export function swapState(): SwapState {
+  const devices = (read('/proc/swaps') ?? '')
+    .split('\n')
+    .slice(1)
+    .filter((line) => line.trim() !== '')
+    .map((line) => {
+      const [name = '', type = '', size = '0', used = '0', priority = '0'] = line.trim().split(/\s+/);
+      return { name, type, sizeBytes: Number(size) * 1024, usedBytes: Number(used) * 1024, priority: Number(priority) };
+    });
+  const totalBytes = devices.reduce((sum, d) => sum + d.sizeBytes, 0);
+  return { devices, totalBytes, freeBytes: totalBytes - devices.reduce((sum, d) => sum + d.usedBytes, 0) };
+}
+
+/** vm.max_map_count, or null if unreadable. */
+export function maxMapCount(): number | null {
+  const text = read('/proc/sys/vm/max_map_count');
+  return text === null ? null : Number(text);
+}
 
 // st_dev -> /sys/dev/block/MAJOR:MINOR; a partition's queue/ is its disk's.
 function readAheadKb(dir: string): number | null {
@@ -46,6 +84,7 @@ function readAheadKb(dir: string): number | null {
 
 export function describeMachine(): Machine {
   const thp = read('/sys/kernel/mm/transparent_hugepage/enabled');
+  const rlimit = binding.memlockRlimit();
   return {
     kernel: os.release(),
     cpu: os.cpus()[0]?.model ?? 'unknown',
@@ -58,6 +97,8 @@ export function describeMachine(): Machine {
     transparentHugepages: thp === null ? null : (/\[(\w+)\]/.exec(thp)?.[1] ?? thp),
     clocksource: read('/sys/devices/system/clocksource/clocksource0/current_clocksource'),
     tmpdir: { path: os.tmpdir(), readAheadKb: readAheadKb(os.tmpdir()) },
+    maxMapCount: maxMapCount(),
+    memlockRlimit: typeof rlimit === 'number' ? null : rlimit,
     loadAverage: os.loadavg(),
   };
 }
@@ -79,10 +120,9 @@ export interface BuildInfo {
 // Figures from a dirty tree or a stale addon are not comparable with a
 // commit's. GIT_OPTIONAL_LOCKS=0: read only, never touch the index.
 export function buildInfo(): BuildInfo {
-  const root = path.join(__dirname, '..');
   const git = (...args: string[]): string =>
     execFileSync('git', args, {
-      cwd: root,
+      cwd: ROOT,
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'ignore'],
       env: { ...process.env, GIT_OPTIONAL_LOCKS: '0' },
@@ -95,6 +135,14 @@ export function buildInfo(): BuildInfo {
   } catch {
     // not a git checkout: leave both unknown
   }
-  const addon = fs.statSync(path.join(root, 'build', 'Release', 'memlock.node'), { throwIfNoEntry: false });
+  const addon = fs.statSync(path.join(ROOT, 'build', 'Release', 'memlock.node'), { throwIfNoEntry: false });
   return { commit, dirty, addonBuilt: addon ? addon.mtime.toISOString() : null };
+}
+
+/** `build: <commit> + uncommitted changes, addon built <time>`: the header line every benchmark prints. */
+export function buildLine(b: BuildInfo): string {
+  return (
+    `build: ${b.commit ?? 'unknown commit'}${b.dirty ? ' + uncommitted changes' : ''}, ` +
+    `addon built ${b.addonBuilt ?? 'unknown'}`
+  );
 }

@@ -2,7 +2,7 @@
 // log scale, y is the percentile on HdrHistogram's log(1 / (1 - p)) scale,
 // so 90%, 99%, 99.9% ... are equally spaced and the tail gets the room.
 // Plain SVG 1.1, no scripts or external fonts: opens in any browser.
-import type { Point } from './histogram';
+import type { Point } from '../common/histogram';
 
 export interface Curve {
   label: string;

@@ -1,10 +1,10 @@
 // The picture: one CDF panel per latency scenario and per jitter view,
-// pinned against paged, from the reports of bench/latency.ts and bench/jitter.ts.
-import type { Point, Recorded } from './histogram';
+// pinned against paged, from the reports of bench/latency/latency.ts and bench/latency/jitter.ts.
+import type { Point, Recorded } from '../common/histogram';
 import type { JitterReport } from './jitter';
 import type { JitterRun } from './jitter-child';
 import type { LatencyReport, SideResult, VariantResult } from './latency-types';
-import { duration } from './report';
+import { duration } from '../common/report';
 import { renderSvg, type Curve, type Panel } from './svg';
 
 const PINNED = '#1f6fb4';

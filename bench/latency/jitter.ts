@@ -2,17 +2,18 @@
 // late each wake is, and touch a working set (a file-backed mapping) each
 // time. Two ways to wait: setTimeout (what a Node service does) and a
 // busy-wait on performance.now() (no timer in the way: what is left is
-// faults, preemption and GC). Each run is a child process
-// (bench/jitter-child.ts): paged, or pinned with lockAll({ current, future }),
-// and with or without self-inflicted pressure, a thread that pages out every
-// file-backed mapping of the process (node's own text included) with
-// MADV_PAGEOUT, needing no swap. Run by bench/run.ts.
+// faults, preemption and GC). Each run is a child process (jitter-child.ts):
+// paged, or pinned with lockAll({ current, future }), and with or without
+// self-inflicted pressure, a thread that pages out every file-backed mapping
+// of the process (node's own text included) with MADV_PAGEOUT, needing no
+// swap. Run by bench/run.ts.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { checkInterrupted, track } from './cleanup';
+import { checkInterrupted, track } from '../common/cleanup';
+import { ROOT } from '../common/files';
 import { loadProbe } from './probe';
 import type { ChildConfig, JitterRun, WakeResult } from './jitter-child';
-import { count, duration, heading, progress, progressDone, table } from './report';
+import { count, duration, heading, progress, progressDone, table } from '../common/report';
 import { makeEvictableFile } from './evictable-file';
 
 export interface JitterConfig {
@@ -26,7 +27,6 @@ export interface JitterReport {
   seconds: number;
 }
 
-const ROOT = path.join(__dirname, '..');
 const CHILD = path.join(__dirname, 'jitter-child.ts');
 const MIB = 2 ** 20;
 
@@ -53,7 +53,7 @@ function runChild(cfg: ChildConfig): Promise<JitterRun> {
 
 export async function runJitter(cfg: JitterConfig): Promise<JitterReport> {
   const started = performance.now();
-  loadProbe(); // built here once, not by the first child inside its run (and fails here if it cannot be)
+  loadProbe(); // built here, once: the children only load it (and it fails here if it cannot be built)
   const base = {
     intervalUs: 1000, // cyclictest's default
     seconds: cfg.full ? 10 : 1.5,
