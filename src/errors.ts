@@ -67,3 +67,16 @@ export function checkInternal(token: unknown, name: string, maker: string): void
     throw withCode(new TypeError(`Illegal constructor: ${name} objects are made by ${maker}`), 'ERR_ILLEGAL_CONSTRUCTOR');
   }
 }
+
+/** A byte count for people (messages, the CLI): 64 MiB, 1.5 GiB, unlimited. */
+export function formatBytes(bytes: number): string {
+  if (bytes === Infinity) return 'unlimited';
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} bytes` : `${Number(value.toFixed(1))} ${units[unit]}`;
+}

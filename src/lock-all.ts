@@ -1,11 +1,9 @@
 // Whole-process locking (mlockall) that Node survives: see
 // native/madvise_hook.h for why plain mlockall makes V8 abort.
 import { binding, SCRATCH, SYSCALL_NAMES } from './binding';
-import { invalidArgType, invalidArgValue, MemlockError } from './errors';
-import { formatBytes } from './format';
+import { formatBytes, invalidArgType, invalidArgValue, MemlockError } from './errors';
 import { procStatus } from './proc';
-import { MEMLOCK_REMEDIES } from './remedies';
-import { memlockRlimit, systemError } from './system-error';
+import { MEMLOCK_REMEDIES, memlockRlimit, systemError } from './system-error';
 
 export interface LockAllOptions {
   /** Lock every page mapped now (MCL_CURRENT). Default true. */

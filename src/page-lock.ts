@@ -10,7 +10,7 @@ import {
   type LockMessage,
   type ReleaseMessage,
 } from './channels';
-import { diagnosticsSettings } from './diagnostics-settings';
+import { diagnosticsSettings } from './diagnostics';
 import { checkInternal, INTERNAL, invalidArgType, MemlockError } from './errors';
 import { hold, keyToClear, keyToSet, letGo } from './guard';
 import { bind, heldView, keepForever, retain, unretain } from './retained';

@@ -4,7 +4,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import promClient = require('prom-client');
 import type { ErrorMessage } from './channels';
 import { invalidArgType } from './errors';
-import { stats } from './inspect';
+import { stats } from './stats';
 import { procStatus } from './proc';
 
 export interface MetricsOptions {

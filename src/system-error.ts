@@ -2,10 +2,18 @@
 // syscall and what to do about it.
 import { getSystemErrorName } from 'node:util';
 import { binding, SCRATCH } from './binding';
-import { MemlockError } from './errors';
-import { formatBytes } from './format';
+import { formatBytes, MemlockError } from './errors';
 import { maxMapCount, procStatus } from './proc';
-import { MEMLOCK_REMEDIES } from './remedies';
+
+// How to let a process lock more memory, one fix per environment. Shared by
+// error messages and `memlock doctor`, so the two never drift apart.
+export const MEMLOCK_REMEDIES: readonly string[] = [
+  'shell: ulimit -l unlimited (or a size in KiB) before starting node',
+  "systemd: LimitMEMLOCK=infinity in the unit's [Service] section",
+  'docker: docker run --ulimit memlock=-1:-1 (or --cap-add IPC_LOCK)',
+  "Kubernetes: securityContext.capabilities.add: [IPC_LOCK] in the container's spec",
+  'a binary: setcap cap_ipc_lock+ep on it grants CAP_IPC_LOCK',
+];
 
 export interface MemlockRlimit {
   /** Bytes; Infinity when unlimited. */

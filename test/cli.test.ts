@@ -1,4 +1,4 @@
-// The memlock CLI (lib/cli.js, built by npm install), run as a child process
+// The memlock CLI (lib/cli/index.js, built by npm install), run as a child process
 // the way a user runs it, and checked against the kernel's own account.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { procMemlockLimit, procStatus } from '../src/proc';
 import { cannotDropPrivileges, FIXTURES, unprivileged } from './helpers/child';
 
 const root = path.join(__dirname, '..');
-const cli = path.join(root, 'lib', 'cli.js');
+const cli = path.join(root, 'lib', 'cli', 'index.js');
 const MiB = 1024 * 1024;
 const CHECK_IDS = ['rlimit', 'capability', 'swap', 'max-map-count', 'test-lock', 'on-fault', 'madvise', 'kernel'];
 
@@ -57,13 +57,13 @@ function byId(report: { checks: Check[] }, id: string): Check {
   return found;
 }
 
-t.test('lib/cli.js is built from the current src/cli*.ts', (t) => {
-  t.ok(existsSync(cli), 'lib/cli.js exists (npm install builds it)');
+t.test('lib/cli/ is built from the current src/cli/', (t) => {
+  t.ok(existsSync(cli), 'lib/cli/index.js exists (npm install builds it)');
   const built = statSync(cli).mtimeMs;
-  for (const file of readdirSync(path.join(root, 'src')).filter((f) => /^cli.*\.ts$/.test(f))) {
-    const js = path.join(root, 'lib', file.replace(/\.ts$/, '.js'));
-    t.ok(existsSync(js) && statSync(js).mtimeMs >= statSync(path.join(root, 'src', file)).mtimeMs,
-      `lib/ is not older than src/${file} (else: npm run build:ts)`);
+  for (const file of readdirSync(path.join(root, 'src', 'cli')).filter((f) => f.endsWith('.ts'))) {
+    const js = path.join(root, 'lib', 'cli', file.replace(/\.ts$/, '.js'));
+    t.ok(existsSync(js) && statSync(js).mtimeMs >= statSync(path.join(root, 'src', 'cli', file)).mtimeMs,
+      `lib/ is not older than src/cli/${file} (else: npm run build:ts)`);
   }
   t.ok(built > 0);
   t.end();
@@ -119,6 +119,7 @@ t.test('doctor without CAP_IPC_LOCK under a 64 KiB RLIMIT_MEMLOCK fails with the
   const testLock = byId(report, 'test-lock');
   t.equal(rlimit.status, 'fail', 'the rlimit check fails');
   t.equal(testLock.status, 'fail', 'the test lock fails');
+  t.equal(byId(report, 'capability').status, 'warn', 'CAP_IPC_LOCK not held: a warning, not a pass');
   t.equal(testLock.error?.code, 'ENOMEM', 'with the MemlockError code');
   t.equal(testLock.error?.syscall, 'mlock');
   for (const c of [rlimit, testLock]) {
@@ -214,6 +215,16 @@ t.test('status of the CLI itself by default', (t) => {
   t.not(report.pid, process.pid, "the CLI's own pid");
   t.equal(report.vmLckBytes, 0, 'it locks nothing');
   t.same(report.topMappings, []);
+  t.end();
+});
+
+t.test('--version prints the package version', (t) => {
+  const { version } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };
+  for (const args of [['--version'], ['-v']]) {
+    const run = runCli(args);
+    t.equal(run.status, 0, args.join(' '));
+    t.equal(run.stdout, `${version}\n`);
+  }
   t.end();
 });
 

@@ -1,7 +1,9 @@
-// Read-only views of memlock's state and of the kernel's residency.
+// memlock's own account and the lockable-page limit: stats(), lockCounts(),
+// residency(), pageSize and the limit on distinct locked pages.
 import { binding, SCRATCH } from './binding';
 import { lockAllState, type LockAllState } from './lock-all';
 import { procStatus } from './proc';
+import { invalidArgType, outOfRange } from './errors';
 import { systemError } from './system-error';
 import { nativeView, type View } from './views';
 
@@ -59,4 +61,21 @@ export function residency(view: View): Residency {
   const totalPages = binding.scratch[SCRATCH.pages]!;
   if (resident < 0) throw systemError(resident, 'mincore', totalPages * pageSize);
   return { residentPages: resident, totalPages };
+}
+
+/**
+ * Sets the most distinct pages that may have a count > 0. A limit below what
+ * is locked now is allowed: new locks then fail until enough is released.
+ */
+export function setLockablePageLimit(pages: number): void {
+  if (typeof pages !== 'number') throw invalidArgType('pages', 'of type number', pages);
+  if (!Number.isSafeInteger(pages) || pages < 0) {
+    throw outOfRange('pages', `an integer >= 0 and <= ${Number.MAX_SAFE_INTEGER}`, pages);
+  }
+  binding.setLimit(pages);
+}
+
+/** The lockable-page limit; by default 90% of physical page frames. */
+export function getLockablePageLimit(): number {
+  return binding.getLimit();
 }

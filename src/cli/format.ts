@@ -2,7 +2,7 @@
 // a UsageError (exit 2, one line), and terminal output (aligned columns,
 // colour only on a TTY).
 import { parseArgs, styleText } from 'node:util';
-import { formatBytes } from './format';
+import { formatBytes } from '../errors';
 
 export { formatBytes };
 

@@ -3,11 +3,11 @@
 // user, systemd unit, container). Shapes of --json: see the top of cli.ts.
 import { release } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { binding } from './binding';
-import { columns, formatBytes, limitJson, parseCommand, positiveNumber, stylist, USAGE } from './cli-format';
-import { allocSecret, lock, MemlockError } from './index';
-import { maxMapCount, procMappings, procMemlockLimit, procStatus, swapAreas, type Mapping } from './proc';
-import { MEMLOCK_REMEDIES } from './remedies';
+import { binding } from '../binding';
+import { columns, formatBytes, limitJson, parseCommand, positiveNumber, stylist, USAGE } from './format';
+import { allocSecret, lock, MemlockError } from '../index';
+import { maxMapCount, procMappings, procMemlockLimit, procStatus, swapAreas, type Mapping } from '../proc';
+import { MEMLOCK_REMEDIES } from '../system-error';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail';
 export type CheckId = 'rlimit' | 'capability' | 'swap' | 'max-map-count' | 'test-lock' | 'on-fault' | 'madvise' | 'kernel';
@@ -31,15 +31,23 @@ export interface Check {
   error: CheckError | null;
 }
 
+/** `memlock doctor --json`: one object; exit code 0 when ok, else 1. */
 export interface DoctorReport {
   command: 'doctor';
+  /** No check has status "fail". */
   ok: boolean;
+  /** The CLI's own pid: the process checked. */
   pid: number;
+  /** process.version */
   node: string;
+  /** os.release() */
   kernel: string;
+  /** --size (MiB, default 64) in bytes. */
   sizeBytes: number;
+  /** null: unlimited. */
   rlimitMemlock: { soft: number | null; hard: number | null };
   capIpcLock: boolean;
+  /** Always the same checks, in the same order (see CheckId). */
   checks: Check[];
   summary: Record<CheckStatus, number>;
 }
@@ -110,9 +118,10 @@ function rlimitCheck(env: Environment): Check {
 }
 
 function capabilityCheck(env: Environment): Check {
-  return check('capability', 'CAP_IPC_LOCK', 'pass', env.capable
-    ? 'held: RLIMIT_MEMLOCK does not limit what this process locks'
-    : `not held: RLIMIT_MEMLOCK (${formatBytes(env.soft)}) limits what this process locks`);
+  if (env.capable) return check('capability', 'CAP_IPC_LOCK', 'pass', 'held: RLIMIT_MEMLOCK does not limit what this process locks');
+  // Not a failure (the rlimit check says whether the limit suffices), but not a pass either.
+  return check('capability', 'CAP_IPC_LOCK', 'warn',
+    `not held: RLIMIT_MEMLOCK (${formatBytes(env.soft)}) limits what this process locks`, RLIMIT_REMEDY);
 }
 
 function swapCheck(): Check {

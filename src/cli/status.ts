@@ -2,10 +2,10 @@
 // /proc, for when the process itself cannot be asked. Shapes of --json: see
 // the top of cli.ts.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { columns, formatBytes, limitJson, parseCommand, positiveInteger, positiveNumber, stylist, UsageError, USAGE } from './cli-format';
-import { MemlockError } from './errors';
-import { kernelStatus } from './kernel-status';
-import { procMappings, procName, readProcFile } from './proc';
+import { columns, formatBytes, limitJson, parseCommand, positiveInteger, positiveNumber, stylist, UsageError, USAGE } from './format';
+import { MemlockError } from '../errors';
+import { kernelStatus } from '../kernel-status';
+import { procMappings, procName, readProcFile } from '../proc';
 
 export interface LockedMapping {
   /** Addresses in hex, as in /proc/<pid>/maps. */
@@ -23,19 +23,29 @@ export interface LockedMapping {
   onFault: boolean;
 }
 
+/** `memlock status --json`: one object; with --watch, one per line (NDJSON). */
 export interface StatusReport {
   command: 'status';
   pid: number;
+  /** argv[0]'s last part, else Name: of /proc/<pid>/status. */
   name: string;
+  /** ISO 8601, when read. */
   time: string;
+  /** VmLck: locked mappings, resident or not. */
   vmLckBytes: number;
+  /** VmPin: pinned by drivers, not by mlock. */
   vmPinBytes: number;
+  /** Sum of smaps Locked: (resident and locked; a shared page counts its proportional share). */
   smapsLockedBytes: number;
+  /** null: unlimited. */
   rlimitMemlock: { soft: number | null; hard: number | null };
   capIpcLock: boolean;
+  /** Lines of /proc/<pid>/maps, and vm.max_map_count. */
   mappings: number;
   maxMappings: number;
+  /** Mappings with Locked: > 0 or VmFlags lo. */
   lockedMappings: number;
+  /** The --top N (default 10) of those, most locked bytes first. */
   topMappings: LockedMapping[];
 }
 
@@ -111,7 +121,7 @@ export function renderStatus(report: StatusReport): string {
   const facts = columns([
     ['VmLck', formatBytes(report.vmLckBytes), 'in locked mappings, resident or not'],
     ['VmPin', formatBytes(report.vmPinBytes), 'pinned by drivers (RDMA, io_uring), not by mlock'],
-    ['smaps Locked:', formatBytes(report.smapsLockedBytes), 'resident bytes of locked mappings'],
+    ['smaps Locked:', formatBytes(report.smapsLockedBytes), 'resident and locked (shared pages: this process\'s share)'],
     ['RLIMIT_MEMLOCK', `${limitText(soft)} / ${limitText(hard)}`, 'soft / hard'],
     ['CAP_IPC_LOCK', report.capIpcLock ? 'yes' : 'no', report.capIpcLock ? 'RLIMIT_MEMLOCK does not bind it' : 'RLIMIT_MEMLOCK binds it'],
     ['mappings', `${report.mappings} of ${report.maxMappings}`, 'vm.max_map_count'],
