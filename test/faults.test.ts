@@ -37,7 +37,8 @@ const absorbed = (r: FaultRecord) => ABSORBED.has(`${r.call}/${r.syscall}`) || A
 t.test('every public call x every failing syscall: its documented error, nothing changed', { skip }, (t) => {
   execFileSync('cmake', ['-S', root, '-B', build, '-DCMAKE_BUILD_TYPE=RelWithDebInfo'], { stdio: 'ignore' });
   execFileSync('cmake', ['--build', build, '--target', 'memlock_faults', '-j2'], { stdio: 'ignore' });
-  const child = runFixture('fault-matrix.ts', { env: { MEMLOCK_ADDON: path.join(build, 'memlock_faults.node') } });
+  // About 30 s here; several times that with both cores busy.
+  const child = runFixture('fault-matrix.ts', { env: { MEMLOCK_ADDON: path.join(build, 'memlock_faults.node') }, timeout: 240_000 });
   t.equal(child.status, 0, `signal ${child.signal}: ${child.stderr.slice(0, 500)}`);
   const { records, end } = JSON.parse(child.stdout) as { records: FaultRecord[]; end: { stats: { lockedPages: number; lockAll: unknown } } };
   const calls = UNDER_ASAN ? 9 : 12; // no whole-process locking under ASan
