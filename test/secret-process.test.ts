@@ -90,7 +90,9 @@ t.test('guarded secrets: refused with a margin below vm.max_map_count, the proce
   t.equal(r.whileHeld.vmLck, r.count * 4096, 'VmLck is exactly the secrets\' pages');
   t.same(r.after.secrets, r.before.secrets, 'every secret freed, nothing left mapped by the pool');
   t.equal(r.after.secretMappings, r.before.secretMappings, 'secret mappings back where they were');
-  // The rest of the process may keep a little more (V8's heap grew for 32k objects).
-  t.ok(r.after.mappings < r.before.mappings + 200, `process mappings ${r.before.mappings} -> ${r.after.mappings}`);
+  // V8 keeps some of the heap it grew into (by 256 MiB, and more on Node
+  // 24), so the process's count is not back to where it was; but at least
+  // one mapping a freed secret is gone.
+  t.ok(r.peak - r.after.mappings >= r.count, `process mappings ${r.before.mappings} -> ${r.peak} -> ${r.after.mappings}`);
   t.end();
 });
