@@ -60,6 +60,10 @@ void FinalizeEnvState(Napi::Env env, EnvState* state) {
   for (const Bytes& bytes : state->sticky) locker.drop_sticky(bytes.addr, bytes.len);
   for (auto& [data, ref] : state->keyed) napi_delete_reference(env, ref);
   if (state->detach_key != nullptr) napi_delete_reference(env, state->detach_key);
+  // A slab this environment emptied is unmapped by a trim its event loop
+  // scheduled (src/secret.ts); a worker terminated before that turn would
+  // leave it mapped and locked until another thread frees a secret.
+  SecretPool::instance().trim();
   delete state;
 }
 
