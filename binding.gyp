@@ -5,10 +5,10 @@
       "sources": [
         "native/binding.cc",
         "native/detach_guard.cc",
-        "native/fault_injection.cc",
         "native/glibc_compat.cc",
         "native/lock_registry.cc",
         "native/madvise_hook.cc",
+        "native/napi_views.cc",
         "native/locker.cc",
         "native/page_table.cc",
         "native/platform_linux.cc",

@@ -125,7 +125,7 @@ install_and_use() {
   (
     cd "$dir/app"
     export PATH="$dir/bin"
-    unset MEMLOCK_ADDON
+    unset MEMLOCK_NATIVE_BINDING
     node "$npm_cli" init -y > /dev/null
     # npm 11 holds back install scripts until approved; here memlock's runs,
     # as with npm 10 (node-gyp-build: finds the prebuild, or would compile).
@@ -194,11 +194,11 @@ probe='
 '
 lib=$old/amd64/lib/x86_64-linux-gnu:$old/amd64/usr/lib/x86_64-linux-gnu
 for node in "$(command -v node)" "$x64_node"; do
-  MEMLOCK_ADDON=$root/prebuilds/linux-x64/memlock.node \
+  MEMLOCK_NATIVE_BINDING=$root/prebuilds/linux-x64/memlock.node \
     "$old/amd64/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" --library-path "$lib" "$node" -e "$probe"
 done
 for node in "${nodes[@]}"; do
-  QEMU_LD_PREFIX=$old/arm64 MEMLOCK_ADDON=$root/prebuilds/linux-arm64/memlock.node "$node" -e "$probe"
+  QEMU_LD_PREFIX=$old/arm64 MEMLOCK_NATIVE_BINDING=$root/prebuilds/linux-arm64/memlock.node "$node" -e "$probe"
 done
 
 step "the suite on arm64 node ${versions[*]}, under qemu-user (both at once)"
@@ -213,7 +213,7 @@ run_suite() {
     local begin=$SECONDS status=0
     # tsx compiles with the x64 esbuild (the arm64 one would be emulated too).
     env -u NODE_OPTIONS ${pattern:+TAP_GREP="$pattern"} MEMLOCK_QEMU=1 TAP_TIMEOUT=1200 \
-      MEMLOCK_ADDON="$root/prebuilds/linux-arm64/memlock.node" ESBUILD_BINARY_PATH="$esbuild" \
+      MEMLOCK_NATIVE_BINDING="$root/prebuilds/linux-arm64/memlock.node" ESBUILD_BINARY_PATH="$esbuild" \
       timeout -k 30 1500 "$node" --import tsx "test/$file.test.ts" > "$logs/$file.tap" 2>&1 || status=$?
     echo "$file $status $((SECONDS - begin))" >> "$logs/results"
   done

@@ -4,7 +4,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import promClient = require('prom-client');
 import type { ErrorMessage } from './channels';
 import { invalidArgType } from './errors';
-import { stats } from './inspect';
+import { stats } from './stats';
 import { procStatus } from './proc';
 
 export interface MetricsOptions {
@@ -20,8 +20,9 @@ const registered = new WeakMap<promClient.Registry, Set<string>>();
  * Registers memlock's metrics. Gauges are read at scrape time:
  * `<prefix>locked_bytes`, `<prefix>locked_pages`, `<prefix>sticky_pages`,
  * `<prefix>limit_pages`, `<prefix>kernel_locked_bytes` (VmLck); the counter
- * `<prefix>refused_locks_total{reason}` counts locks refused by the
- * lockable-page limit (reason "limit") or the kernel (reason: the errno code).
+ * `<prefix>refused_locks_total{reason}` counts locks and secrets refused by
+ * the lockable-page limit (reason "limit") or the kernel (reason: the errno
+ * code).
  * Registering twice in one registry with one prefix does nothing more.
  */
 export function registerMetrics(options: MetricsOptions = {}): void {
@@ -54,7 +55,7 @@ export function registerMetrics(options: MetricsOptions = {}): void {
 
   const refused = new promClient.Counter({
     name: `${prefix}refused_locks_total`,
-    help: 'Locks refused by the lockable-page limit (reason="limit") or by the kernel (reason=errno code).',
+    help: 'Locks and secrets refused by the lockable-page limit (reason="limit") or by the kernel (reason=errno code).',
     labelNames: ['reason'],
     registers: [registry],
   });

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
@@ -13,8 +13,9 @@ import { alignedPages } from './helpers/kernel';
 // fuzzer's (the real Locker over a fake kernel).
 const root = path.join(__dirname, '..');
 const SIZES = [16384, 65536];
-const compiler = ['c++', 'g++', 'clang++'].find(hasCommand);
-const clang = hasCommand('clang++');
+const MODEL = path.join(root, 'build-cmake', 'page_table_model');
+const NO_MODEL = existsSync(MODEL) ? false : 'needs build-cmake/page_table_model (npm test makes it with cmake)';
+const NO_FUZZER = hasCommand('clang++') && hasCommand('cmake') ? false : 'needs clang++ (libFuzzer) and cmake';
 
 function tempDir(t: Test): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'memlock-page-size-'));
@@ -37,34 +38,22 @@ t.test('pageSize is the kernel page size, and views cover pages of that size', (
   t.end();
 });
 
-t.test('the page-table model at 16 KiB and 64 KiB pages', { skip: compiler ? false : 'no C++ compiler' }, (t) => {
-  const binary = path.join(tempDir(t), 'page_table_model');
-  const sources = [path.join(root, 'test/native/page_table_model.cc'), path.join(root, 'native/page_table.cc')];
-  const flags = ['-O1', '-std=c++17', '-Wall', '-Wextra', '-Werror'];
-  try {
-    execFileSync(compiler!, [...flags, '-fsanitize=address,undefined', '-fno-sanitize-recover=all', '-o', binary, ...sources], { stdio: 'pipe' });
-  } catch {
-    execFileSync(compiler!, [...flags, '-o', binary, ...sources], { stdio: 'pipe' });
-  }
+t.test('the page-table model at 16 KiB and 64 KiB pages', { skip: NO_MODEL }, (t) => {
   for (const size of SIZES) {
-    const result = execFileSync(binary, ['100000', '1', String(size)], { encoding: 'utf8' }).trim();
+    const result = execFileSync(MODEL, ['100000', '1', String(size)], { encoding: 'utf8' }).trim();
     t.match(result, /^ok 100000 sticky [1-9]\d*$/, `${size / 1024} KiB pages: no divergence in 100,000 steps, pages saturated on the way`);
   }
   t.end();
 });
 
 // libFuzzer comes with clang: without it this is skipped (.ci/run installs it).
-t.test("the fuzzer's model of the Locker at 16 KiB and 64 KiB pages", { skip: clang ? false : 'needs clang++ (libFuzzer)' }, (t) => {
+t.test("the fuzzer's model of the Locker at 16 KiB and 64 KiB pages", { skip: NO_FUZZER }, (t) => {
   const dir = tempDir(t);
-  const sources = [
-    'fuzz/locker_fuzz.cc', 'fuzz/platform_fake.cc', 'fuzz/madvise_hook_stub.cc',
-    'native/locker.cc', 'native/lock_registry.cc', 'native/page_table.cc', 'native/fault_injection.cc',
-  ].map((file) => path.join(root, file));
-  const binary = path.join(dir, 'locker_fuzz');
-  execFileSync('clang++', [
-    '-O1', '-std=c++17', '-fsanitize=fuzzer,address,undefined', '-fno-sanitize-recover=undefined',
-    '-I', path.join(root, 'native'), '-o', binary, ...sources,
-  ], { stdio: 'pipe' });
+  // The fuzzer's own build (CMakeLists.txt, build-fuzz/), as npm run fuzz makes it.
+  const build = path.join(root, 'build-fuzz');
+  execFileSync('cmake', ['-S', root, '-B', build, '-DCMAKE_CXX_COMPILER=clang++', '-DCMAKE_BUILD_TYPE=RelWithDebInfo'], { stdio: 'pipe' });
+  execFileSync('cmake', ['--build', build, '--target', 'locker_fuzz', '-j2'], { stdio: 'pipe' });
+  const binary = path.join(build, 'locker_fuzz');
   for (const size of SIZES) {
     mkdirSync(path.join(dir, `new-${size}`));
     // The committed corpus, then 20,000 inputs mutated from it. New inputs go
