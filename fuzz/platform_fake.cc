@@ -66,7 +66,14 @@ static int unlock_all() {
 static int apply(Syscall syscall, uintptr_t addr, size_t len, bool lock, bool on_fault) {
   uint64_t first = addr / page_size() - kBasePage;
   uint64_t end = (addr + len + page_size() - 1) / page_size() - kBasePage;
-  if (first >= kPages || end > kPages || end <= first) return -ENOMEM;  // outside the arena: unmapped
+  if (first >= kPages || end <= first) return -ENOMEM;  // outside the arena: unmapped
+  // Past the arena's end: munlock, like the kernel's, unlocks the mapped
+  // pages up to the hole, then says ENOMEM; mlock is refused whole here.
+  if (end > kPages) {
+    if (lock) return -ENOMEM;
+    int rc = apply(syscall, addr, (kPages - first) * page_size(), false, false);
+    return rc < 0 ? rc : -ENOMEM;
+  }
   uint64_t stop = end;
   int error = 0;
   if (armed(syscall)) {
@@ -122,8 +129,12 @@ int locked_ranges(std::vector<LockedRange>* out) {
 
 int for_each_mapping(void (*fn)(uintptr_t, uintptr_t, void*), void* context) {
   fn(fake::address_of_page(0) - 8 * fake::page_size(), fake::address_of_page(0) - 4 * fake::page_size(), context);
+  // The last mapping is listed by its first page only, as qemu-user's
+  // emulated /proc/self/maps lists part of some mappings: unlock_all must
+  // reach the rest all the same.
   for (uint64_t p = 0; p < fake::kPages; p += fake::kMappingPages) {
-    fn(fake::address_of_page(p), fake::address_of_page(p + fake::kMappingPages), context);
+    const uint64_t listed = p + fake::kMappingPages < fake::kPages ? fake::kMappingPages : 1;
+    fn(fake::address_of_page(p), fake::address_of_page(p + listed), context);
   }
   return 0;
 }

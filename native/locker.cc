@@ -349,6 +349,7 @@ struct UnlockExcept {
   const std::vector<PageRun>* keep;
   size_t page_size;
   int error;
+  uintptr_t last_end;  // end of the previous mapping listed, 0 before the first
 };
 
 void unlock_gap(UnlockExcept& u, uint64_t first, uint64_t end) {
@@ -358,8 +359,8 @@ void unlock_gap(UnlockExcept& u, uint64_t first, uint64_t end) {
   if (rc < 0 && rc != -ENOMEM) u.error = rc;
 }
 
-void unlock_mapping_except(uintptr_t start, uintptr_t end, void* context) {
-  UnlockExcept& u = *static_cast<UnlockExcept*>(context);
+// Unlocks [start, end) but the kept runs in it.
+void unlock_span_except(UnlockExcept& u, uintptr_t start, uintptr_t end) {
   if (u.error < 0) return;  // stop at the first refusal: less to put back
   const uint64_t first = start / u.page_size, stop = end / u.page_size;
   const std::vector<PageRun>& keep = *u.keep;
@@ -373,14 +374,29 @@ void unlock_mapping_except(uintptr_t start, uintptr_t end, void* context) {
   if (cursor < stop && u.error == 0) unlock_gap(u, cursor, stop);
 }
 
+// Each listed mapping, and what follows it up to the next: an emulated
+// /proc/self/maps can list only the start of a mapping (qemu-user lists
+// 72 KiB of V8's 256 MiB code space), and munlock from the listed end
+// reaches the rest, stopping with ENOMEM at the first hole. On a kernel's
+// own maps the hole follows at once.
+void unlock_mapping_except(uintptr_t start, uintptr_t end, void* context) {
+  UnlockExcept& u = *static_cast<UnlockExcept*>(context);
+  if (u.last_end != 0 && start > u.last_end) unlock_span_except(u, u.last_end, start);
+  unlock_span_except(u, start, end);
+  u.last_end = std::max(u.last_end, end);
+}
+
 }  // namespace
 
 int Locker::unlock_except(const std::vector<PageRun>& keep, Syscall* failed) {
-  UnlockExcept u{&keep, page_size_, 0};
+  UnlockExcept u{&keep, page_size_, 0, 0};
   if (int rc = platform::for_each_mapping(unlock_mapping_except, &u); rc < 0) {
     *failed = Syscall::kNone;  // /proc/self/maps could not be read
     return rc;
   }
+  // After the last mapping listed, up to the top of the address space.
+  const uintptr_t top = ~static_cast<uintptr_t>(0) / page_size_ * page_size_;
+  if (u.last_end != 0 && u.last_end < top) unlock_span_except(u, u.last_end, top);
   if (u.error < 0) *failed = Syscall::kMunlock;
   return u.error;
 }
