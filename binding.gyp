@@ -10,7 +10,10 @@
         "native/madvise_hook.cc",
         "native/locker.cc",
         "native/page_table.cc",
+        "native/paging_sample.cc",
         "native/platform_linux.cc",
+        "native/psi_binding.cc",
+        "native/psi_monitor.cc",
         "native/secret_pool.cc"
       ],
       "dependencies": [

@@ -22,6 +22,7 @@
 #include "locker.h"
 #include "madvise_hook.h"
 #include "platform.h"
+#include "psi_binding.h"
 #include "secret_pool.h"
 
 namespace memlock {
@@ -703,6 +704,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("secretStats", Napi::Function::New(env, GetSecretStats, "secretStats"));
   exports.Set("setVerifyWipe", Napi::Function::New(env, SetVerifyWipe, "setVerifyWipe"));
   exports.Set("forkReadBytes", Napi::Function::New(env, ForkReadBytes, "forkReadBytes"));
+  register_paging(env, exports);
 #ifdef MEMLOCK_FAULT_INJECTION
   exports.Set("injectFault", Napi::Function::New(env, InjectFault, "injectFault"));
   exports.Set("clearFault", Napi::Function::New(env, ClearFault, "clearFault"));

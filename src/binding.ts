@@ -54,6 +54,29 @@ export interface ForkProbeReport {
   vmLckKb: number;
 }
 
+/** Indices of pagingSample()'s slots (native/paging_sample.h), and how many there are. */
+export interface PagingSlots {
+  readonly threadMajor: number;
+  readonly threadMinor: number;
+  readonly threadCpuUs: number;
+  readonly threadVoluntary: number;
+  readonly threadInvoluntary: number;
+  readonly runNs: number;
+  readonly waitNs: number;
+  readonly processMajor: number;
+  readonly processMinor: number;
+  readonly someTotalUs: number;
+  readonly fullTotalUs: number;
+  readonly timeMs: number;
+  readonly count: number;
+}
+
+/** A running PSI watch (native/psi_binding.cc); only psiUnwatch takes it. */
+export type PsiWatchHandle = { readonly __psiWatch: unique symbol };
+
+/** Called on the JavaScript thread for each wake; errno != 0: the watch has ended. */
+export type PsiWake = (timeMs: number, someTotalUs: number, fullTotalUs: number, errno: number) => void;
+
 /** What the addon exports. Views are always a TypedArray or DataView. */
 export interface NativeBinding {
   readonly pageSize: number;
@@ -132,6 +155,21 @@ export interface NativeBinding {
   lockedRuns(): Float64Array;
   /** Test hook, only with MEMLOCK_TEST_HOOKS=1 at load: writes a byte at view + offset. */
   pokeByte?(view: ArrayBufferView, offset: number): void;
+  readonly pagingSlots: PagingSlots;
+  /**
+   * Fills out (pagingSlots.count doubles; NaN where not available): this
+   * thread's faults, CPU and context switches (getrusage RUSAGE_THREAD), its schedstat run and
+   * wait times (schedFd, or -1), the process's faults, the memory PSI totals
+   * (psiFd, or -1) and CLOCK_MONOTONIC in ms.
+   */
+  pagingSample(out: Float64Array, schedFd: number, psiFd: number): void;
+  /**
+   * Watches fd on a thread of its own (trigger: POLLPRI on a PSI trigger;
+   * else POLLIN on a FIFO): a handle, or -errno. Owns fd on success only.
+   */
+  psiWatch(fd: number, trigger: boolean, onWake: PsiWake): PsiWatchHandle | number;
+  /** Stops and joins the watch's thread and closes its fd; idempotent. */
+  psiUnwatch(handle: PsiWatchHandle): void;
 }
 
 const FUNCTIONS = [
@@ -139,6 +177,7 @@ const FUNCTIONS = [
   'isDetached', 'stats', 'getLimit', 'setLimit', 'memlockRlimit', 'mappingCount', 'forkProbe', 'rawMlock', 'rawMunlock',
   'allocSecret', 'freeSecret', 'trimSecrets', 'secretStats', 'setVerifyWipe', 'forkReadBytes',
   'setThreadId', 'annotate', 'locks', 'lockedRuns', 'lockAll', 'unlockAll', 'lockAllFlags', 'madviseHookCounts',
+  'pagingSample', 'psiWatch', 'psiUnwatch',
 ] as const satisfies readonly (keyof NativeBinding)[];
 
 // A stale build/ or prebuild from another version fails here, at load, with
@@ -148,6 +187,7 @@ function checkBinding(addon: unknown): asserts addon is NativeBinding {
   const missing: string[] = FUNCTIONS.filter((name) => typeof record?.[name] !== 'function');
   if (typeof record?.['pageSize'] !== 'number') missing.push('pageSize');
   if (!(record?.['scratch'] instanceof Float64Array)) missing.push('scratch');
+  if (typeof record?.['pagingSlots'] !== 'object' || record['pagingSlots'] === null) missing.push('pagingSlots');
   if (record?.['detachGuard'] !== 'key' && record?.['detachGuard'] !== 'mark') missing.push('detachGuard');
   if (missing.length > 0) {
     throw new Error(`memlock: the native addon is out of date (missing ${missing.join(', ')}); rebuild it with "npm run build"`);
