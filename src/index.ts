@@ -17,3 +17,11 @@ export type { LockInfo, VerifyReport, DiagnosticsOptions } from './diagnostics';
 export type { LockMessage, ReleaseMessage, LimitMessage, ErrorMessage } from './channels';
 export { lockAll, unlockAll } from './lock-all';
 export type { LockAllOptions, LockAllState } from './lock-all';
+// Memory pressure (PSI) and the paging monitor.
+export { pressure } from './pressure';
+export type { PressureSnapshot, PressureFigures, PressureSourceKind } from './pressure';
+export { monitorPaging, PagingMonitor } from './paging-monitor';
+export type {
+  PagingMonitorOptions, PressureTriggerOptions, PressureEvent, StallReport, StallVerdict, PagingMonitorStats,
+  PressureKind, TriggerInfo, WatchSource,
+} from './paging-monitor';
