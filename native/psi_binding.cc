@@ -82,7 +82,7 @@ void Deliver(void* context, const psi::Wake& wake) {
 }
 
 // psiWatch(fd, trigger, onWake(timeMs, someUs, fullUs, errno)) -> handle | -errno.
-// Takes ownership of fd on success only.
+// Watches a duplicate of fd; the caller closes fd itself.
 Napi::Value PsiWatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsNumber() || !info[2].IsFunction()) throw Napi::TypeError::New(env, "memlock: psiWatch(fd, trigger, onWake)");

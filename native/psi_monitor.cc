@@ -1,6 +1,7 @@
 #include "psi_monitor.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -36,15 +37,14 @@ void drain(int fd) {
 
 int Watcher::start(int fd, bool trigger, Deliver deliver, void* context, Watcher** out) {
   Watcher* w = new Watcher();
-  w->fd_ = fd;
   w->trigger_ = trigger;
   w->deliver_ = deliver;
   w->context_ = context;
-  w->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  w->fd_ = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  w->wake_fd_ = w->fd_ < 0 ? -1 : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (w->wake_fd_ < 0) {
     int err = errno;
-    w->fd_ = -1;  // not ours yet
-    delete w;
+    delete w;  // closes the duplicate, if made
     return -err;
   }
   pthread_attr_t attr;
@@ -58,19 +58,17 @@ int Watcher::start(int fd, bool trigger, Deliver deliver, void* context, Watcher
   pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   pthread_attr_destroy(&attr);
   if (rc != 0) {
-    close(w->wake_fd_);
-    w->wake_fd_ = -1;
-    w->fd_ = -1;
     delete w;
     return -rc;
   }
+  // Named here rather than by the thread, so it is named as soon as it exists.
+  pthread_setname_np(w->thread_, "memlock-psi");
   w->running_ = true;
   *out = w;
   return 0;
 }
 
 void* Watcher::run(void* self) {
-  pthread_setname_np(pthread_self(), "memlock-psi");
   static_cast<Watcher*>(self)->loop();
   return nullptr;
 }

@@ -26,8 +26,11 @@ class Watcher {
   // deliver() runs on the watcher thread, once per wake; it must not block.
   using Deliver = void (*)(void* context, const Wake& wake);
 
-  // Starts a thread watching fd (a PSI trigger when `trigger`, else a FIFO).
-  // Returns 0 and takes ownership of fd, or -errno and leaves fd alone.
+  // Starts a thread watching a duplicate of fd (a PSI trigger when
+  // `trigger`, else a FIFO): 0, or -errno. The caller keeps fd and closes it
+  // as usual; the kernel keeps a trigger while any duplicate is open. (Node
+  // closes at a worker's exit every fd the worker opened through fs and did
+  // not close: a watcher that took over such an fd would see it closed twice.)
   static int start(int fd, bool trigger, Deliver deliver, void* context, Watcher** out);
 
   // Wakes the thread, joins it and closes the fds. Idempotent. Never call it

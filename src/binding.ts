@@ -164,8 +164,9 @@ export interface NativeBinding {
    */
   pagingSample(out: Float64Array, schedFd: number, psiFd: number): void;
   /**
-   * Watches fd on a thread of its own (trigger: POLLPRI on a PSI trigger;
-   * else POLLIN on a FIFO): a handle, or -errno. Owns fd on success only.
+   * Watches a duplicate of fd on a thread of its own (trigger: POLLPRI on a
+   * PSI trigger; else POLLIN on a FIFO): a handle, or -errno. The caller
+   * still closes fd (the trigger lives while the duplicate is open).
    */
   psiWatch(fd: number, trigger: boolean, onWake: PsiWake): PsiWatchHandle | number;
   /** Stops and joins the watch's thread and closes its fd; idempotent. */

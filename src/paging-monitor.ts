@@ -190,6 +190,7 @@ export class PagingMonitor extends EventEmitter {
 
   #closed = false;
   #unavailable: string | null;
+  #fromEnvironment: boolean;
   #stats: PagingMonitorStats = { checks: 0, stalls: 0, pressureEvents: 0, ignoredWakes: 0 };
   #timer: NodeJS.Timeout;
   #observer: PerformanceObserver;
@@ -219,15 +220,17 @@ export class PagingMonitor extends EventEmitter {
 
     let reason: string | null = null;
     let watch: ArmedWatch | null = null;
+    let deliberate = config.trigger === null;
     if (config.trigger === null) {
       reason = 'no trigger asked for (options.pressure: false)';
     } else {
       const armed = armPressureWatch(config.trigger, config.explicitTrigger, config.systemd);
       if (armed.ok) watch = armed.watch;
-      else reason = armed.reason;
+      else ({ reason, deliberate = false } = armed);
     }
     this.#watch = watch;
     this.#unavailable = reason;
+    this.#fromEnvironment = watch?.fromEnvironment ?? false;
     this.trigger = watch?.trigger ?? null;
     this.source = watch?.source ?? null;
     this.path = watch?.path ?? null;
@@ -259,7 +262,7 @@ export class PagingMonitor extends EventEmitter {
     this.#timer.unref();
 
     if (watch) this.#startWatch(watch);
-    if (this.#unavailable !== null && config.trigger !== null) {
+    if (this.#unavailable !== null && !deliberate) {
       warnOnce('no-psi', `memlock: monitorPaging watches faults and event-loop stalls only: ${this.#unavailable}`);
     } else if (watch?.trigger?.rounded) {
       const t = watch.trigger;
@@ -276,6 +279,11 @@ export class PagingMonitor extends EventEmitter {
   /** Why no pressure watch is armed (or why it ended), when mode is 'event-loop-only'; else null. */
   get psiUnavailableReason(): string | null {
     return this.#unavailable;
+  }
+
+  /** The watch was set up from systemd's $MEMORY_PRESSURE_WATCH. */
+  get systemd(): boolean {
+    return this.#fromEnvironment;
   }
 
   get closed(): boolean {
@@ -295,9 +303,10 @@ export class PagingMonitor extends EventEmitter {
       return;
     }
     const handle = binding.psiWatch(watch.fd, watch.mode === 'trigger', (timeMs, someUs, fullUs, errno) => this.#wake(timeMs, someUs, fullUs, errno));
+    // The watcher holds a duplicate; ours is closed through fs, which in a
+    // worker tracks every fd it opened until it is closed.
+    closeSync(watch.fd);
     if (typeof handle === 'number') {
-      // No thread: the fd stays ours to close.
-      closeSync(watch.fd);
       this.#watch = null;
       this.#unavailable = `the watcher thread could not start (errno ${-handle})`;
       return;

@@ -44,7 +44,8 @@ export interface ArmedWatch {
   baseline: { someUs: number; fullUs: number } | null;
 }
 
-export type ArmResult = { ok: true; watch: ArmedWatch } | { ok: false; reason: string };
+/** deliberate: the service manager turned watching off; nothing to warn about. */
+export type ArmResult = { ok: true; watch: ArmedWatch } | { ok: false; reason: string; deliberate?: boolean };
 
 export const WINDOW_MIN_US = 500_000;
 export const WINDOW_MAX_US = 10_000_000;
@@ -163,7 +164,7 @@ function fromEnvironment(requested: TriggerSpec, explicit: boolean): ArmResult |
   const watchPath = process.env['MEMORY_PRESSURE_WATCH'];
   if (watchPath === undefined || watchPath === '') return undefined;
   if (watchPath === '/dev/null') {
-    return { ok: false, reason: 'the service manager turned memory pressure watching off ($MEMORY_PRESSURE_WATCH=/dev/null)' };
+    return { ok: false, reason: 'the service manager turned memory pressure watching off ($MEMORY_PRESSURE_WATCH=/dev/null)', deliberate: true };
   }
   const envWrite = decodeWrite(process.env['MEMORY_PRESSURE_WRITE']);
   // Explicit options win over the service manager's threshold; the file is still its.
