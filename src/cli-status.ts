@@ -3,6 +3,7 @@
 // the top of cli.ts.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { columns, formatBytes, limitJson, parseCommand, positiveInteger, positiveNumber, stylist, UsageError, USAGE } from './cli-format';
+import { pressureRows, pressureStatus, type PressureStatus } from './cli-pressure';
 import { MemlockError } from './errors';
 import { kernelStatus } from './kernel-status';
 import { procMappings, procStatus } from './proc';
@@ -23,7 +24,7 @@ export interface LockedMapping {
   onFault: boolean;
 }
 
-export interface StatusReport {
+export interface StatusReport extends PressureStatus {
   command: 'status';
   pid: number;
   name: string;
@@ -54,16 +55,17 @@ function unreadable(error: MemlockError, pid: number): string {
   }
 }
 
-export function snapshot(pid: number, top: number): StatusReport {
+export function snapshot(pid: number, top: number, previous?: StatusReport): StatusReport {
   const kernel = kernelStatus(pid);
   const { name } = procStatus(pid);
   const locked = procMappings(pid).filter((m) => m.lockedBytes > 0 || m.flags.includes('lo'));
   locked.sort((a, b) => b.lockedBytes - a.lockedBytes || (b.end - b.start) - (a.end - a.start) || a.start - b.start);
+  const time = new Date().toISOString();
   return {
     command: 'status',
     pid,
     name,
-    time: new Date().toISOString(),
+    time,
     vmLckBytes: kernel.vmLckBytes,
     vmPinBytes: kernel.vmPinBytes,
     smapsLockedBytes: kernel.smapsLockedBytes,
@@ -82,6 +84,7 @@ export function snapshot(pid: number, top: number): StatusReport {
       vmLocked: m.flags.includes('lo'),
       onFault: m.flags.includes('lf'),
     })),
+    ...pressureStatus(pid, time, previous),
   };
 }
 
@@ -99,6 +102,7 @@ export function renderStatus(report: StatusReport): string {
     ['RLIMIT_MEMLOCK', `${limitText(soft)} / ${limitText(hard)}`, 'soft / hard'],
     ['CAP_IPC_LOCK', report.capIpcLock ? 'yes' : 'no', report.capIpcLock ? 'RLIMIT_MEMLOCK does not bind it' : 'RLIMIT_MEMLOCK binds it'],
     ['mappings', `${report.mappings} of ${report.maxMappings}`, 'vm.max_map_count'],
+    ...pressureRows(report),
   ], ['left', 'right', 'left']);
   const lines = [
     `${style('bold', 'memlock status')}  pid ${report.pid} (${report.name})  ${report.time}`,
@@ -147,10 +151,12 @@ export async function statusCommand(args: string[]): Promise<number> {
   if (count !== undefined && watch === undefined) throw new UsageError('--count needs --watch', USAGE.status);
 
   const redraw = watch !== undefined && !values.json && process.stdout.isTTY === true;
+  let previous: StatusReport | undefined;
   for (let n = 0; ; n += 1) {
     let report: StatusReport;
     try {
-      report = snapshot(pid, top);
+      report = snapshot(pid, top, previous);
+      previous = report;
     } catch (error) {
       if (!(error instanceof MemlockError)) throw error;
       // Before the first report the pid was bad input; later, the process went away.

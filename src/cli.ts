@@ -19,9 +19,10 @@
  *   "sizeBytes": number,             // --size (MiB, default 64) in bytes
  *   "rlimitMemlock": { "soft": number | null, "hard": number | null },
  *   "capIpcLock": boolean,
- *   "checks": [                      // always these eight, in this order:
- *     {                              //   rlimit, capability, swap, max-map-count,
- *       "id": string,                //   test-lock, on-fault, madvise, kernel
+ *   "checks": [                      // always these, in this order: rlimit,
+ *     {                              //   capability, swap, max-map-count, test-lock,
+ *       "id": string,                //   on-fault, madvise, kernel, cgroup-limit,
+ *                                    //   cgroup-protection, cap-effective, psi, hypervisor
  *       "title": string,             // e.g. "RLIMIT_MEMLOCK"
  *       "status": "pass" | "warn" | "fail",
  *       "finding": string,           // one line
@@ -57,7 +58,19 @@
  *       "vmLocked": boolean,         // VmFlags lo
  *       "onFault": boolean           // VmFlags lf (MLOCK_ONFAULT)
  *     }
- *   ]
+ *   ],
+ *   "vmSwapBytes": number,           // VmSwap: anonymous memory in swap
+ *   "pressure": {                    // memory PSI of its cgroup (v2), else the system's
+ *     "source": "cgroup" | "system" | "unavailable",
+ *     "path": string | null, "reason": string | null,   // reason: why unavailable
+ *     "some": null | { "avg10": number, "avg60": number, "avg300": number, "totalUs": number },
+ *     "full": null | { ... the same }                    // avg*: percent of wall time
+ *   },
+ *   "faults": { "major": number, "minor": number },      // since the process started
+ *   "rates": null | {                // with --watch, from the second report on: over the interval
+ *     "seconds": number, "majorFaultsPerSecond": number, "minorFaultsPerSecond": number,
+ *     "someStallMsPerSecond": number | null, "fullStallMsPerSecond": number | null
+ *   }
  * }
  */
 import type * as Doctor from './cli-doctor';
@@ -73,11 +86,16 @@ ${USAGE.doctor}
 doctor   Checks whether this process may lock memory the way memlock does:
          RLIMIT_MEMLOCK, CAP_IPC_LOCK, swap, vm.max_map_count, a test lock of
          --size MiB (default 64), mlock2(MLOCK_ONFAULT), MADV_DONTDUMP and
-         MADV_WIPEONFORK, and the kernel version. Run it as the service runs
-         (same user, systemd unit or container). Exit 0 when no check failed.
+         MADV_WIPEONFORK, the kernel version; and in containers: the memory
+         cgroup's limit against --size, memory.min/low, whether CAP_IPC_LOCK
+         is really effective, PSI and its triggers, and the hypervisor. Run it
+         as the service runs (same user, systemd unit or container). Exit 0
+         when no check failed.
 status   The kernel's account of a process's locked memory, from /proc: VmLck,
          VmPin, smaps Locked:, RLIMIT_MEMLOCK, CAP_IPC_LOCK, mappings, and the
-         mappings holding the most locked memory.
+         mappings holding the most locked memory; its VmSwap, the memory
+         pressure (PSI) of its cgroup or the system, and its page faults
+         (with --watch, fault and stall rates over each interval).
            --pid N          the process (default: this CLI itself)
            --top N          how many mappings to list (default 10)
            --watch SECONDS  repeat until interrupted; --count N stops after N

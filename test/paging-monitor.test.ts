@@ -9,6 +9,7 @@ import t from 'tap';
 import { monitorPaging, pressure } from '../src/index';
 import { hasSysResource } from '../src/psi-trigger';
 import { hasCommand, runFixture, type FixtureOptions } from './helpers/child';
+import { hidePsi } from './helpers/psi';
 
 function run(scenario: string, options: FixtureOptions = {}) {
   const child = runFixture('paging-monitor.ts', { ...options, args: [scenario] });
@@ -107,16 +108,6 @@ t.test('workers each run their own monitor; a worker terminated with one running
   t.end();
 });
 
-// A private mount namespace in which /proc/pressure and the cgroup2 mounts are empty.
-function hidePsi(): { prefix: string[] } | { skip: string } {
-  if (process.getuid?.() !== 0 || !hasCommand('unshare')) return { skip: 'needs root and unshare to hide PSI from a child' };
-  const mounts = spawnSync('sh', ['-c', "awk '$9 == \"cgroup2\" { print $5 }' /proc/self/mountinfo"], { encoding: 'utf8' });
-  const hide = mounts.stdout.trim().split('\n').filter(Boolean);
-  const script = ['mount -t tmpfs tmpfs /proc/pressure', ...hide.map((m) => `mount -t tmpfs tmpfs '${m}'`), 'exec "$@"'].join(' && ');
-  const prefix = ['unshare', '--mount', 'sh', '-c', script, 'sh'];
-  const probe = spawnSync(prefix[0]!, [...prefix.slice(1), 'true'], { encoding: 'utf8' });
-  return probe.status === 0 ? { prefix } : { skip: `cannot make a mount namespace here: ${probe.stderr.trim()}` };
-}
 const hidden = hidePsi();
 
 t.test('without PSI: fault and event-loop watching only, said once', { skip: 'skip' in hidden ? hidden.skip : false }, (t) => {
