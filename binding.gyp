@@ -9,10 +9,11 @@
         "native/lock_registry.cc",
         "native/madvise_hook.cc",
         "native/locker.cc",
+        "native/loop_watch.cc",
         "native/page_table.cc",
+        "native/paging_binding.cc",
         "native/paging_sample.cc",
         "native/platform_linux.cc",
-        "native/psi_binding.cc",
         "native/psi_monitor.cc",
         "native/secret_pool.cc"
       ],

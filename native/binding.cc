@@ -22,7 +22,7 @@
 #include "locker.h"
 #include "madvise_hook.h"
 #include "platform.h"
-#include "psi_binding.h"
+#include "paging_binding.h"
 #include "secret_pool.h"
 
 namespace memlock {

@@ -54,7 +54,7 @@ export interface ForkProbeReport {
   vmLckKb: number;
 }
 
-/** Indices of pagingSample()'s slots (native/paging_sample.h), and how many there are. */
+/** Indices of a paging sample's slots (native/paging_sample.h), and how many there are. */
 export interface PagingSlots {
   readonly threadMajor: number;
   readonly threadMinor: number;
@@ -71,11 +71,44 @@ export interface PagingSlots {
   readonly count: number;
 }
 
-/** A running PSI watch (native/psi_binding.cc); only psiUnwatch takes it. */
-export type PsiWatchHandle = { readonly __psiWatch: unique symbol };
+/** Layouts of the paging monitor's events (native/paging_binding.cc). */
+export interface PagingLayout {
+  readonly slots: PagingSlots;
+  /** Event kinds. */
+  readonly eventWake: number;
+  readonly eventStall: number;
+  /** A wake: CLOCK_MONOTONIC ms, the PSI totals then (NaN for a FIFO), errno (non-zero: the watch ended). */
+  readonly wakeTime: number;
+  readonly wakeSome: number;
+  readonly wakeFull: number;
+  readonly wakeErrno: number;
+  /** A stall: its window (monotonic ms), the stalled iteration's busy time, idle time in the window, and the two samples. */
+  readonly stallStart: number;
+  readonly stallEnd: number;
+  readonly stallBusy: number;
+  readonly stallIdle: number;
+  /** When the PSI totals in the `before` sample were read (they are read at most every 500 ms). */
+  readonly stallPsiStart: number;
+  readonly stallBefore: number;
+  readonly stallAfter: number;
+}
 
-/** Called on the JavaScript thread for each wake; errno != 0: the watch has ended. */
-export type PsiWake = (timeMs: number, someTotalUs: number, fullTotalUs: number, errno: number) => void;
+export interface PagingWatchOptions {
+  /** A PSI trigger fd (trigger: true) or a systemd FIFO (false), or -1. */
+  triggerFd: number;
+  trigger: boolean;
+  stallThresholdMs: number;
+  sampleEveryMs: number;
+  /** This thread's /proc/thread-self/schedstat, and the pressure file sampled, or -1. */
+  schedFd: number;
+  psiFd: number;
+}
+
+/** A running native paging monitor; only pagingUnwatch takes it. */
+export type PagingWatchHandle = { readonly __pagingWatch: unique symbol };
+
+/** Called on the JavaScript thread with an event kind and its Float64Array (see PagingLayout). */
+export type PagingEvent = (kind: number, data: Float64Array) => void;
 
 /** What the addon exports. Views are always a TypedArray or DataView. */
 export interface NativeBinding {
@@ -155,22 +188,22 @@ export interface NativeBinding {
   lockedRuns(): Float64Array;
   /** Test hook, only with MEMLOCK_TEST_HOOKS=1 at load: writes a byte at view + offset. */
   pokeByte?(view: ArrayBufferView, offset: number): void;
-  readonly pagingSlots: PagingSlots;
+  readonly pagingLayout: PagingLayout;
   /**
-   * Fills out (pagingSlots.count doubles; NaN where not available): this
-   * thread's faults, CPU and context switches (getrusage RUSAGE_THREAD), its schedstat run and
-   * wait times (schedFd, or -1), the process's faults, the memory PSI totals
-   * (psiFd, or -1) and CLOCK_MONOTONIC in ms.
+   * Fills out (pagingLayout.slots.count doubles; NaN where not available):
+   * this thread's faults, CPU and context switches (getrusage RUSAGE_THREAD),
+   * its schedstat run and wait times (schedFd, or -1), the process's faults,
+   * the memory PSI totals (psiFd, or -1) and CLOCK_MONOTONIC in ms.
    */
   pagingSample(out: Float64Array, schedFd: number, psiFd: number): void;
   /**
-   * Watches a duplicate of fd on a thread of its own (trigger: POLLPRI on a
-   * PSI trigger; else POLLIN on a FIFO): a handle, or -errno. The caller
-   * still closes fd (the trigger lives while the duplicate is open).
+   * Starts a native monitor on this thread's event loop (and a watcher
+   * thread when triggerFd >= 0): a handle, or -errno. Every fd is
+   * duplicated; the caller closes its own.
    */
-  psiWatch(fd: number, trigger: boolean, onWake: PsiWake): PsiWatchHandle | number;
-  /** Stops and joins the watch's thread and closes its fd; idempotent. */
-  psiUnwatch(handle: PsiWatchHandle): void;
+  pagingWatch(options: PagingWatchOptions, onEvent: PagingEvent): PagingWatchHandle | number;
+  /** Stops it: joins the watcher thread, closes the loop watch; idempotent. */
+  pagingUnwatch(handle: PagingWatchHandle): void;
 }
 
 const FUNCTIONS = [
@@ -178,7 +211,7 @@ const FUNCTIONS = [
   'isDetached', 'stats', 'getLimit', 'setLimit', 'memlockRlimit', 'mappingCount', 'forkProbe', 'rawMlock', 'rawMunlock',
   'allocSecret', 'freeSecret', 'trimSecrets', 'secretStats', 'setVerifyWipe', 'forkReadBytes',
   'setThreadId', 'annotate', 'locks', 'lockedRuns', 'lockAll', 'unlockAll', 'lockAllFlags', 'madviseHookCounts',
-  'pagingSample', 'psiWatch', 'psiUnwatch',
+  'pagingSample', 'pagingWatch', 'pagingUnwatch',
 ] as const satisfies readonly (keyof NativeBinding)[];
 
 // A stale build/ or prebuild from another version fails here, at load, with
@@ -188,7 +221,7 @@ function checkBinding(addon: unknown): asserts addon is NativeBinding {
   const missing: string[] = FUNCTIONS.filter((name) => typeof record?.[name] !== 'function');
   if (typeof record?.['pageSize'] !== 'number') missing.push('pageSize');
   if (!(record?.['scratch'] instanceof Float64Array)) missing.push('scratch');
-  if (typeof record?.['pagingSlots'] !== 'object' || record['pagingSlots'] === null) missing.push('pagingSlots');
+  if (typeof record?.['pagingLayout'] !== 'object' || record['pagingLayout'] === null) missing.push('pagingLayout');
   if (record?.['detachGuard'] !== 'key' && record?.['detachGuard'] !== 'mark') missing.push('detachGuard');
   if (missing.length > 0) {
     throw new Error(`memlock: the native addon is out of date (missing ${missing.join(', ')}); rebuild it with "npm run build"`);

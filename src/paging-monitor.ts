@@ -1,19 +1,22 @@
 // monitorPaging(): in a running service, when memory pressure rises (a PSI
 // trigger, waited on by a native thread) and why the event loop stalls (each
-// stall over a threshold, attributed from this thread's faults and scheduler
-// times, GC pauses and the PSI totals over the stall).
+// loop iteration busy for longer than a threshold, attributed from this
+// thread's faults and scheduler times, GC pauses and the PSI totals over the
+// stall). The event loop is watched from libuv (native/loop_watch.h): no
+// timer, no wakeup of its own, nothing while the loop is idle.
 //
-// Nothing runs until a monitor is started: no timer, no observer, no thread.
+// Nothing runs until a monitor is started: no hook, no observer, no thread.
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { performance, PerformanceObserver } from 'node:perf_hooks';
 import { threadId } from 'node:worker_threads';
-import { binding, type PsiWatchHandle } from './binding';
-import { invalidArgType, invalidArgValue, outOfRange } from './errors';
+import { binding, type PagingWatchHandle } from './binding';
+import { getSystemErrorName } from 'node:util';
+import { invalidArgType, invalidArgValue, MemlockError, outOfRange } from './errors';
 import { parsePressure, pressureSource } from './pressure';
 import {
-  armPressureWatch, openTotals, WINDOW_MAX_US, WINDOW_MIN_US,
+  armPressureWatch, WINDOW_MAX_US, WINDOW_MIN_US,
   type ArmedWatch, type PressureKind, type TriggerInfo, type WatchSource,
 } from './psi-trigger';
 import { stallVerdict, type StallVerdict } from './stall-verdict';
@@ -31,9 +34,13 @@ export interface PressureTriggerOptions {
 }
 
 export interface PagingMonitorOptions {
-  /** An event-loop delay above this is a stall, reported and attributed. Default 50 ms. */
+  /** A loop iteration busy for longer than this is a stall, reported and attributed. Default 50 ms. */
   stallThresholdMs?: number;
-  /** How often the event loop is checked (as monitorEventLoopDelay's resolution). Default 10 ms. */
+  /**
+   * While the loop iterates, the paging figures are sampled at most this
+   * often, so a stall's figures start at most this long before it. Default
+   * 10 ms. Nothing is sampled while the loop is idle.
+   */
   resolutionMs?: number;
   /** The PSI trigger, or false for none (fault and event-loop watching only). */
   pressure?: PressureTriggerOptions | false;
@@ -47,8 +54,14 @@ export interface PressureEvent {
   /** The trigger's threshold and window; null when systemd's FIFO or socket gave none. */
   thresholdMs: number | null;
   windowMs: number | null;
-  /** Stall time of `kind` over the last window, from the PSI totals; null where none can be read. */
+  /**
+   * Stall time of `kind` since the previous event (or since arming, for the
+   * first), from the PSI totals: at least the threshold, as the kernel fires
+   * at most once per window. null where no totals can be read.
+   */
   stallMs: number | null;
+  /** The span stallMs covers. */
+  intervalMs: number;
   /** The cumulative total of `kind`, in ms; null where none can be read. */
   totalMs: number | null;
   source: WatchSource;
@@ -65,20 +78,22 @@ export interface StallReport {
   verdict: StallVerdict;
   /** The figures behind the verdict, in a sentence. */
   reason: string;
-  /** How late the event loop ran its check: the stall. */
+  /** How long the stalled loop iteration kept the event loop from polling: the stall. */
   delayMs: number;
   thresholdMs: number;
-  /** performance.now() at the previous check and at this one: the span the figures cover. */
+  /** performance.now() of the sample before the stall and of the one at its end: the span the figures cover. */
   start: number;
   end: number;
   windowMs: number;
+  /** Time in the window the loop sat idle in poll (before the stall began). */
+  idleMs: number;
   /** Faults of this (the JavaScript) thread in the window: getrusage(RUSAGE_THREAD). */
   majorFaults: number;
   minorFaults: number;
   /** Faults of the whole process in the window (other threads included). */
   processMajorFaults: number;
   processMinorFaults: number;
-  /** This thread on a CPU; runnable but waiting for one (null where schedstat is missing); asleep. */
+  /** This thread on a CPU; runnable but waiting for one (null where schedstat is missing); asleep, not idle in poll. */
   cpuMs: number;
   runQueueMs: number | null;
   blockedMs: number;
@@ -88,14 +103,17 @@ export interface StallReport {
   /** GC pauses of this thread's isolate overlapping the window. */
   gcMs: number;
   gcCount: number;
-  /** Memory PSI stall growth over the window ('some' and 'full'), or null without PSI. */
-  pressure: { source: 'cgroup' | 'system'; someMs: number; fullMs: number } | null;
+  /**
+   * Memory PSI stall growth ('some' and 'full') from the last reading before
+   * the stall to its end, `sinceMs` earlier (the totals are read at most
+   * every 500 ms: reading them more often keeps the kernel's unprivileged
+   * triggers on the group from firing). Null without PSI.
+   */
+  pressure: { source: 'cgroup' | 'system'; someMs: number; fullMs: number; sinceMs: number } | null;
   threadId: number;
 }
 
 export interface PagingMonitorStats {
-  /** Event-loop checks made. */
-  checks: number;
   stalls: number;
   pressureEvents: number;
   /** Trigger wakes not reported: right after arming, with less stall than the threshold since. */
@@ -162,15 +180,32 @@ function validate(options: unknown): Config {
   };
 }
 
-const SLOTS = binding.pagingSlots;
-// PSI totals are remembered every so often, to tell a trigger's stall over its window.
-const RING_STEP_MS = 250;
-const RING_SIZE = Math.ceil(WINDOW_MAX_US / 1000 / RING_STEP_MS) + 2;
+const LAYOUT = binding.pagingLayout;
+const SLOTS = LAYOUT.slots;
 const GC_KEEP = 512;
 
 interface GcPause {
   start: number;
   end: number;
+}
+
+function openOrNone(file: string | null): number {
+  if (file === null) return -1;
+  try {
+    return openSync(file, 'r');
+  } catch {
+    return -1;
+  }
+}
+
+function readTotals(file: string | null): { someUs: number; fullUs: number } {
+  if (file === null) return { someUs: NaN, fullUs: NaN };
+  try {
+    const { some, full } = parsePressure(readFileSync(file, 'latin1'));
+    return { someUs: some?.totalUs ?? NaN, fullUs: full?.totalUs ?? NaN };
+  } catch {
+    return { someUs: NaN, fullUs: NaN };
+  }
 }
 
 /**
@@ -191,26 +226,18 @@ export class PagingMonitor extends EventEmitter {
   #closed = false;
   #unavailable: string | null;
   #fromEnvironment: boolean;
-  #stats: PagingMonitorStats = { checks: 0, stalls: 0, pressureEvents: 0, ignoredWakes: 0 };
-  #timer: NodeJS.Timeout;
+  #stats: PagingMonitorStats = { stalls: 0, pressureEvents: 0, ignoredWakes: 0 };
   #observer: PerformanceObserver;
   #gc: GcPause[] = [];
   #watch: ArmedWatch | null;
-  #handle: PsiWatchHandle | null = null;
-  #schedFd: number;
-  #psiFd: number;
+  #handle: PagingWatchHandle | null = null;
+  /** The pressure file whose totals are sampled, and its kind. */
+  #totalsPath: string | null;
   #psiSource: 'cgroup' | 'system' | null;
-  #previous = new Float64Array(SLOTS.count);
-  #current = new Float64Array(SLOTS.count);
-  #lastCheck: number;
-  #due: number;
   // performance.now() = CLOCK_MONOTONIC ms - this.
   #clockOffset: number;
-  #ring: Float64Array = new Float64Array(RING_SIZE * 3);
-  #ringNext = 0;
-  #ringCount = 0;
-  #ringLast = -Infinity;
   #firstWake = true;
+  #lastEvent: { time: number; someUs: number; fullUs: number };
 
   /** @internal Use monitorPaging(). */
   constructor(config: Config) {
@@ -235,33 +262,56 @@ export class PagingMonitor extends EventEmitter {
     this.source = watch?.source ?? null;
     this.path = watch?.path ?? null;
 
-    // The totals sampled at each check: the trigger's own file where it is
-    // one, else the best source there is.
-    const totalsSource = watch?.mode === 'trigger' ? { kind: watch.source === 'system' ? 'system' : 'cgroup', path: watch.path } as const : pressureSource('self');
-    this.#psiFd = totalsSource.kind === 'unavailable' ? -1 : openTotals(totalsSource.path);
-    this.#psiSource = this.#psiFd >= 0 && totalsSource.kind !== 'unavailable' ? totalsSource.kind : null;
-    // /proc/thread-self resolves at open: this fd stays this thread's.
-    try {
-      this.#schedFd = openSync('/proc/thread-self/schedstat', 'r');
-    } catch {
-      this.#schedFd = -1;
-    }
+    // The totals sampled: the trigger's own file where it is one, else the
+    // best source there is.
+    const totals = watch?.mode === 'trigger'
+      ? ({ kind: watch.source === 'system' ? 'system' : 'cgroup', path: watch.path } as const)
+      : pressureSource('self');
+    this.#totalsPath = totals.kind === 'unavailable' ? null : totals.path;
+    this.#psiSource = totals.kind === 'unavailable' ? null : totals.kind;
 
-    binding.pagingSample(this.#previous, this.#schedFd, this.#psiFd);
-    this.#lastCheck = performance.now();
-    this.#clockOffset = this.#previous[SLOTS.timeMs]! - this.#lastCheck;
-    this.#due = this.#lastCheck + this.resolutionMs;
-    this.#remember(this.#lastCheck, this.#previous);
+    const sample = new Float64Array(SLOTS.count);
+    binding.pagingSample(sample, -1, -1);
+    this.#clockOffset = sample[SLOTS.timeMs]! - performance.now();
+    const baseline = watch?.baseline ?? readTotals(this.#totalsPath);
+    this.#lastEvent = { time: performance.now(), someUs: baseline?.someUs ?? NaN, fullUs: baseline?.fullUs ?? NaN };
 
     this.#observer = new PerformanceObserver((list) => {
       for (const entry of list.getEntries()) this.#gc.push({ start: entry.startTime, end: entry.startTime + entry.duration });
       if (this.#gc.length > GC_KEEP) this.#gc.splice(0, this.#gc.length - GC_KEEP);
     });
     this.#observer.observe({ entryTypes: ['gc'] });
-    this.#timer = setInterval(() => this.#check(), this.resolutionMs);
-    this.#timer.unref();
 
-    if (watch) this.#startWatch(watch);
+    // The native side duplicates every fd it is given; ours are closed right
+    // after (a worker's fs tracks the fds it opened until they are closed).
+    // /proc/thread-self resolves at open: the fd is this thread's.
+    const schedFd = openOrNone('/proc/thread-self/schedstat');
+    const psiFd = openOrNone(this.#totalsPath);
+    const triggerFd = watch && watch.mode !== 'socket' ? watch.fd : -1;
+    let handle: PagingWatchHandle | number;
+    try {
+      handle = binding.pagingWatch(
+        { triggerFd, trigger: watch?.mode === 'trigger', stallThresholdMs: this.stallThresholdMs, sampleEveryMs: this.resolutionMs, schedFd, psiFd },
+        (kind, data) => this.#event(kind, data),
+      );
+    } finally {
+      for (const fd of [schedFd, psiFd, triggerFd]) if (fd >= 0) closeSync(fd);
+    }
+    if (typeof handle === 'number') {
+      this.#observer.disconnect();
+      watch?.socket?.destroy();
+      const code = getSystemErrorName(handle);
+      // Out of threads, fds or memory: nothing was started.
+      throw new MemlockError(`monitorPaging could not start its watcher (${code})`, { code, errno: handle });
+    }
+    this.#handle = handle;
+    if (watch?.mode === 'socket') {
+      const socket = watch.socket!;
+      socket.unref();
+      socket.on('data', () => this.#wake(performance.now() + this.#clockOffset, NaN, NaN, 0));
+      socket.on('error', () => socket.destroy());
+    }
+
     if (this.#unavailable !== null && !deliberate) {
       warnOnce('no-psi', `memlock: monitorPaging watches faults and event-loop stalls only: ${this.#unavailable}`);
     } else if (watch?.trigger?.rounded) {
@@ -294,24 +344,19 @@ export class PagingMonitor extends EventEmitter {
     return { ...this.#stats };
   }
 
-  #startWatch(watch: ArmedWatch): void {
-    if (watch.mode === 'socket') {
-      const socket = watch.socket!;
-      socket.unref();
-      socket.on('data', () => this.#wake(performance.now() + this.#clockOffset, NaN, NaN, 0));
-      socket.on('error', () => socket.destroy());
-      return;
+  #event(kind: number, data: Float64Array): void {
+    if (this.#closed) return;
+    if (kind === LAYOUT.eventWake) {
+      this.#wake(data[LAYOUT.wakeTime]!, data[LAYOUT.wakeSome]!, data[LAYOUT.wakeFull]!, data[LAYOUT.wakeErrno]!);
+    } else if (kind === LAYOUT.eventStall) {
+      this.#stats.stalls += 1;
+      // This arrives in the poll phase right after the stall; the GC entries
+      // of the stall reach the observer in the check phase that follows, in
+      // an immediate queued after a first one of ours: attribute in a second.
+      setImmediate(() => setImmediate(() => {
+        if (!this.#closed) this.#attribute(data);
+      }));
     }
-    const handle = binding.psiWatch(watch.fd, watch.mode === 'trigger', (timeMs, someUs, fullUs, errno) => this.#wake(timeMs, someUs, fullUs, errno));
-    // The watcher holds a duplicate; ours is closed through fs, which in a
-    // worker tracks every fd it opened until it is closed.
-    closeSync(watch.fd);
-    if (typeof handle === 'number') {
-      this.#watch = null;
-      this.#unavailable = `the watcher thread could not start (errno ${-handle})`;
-      return;
-    }
-    this.#handle = handle;
   }
 
   #wake(timeMs: number, someUs: number, fullUs: number, errno: number): void {
@@ -319,13 +364,13 @@ export class PagingMonitor extends EventEmitter {
     if (this.#closed || watch === null) return;
     if (errno !== 0) {
       // The cgroup went away, or the FIFO hung up: no more wakes will come.
-      this.#stopWatch();
+      this.#watch = null;
       this.#unavailable = `the pressure watch on ${watch.path} ended (errno ${errno})`;
       return;
     }
     const trigger = watch.trigger;
     const kind: PressureKind = trigger?.kind ?? 'some';
-    if (Number.isNaN(someUs) && this.#psiFd >= 0) ({ someUs, fullUs } = this.#readTotals());
+    if (Number.isNaN(someUs)) ({ someUs, fullUs } = readTotals(this.#totalsPath));
     const total = kind === 'some' ? someUs : fullUs;
     // Peers saw the kernel report a wake right after arming: the first one
     // counts only if the stall since arming reached the threshold.
@@ -339,95 +384,35 @@ export class PagingMonitor extends EventEmitter {
     }
     this.#firstWake = false;
     const time = timeMs - this.#clockOffset;
-    const now = performance.now();
-    const windowMs = trigger?.windowMs ?? null;
-    const before = windowMs === null || Number.isNaN(total) ? undefined : this.#totalAt(time - windowMs, kind);
+    const last = this.#lastEvent;
+    const before = kind === 'some' ? last.someUs : last.fullUs;
     const event: PressureEvent = {
       kind,
       thresholdMs: trigger?.thresholdMs ?? null,
-      windowMs,
-      stallMs: before === undefined ? null : Math.max(0, total - before) / 1000,
+      windowMs: trigger?.windowMs ?? null,
+      stallMs: Number.isNaN(total) || Number.isNaN(before) ? null : Math.max(0, total - before) / 1000,
+      intervalMs: time - last.time,
       totalMs: Number.isNaN(total) ? null : total / 1000,
       source: watch.source,
       path: watch.path,
       time,
-      deliveryMs: Math.max(0, now - time),
+      deliveryMs: Math.max(0, performance.now() - time),
       threadId,
     };
+    this.#lastEvent = { time, someUs, fullUs };
     this.#stats.pressureEvents += 1;
     if (pressureChannel.hasSubscribers) pressureChannel.publish(event);
     this.emit('pressure', event);
   }
 
-  #readTotals(): { someUs: number; fullUs: number } {
-    const buffer = Buffer.alloc(256);
-    try {
-      const n = readSync(this.#psiFd, buffer, 0, buffer.length, 0);
-      const { some, full } = parsePressure(buffer.toString('latin1', 0, n));
-      return { someUs: some?.totalUs ?? NaN, fullUs: full?.totalUs ?? NaN };
-    } catch {
-      return { someUs: NaN, fullUs: NaN };
-    }
-  }
-
-  #remember(time: number, sample: Float64Array): void {
-    const at = this.#ringNext * 3;
-    this.#ring[at] = time;
-    this.#ring[at + 1] = sample[SLOTS.someTotalUs]!;
-    this.#ring[at + 2] = sample[SLOTS.fullTotalUs]!;
-    this.#ringNext = (this.#ringNext + 1) % RING_SIZE;
-    this.#ringCount = Math.min(RING_SIZE, this.#ringCount + 1);
-    this.#ringLast = time;
-  }
-
-  /** The total of `kind` at the latest remembered point at or before `time` (the oldest if none is). */
-  #totalAt(time: number, kind: PressureKind): number | undefined {
-    let found: number | undefined;
-    let oldest: number | undefined;
-    let oldestTime = Infinity;
-    let foundTime = -Infinity;
-    for (let i = 0; i < this.#ringCount; i += 1) {
-      const at = i * 3;
-      const t = this.#ring[at]!;
-      const value = this.#ring[at + (kind === 'some' ? 1 : 2)]!;
-      if (Number.isNaN(value)) continue;
-      if (t <= time && t > foundTime) {
-        foundTime = t;
-        found = value;
-      }
-      if (t < oldestTime) {
-        oldestTime = t;
-        oldest = value;
-      }
-    }
-    return found ?? oldest;
-  }
-
-  #check(): void {
-    const now = performance.now();
-    const delay = now - this.#due;
-    const previous = this.#previous;
-    const current = this.#current;
-    binding.pagingSample(current, this.#schedFd, this.#psiFd);
-    this.#stats.checks += 1;
-    if (delay > this.stallThresholdMs) this.#stalled(this.#lastCheck, now, delay, previous.slice(), current.slice());
-    if (now - this.#ringLast >= RING_STEP_MS) this.#remember(now, current);
-    this.#previous = current;
-    this.#current = previous;
-    this.#lastCheck = now;
-    this.#due = now + this.resolutionMs;
-  }
-
-  #stalled(start: number, end: number, delayMs: number, before: Float64Array, after: Float64Array): void {
-    this.#stats.stalls += 1;
-    // GC entries reach the observer in an immediate after the pause: attribute once they are in.
-    setImmediate(() => setImmediate(() => {
-      if (!this.#closed) this.#attribute(start, end, delayMs, before, after);
-    }));
-  }
-
-  #attribute(start: number, end: number, delayMs: number, before: Float64Array, after: Float64Array): void {
+  #attribute(data: Float64Array): void {
+    const before = data.subarray(LAYOUT.stallBefore, LAYOUT.stallBefore + SLOTS.count);
+    const after = data.subarray(LAYOUT.stallAfter, LAYOUT.stallAfter + SLOTS.count);
     const delta = (slot: number): number => after[slot]! - before[slot]!;
+    const start = data[LAYOUT.stallStart]! - this.#clockOffset;
+    const end = data[LAYOUT.stallEnd]! - this.#clockOffset;
+    const delayMs = data[LAYOUT.stallBusy]!;
+    const idleMs = data[LAYOUT.stallIdle]!;
     const windowMs = end - start;
     let gcMs = 0;
     let gcCount = 0;
@@ -442,12 +427,13 @@ export class PagingMonitor extends EventEmitter {
     const cpuMs = Number.isNaN(runNs) ? delta(SLOTS.threadCpuUs) / 1000 : runNs / 1e6;
     const waitNs = delta(SLOTS.waitNs);
     const runQueueMs = Number.isNaN(waitNs) ? null : waitNs / 1e6;
-    const blockedMs = Math.max(0, windowMs - cpuMs - (runQueueMs ?? 0));
+    // Asleep, not counting the time idle in poll: page-ins, blocking I/O, locks.
+    const blockedMs = Math.max(0, windowMs - idleMs - cpuMs - (runQueueMs ?? 0));
     const majorFaults = delta(SLOTS.threadMajor);
     const sleeps = delta(SLOTS.threadVoluntary);
     const preemptions = delta(SLOTS.threadInvoluntary);
     const { verdict, reason } = stallVerdict({
-      delayMs, windowMs, majorFaults, cpuMs, runQueueMs: runQueueMs ?? 0, blockedMs, sleeps, preemptions, gcMs,
+      delayMs, windowMs: windowMs - idleMs, majorFaults, cpuMs, runQueueMs: runQueueMs ?? 0, blockedMs, sleeps, preemptions, gcMs,
     });
     const some = delta(SLOTS.someTotalUs);
     const report: StallReport = {
@@ -458,6 +444,7 @@ export class PagingMonitor extends EventEmitter {
       start,
       end,
       windowMs,
+      idleMs,
       majorFaults,
       minorFaults: delta(SLOTS.threadMinor),
       processMajorFaults: delta(SLOTS.processMajor),
@@ -471,29 +458,27 @@ export class PagingMonitor extends EventEmitter {
       gcCount,
       pressure: this.#psiSource === null || Number.isNaN(some)
         ? null
-        : { source: this.#psiSource, someMs: some / 1000, fullMs: (delta(SLOTS.fullTotalUs) || 0) / 1000 },
+        : {
+          source: this.#psiSource,
+          someMs: some / 1000,
+          fullMs: (delta(SLOTS.fullTotalUs) || 0) / 1000,
+          sinceMs: data[LAYOUT.stallEnd]! - data[LAYOUT.stallPsiStart]!,
+        },
       threadId,
     };
     if (stallChannel.hasSubscribers) stallChannel.publish(report);
     this.emit('stall', report);
   }
 
-  #stopWatch(): void {
-    if (this.#handle !== null) binding.psiUnwatch(this.#handle);
-    this.#handle = null;
-    this.#watch?.socket?.destroy();
-    this.#watch = null;
-  }
-
-  /** Stops the timer, the GC observer and the watcher thread (joined). Idempotent. */
+  /** Stops the loop watch, the GC observer and the watcher thread (joined). Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    clearInterval(this.#timer);
     this.#observer.disconnect();
-    this.#stopWatch();
-    for (const fd of [this.#schedFd, this.#psiFd]) if (fd >= 0) closeSync(fd);
-    this.#schedFd = this.#psiFd = -1;
+    if (this.#handle !== null) binding.pagingUnwatch(this.#handle);
+    this.#handle = null;
+    this.#watch?.socket?.destroy();
+    this.#watch = null;
     this.#gc = [];
   }
 

@@ -2,7 +2,7 @@
 // cgroup, the system, or what systemd's $MEMORY_PRESSURE_WATCH names), with
 // what threshold and window (rounded where the kernel requires it), and how
 // the result is watched (native/psi_monitor.h, or a socket for systemd).
-import { closeSync, constants, fstatSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, openSync, readSync, statSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import { parsePressure, pressureSource, SYSTEM_PRESSURE_FILE } from './pressure';
 import { readProcFile } from './proc';
@@ -245,21 +245,6 @@ export function armPressureWatch(requested: TriggerSpec, explicit: boolean, hono
     }
   }
   return { ok: false, reason: problems.join('; ') };
-}
-
-/** A read-only fd on the pressure file whose totals the monitor samples, or -1. */
-export function openTotals(file: string | null): number {
-  if (file === null) return -1;
-  try {
-    const fd = openSync(file, constants.O_RDONLY);
-    if (!fstatSync(fd).isFile()) {
-      closeSync(fd);
-      return -1;
-    }
-    return fd;
-  } catch {
-    return -1;
-  }
 }
 
 /** For memlock doctor: whether a trigger can be armed on `file` now (armed, then closed). */

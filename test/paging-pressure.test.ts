@@ -72,6 +72,7 @@ t.test('paging under a tight memory cgroup: a PSI trigger fires, stalls are pagi
   const pinned = run(true).report;
   t.equal(pinned.hotMajors, 0, 'pinned: the hot reads took no major fault');
   t.ok(pinned.processMajors > 0, `while the worker kept paging (${pinned.processMajors} major faults in the process)`);
+  t.ok(pinned.pressure.length >= 1, 'and the trigger still fired: the pressure was real (and the monitor\'s own reads did not starve it)');
   t.ok(pinned.stalls.length >= 1, 'the monitor reported stalls (at least the deliberate busy loop)');
   t.notOk((pinned.stalls as Stall[]).some((s) => s.verdict === 'paging'), 'and none of them is paging');
   t.ok((pinned.stalls as Stall[]).every((s) => s.majorFaults === 0), 'no stall had a major fault on the JavaScript thread');

@@ -89,7 +89,10 @@ function hookCleanup(): void {
     for (const group of live) group.remove();
   };
   process.on('exit', removeAll);
+  // A program with signal handlers of its own (the benchmarks) exits through
+  // them, and 'exit' covers that; otherwise remove, then die of the signal.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    if (process.listenerCount(signal) > 0) continue;
     process.once(signal, () => {
       removeAll();
       process.kill(process.pid, signal);
