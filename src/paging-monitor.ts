@@ -9,7 +9,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { performance, PerformanceObserver } from 'node:perf_hooks';
+import type { PerformanceObserver } from 'node:perf_hooks';
 import { threadId } from 'node:worker_threads';
 import { binding, type PagingWatchHandle } from './binding';
 import { getSystemErrorName } from 'node:util';
@@ -276,7 +276,9 @@ export class PagingMonitor extends EventEmitter {
     const baseline = watch?.baseline ?? readTotals(this.#totalsPath);
     this.#lastEvent = { time: performance.now(), someUs: baseline?.someUs ?? NaN, fullUs: baseline?.fullUs ?? NaN };
 
-    this.#observer = new PerformanceObserver((list) => {
+    // perf_hooks is loaded when a monitor starts, not when memlock is imported.
+    const { PerformanceObserver: Observer } = require('node:perf_hooks') as typeof import('node:perf_hooks');
+    this.#observer = new Observer((list) => {
       for (const entry of list.getEntries()) this.#gc.push({ start: entry.startTime, end: entry.startTime + entry.duration });
       if (this.#gc.length > GC_KEEP) this.#gc.splice(0, this.#gc.length - GC_KEEP);
     });

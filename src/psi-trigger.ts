@@ -3,7 +3,7 @@
 // what threshold and window (rounded where the kernel requires it), and how
 // the result is watched (native/psi_monitor.h, or a socket for systemd).
 import { closeSync, constants, openSync, readSync, statSync, writeSync } from 'node:fs';
-import net from 'node:net';
+import type net from 'node:net';
 import { parsePressure, pressureSource, SYSTEM_PRESSURE_FILE } from './pressure';
 import { readProcFile } from './proc';
 
@@ -195,7 +195,8 @@ function fromEnvironment(requested: TriggerSpec, explicit: boolean): ArmResult |
       return { ok: true, watch: { ...base, mode: 'fifo', source: 'systemd', trigger, fd, socket: null, baseline: null } };
     }
     if (stat.isSocket()) {
-      const socket = net.createConnection(watchPath);
+      // Loaded here: importing memlock should not load the network stack.
+      const socket = (require('node:net') as typeof net).createConnection(watchPath);
       if (envWrite) socket.write(envWrite);
       return { ok: true, watch: { ...base, mode: 'socket', source: 'systemd', trigger, fd: -1, socket, baseline: null } };
     }

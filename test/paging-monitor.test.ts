@@ -169,3 +169,13 @@ t.test("systemd's $MEMORY_PRESSURE_WATCH naming a FIFO: a write into it is a pre
   t.match(r.events[0], { source: 'systemd', path: fifo, kind: 'some', thresholdMs: 200, windowMs: 2000 });
   t.end();
 });
+
+t.test("systemd's $MEMORY_PRESSURE_WATCH naming an AF_UNIX socket: the trigger is written to it, data back is an event", (t) => {
+  const r = run('systemd-socket');
+  t.equal(r.summary.source, 'systemd');
+  t.equal(r.summary.systemd, true);
+  t.same(r.received, ['some 200000 2000000\0'], "the service manager's trigger, as written, NUL included");
+  t.equal(r.events.length, 1);
+  t.match(r.events[0], { source: 'systemd', kind: 'some', thresholdMs: 200, windowMs: 2000 });
+  t.end();
+});
