@@ -5,9 +5,9 @@
       "sources": [
         "native/binding.cc",
         "native/detach_guard.cc",
-        "native/fault_injection.cc",
         "native/lock_registry.cc",
         "native/madvise_hook.cc",
+        "native/napi_views.cc",
         "native/locker.cc",
         "native/loop_watch.cc",
         "native/page_table.cc",

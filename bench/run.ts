@@ -1,8 +1,8 @@
 // npm run bench: every benchmark in one run, quick by default (under a
 // minute on a 2-core VM), and what pinning buys on this machine.
-//   latency   bench/latency.ts, per-page access time, pinned against paged
-//   jitter    bench/jitter.ts, a cyclictest-style loop, paged against lockAll
-//   overhead  bench/overhead.ts, memlock against the raw syscalls (own process)
+//   latency   bench/latency/latency.ts, per-page access time, pinned against paged
+//   jitter    bench/latency/jitter.ts, a cyclictest-style loop, paged against lockAll
+//   overhead  bench/overhead/overhead.ts, memlock against the raw syscalls (own process)
 //
 //   npm run bench -- [--full] [--json FILE] [--hgrm DIR] [--svg FILE]
 //                    [--only overhead,latency,jitter] [--swapfile PATH --swap-size SIZE]
@@ -14,16 +14,17 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { checkInterrupted, cleanupAll, installSignalHandlers, interruptedBy, makeTempDir, track } from './cleanup';
-import { figure } from './figure';
-import { hgrm } from './histogram';
-import { runJitter, type JitterReport } from './jitter';
-import { runLatency } from './latency';
-import type { LatencyReport } from './latency-types';
-import { buildInfo, describeMachine, machineLine } from './machine';
-import { heading } from './report';
-import { parseSize } from './swapfile';
+import { checkInterrupted, cleanupAll, installSignalHandlers, interruptedBy, makeTempDir, track } from './common/cleanup';
+import { benchArgs, usageError } from './common/cli';
+import { outputPath, ROOT, shown, writeJson, writeOutput } from './common/files';
+import { hgrm } from './common/histogram';
+import { buildInfo, buildLine, describeMachine, machineLine } from './common/machine';
+import { heading } from './common/report';
+import { figure } from './latency/figure';
+import { runJitter, type JitterReport } from './latency/jitter';
+import { runLatency } from './latency/latency';
+import type { LatencyReport } from './latency/latency-types';
+import { parseSize } from './latency/swapfile';
 
 const validSize = (text: string): boolean => {
   try {
@@ -38,6 +39,7 @@ const USAGE = `usage: npm run bench -- [options]
   --json FILE            every figure, with the machine's description
   --hgrm DIR             HdrHistogram percentile distributions, one .hgrm file per curve (values in us)
   --svg FILE             latency CDFs, pinned against paged, log axes
+                         (FILE or DIR: a bare name goes under bench/results/, a path is taken as given)
   --only LIST            some of: latency,jitter,overhead (default: all)
   --swapfile PATH        make a temporary swapfile there for the anonymous-eviction scenario (root; removed after)
   --swap-size SIZE       its size (default 256M)
@@ -46,47 +48,19 @@ const USAGE = `usage: npm run bench -- [options]
 
 const BENCHES = ['latency', 'jitter', 'overhead'] as const;
 type Bench = (typeof BENCHES)[number];
-const ROOT = path.join(__dirname, '..');
-
-function usageError(problem: string): never {
-  console.error(`${problem}\n\n${USAGE}`);
-  process.exit(2);
-}
 
 function options() {
-  let parsed;
-  try {
-    parsed = parse();
-  } catch (e) {
-    usageError(e instanceof Error ? e.message : String(e));
-  }
-  return validated(parsed.values);
-}
-
-function parse() {
-  return parseArgs({
-    options: {
-      full: { type: 'boolean', default: false },
-      json: { type: 'string' },
-      hgrm: { type: 'string' },
-      svg: { type: 'string' },
-      only: { type: 'string' },
-      swapfile: { type: 'string' },
-      'swap-size': { type: 'string', default: '256M' },
-      clock: { type: 'string', default: 'auto' },
-      seed: { type: 'string', default: '1' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-    allowPositionals: false,
+  const values = benchArgs(USAGE, {
+    full: { type: 'boolean', default: false },
+    json: { type: 'string' },
+    hgrm: { type: 'string' },
+    svg: { type: 'string' },
+    only: { type: 'string' },
+    swapfile: { type: 'string' },
+    'swap-size': { type: 'string', default: '256M' },
+    clock: { type: 'string', default: 'auto' },
+    seed: { type: 'string', default: '1' },
   });
-}
-
-function validated(values: ReturnType<typeof parse>['values']) {
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
   const only = (values.only ?? BENCHES.join(',')).split(',').map((s) => s.trim());
   const bad = only.filter((b) => !(BENCHES as readonly string[]).includes(b));
   const clock = values.clock;
@@ -97,7 +71,7 @@ function validated(values: ReturnType<typeof parse>['values']) {
     ...(!Number.isInteger(seed) ? ['--seed: an integer'] : []),
     ...(values.swapfile !== undefined && !validSize(values['swap-size']) ? [`--swap-size: not a size: ${values['swap-size']}`] : []),
   ];
-  if (problems.length > 0) usageError(problems.join('\n'));
+  if (problems.length > 0) usageError(USAGE, problems.join('\n'));
   return { ...values, only: new Set(only as Bench[]), clock: clock as 'auto' | 'rdtscp' | 'clock_gettime', seed };
 }
 
@@ -105,19 +79,22 @@ function validated(values: ReturnType<typeof parse>['values']) {
 function runOverhead(dir: string): Promise<unknown> {
   const file = path.join(dir, 'overhead.json');
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'overhead.ts'), '--json', file], {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'overhead', 'overhead.ts'), '--json', file], {
       cwd: ROOT,
       stdio: ['ignore', 'inherit', 'inherit'],
+      // The file is this run's scratch, removed at the end: not worth a "wrote" line.
+      env: { ...process.env, MEMLOCK_BENCH_SCRATCH_JSON: '1' },
     });
     track(child);
     child.on('exit', (code, signal) => {
       if (code === 0 && fs.existsSync(file)) resolve(JSON.parse(fs.readFileSync(file, 'utf8')));
-      else resolve({ error: `bench/overhead.ts ended with ${signal ?? `exit ${code}`}` });
+      else resolve({ error: `bench/overhead/overhead.ts ended with ${signal ?? `exit ${code}`}` });
     });
   });
 }
 
-function writeHgrm(dir: string, latency: LatencyReport | null, jitter: JitterReport | null): number {
+function writeHgrm(arg: string, latency: LatencyReport | null, jitter: JitterReport | null): string {
+  const dir = outputPath(arg);
   fs.mkdirSync(dir, { recursive: true });
   let written = 0;
   const write = (name: string, text: string): void => {
@@ -138,7 +115,7 @@ function writeHgrm(dir: string, latency: LatencyReport | null, jitter: JitterRep
       write(`${name}-work`, hgrm(w.work));
     }
   }
-  return written;
+  return `${written} .hgrm files to ${shown(dir)}`;
 }
 
 async function main(): Promise<void> {
@@ -152,15 +129,15 @@ async function main(): Promise<void> {
   // Other work on the machine shows up as preemptions in the tails: say so.
   const busy = machine.loadAverage[0]! > machine.cpus / 2;
   console.log(
-    `build: ${build.commit ?? 'unknown commit'}${build.dirty ? ' + uncommitted changes' : ''}; load average ` +
+    `${buildLine(build)}; load average ` +
       `${machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}${busy ? ': the machine is busy, expect noisy tails; rerun when quiet' : ''}`,
   );
 
   let overhead: unknown = null;
   let latency: LatencyReport | null = null;
   let jitter: JitterReport | null = null;
-  // A benchmark that cannot run here (no cc, no node headers) is reported
-  // and the others still run.
+  // A benchmark that cannot run here (no cmake, C compiler or node headers)
+  // is reported and the others still run.
   const failed: Partial<Record<Bench, string>> = {};
   const attempt = async <T>(name: Bench, run: () => Promise<T>): Promise<T | null> => {
     try {
@@ -189,7 +166,7 @@ async function main(): Promise<void> {
   // Last: it maps, locks and frees a GiB, and this VM hands freed memory
   // back to the host for seconds after, which showed in latency tails.
   if (opts.only.has('overhead')) {
-    console.log(heading('\nmemlock overhead (bench/overhead.ts)'));
+    console.log(heading('\nmemlock overhead (bench/overhead/overhead.ts)'));
     overhead = await runOverhead(dir);
     checkInterrupted();
   }
@@ -209,14 +186,12 @@ async function main(): Promise<void> {
       failed,
       totalSeconds: seconds,
     };
-    fs.writeFileSync(opts.json, `${JSON.stringify(report, null, 2)}\n`);
-    console.log(`wrote ${opts.json}`);
+    console.log(`wrote ${writeJson(opts.json, report)}`);
   }
-  if (opts.hgrm !== undefined) console.log(`wrote ${writeHgrm(opts.hgrm, latency, jitter)} .hgrm files to ${opts.hgrm}`);
+  if (opts.hgrm !== undefined) console.log(`wrote ${writeHgrm(opts.hgrm, latency, jitter)}`);
   if (opts.svg !== undefined) {
     const swap = opts.swapfile !== undefined ? `; a ${opts['swap-size']} swapfile made for the run` : '';
-    fs.writeFileSync(opts.svg, figure(latency, jitter, `${machineLine(machine)}${swap}`));
-    console.log(`wrote ${opts.svg}`);
+    console.log(`wrote ${writeOutput(opts.svg, figure(latency, jitter, `${machineLine(machine)}${swap}`))}`);
   }
 }
 

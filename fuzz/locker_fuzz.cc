@@ -1,10 +1,12 @@
 // Model-based fuzzer for the lock table: random sequences of locks (views
 // that start and end mid-page, on fault or not), out-of-order releases,
 // unlock of the newest lock on the same bytes, limit changes, forgetting
-// unmapped memory, and syscalls that fail
-// (part way, for mlock) so that every rollback path runs. After each step the
-// Locker is compared with a reference model (one counter per page) and the
-// fake kernel's locked / on-fault state with what the model says it must be.
+// unmapped memory, whole-process locking (lockAll / unlockAll), and syscalls
+// that fail (part way, for mlock) so that every rollback path runs. After
+// each step the Locker is compared with a reference model (one counter per
+// page) and the fake kernel's locked / on-fault state with what the model
+// says it must be: above all, a counted page is locked in the kernel,
+// whatever failed.
 // Any divergence aborts, which libFuzzer reports with the input.
 // Saturation (65,535 locks of a page) is left to test/native/page_table_model.cc:
 // here, once found, it made every mutation of an input cost 65,535 locks.
@@ -13,6 +15,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <initializer_list>
 #include <vector>
 
 #include "../fuzz/fake_kernel.h"
@@ -37,6 +41,12 @@ struct Model {
   bool on_fault[N] = {};
   uint64_t limit = 1 << 20;
   std::vector<Held> held;  // oldest first
+  int lock_all_flags = 0;  // whole-process locking in force (Locker flags)
+  // Under whole-process locking the kernel holds pages memlock does not
+  // count, and may hold counted ones as the other kind; after a relock that
+  // unlockAll absorbed, a counted page's kind is unknown until its count
+  // falls to 0.
+  bool kind_unknown[N] = {};
 };
 
 // FUZZ_TRACE=1 locker_fuzz crash-file: prints each step.
@@ -56,32 +66,40 @@ void check(Locker& locker, const Model& model) {
   locker.counts(fake::address_of_page(0), N * fake::kPageSize, counts);
   uint64_t locked = 0, sticky = 0;
   const fake::Kernel& k = fake::kernel();
+  const bool whole = model.lock_all_flags != 0;
   for (uint64_t p = 0; p < N; ++p) {
     if (counts[p] != model.count[p]) diverge("count", p);
     bool expect_locked = model.count[p] > 0;
-    if (k.locked[p] != expect_locked) diverge("kernel locked state", p);
-    if (expect_locked && k.on_fault[p] != model.on_fault[p]) diverge("kernel on-fault state", p);
+    if (expect_locked && !k.locked[p]) diverge("a counted page is not locked in the kernel", p);
+    if (!whole && !expect_locked && k.locked[p]) diverge("kernel locked state", p);
+    if (!whole && expect_locked && !model.kind_unknown[p] && k.on_fault[p] != model.on_fault[p]) {
+      diverge("kernel on-fault state", p);
+    }
     locked += expect_locked;
     sticky += model.count[p] == kStickyCount;
   }
+  if (whole != (locker.lock_all_flags() != 0)) diverge("lock_all flags");
+  std::vector<PageRun> missing;
+  if (locker.verify(&missing) != static_cast<int64_t>(locked) || !missing.empty()) diverge("verify");
   Stats s = locker.stats();
   if (s.locked_pages != locked) diverge("locked_pages");
   if (s.sticky_pages != sticky) diverge("sticky_pages");
   if (s.held_locks != model.held.size()) diverge("held_locks");
 }
 
-void maybe_arm(FuzzedDataProvider& in, int syscall_low, int syscall_high) {
+// Maybe arms a failure of one of the syscalls the next operation makes.
+void maybe_arm(FuzzedDataProvider& in, std::initializer_list<Syscall> syscalls) {
   fake::Kernel& k = fake::kernel();
   k.fired = 0;  // per operation: only a fault armed for this one counts
   if (in.ConsumeIntegralInRange(0, 5) != 0) return;
-  k.fail_syscall = in.ConsumeIntegralInRange(syscall_low, syscall_high);
+  k.fail_syscall = syscalls.begin()[in.ConsumeIntegralInRange<size_t>(0, syscalls.size() - 1)];
   k.fail_after = in.ConsumeIntegralInRange(1, 3);
   static const int kErrors[] = {ENOMEM, EAGAIN, EPERM, EINVAL};
   k.fail_errno = kErrors[in.ConsumeIntegralInRange(0, 3)];
   k.fail_partial = in.ConsumeBool();
 }
 
-void disarm() { fake::kernel().fail_syscall = 0; }
+void disarm() { fake::kernel().fail_syscall = Syscall::kNone; }
 
 // Expected effect of a successful lock on the model.
 void apply_lock(Model& m, uint64_t first, uint64_t pages, bool on_fault) {
@@ -95,7 +113,65 @@ void apply_lock(Model& m, uint64_t first, uint64_t pages, bool on_fault) {
 void apply_release(Model& m, uint64_t first, uint64_t pages) {
   for (uint64_t p = first; p < first + pages; ++p) {
     if (m.count[p] != kStickyCount) m.count[p] -= 1;
-    if (m.count[p] == 0) m.on_fault[p] = false;
+    if (m.count[p] == 0) {
+      m.on_fault[p] = false;
+      m.kind_unknown[p] = false;
+    }
+  }
+}
+
+void do_lock_all(Locker& locker, Model& m, FuzzedDataProvider& in) {
+  // lockAll's own flags: current, future, on fault; current or future set.
+  int flags = in.ConsumeIntegralInRange(1, 7);
+  if ((flags & (kLockCurrent | kLockFuture)) == 0) flags |= kLockCurrent;
+  maybe_arm(in, {Syscall::kMlockall});
+  fake::Kernel before = fake::kernel();
+  int rc = locker.lock_all(flags);
+  if (tracing()) fprintf(stderr, "lock_all flags=%d -> %d\n", flags, rc);
+  int fired = fake::kernel().fired;
+  disarm();
+  if (rc < 0) {
+    if (fired == 0) diverge("lock_all failed without an injected fault");
+    if (memcmp(before.locked, fake::kernel().locked, sizeof(before.locked)) != 0 ||
+        memcmp(before.on_fault, fake::kernel().on_fault, sizeof(before.on_fault)) != 0) {
+      diverge("a refused lock_all changed the kernel");
+    }
+    return;
+  }
+  m.lock_all_flags = flags;
+}
+
+void do_unlock_all(Locker& locker, Model& m, FuzzedDataProvider& in) {
+  // Any of mlock, mlock2, munlock, mlockall may fail, once.
+  maybe_arm(in, {Syscall::kMlock, Syscall::kMlock2, Syscall::kMunlock, Syscall::kMlockall});
+  fake::kernel().enomem_unmaps = true;
+  fake::Kernel before = fake::kernel();
+  Syscall failed = Syscall::kNone;
+  if (tracing()) fprintf(stderr, "unlock_all armed syscall=%d after=%d\n", static_cast<int>(fake::kernel().fail_syscall), fake::kernel().fail_after);
+  int rc = locker.unlock_all(&failed);
+  if (tracing()) fprintf(stderr, "  -> %d fired %d\n", rc, fake::kernel().fired);
+  const fake::Kernel& k = fake::kernel();
+  int fired = k.fired;
+  Syscall armed_syscall = before.fail_syscall;
+  disarm();
+  fake::kernel().enomem_unmaps = false;
+  if (rc < 0) {
+    // Refused: nothing changed, MCL_FUTURE included.
+    if (fired == 0) diverge("unlock_all failed without an injected fault");
+    if (memcmp(before.locked, k.locked, sizeof(before.locked)) != 0 ||
+        memcmp(before.on_fault, k.on_fault, sizeof(before.on_fault)) != 0 || before.future != k.future) {
+      diverge("a refused unlock_all changed the kernel");
+    }
+    return;
+  }
+  if (k.future) diverge("MCL_FUTURE still set after unlock_all");
+  m.lock_all_flags = 0;
+  // A refused relock is absorbed: counted pages stay locked (check() makes
+  // sure), of either kind.
+  if (fired > 0 && (armed_syscall == Syscall::kMlock || armed_syscall == Syscall::kMlock2)) {
+    for (uint64_t p = 0; p < N; ++p) m.kind_unknown[p] = m.count[p] > 0;
+  } else if (fired > 0 && !(armed_syscall == Syscall::kMunlock && before.fail_errno == ENOMEM)) {
+    diverge("unlock_all succeeded although a syscall failed");
   }
 }
 
@@ -108,7 +184,7 @@ void do_lock(Locker& locker, Model& m, FuzzedDataProvider& in, const void* owner
   uintptr_t addr = fake::address_of_page(first) + head;
   size_t len = pages * fake::kPageSize - head - tail;
   bool on_fault = in.ConsumeBool();
-  maybe_arm(in, 1, 3);
+  maybe_arm(in, {Syscall::kMlock, Syscall::kMlock2, Syscall::kMunlock});
 
   uint64_t new_pages = 0, locked_now = 0;
   for (uint64_t p = 0; p < N; ++p) locked_now += m.count[p] > 0;
@@ -118,7 +194,7 @@ void do_lock(Locker& locker, Model& m, FuzzedDataProvider& in, const void* owner
   const fake::Kernel& k = fake::kernel();
   if (tracing()) {
     fprintf(stderr, "lock pages %llu+%llu on_fault=%d armed syscall=%d after=%d errno=%d partial=%d\n",
-            static_cast<unsigned long long>(first), static_cast<unsigned long long>(pages), on_fault, k.fail_syscall,
+            static_cast<unsigned long long>(first), static_cast<unsigned long long>(pages), on_fault, static_cast<int>(k.fail_syscall),
             k.fail_after, k.fail_errno, k.fail_partial);
   }
   LockOutcome out = locker.lock(owner, addr, len, on_fault, static_cast<uint32_t>(m.held.size()));
@@ -154,7 +230,7 @@ void do_release(Locker& locker, Model& m, FuzzedDataProvider& in, const void* ow
     }
   }
   Held h = m.held[index];
-  maybe_arm(in, 1, 3);
+  maybe_arm(in, {Syscall::kMlock, Syscall::kMlock2, Syscall::kMunlock});
   ReleaseOutcome out = newest_on_bytes ? locker.release_latest(owner, h.addr, h.len) : locker.release(owner, h.id);
   int fired = fake::kernel().fired;
   disarm();
@@ -189,6 +265,7 @@ void do_forget(Locker& locker, Model& m, FuzzedDataProvider& in) {
   for (uint64_t p = first; p < first + pages; ++p) {
     m.count[p] = 0;
     m.on_fault[p] = false;
+    m.kind_unknown[p] = false;
     fake::kernel().locked[p] = false;  // the unmap unlocks them
     fake::kernel().on_fault[p] = false;
   }
@@ -203,7 +280,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const char owner = 0;
   FuzzedDataProvider in(data, size);
   while (in.remaining_bytes() > 0) {
-    switch (in.ConsumeIntegralInRange(0, 13)) {
+    switch (in.ConsumeIntegralInRange(0, 15)) {
       case 0: case 1: case 2: case 3: case 4: case 5:
         do_lock(locker, model, in, &owner);
         break;
@@ -219,6 +296,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         break;
       case 13:
         do_forget(locker, model, in);
+        break;
+      case 14:
+        do_lock_all(locker, model, in);
+        break;
+      case 15:
+        do_unlock_all(locker, model, in);
         break;
       default:
         break;

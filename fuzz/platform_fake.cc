@@ -16,18 +16,48 @@ Kernel& kernel() { return state; }
 void reset() { memset(&state, 0, sizeof(state)); }
 uint64_t address_of_page(uint64_t page) { return (kBasePage + page) * kPageSize; }
 
+// Whether this call of `syscall` fails as armed.
+static bool armed(Syscall syscall) {
+  if (state.fail_syscall != syscall || --state.fail_after != 0) return false;
+  state.fail_syscall = Syscall::kNone;
+  state.fired += 1;
+  return true;
+}
+
+// mlockall: MCL_CURRENT locks every page (on fault with MCL_ONFAULT) and
+// clears MCL_FUTURE unless it is set again; without MCL_CURRENT it only sets
+// MCL_FUTURE. Refused before it changes anything.
+static int lock_all(int flags) {
+  if (armed(Syscall::kMlockall)) return -state.fail_errno;
+  state.future = (flags & kLockFuture) != 0;
+  if (flags & kLockCurrent) {
+    for (uint64_t p = 0; p < kPages; ++p) {
+      state.locked[p] = true;
+      state.on_fault[p] = (flags & kLockOnFault) != 0;
+    }
+  }
+  return 0;
+}
+
+static int unlock_all() {
+  if (armed(Syscall::kMunlockall)) return -state.fail_errno;
+  state.future = false;
+  memset(state.locked, 0, sizeof(state.locked));
+  memset(state.on_fault, 0, sizeof(state.on_fault));
+  return 0;
+}
+
 // Applies `lock`/`on_fault` to [addr, addr + len), or fails as armed.
-static int apply(int syscall, uintptr_t addr, size_t len, bool lock, bool on_fault) {
+static int apply(Syscall syscall, uintptr_t addr, size_t len, bool lock, bool on_fault) {
   uint64_t first = addr / kPageSize - kBasePage;
   uint64_t end = (addr + len + kPageSize - 1) / kPageSize - kBasePage;
   if (first >= kPages || end > kPages || end <= first) return -ENOMEM;  // outside the arena: unmapped
   uint64_t stop = end;
   int error = 0;
-  if (state.fail_syscall == syscall && --state.fail_after == 0) {
-    state.fail_syscall = 0;
-    state.fired += 1;
+  if (armed(syscall)) {
     error = state.fail_errno;
     stop = state.fail_partial && lock ? first + (end - first) / 2 : first;
+    if (!lock && error == ENOMEM && state.enomem_unmaps) stop = end;
   }
   for (uint64_t p = first; p < stop; ++p) {
     state.locked[p] = lock;
@@ -42,11 +72,11 @@ namespace platform {
 
 size_t page_size() { return fake::kPageSize; }
 uint64_t physical_pages() { return 1 << 20; }
-int lock_range(uintptr_t addr, size_t len) { return fake::apply(1, addr, len, true, false); }
-int lock_range_on_fault(uintptr_t addr, size_t len) { return fake::apply(2, addr, len, true, true); }
-int unlock_range(uintptr_t addr, size_t len) { return fake::apply(3, addr, len, false, false); }
-int lock_all(int) { return -ENOSYS; }
-int unlock_all() { return -ENOSYS; }
+int lock_range(uintptr_t addr, size_t len) { return fake::apply(Syscall::kMlock, addr, len, true, false); }
+int lock_range_on_fault(uintptr_t addr, size_t len) { return fake::apply(Syscall::kMlock2, addr, len, true, true); }
+int unlock_range(uintptr_t addr, size_t len) { return fake::apply(Syscall::kMunlock, addr, len, false, false); }
+int lock_all(int flags) { return fake::lock_all(flags); }
+int unlock_all() { return fake::unlock_all(); }
 int64_t map_memory(size_t) { return -ENOMEM; }
 int unmap_memory(uintptr_t, size_t) { return 0; }
 int protect_none(uintptr_t, size_t) { return 0; }
@@ -59,9 +89,31 @@ int memlock_rlimit(int64_t* soft, int64_t* hard) {
   *soft = *hard = -1;
   return 0;
 }
-int fork_and_collect(int (*)(int), char*, size_t*) { return -ENOSYS; }
-int locked_ranges(std::vector<LockedRange>*) { return -ENOSYS; }
-int64_t mapping_count() { return 0; }
+int locked_ranges(std::vector<LockedRange>* out) {
+  // One range per run of pages locked alike, split at mapping boundaries.
+  const fake::Kernel& k = fake::kernel();
+  for (uint64_t p = 0; p < fake::kPages;) {
+    if (!k.locked[p]) {
+      ++p;
+      continue;
+    }
+    uint64_t end = p + 1;
+    while (end < fake::kPages && k.locked[end] && k.on_fault[end] == k.on_fault[p] && end % fake::kMappingPages != 0) ++end;
+    out->push_back(LockedRange{fake::address_of_page(p), fake::address_of_page(end), k.on_fault[p]});
+    p = end;
+  }
+  return 0;
+}
+
+int for_each_mapping(void (*fn)(uintptr_t, uintptr_t, void*), void* context) {
+  fn(fake::address_of_page(0) - 8 * fake::kPageSize, fake::address_of_page(0) - 4 * fake::kPageSize, context);
+  for (uint64_t p = 0; p < fake::kPages; p += fake::kMappingPages) {
+    fn(fake::address_of_page(p), fake::address_of_page(p + fake::kMappingPages), context);
+  }
+  return 0;
+}
+int64_t mapping_count() { return 64; }
+int64_t max_map_count() { return 65530; }
 
 }  // namespace platform
 }  // namespace memlock

@@ -16,6 +16,16 @@ if (!Number.isInteger(seconds) || seconds < 1) {
   process.exit(2);
 }
 
+// libFuzzer ships with clang; say what to install rather than fail in cmake.
+const missing = ['clang++', 'cmake'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
+if (missing.length > 0) {
+  console.error(
+    `memlock fuzz: needs ${missing.join(' and ')} (libFuzzer comes with clang). ` +
+      'On Debian or Ubuntu: apt-get install clang cmake',
+  );
+  process.exit(2);
+}
+
 const root = path.join(__dirname, '..');
 const build = path.join(root, 'build-fuzz');
 const run = (command: string, args: string[]) => execFileSync(command, args, { cwd: root, stdio: 'inherit' });

@@ -1,6 +1,6 @@
 // N-API glue: unpacks arguments and turns Locker outcomes into plain JS
 // values. Failures are returned, not thrown: the TypeScript layer builds the
-// MemlockError (STYLE.md, native boundary). Thrown here are only calls that
+// MemlockError, with errno and syscall. Thrown here are only calls that
 // would be unsafe to carry out, which the TypeScript layer refuses first.
 //
 // The hot calls (lock, release, releaseLatest, isHeld) use raw N-API and get
@@ -18,29 +18,28 @@
 #include <vector>
 
 #include "detach_guard.h"
-#include "fault_injection.h"
 #include "locker.h"
 #include "madvise_hook.h"
-#include "platform.h"
+#include "napi_views.h"
 #include "paging_binding.h"
+#include "platform.h"
 #include "secret_pool.h"
+#ifdef MEMLOCK_TESTING
+#include "test_hooks.h"
+#endif
 
 namespace memlock {
 namespace {
 
-struct Bytes {
-  uintptr_t addr;
-  size_t len;
-};
-
 // One per environment (main thread, each worker). Its address is the owner
 // of the environment's locks; when the environment goes away, so do they.
-constexpr size_t kScratchSlots = 4;
 struct EnvState {
   // Secondary results of the last call, shared with JS (as an external
   // ArrayBuffer over this memory) so the hot calls can return a plain
-  // number: [0] pages covered, [1] pages newly sticky, [2] the Syscall that
-  // failed. It lives as long as the environment, like the JS that reads it.
+  // number; slots in shared_numbers.h. After kMapCountExceeded the figures
+  // of the error are here too, so that it is built with no allocation here
+  // and no /proc read in JS. It lives as long as the environment, like the
+  // JS that reads it.
   double scratch[kScratchSlots] = {};
   int32_t thread_id = 0;  // worker_threads.threadId, for locks()
   // The object whose identity is this environment's detach key (see
@@ -62,61 +61,14 @@ void FinalizeEnvState(Napi::Env env, EnvState* state) {
   for (const Bytes& bytes : state->sticky) locker.drop_sticky(bytes.addr, bytes.len);
   for (auto& [data, ref] : state->keyed) napi_delete_reference(env, ref);
   if (state->detach_key != nullptr) napi_delete_reference(env, state->detach_key);
+  // A slab this environment emptied is unmapped by a trim its event loop
+  // scheduled (src/secret.ts); a worker terminated before that turn would
+  // leave it mapped and locked until another thread frees a secret.
+  SecretPool::instance().trim();
   delete state;
 }
 
 EnvState* StateOf(Napi::Env env) { return env.GetInstanceData<EnvState>(); }
-
-size_t ElementSize(napi_typedarray_type type) {
-  switch (type) {
-    case napi_int8_array:
-    case napi_uint8_array:
-    case napi_uint8_clamped_array:
-      return 1;
-    case napi_int16_array:
-    case napi_uint16_array:
-      return 2;
-    case napi_int32_array:
-    case napi_uint32_array:
-    case napi_float32_array:
-      return 4;
-    default:  // float64, bigint64, biguint64
-      return 8;
-  }
-}
-
-// The bytes of a TypedArray or DataView, or false with a JS exception
-// pending. ArrayBuffers and SharedArrayBuffers arrive wrapped in a DataView
-// (N-API in Node 20 cannot see into a SharedArrayBuffer).
-bool ViewBytes(napi_env env, napi_value value, Bytes* out) {
-  void* data = nullptr;
-  size_t len = 0;
-  bool is = false;
-  if (napi_is_typedarray(env, value, &is) == napi_ok && is) {
-    napi_typedarray_type type;
-    size_t length = 0;
-    if (napi_get_typedarray_info(env, value, &type, &length, &data, nullptr, nullptr) != napi_ok) return false;
-    len = length * ElementSize(type);
-  } else if (napi_is_dataview(env, value, &is) == napi_ok && is) {
-    if (napi_get_dataview_info(env, value, &len, &data, nullptr, nullptr) != napi_ok) return false;
-  } else {
-    napi_throw_type_error(env, nullptr, "memlock: expected a TypedArray or DataView");
-    return false;
-  }
-  if (data == nullptr || len == 0) {
-    napi_throw_range_error(env, nullptr, "memlock: view is empty or detached");
-    return false;
-  }
-  *out = Bytes{reinterpret_cast<uintptr_t>(data), len};
-  return true;
-}
-
-Bytes ViewBytes(const Napi::Value& value) {
-  Bytes bytes{};
-  // Error::New(env) takes over the pending exception.
-  if (!ViewBytes(value.Env(), value, &bytes)) throw Napi::Error::New(value.Env());
-  return bytes;
-}
 
 // Up to four arguments and the environment's state, for raw callbacks.
 struct RawArgs {
@@ -189,14 +141,23 @@ void SetDetachKey(napi_env env, EnvState* state, napi_value arraybuffer, bool on
   detach_guard::set_key(env, arraybuffer, key);
 }
 
+// The figures a kMapCountExceeded error names, into their scratch slots.
+void ScratchMappings(double* scratch, int64_t mappings) {
+  const Locker& locker = Locker::instance();
+  scratch[kScratchMappings] = static_cast<double>(mappings);
+  scratch[kScratchMapCap] = static_cast<double>(locker.max_map_count());
+  scratch[kScratchMapMargin] = static_cast<double>(locker.map_margin());
+}
+
 napi_value Number(napi_env env, double value) {
   napi_value result = nullptr;
   napi_create_double(env, value, &result);
   return result;
 }
 
-// lock(view, onFault, tag, keyBuffer) -> id (> 0) | -errno | kLimitExceeded;
-// details in scratch. A lock taken sets keyBuffer's detach key, if given.
+// lock(view, onFault, tag, keyBuffer) -> id (> 0) | -errno | kLimitExceeded |
+// kMapCountExceeded; details in scratch. A lock taken sets keyBuffer's detach
+// key, if given.
 napi_value Lock(napi_env env, napi_callback_info cbinfo) {
   RawArgs args = Unpack(env, cbinfo);
   Bytes bytes{};
@@ -208,13 +169,14 @@ napi_value Lock(napi_env env, napi_callback_info cbinfo) {
   Locker& locker = Locker::instance();
   LockOutcome out = locker.lock(args.state, bytes.addr, bytes.len, on_fault, tag, args.state->thread_id);
   double* scratch = args.state->scratch;
-  scratch[0] = static_cast<double>(locker.pages_spanned(bytes.addr, bytes.len));
-  scratch[1] = static_cast<double>(out.newly_sticky);
-  scratch[2] = static_cast<double>(static_cast<int>(out.failed));
+  scratch[kScratchPages] = static_cast<double>(locker.pages_spanned(bytes.addr, bytes.len));
+  scratch[kScratchNewlySticky] = static_cast<double>(out.newly_sticky);
+  scratch[kScratchFailedSyscall] = static_cast<double>(static_cast<int>(out.failed));
   if (out.id > 0) {
     SetDetachKey(env, args.state, args.argv[3], true);
     if (out.newly_sticky > 0) args.state->sticky.push_back(bytes);
   }
+  if (out.id == kMapCountExceeded) ScratchMappings(scratch, out.mappings);
   return Number(env, static_cast<double>(out.id));
 }
 
@@ -256,28 +218,14 @@ Napi::Value SetDetachKeyFromJs(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// releaseLatest(view) -> id released (> 0) | 0 none held | -errno; scratch[0] = its tag
+// releaseLatest(view) -> id released (> 0) | 0 none held | -errno; its tag in scratch
 napi_value ReleaseLatest(napi_env env, napi_callback_info cbinfo) {
   RawArgs args = Unpack(env, cbinfo);
   Bytes bytes{};
   if (!ViewBytes(env, args.argv[0], &bytes)) return nullptr;
   ReleaseOutcome out = Locker::instance().release_latest(args.state, bytes.addr, bytes.len);
-  args.state->scratch[0] = out.tag;
+  args.state->scratch[kScratchTag] = out.tag;
   return Number(env, out.status < 0 ? static_cast<double>(out.status) : out.status == 0 ? out.id : 0);
-}
-
-// rawMlock(view) / rawMunlock(view) -> 0 | -errno: the bare syscalls on the
-// covered pages, bypassing the table. For benchmarks (the same process's
-// syscall cost) and tests (changing kernel state behind memlock's back).
-template <int (*syscall)(uintptr_t, size_t)>
-napi_value RawRange(napi_env env, napi_callback_info cbinfo) {
-  RawArgs args = Unpack(env, cbinfo);
-  Bytes bytes{};
-  if (!ViewBytes(env, args.argv[0], &bytes)) return nullptr;
-  size_t ps = platform::page_size();
-  uintptr_t start = bytes.addr / ps * ps;
-  size_t len = (bytes.addr + bytes.len + ps - 1) / ps * ps - start;
-  return Number(env, syscall(start, len));
 }
 
 napi_value IsHeld(napi_env env, napi_callback_info cbinfo) {
@@ -298,12 +246,12 @@ Napi::Value Counts(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// residentPages(view) -> resident page count | -errno (mincore); scratch[0] = pages covered
+// residentPages(view) -> resident page count | -errno (mincore); pages covered in scratch
 Napi::Value ResidentPages(const Napi::CallbackInfo& info) {
   Bytes bytes = ViewBytes(info[0]);
   Locker& locker = Locker::instance();
   uint64_t pages = locker.pages_spanned(bytes.addr, bytes.len);
-  StateOf(info.Env())->scratch[0] = static_cast<double>(pages);
+  StateOf(info.Env())->scratch[kScratchPages] = static_cast<double>(pages);
   int64_t rc = platform::resident_pages(locker.page_index(bytes.addr) * locker.page_size(), pages * locker.page_size());
   return Napi::Number::New(info.Env(), static_cast<double>(rc));
 }
@@ -358,47 +306,6 @@ Napi::Value MemlockRlimit(const Napi::CallbackInfo& info) {
   return pair;
 }
 
-// Test hook: in a child made by fork(), reports the child's view of the
-// table and the kernel's VmLck, as "lockedPages heldLocks vmLckKb".
-int ReportFromForkedChild(int fd) {
-  Stats s = Locker::instance().stats();
-  long vmlck_kb = -1;
-  char status[8192];
-  int sfd = open("/proc/self/status", O_RDONLY);
-  if (sfd >= 0) {
-    ssize_t n = read(sfd, status, sizeof(status) - 1);
-    close(sfd);
-    if (n > 0) {
-      status[n] = '\0';
-      const char* line = strstr(status, "VmLck:");
-      if (line) vmlck_kb = strtol(line + 6, nullptr, 10);
-    }
-  }
-  char report[128];
-  int len = snprintf(report, sizeof(report), "%llu %llu %ld", static_cast<unsigned long long>(s.locked_pages),
-                     static_cast<unsigned long long>(s.held_locks), vmlck_kb);
-  return write(fd, report, static_cast<size_t>(len)) == len ? 0 : 1;
-}
-
-Napi::Value ForkProbe(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  char buf[128];
-  size_t len = sizeof(buf) - 1;
-  int status = platform::fork_and_collect(ReportFromForkedChild, buf, &len);
-  if (status != 0) throw Napi::Error::New(env, "memlock: forked child failed with status " + std::to_string(status));
-  buf[len] = '\0';
-  unsigned long long locked = 0, held = 0;
-  long vmlck = -1;
-  if (sscanf(buf, "%llu %llu %ld", &locked, &held, &vmlck) != 3) {
-    throw Napi::Error::New(env, "memlock: unreadable report from forked child");
-  }
-  Napi::Object obj = Napi::Object::New(env);
-  obj.Set("lockedPages", Napi::Number::New(env, static_cast<double>(locked)));
-  obj.Set("heldLocks", Napi::Number::New(env, static_cast<double>(held)));
-  obj.Set("vmLckKb", Napi::Number::New(env, static_cast<double>(vmlck)));
-  return obj;
-}
-
 // --- Whole-process locking -------------------------------------------------
 
 // lockAll(flags: 1 current | 2 future | 4 on fault) -> 0 | -errno
@@ -406,11 +313,12 @@ Napi::Value LockAll(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), Locker::instance().lock_all(info[0].As<Napi::Number>().Int32Value()));
 }
 
-// unlockAll() -> 0 | -errno; scratch[2] = the failed Syscall
+// unlockAll() -> 0 | -errno (nothing changed); the failed Syscall in scratch
+// (kNone: /proc/self/maps could not be read)
 Napi::Value UnlockAll(const Napi::CallbackInfo& info) {
   Syscall failed = Syscall::kNone;
   int rc = Locker::instance().unlock_all(&failed);
-  StateOf(info.Env())->scratch[2] = static_cast<double>(static_cast<int>(failed));
+  StateOf(info.Env())->scratch[kScratchFailedSyscall] = static_cast<double>(static_cast<int>(failed));
   return Napi::Number::New(info.Env(), rc);
 }
 
@@ -468,14 +376,18 @@ Napi::Value Locks(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// lockedRuns() -> Float64Array of [address, bytes, ...] for every counted run
-Napi::Value LockedRuns(const Napi::CallbackInfo& info) {
-  std::vector<PageRun> runs = Locker::instance().locked_runs();
+// verify() -> Float64Array of [address, bytes, ...] for every counted run the
+// kernel does not have locked, or -errno; pages counted in scratch
+Napi::Value Verify(const Napi::CallbackInfo& info) {
+  std::vector<PageRun> missing;
+  int64_t counted = Locker::instance().verify(&missing);
+  if (counted < 0) return Napi::Number::New(info.Env(), static_cast<double>(counted));
+  StateOf(info.Env())->scratch[kScratchPages] = static_cast<double>(counted);
   size_t ps = platform::page_size();
-  Napi::Float64Array out = Napi::Float64Array::New(info.Env(), runs.size() * 2);
-  for (size_t i = 0; i < runs.size(); ++i) {
-    out[i * 2] = static_cast<double>(runs[i].first * ps);
-    out[i * 2 + 1] = static_cast<double>(runs[i].pages * ps);
+  Napi::Float64Array out = Napi::Float64Array::New(info.Env(), missing.size() * 2);
+  for (size_t i = 0; i < missing.size(); ++i) {
+    out[i * 2] = static_cast<double>(missing[i].first * ps);
+    out[i * 2 + 1] = static_cast<double>(missing[i].pages * ps);
   }
   return out;
 }
@@ -490,22 +402,26 @@ void FinalizeSecret(napi_env env, void* data, void* serial) {
                                          static_cast<uint64_t>(reinterpret_cast<uintptr_t>(serial)));
 }
 
-// allocSecret(size, flags: 1 guarded | 2 require lock | 4 drop on fork)
-//   -> Buffer ('mark' mode) | ArrayBuffer ('key' mode) | -errno | kLimitExceeded;
-//   scratch = [locked, lock error, failed syscall]
+// allocSecret(size, flags: kSecretGuarded | kSecretRequireLock | kSecretDropOnFork)
+//   -> Buffer ('mark' mode) | ArrayBuffer ('key' mode) | -errno | kLimitExceeded |
+//   kMapCountExceeded; scratch = [locked, lock error, failed syscall, mappings, cap, margin]
 Napi::Value AllocSecret(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   double size = info[0].As<Napi::Number>().DoubleValue();
   if (!(size >= 1 && size <= kMaxSecretSize)) throw Napi::RangeError::New(env, "memlock: secret size out of range");
   uint32_t flags = info[1].As<Napi::Number>().Uint32Value();
   EnvState* state = StateOf(env);
-  SecretRequest request{static_cast<size_t>(size), (flags & 1) != 0, (flags & 2) != 0,
-                        (flags & 4) != 0 ? ForkMode::kDrop : ForkMode::kWipe, state};
+  SecretRequest request{static_cast<size_t>(size), (flags & kSecretGuarded) != 0, (flags & kSecretRequireLock) != 0,
+                        (flags & kSecretDropOnFork) != 0 ? ForkMode::kDrop : ForkMode::kWipe, state};
   SecretPool& pool = SecretPool::instance();
   SecretResult result = pool.allocate(request);
-  state->scratch[0] = result.locked ? 1 : 0;
-  state->scratch[1] = static_cast<double>(result.lock_error);
-  state->scratch[2] = static_cast<double>(static_cast<int>(result.failed));
+  state->scratch[kScratchLocked] = result.locked ? 1 : 0;
+  state->scratch[kScratchLockError] = static_cast<double>(result.lock_error);
+  state->scratch[kScratchFailedSyscall] = static_cast<double>(static_cast<int>(result.failed));
+  if (result.error == kMapCountExceeded || result.lock_error == kMapCountExceeded) {
+    ScratchMappings(state->scratch, result.mappings);
+  }
+  state->scratch[kScratchLockPages] = static_cast<double>(result.lock_pages);
   if (result.addr == 0) return Napi::Number::New(env, static_cast<double>(result.error));
   void* data = reinterpret_cast<void*>(result.addr);
   void* serial = reinterpret_cast<void*>(static_cast<uintptr_t>(result.serial));
@@ -572,79 +488,46 @@ Napi::Value GetSecretStats(const Napi::CallbackInfo& info) {
   set("dedicated", s.dedicated);
   set("mappedBytes", s.mapped_bytes);
   set("unlockedBytes", s.unlocked_bytes);
-  set("checkedUnmaps", s.checked_unmaps);
-  set("dirtyUnmaps", s.dirty_unmaps);
   return obj;
 }
 
-// Test hook: before unmapping, check that the memory was zeroed, and count.
-Napi::Value SetVerifyWipe(const Napi::CallbackInfo& info) {
-  SecretPool::instance().set_verify_wipe(info[0].ToBoolean());
-  return info.Env().Undefined();
+// The numbers TypeScript shares with this code (shared_numbers.h), so that
+// src/binding.ts never retypes them.
+Napi::Object SharedNumbers(Napi::Env env) {
+  auto object = [&](std::initializer_list<std::pair<const char*, double>> fields) {
+    Napi::Object o = Napi::Object::New(env);
+    for (const auto& [name, value] : fields) o.Set(name, Napi::Number::New(env, value));
+    return o;
+  };
+  Napi::Array syscalls = Napi::Array::New(env, static_cast<size_t>(Syscall::kCount));
+  for (uint32_t i = 0; i < static_cast<uint32_t>(Syscall::kCount); ++i) syscalls.Set(i, kSyscallNames[i]);
+  Napi::Object numbers = Napi::Object::New(env);
+  numbers.Set("syscalls", syscalls);
+  numbers.Set("scratch", object({{"pages", kScratchPages}, {"tag", kScratchTag}, {"locked", kScratchLocked},
+                                 {"newlySticky", kScratchNewlySticky}, {"lockError", kScratchLockError},
+                                 {"failedSyscall", kScratchFailedSyscall}, {"mappings", kScratchMappings},
+                                 {"mapCap", kScratchMapCap}, {"mapMargin", kScratchMapMargin},
+                                 {"lockPages", kScratchLockPages}}));
+  numbers.Set("lockAll", object({{"current", kLockCurrent}, {"future", kLockFuture}, {"onFault", kLockOnFault}}));
+  numbers.Set("secret", object({{"guarded", kSecretGuarded}, {"requireLock", kSecretRequireLock},
+                                {"dropOnFork", kSecretDropOnFork}}));
+  numbers.Set("results", object({{"limitExceeded", static_cast<double>(kLimitExceeded)},
+                                 {"mapCountExceeded", static_cast<double>(kMapCountExceeded)}}));
+  using namespace paging;
+  Napi::Object layout = object({{"eventWake", kWake}, {"eventStall", kStall}, {"wakeTime", kWakeTime},
+                                {"wakeSome", kWakeSome}, {"wakeFull", kWakeFull}, {"wakeErrno", kWakeErrno},
+                                {"stallStart", kStallStart}, {"stallEnd", kStallEnd}, {"stallBusy", kStallBusy},
+                                {"stallIdle", kStallIdle}, {"stallPsiStart", kStallPsiStart},
+                                {"stallBefore", kStallBefore}, {"stallAfter", kStallAfter}});
+  layout.Set("slots", object({{"threadMajor", kThreadMajor}, {"threadMinor", kThreadMinor},
+                              {"threadCpuUs", kThreadCpuUs}, {"threadVoluntary", kThreadVoluntary},
+                              {"threadInvoluntary", kThreadInvoluntary}, {"runNs", kRunNs}, {"waitNs", kWaitNs},
+                              {"processMajor", kProcessMajor}, {"processMinor", kProcessMinor},
+                              {"someTotalUs", kSomeTotalUs}, {"fullTotalUs", kFullTotalUs}, {"timeMs", kTimeMs},
+                              {"count", kSlotCount}}));
+  numbers.Set("paging", layout);
+  return numbers;
 }
-
-// Test hook: a forked child reads the view's bytes and sends them back.
-// The child may die (MADV_DONTFORK memory is not there): status says how.
-struct ForkRead {
-  uintptr_t addr;
-  size_t len;
-};
-ForkRead fork_read;  // set just before fork, on the calling thread
-
-int SendBytesFromChild(int fd) {
-  const char* bytes = reinterpret_cast<const char*>(fork_read.addr);
-  return write(fd, bytes, fork_read.len) == static_cast<ssize_t>(fork_read.len) ? 0 : 1;
-}
-
-Napi::Value ForkReadBytes(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Bytes bytes = ViewBytes(info[0]);
-  if (bytes.len > 65536) throw Napi::RangeError::New(env, "memlock: at most 64 KiB");
-  fork_read = ForkRead{bytes.addr, bytes.len};
-  std::vector<char> out(bytes.len);
-  size_t len = out.size();
-  int status = platform::fork_and_collect(SendBytesFromChild, out.data(), &len);
-  Napi::Object obj = Napi::Object::New(env);
-  obj.Set("status", Napi::Number::New(env, status));
-  obj.Set("bytes", Napi::Buffer<char>::Copy(env, out.data(), len));
-  return obj;
-}
-
-// Test hook, exported only with MEMLOCK_TEST_HOOKS=1: bare mlockall with no
-// protection, to show why memlock's lockAll is needed.
-Napi::Value RawLockAll(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), platform::lock_all(info[0].As<Napi::Number>().Int32Value()));
-}
-
-// Test hook, exported only with MEMLOCK_TEST_HOOKS=1: take the fallback a
-// kernel without MADV_DONTNEED_LOCKED needs.
-Napi::Value ForceMadviseFallback(const Napi::CallbackInfo& info) {
-  madvise_hook::set_force_fallback(info[0].ToBoolean());
-  return info.Env().Undefined();
-}
-
-// Test hook, exported only with MEMLOCK_TEST_HOOKS=1: writes one byte at
-// `offset` from the view's start, past its end if asked (a guard page test).
-Napi::Value PokeByte(const Napi::CallbackInfo& info) {
-  Bytes bytes = ViewBytes(info[0]);
-  int64_t offset = info[1].As<Napi::Number>().Int64Value();
-  *reinterpret_cast<volatile unsigned char*>(bytes.addr + offset) = 0x5A;
-  return info.Env().Undefined();
-}
-
-#ifdef MEMLOCK_FAULT_INJECTION
-// injectFault(syscall, nth, errno): the nth call of that syscall fails (test build only).
-Napi::Value InjectFault(const Napi::CallbackInfo& info) {
-  fault::arm(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value(),
-             info[2].As<Napi::Number>().Int32Value());
-  return info.Env().Undefined();
-}
-
-Napi::Value ClearFault(const Napi::CallbackInfo& info) {
-  fault::disarm();
-  return Napi::Number::New(info.Env(), fault::fired());
-}
-#endif
 
 Napi::Value RawFunction(Napi::Env env, const char* name, napi_callback callback, EnvState* state) {
   napi_value fn = nullptr;
@@ -670,6 +553,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
                                                              nullptr, &scratch_buffer),
                        exports);
   exports.Set("scratch", Napi::Float64Array::New(env, kScratchSlots, Napi::ArrayBuffer(env, scratch_buffer), 0));
+  exports.Set("numbers", SharedNumbers(env));
   exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(platform::page_size())));
   exports.Set("physicalPages", Napi::Number::New(env, static_cast<double>(platform::physical_pages())));
   exports.Set("lock", RawFunction(env, "lock", Lock, state));
@@ -678,8 +562,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("isHeld", RawFunction(env, "isHeld", IsHeld, state));
   exports.Set("setDetachKey", Napi::Function::New(env, SetDetachKeyFromJs, "setDetachKey"));
   exports.Set("clearDetachKeys", Napi::Function::New(env, ClearDetachKeys, "clearDetachKeys"));
-  exports.Set("rawMlock", RawFunction(env, "rawMlock", RawRange<platform::lock_range>, state));
-  exports.Set("rawMunlock", RawFunction(env, "rawMunlock", RawRange<platform::unlock_range>, state));
   exports.Set("counts", Napi::Function::New(env, Counts, "counts"));
   exports.Set("residentPages", Napi::Function::New(env, ResidentPages, "residentPages"));
   exports.Set("addressOf", Napi::Function::New(env, AddressOf, "addressOf"));
@@ -689,7 +571,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setLimit", Napi::Function::New(env, SetLimit, "setLimit"));
   exports.Set("mappingCount", Napi::Function::New(env, MappingCount, "mappingCount"));
   exports.Set("memlockRlimit", Napi::Function::New(env, MemlockRlimit, "memlockRlimit"));
-  exports.Set("forkProbe", Napi::Function::New(env, ForkProbe, "forkProbe"));
   exports.Set("lockAll", Napi::Function::New(env, LockAll, "lockAll"));
   exports.Set("unlockAll", Napi::Function::New(env, UnlockAll, "unlockAll"));
   exports.Set("lockAllFlags", Napi::Function::New(env, LockAllFlags, "lockAllFlags"));
@@ -697,24 +578,15 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setThreadId", Napi::Function::New(env, SetThreadId, "setThreadId"));
   exports.Set("annotate", Napi::Function::New(env, Annotate, "annotate"));
   exports.Set("locks", Napi::Function::New(env, Locks, "locks"));
-  exports.Set("lockedRuns", Napi::Function::New(env, LockedRuns, "lockedRuns"));
+  exports.Set("verify", Napi::Function::New(env, Verify, "verify"));
   exports.Set("allocSecret", Napi::Function::New(env, AllocSecret, "allocSecret"));
   exports.Set("freeSecret", Napi::Function::New(env, FreeSecret, "freeSecret"));
   exports.Set("trimSecrets", Napi::Function::New(env, TrimSecrets, "trimSecrets"));
   exports.Set("secretStats", Napi::Function::New(env, GetSecretStats, "secretStats"));
-  exports.Set("setVerifyWipe", Napi::Function::New(env, SetVerifyWipe, "setVerifyWipe"));
-  exports.Set("forkReadBytes", Napi::Function::New(env, ForkReadBytes, "forkReadBytes"));
   register_paging(env, exports);
-#ifdef MEMLOCK_FAULT_INJECTION
-  exports.Set("injectFault", Napi::Function::New(env, InjectFault, "injectFault"));
-  exports.Set("clearFault", Napi::Function::New(env, ClearFault, "clearFault"));
+#ifdef MEMLOCK_TESTING
+  AddTestHooks(env, exports);
 #endif
-  const char* hooks = getenv("MEMLOCK_TEST_HOOKS");
-  if (hooks != nullptr && strcmp(hooks, "1") == 0) {
-    exports.Set("pokeByte", Napi::Function::New(env, PokeByte, "pokeByte"));
-    exports.Set("rawLockAll", Napi::Function::New(env, RawLockAll, "rawLockAll"));
-    exports.Set("forceMadviseFallback", Napi::Function::New(env, ForceMadviseFallback, "forceMadviseFallback"));
-  }
   return exports;
 }
 

@@ -1,28 +1,26 @@
 // Makes one platform call fail on demand, in test builds only (compiled with
-// MEMLOCK_FAULT_INJECTION; see CMakeLists.txt): "the Nth call of syscall S
+// MEMLOCK_TESTING; see CMakeLists.txt): "the Nth call of syscall S
 // returns -E". Checks that every public call either succeeds or fails with
 // its documented error and changes nothing.
 #pragma once
 
+#include "shared_numbers.h"
+
 namespace memlock {
 namespace fault {
 
-enum Syscall : int {
-  kMlock = 1, kMlock2, kMunlock, kMmap, kMprotect, kMadvise, kMlockall, kMunlockall, kMincore, kCount
-};
-
 // Arms: the `nth` call (1 = the next) of `syscall` fails with `error` (> 0).
-void arm(int syscall, int nth, int error);
+void arm(Syscall syscall, int nth, int error);
 void disarm();
 // How many injected failures fired since the last arm().
 int fired();
 // 0 to go on with the real call, or the errno to fail with.
-int take(int syscall);
+int take(Syscall syscall);
 
 }  // namespace fault
 }  // namespace memlock
 
-#ifdef MEMLOCK_FAULT_INJECTION
+#ifdef MEMLOCK_TESTING
 #define MEMLOCK_INJECT(syscall)                              \
   do {                                                       \
     if (int injected_ = ::memlock::fault::take(syscall)) {   \

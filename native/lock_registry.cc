@@ -21,6 +21,7 @@ int64_t LockRegistry::add(const LockRecord& record) {
   }
   Slot& s = slots_[slot];
   s.record = record;
+  s.record.sequence = next_sequence_++;
   s.generation += 1;
   s.live = true;
   s.newer = kNone;

@@ -21,6 +21,9 @@ struct LockRecord {
   uint32_t tag;
   bool on_fault;
   int32_t thread_id;  // the owner's worker threadId (0: main thread, -1: memlock itself)
+  // Set by LockRegistry::add: the order locks were taken in. Ids are not:
+  // a reused slot's id can be lower than an older lock's.
+  uint64_t sequence = 0;
 };
 
 class LockRegistry {
@@ -74,6 +77,7 @@ class LockRegistry {
   std::vector<Slot> slots_;
   std::vector<uint32_t> free_;
   size_t live_ = 0;
+  uint64_t next_sequence_ = 0;
   std::unordered_map<ViewKey, uint32_t, ViewKeyHash> newest_;  // slot of the newest lock
 };
 

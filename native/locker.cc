@@ -1,7 +1,6 @@
 #include "locker.h"
 
 #include <errno.h>
-#include <pthread.h>
 
 #include <algorithm>
 #include <new>
@@ -16,7 +15,7 @@ Locker& Locker::instance() {
   // thread runs static destructors at exit.
   static Locker* locker = [] {
     Locker* created = new Locker();
-    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+    register_fork_handlers();
     return created;
   }();
   return *locker;
@@ -25,11 +24,51 @@ Locker& Locker::instance() {
 Locker::Locker()
     : page_size_(platform::page_size()),
       // Solaris keeps a 10% margin of physical memory unlockable; so do we.
-      limit_pages_(platform::physical_pages() / 10 * 9) {}
+      limit_pages_(platform::physical_pages() / 10 * 9),
+      max_map_count_(platform::max_map_count()),
+      // At vm.max_map_count the next mmap or mprotect fails, and V8 aborts
+      // when one of its heap growths fails. Every separately locked range
+      // can split a mapping in three, so locks alone can take a process
+      // there; memlock refuses them while fewer than this margin would be
+      // left. V8 commits its heap in 256 KiB pages, each of which may take
+      // a mapping or two of its own, and each worker needs a few more: a
+      // sixteenth of the cap (4,095 at the default 65,530) leaves room for
+      // about 0.5-1 GiB of fragmented heap growth and several workers; at
+      // least 1,024 when the cap is small.
+      map_margin_(std::max<int64_t>(1024, max_map_count_ / 16)) {}
+
+int64_t Locker::reserve_mappings(int64_t more, int64_t* counted) {
+  std::lock_guard<std::mutex> guard(mu_);
+  return reserve_mappings_locked(more, counted);
+}
+
+int64_t Locker::reserve_mappings_locked(int64_t more, int64_t* counted) {
+  if (max_map_count_ <= 0) return 0;
+  const int64_t ceiling = max_map_count_ - map_margin_;
+  if (mappings_ + more > recount_at_) {
+    int64_t now = platform::mapping_count();
+    if (now < 0) {  // no /proc: nothing to go by; try again a margin later
+      recount_at_ = mappings_ + map_margin_;
+      return 0;
+    }
+    if (now + more > ceiling) {
+      mappings_ = now;
+      *counted = now;
+      return kMapCountExceeded;
+    }
+    // Count again halfway to the ceiling: a few reads on the way up to it
+    // (about sixteen from an empty process), none on most locks.
+    mappings_ = now;
+    recount_at_ = now + std::max(more, (ceiling - now) / 2);
+  }
+  mappings_ += more;
+  return 0;
+}
 
 // The kernel does not pass memory locks to a forked child, so the child's
 // table starts empty. Holding the mutex across fork() means no other thread
-// is half-way through a change when the child's copy is taken.
+// is half-way through a change when the child's copy is taken. Run by the
+// one atfork registration (register_fork_handlers), after the pool's.
 void Locker::before_fork() { instance().mu_.lock(); }
 void Locker::after_fork_parent() { instance().mu_.unlock(); }
 void Locker::after_fork_child() {
@@ -81,6 +120,14 @@ LockOutcome Locker::lock(const void* owner, uintptr_t addr, size_t len, bool on_
   if (plan.new_pages > 0 && table_.locked_pages() + plan.new_pages > limit_pages_) {
     out.id = kLimitExceeded;
     return out;
+  }
+  // Only new kernel locks (and on-fault runs locked outright) change a
+  // mapping's flags: each run may split one mapping into three.
+  if (size_t runs = plan.to_lock.size() + plan.to_populate.size(); runs > 0) {
+    if (reserve_mappings_locked(2 * static_cast<int64_t>(runs), &out.mappings) < 0) {
+      out.id = kMapCountExceeded;
+      return out;
+    }
   }
 
   // mlock can fail after locking part of its range, so a rollback unlocks the
@@ -226,12 +273,32 @@ std::vector<Locker::LockInfo> Locker::locks() {
     }
     out.push_back(std::move(info));
   });
+  std::sort(out.begin(), out.end(),
+            [](const LockInfo& a, const LockInfo& b) { return a.record.sequence < b.record.sequence; });
   return out;
 }
 
-std::vector<PageRun> Locker::locked_runs() {
+int64_t Locker::verify(std::vector<PageRun>* missing) {
+  std::vector<platform::LockedRange> kernel;
   std::lock_guard<std::mutex> guard(mu_);
-  return table_.locked_runs();
+  if (int rc = platform::locked_ranges(&kernel); rc < 0) return rc;
+  uint64_t counted = 0;
+  size_t k = 0;  // both lists are in address order: one pass over each
+  for (const PageRun& run : table_.locked_runs()) {
+    counted += run.pages;
+    while (k < kernel.size() && kernel[k].end / page_size_ <= run.first) ++k;
+    uint64_t cursor = run.first;
+    // Walk the run, skipping what locked mappings cover; a mapping that
+    // reaches past the run may cover the next one too, so k stays on it.
+    for (size_t i = k; i < kernel.size() && cursor < run.end(); ++i) {
+      uint64_t start = kernel[i].start / page_size_, end = kernel[i].end / page_size_;
+      if (start >= run.end()) break;
+      if (start > cursor) missing->push_back(PageRun{cursor, start - cursor, false});
+      if (end > cursor) cursor = end;
+    }
+    if (cursor < run.end()) missing->push_back(PageRun{cursor, run.end() - cursor, false});
+  }
+  return static_cast<int64_t>(counted);
 }
 
 void Locker::release_pages(uint64_t first, uint64_t pages) {
@@ -276,37 +343,99 @@ int Locker::lock_all(int flags) {
   return 0;
 }
 
+namespace {
+
+struct UnlockExcept {
+  const std::vector<PageRun>* keep;
+  size_t page_size;
+  int error;
+};
+
+void unlock_gap(UnlockExcept& u, uint64_t first, uint64_t end) {
+  int rc = platform::unlock_range(first * u.page_size, (end - first) * u.page_size);
+  // munlock is never refused for limits; ENOMEM means part of the range was
+  // unmapped meanwhile (another thread), which unlocks it just as well.
+  if (rc < 0 && rc != -ENOMEM) u.error = rc;
+}
+
+void unlock_mapping_except(uintptr_t start, uintptr_t end, void* context) {
+  UnlockExcept& u = *static_cast<UnlockExcept*>(context);
+  if (u.error < 0) return;  // stop at the first refusal: less to put back
+  const uint64_t first = start / u.page_size, stop = end / u.page_size;
+  const std::vector<PageRun>& keep = *u.keep;
+  auto it = std::lower_bound(keep.begin(), keep.end(), first,
+                             [](const PageRun& run, uint64_t page) { return run.end() <= page; });
+  uint64_t cursor = first;
+  for (; it != keep.end() && it->first < stop && u.error == 0; ++it) {
+    if (it->first > cursor) unlock_gap(u, cursor, it->first);
+    cursor = std::max(cursor, it->end());
+  }
+  if (cursor < stop && u.error == 0) unlock_gap(u, cursor, stop);
+}
+
+}  // namespace
+
+int Locker::unlock_except(const std::vector<PageRun>& keep, Syscall* failed) {
+  UnlockExcept u{&keep, page_size_, 0};
+  if (int rc = platform::for_each_mapping(unlock_mapping_except, &u); rc < 0) {
+    *failed = Syscall::kNone;  // /proc/self/maps could not be read
+    return rc;
+  }
+  if (u.error < 0) *failed = Syscall::kMunlock;
+  return u.error;
+}
+
 int Locker::unlock_all(Syscall* failed) {
   std::lock_guard<std::mutex> guard(mu_);
   const int flags = lock_all_flags_;
-  // What the kernel has locked now, to put back exactly if a relock fails.
+  // What the kernel has locked now, to put back exactly if a munlock is
+  // refused (in practice it never is).
   std::vector<platform::LockedRange> before;
-  if (flags != 0) platform::locked_ranges(&before);
-  if (int rc = platform::unlock_all(); rc < 0) {
-    *failed = Syscall::kMunlockall;
-    return rc;
-  }
-  // Counted locks survive: lock their pages again, each run as it was locked.
-  for (const PageRun& run : table_.locked_runs()) {
-    int rc = lock_run(run, run.on_fault);
-    if (rc < 0) {
-      *failed = run.on_fault ? Syscall::kMlock2 : Syscall::kMlock;
-      restore_locked(before, flags);
+  platform::locked_ranges(&before);
+
+  // munlockall would unlock counted pages too, and locking them again can
+  // be refused (RLIMIT_MEMLOCK lowered meanwhile, unprivileged): handles
+  // would say held over unlocked pages. So no counted page is ever unlocked.
+  // 1. MCL_FUTURE off. mlockall(MCL_CURRENT | MCL_ONFAULT) clears it and
+  //    marks every mapping locked on fault, faulting nothing in; it is
+  //    refused (RLIMIT_MEMLOCK) before it changes anything.
+  if (flags & kLockFuture) {
+    if (int rc = platform::lock_all(kLockCurrent | kLockOnFault); rc < 0) {
+      *failed = Syscall::kMlockall;
       return rc;
     }
   }
+  // 2. Every mapped range but the counted runs is unlocked.
+  const std::vector<PageRun> counted = table_.locked_runs();
+  if (int rc = unlock_except(counted, failed); rc < 0) {
+    restore_kernel_locks(before, flags);
+    return rc;
+  }
+  // 3. Each counted run gets its kind back (locked outright or on fault).
+  //    Its pages are locked already, and locking them again is not charged
+  //    against RLIMIT_MEMLOCK a second time; if it fails anyway (say the
+  //    limit was lowered below what is counted) the pages are still locked,
+  //    only perhaps of the other kind, so the table does not lie: go on.
+  for (const PageRun& run : counted) lock_run(run, run.on_fault);
   lock_all_flags_ = 0;
   madvise_hook::set_active(false, false);
   return 0;
 }
 
-void Locker::restore_locked(const std::vector<platform::LockedRange>& ranges, int flags) {
-  // All or nothing: the ranges locked before come back as they were, and so
-  // does MCL_FUTURE (which by itself changes no existing mapping).
+void Locker::restore_kernel_locks(const std::vector<platform::LockedRange>& ranges, int flags) {
+  // All or nothing: the ranges locked before come back as they were, what
+  // step 1 locked that was not locked before is unlocked again, and
+  // MCL_FUTURE comes back (which by itself changes no existing mapping).
+  // Best effort: each of these calls was allowed when that state was made.
+  std::vector<PageRun> keep;
+  keep.reserve(ranges.size());
   for (const platform::LockedRange& r : ranges) {
     if (r.on_fault) platform::lock_range_on_fault(r.start, r.end - r.start);
     else platform::lock_range(r.start, r.end - r.start);
+    keep.push_back(PageRun{r.start / page_size_, (r.end - r.start) / page_size_, r.on_fault});
   }
+  Syscall ignored;
+  if (flags & kLockFuture) unlock_except(keep, &ignored);
   if (flags & kLockFuture) platform::lock_all(flags & ~kLockCurrent);
 }
 

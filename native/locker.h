@@ -14,23 +14,15 @@
 #include "lock_registry.h"
 #include "page_table.h"
 #include "platform.h"
+#include "shared_numbers.h"
 
 namespace memlock {
 
-enum class Syscall : int {
-  kNone = 0, kMlock = 1, kMlock2 = 2, kMunlock = 3, kMmap = 4, kMprotect = 5, kMadvise = 6, kMlockall = 7, kMunlockall = 8
-};
-
-// Whole-process locking flags (as platform::lock_all takes them).
-constexpr int kLockCurrent = 1, kLockFuture = 2, kLockOnFault = 4;
-
-// Negative results that are not errnos.
-constexpr int64_t kLimitExceeded = -1000001;
-
 struct LockOutcome {
-  int64_t id = 0;      // > 0 the new lock's id; < 0 -errno or kLimitExceeded
+  int64_t id = 0;      // > 0 the new lock's id; < 0 -errno, kLimitExceeded or kMapCountExceeded
   Syscall failed = Syscall::kNone;
   uint64_t newly_sticky = 0;
+  int64_t mappings = 0;  // kMapCountExceeded: the process's mappings, as counted
 };
 
 struct ReleaseOutcome {
@@ -42,6 +34,16 @@ struct ReleaseOutcome {
 struct Stats {
   uint64_t locked_pages, sticky_pages, limit_pages, held_locks;
 };
+
+// fork(): memlock's process-wide mutexes are the SecretPool's and the
+// Locker's, and every path takes them in that order (the pool locks memory
+// through the Locker, never the reverse). One pthread_atfork registration,
+// made by whichever singleton is touched first, takes them in that order
+// before fork() and gives them back in reverse; two registrations would run
+// in reverse registration order and deadlock against a thread that holds
+// the pool's mutex and waits for the Locker's. Defined in secret_pool.cc,
+// which knows both.
+void register_fork_handlers();
 
 class Locker {
  public:
@@ -78,17 +80,33 @@ class Locker {
     uint16_t max_count;
     std::string label, stack;
   };
+  // Every held lock, oldest first.
   std::vector<LockInfo> locks();
-  std::vector<PageRun> locked_runs();
+  // verify(): compares the table with the kernel's account (smaps VmFlags
+  // lo) under mu_, so no memlock call changes either between the two reads:
+  // a consistent snapshot of memlock's locks against the kernel, for the
+  // price of holding mu_ for one read of /proc/self/smaps (about a
+  // millisecond for a plain node process; the kernel walks every mapping).
+  // Fills the counted runs the kernel does not have locked, and returns the
+  // pages counted, or -errno if smaps could not be read.
+  int64_t verify(std::vector<PageRun>* missing);
   Stats stats();
   uint64_t limit();
   void set_limit(uint64_t pages);
 
+  // For calls that add `more` mappings (secret memory maps its own): 0, or
+  // kMapCountExceeded with the mappings counted in *counted.
+  int64_t reserve_mappings(int64_t more, int64_t* counted);
+  int64_t max_map_count() const { return max_map_count_; }
+  int64_t map_margin() const { return map_margin_; }
+
   // mlockall with memlock's madvise hook in place, so V8 survives it.
   // Returns 0, -errno, or -ENOSYS if the hook could not be installed.
   int lock_all(int flags);
-  // munlockall, then every page with a count > 0 is locked again.
-  // Returns 0 or the -errno of the first run that could not be relocked.
+  // Ends whole-process locking without ever unlocking a counted page: clears
+  // MCL_FUTURE, unlocks every mapped range but the counted runs, and gives
+  // each counted run back its kind (on fault or not). Returns 0, or -errno
+  // with nothing changed (*failed says which syscall was refused).
   int unlock_all(Syscall* failed);
   int lock_all_flags();
   // The table's invariants hold (tests and the fuzzer).
@@ -101,15 +119,24 @@ class Locker {
   }
 
  private:
-  ReleaseOutcome release_locked(int64_t id);  // mu_ held
-  void drop_record(int64_t id);               // mu_ held
-  // Takes 1 from pages outside memory being forgotten; mu_ held.
+  // Every private member is called with mu_ held (the fork handlers aside);
+  // a _locked suffix marks the twin of a public member that takes mu_ itself.
+  ReleaseOutcome release_locked(int64_t id);
+  int64_t reserve_mappings_locked(int64_t more, int64_t* counted);
+  void drop_record(int64_t id);
+  // Takes 1 from pages outside memory being forgotten.
   void release_pages(uint64_t first, uint64_t pages);
+  // munlock of the first `count` runs (none under whole-process locking).
   void unlock_runs(const std::vector<PageRun>& runs, size_t count);
-  void restore_locked(const std::vector<platform::LockedRange>& ranges, int flags);  // mu_ held  // the first `count`
+  // munlock every mapped range but `keep` (sorted): 0, or the first error
+  // that is not ENOMEM (a range unmapped meanwhile by another thread).
+  int unlock_except(const std::vector<PageRun>& keep, Syscall* failed);
+  // Puts back the kernel's locks from before a failed unlock_all, as they were.
+  void restore_kernel_locks(const std::vector<platform::LockedRange>& ranges, int flags);
   int lock_run(const PageRun& run, bool on_fault);
   // munlock of a run part of which is unmapped: 0, or the first other error.
   int unlock_mapped_pages(const PageRun& run);
+  friend void register_fork_handlers();
   static void before_fork();
   static void after_fork_parent();
   static void after_fork_child();
@@ -118,6 +145,15 @@ class Locker {
   size_t page_size_;
   PageTable table_;
   uint64_t limit_pages_;
+  // vm.max_map_count (read once; 0: unknown, no check) and the mappings
+  // memlock leaves free below it (see the constructor).
+  const int64_t max_map_count_;
+  const int64_t map_margin_;
+  // An upper estimate of the process's mappings: the last count read plus
+  // what memlock may have added since. It is counted again (a read of
+  // /proc/self/maps) only when the estimate passes recount_at_.
+  int64_t mappings_ = 0;
+  int64_t recount_at_ = 0;
   int lock_all_flags_ = 0;  // while set, no count reaching 0 unlocks a page
   LockRegistry records_;
   struct Note {

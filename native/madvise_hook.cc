@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <mutex>
 
 #ifndef MADV_DONTNEED_LOCKED
 #define MADV_DONTNEED_LOCKED 24
@@ -27,7 +26,9 @@ namespace {
 
 std::atomic<bool> active{false};
 std::atomic<bool> relock_on_fault{false};
+#ifdef MEMLOCK_TESTING
 std::atomic<bool> force_fallback{false};
+#endif
 std::atomic<uint64_t> retried_locked{0}, retried_unlock{0}, failed{0};
 
 // Straight to the kernel: the hook must not call itself through a slot.
@@ -41,9 +42,12 @@ extern "C" int memlock_madvise(void* addr, size_t len, int advice) {
     errno = error;
     return -1;
   }
+#ifdef MEMLOCK_TESTING
   if (force_fallback.load(std::memory_order_relaxed)) {
     errno = EINVAL;  // as a kernel before 5.18 answers MADV_DONTNEED_LOCKED
-  } else if (sys(SYS_madvise, addr, len, MADV_DONTNEED_LOCKED) == 0) {
+  } else
+#endif
+  if (sys(SYS_madvise, addr, len, MADV_DONTNEED_LOCKED) == 0) {
     retried_locked.fetch_add(1, std::memory_order_relaxed);
     return 0;
   }
@@ -144,8 +148,6 @@ int visit(dl_phdr_info* info, size_t, void* data) {
 }  // namespace
 
 int install() {
-  static std::mutex mu;
-  std::lock_guard<std::mutex> guard(mu);
   int patched = 0;
   dl_iterate_phdr(visit, &patched);
   return patched;
@@ -156,7 +158,9 @@ void set_active(bool on, bool on_fault) {
   active.store(on, std::memory_order_release);
 }
 
+#ifdef MEMLOCK_TESTING
 void set_force_fallback(bool on) { force_fallback.store(on, std::memory_order_relaxed); }
+#endif
 
 Counts counts() { return Counts{retried_locked.load(), retried_unlock.load(), failed.load()}; }
 

@@ -19,13 +19,18 @@ namespace madvise_hook {
 
 // Patches every loaded object's madvise slot but this addon's; idempotent.
 // Returns the number of slots that now point at the hook (0: it cannot work).
+// The caller holds the Locker's mutex (Locker::lock_all is the only one):
+// that serialises it, so the hook needs no mutex of its own and memlock's
+// process-wide mutexes stay the two that fork() handles (locker.h).
 int install();
 // While active, refused releases are retried; on_fault says how to lock a
 // range again on the fallback path.
 void set_active(bool active, bool on_fault);
 
-// Testing: behave as on a kernel without MADV_DONTNEED_LOCKED (< 5.18).
+#ifdef MEMLOCK_TESTING
+// The testing build: behave as on a kernel without MADV_DONTNEED_LOCKED (< 5.18).
 void set_force_fallback(bool on);
+#endif
 
 struct Counts {
   uint64_t retried_locked;  // served by MADV_DONTNEED_LOCKED

@@ -28,13 +28,7 @@
 namespace memlock {
 namespace {
 
-enum EventKind : int32_t { kWake = 0, kStall = 1 };
-
-// Layout of a stall event's Float64Array.
-enum StallSlot : int { kStallStart = 0, kStallEnd, kStallBusy, kStallIdle, kStallPsiStart, kStallBefore };
-constexpr int kStallLength = kStallBefore + 2 * paging::kSlotCount;
-// Layout of a wake event's.
-enum WakeSlot : int { kWakeTime = 0, kWakeSome, kWakeFull, kWakeErrno, kWakeLength };
+using namespace paging;
 
 struct Event {
   EventKind kind;
@@ -74,7 +68,7 @@ void DeliverStall(void* context, const paging::StallWindow& window) {
   event->data[kStallIdle] = window.idle_ms;
   event->data[kStallPsiStart] = window.psi_start_ms;
   std::memcpy(&event->data[kStallBefore], window.before, sizeof(window.before));
-  std::memcpy(&event->data[kStallBefore + paging::kSlotCount], window.after, sizeof(window.after));
+  std::memcpy(&event->data[kStallAfter], window.after, sizeof(window.after));
   Queue(static_cast<Monitor*>(context), event);
 }
 
@@ -192,8 +186,8 @@ Napi::Value PagingUnwatch(const Napi::CallbackInfo& info) {
 Napi::Value PagingSample(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
-      info[0].As<Napi::Float64Array>().ElementLength() < paging::kSlotCount) {
-    throw Napi::TypeError::New(env, "memlock: pagingSample needs a Float64Array of pagingLayout.slots");
+      info[0].As<Napi::Float64Array>().ElementLength() < kSlotCount) {
+    throw Napi::TypeError::New(env, "memlock: pagingSample needs a Float64Array of numbers.paging.slots");
   }
   int sched_fd = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : -1;
   int psi_fd = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : -1;
@@ -207,38 +201,6 @@ void register_paging(Napi::Env env, Napi::Object exports) {
   exports.Set("pagingWatch", Napi::Function::New(env, PagingWatch, "pagingWatch"));
   exports.Set("pagingUnwatch", Napi::Function::New(env, PagingUnwatch, "pagingUnwatch"));
   exports.Set("pagingSample", Napi::Function::New(env, PagingSample, "pagingSample"));
-  // The one definition of these layouts; src/paging-monitor.ts reads them.
-  Napi::Object slots = Napi::Object::New(env);
-  auto set = [&](Napi::Object& obj, const char* key, int value) { obj.Set(key, static_cast<double>(value)); };
-  set(slots, "threadMajor", paging::kThreadMajor);
-  set(slots, "threadMinor", paging::kThreadMinor);
-  set(slots, "threadCpuUs", paging::kThreadCpuUs);
-  set(slots, "threadVoluntary", paging::kThreadVoluntary);
-  set(slots, "threadInvoluntary", paging::kThreadInvoluntary);
-  set(slots, "runNs", paging::kRunNs);
-  set(slots, "waitNs", paging::kWaitNs);
-  set(slots, "processMajor", paging::kProcessMajor);
-  set(slots, "processMinor", paging::kProcessMinor);
-  set(slots, "someTotalUs", paging::kSomeTotalUs);
-  set(slots, "fullTotalUs", paging::kFullTotalUs);
-  set(slots, "timeMs", paging::kTimeMs);
-  set(slots, "count", paging::kSlotCount);
-  Napi::Object layout = Napi::Object::New(env);
-  layout.Set("slots", slots);
-  set(layout, "eventWake", kWake);
-  set(layout, "eventStall", kStall);
-  set(layout, "wakeTime", kWakeTime);
-  set(layout, "wakeSome", kWakeSome);
-  set(layout, "wakeFull", kWakeFull);
-  set(layout, "wakeErrno", kWakeErrno);
-  set(layout, "stallStart", kStallStart);
-  set(layout, "stallEnd", kStallEnd);
-  set(layout, "stallBusy", kStallBusy);
-  set(layout, "stallIdle", kStallIdle);
-  set(layout, "stallPsiStart", kStallPsiStart);
-  set(layout, "stallBefore", kStallBefore);
-  set(layout, "stallAfter", kStallBefore + paging::kSlotCount);
-  exports.Set("pagingLayout", layout);
 }
 
 }  // namespace memlock

@@ -3,27 +3,13 @@
 // memory PSI totals. Plain C++ and syscalls, no N-API. Linux only.
 #pragma once
 
+#include "shared_numbers.h"
+
 namespace memlock {
 namespace paging {
 
-// Slots of the Float64Array pagingSample() fills (src/paging-monitor.ts
-// reads them by these indices; binding.ts exports the count). NaN where a
-// figure is not available here.
-enum Slot : int {
-  kThreadMajor = 0,   // getrusage(RUSAGE_THREAD) ru_majflt
-  kThreadMinor,       // ru_minflt
-  kThreadCpuUs,       // ru_utime + ru_stime
-  kThreadVoluntary,   // ru_nvcsw: the thread slept (a page-in, I/O, a lock, an idle loop)
-  kThreadInvoluntary, // ru_nivcsw: the thread was preempted
-  kRunNs,             // /proc/thread-self/schedstat: time on a CPU
-  kWaitNs,            //   and time runnable, waiting for a CPU
-  kProcessMajor,      // getrusage(RUSAGE_SELF)
-  kProcessMinor,
-  kSomeTotalUs,       // memory PSI "some" total
-  kFullTotalUs,       //   and "full" total
-  kTimeMs,            // CLOCK_MONOTONIC, the clock performance.now() counts on
-  kSlotCount
-};
+// The sample's slots (enum Slot) are in shared_numbers.h, shared with
+// src/paging-monitor.ts.
 
 double monotonic_ms();
 

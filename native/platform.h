@@ -17,7 +17,7 @@ int lock_range(uintptr_t addr, size_t len);           // mlock
 int lock_range_on_fault(uintptr_t addr, size_t len);  // mlock2(MLOCK_ONFAULT)
 int unlock_range(uintptr_t addr, size_t len);         // munlock
 
-// mlockall / munlockall. Flags: 1 current, 2 future, 4 on fault.
+// mlockall / munlockall. Flags: kLockCurrent, kLockFuture, kLockOnFault (shared_numbers.h).
 int lock_all(int flags);
 int unlock_all();
 
@@ -29,9 +29,17 @@ struct LockedRange {
 };
 int locked_ranges(std::vector<LockedRange>* out);
 
+// Calls fn(start, end, context) for each mapping of /proc/self/maps, read
+// through a fixed buffer (nothing allocated). fn may change the mappings:
+// the kernel resumes each read after the last mapping it showed, so one
+// merged meanwhile can come again. Returns 0 or -errno.
+int for_each_mapping(void (*fn)(uintptr_t start, uintptr_t end, void* context), void* context);
+
 // Lines of /proc/self/maps, read through a fixed buffer: it must work at
 // vm.max_map_count, where any new mapping (a large allocation) fails.
 int64_t mapping_count();
+// /proc/sys/vm/max_map_count, read through a fixed buffer; 0 if unknown.
+int64_t max_map_count();
 
 // Anonymous private read-write memory: the address, or -errno.
 int64_t map_memory(size_t len);
@@ -49,10 +57,6 @@ int64_t resident_pages(uintptr_t addr, size_t len);
 // RLIMIT_MEMLOCK; -1 stands for RLIM_INFINITY.
 int memlock_rlimit(int64_t* soft, int64_t* hard);
 
-// Runs `child` in a fork()ed child and returns its exit status (or -errno).
-// The child calls _exit(child(fd)) where fd is the write end of a pipe whose
-// bytes end up in out[0..*out_len).
-int fork_and_collect(int (*child)(int fd), char* out, size_t* out_len);
 
 }  // namespace platform
 }  // namespace memlock

@@ -1,18 +1,19 @@
 #include "platform.h"
 
 #include "fault_injection.h"
+#include "shared_numbers.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <vector>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifndef MADV_WIPEONFORK
@@ -42,32 +43,33 @@ static int result(long rc) { return rc == 0 ? 0 : -errno; }
 // must do what it says under them too.
 
 int lock_range(uintptr_t addr, size_t len) {
-  MEMLOCK_INJECT(fault::kMlock);
+  MEMLOCK_INJECT(Syscall::kMlock);
   return result(syscall(SYS_mlock, addr, len));
 }
 
 int lock_range_on_fault(uintptr_t addr, size_t len) {
-  MEMLOCK_INJECT(fault::kMlock2);
+  MEMLOCK_INJECT(Syscall::kMlock2);
   // The raw syscall: glibc's mlock2 wrapper is missing before 2.27.
   return result(syscall(SYS_mlock2, addr, len, MLOCK_ONFAULT));
 }
 
 int unlock_range(uintptr_t addr, size_t len) {
-  MEMLOCK_INJECT(fault::kMunlock);
+  MEMLOCK_INJECT(Syscall::kMunlock);
   return result(syscall(SYS_munlock, addr, len));
 }
 
 int lock_all(int flags) {
-  MEMLOCK_INJECT(fault::kMlockall);
+  MEMLOCK_INJECT(Syscall::kMlockall);
 #ifndef MCL_ONFAULT
 #define MCL_ONFAULT 4
 #endif
-  int mcl = ((flags & 1) ? MCL_CURRENT : 0) | ((flags & 2) ? MCL_FUTURE : 0) | ((flags & 4) ? MCL_ONFAULT : 0);
+  int mcl = ((flags & kLockCurrent) ? MCL_CURRENT : 0) | ((flags & kLockFuture) ? MCL_FUTURE : 0) |
+            ((flags & kLockOnFault) ? MCL_ONFAULT : 0);
   return result(syscall(SYS_mlockall, mcl));
 }
 
 int unlock_all() {
-  MEMLOCK_INJECT(fault::kMunlockall);
+  MEMLOCK_INJECT(Syscall::kMunlockall);
   return result(syscall(SYS_munlockall));
 }
 
@@ -89,6 +91,43 @@ int locked_ranges(std::vector<LockedRange>* out) {
   return 0;
 }
 
+int for_each_mapping(void (*fn)(uintptr_t start, uintptr_t end, void* context), void* context) {
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  char buffer[16384];
+  // Each line starts "start-end ": parsed as it streams by, a line may
+  // span two reads.
+  enum { kStart, kEnd, kRest } state = kStart;
+  uintptr_t start = 0, end = 0;
+  auto hex = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; };
+  int rc = 0;
+  for (;;) {
+    ssize_t n = read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) rc = -errno;
+    if (n <= 0) break;
+    for (ssize_t i = 0; i < n; ++i) {
+      char c = buffer[i];
+      if (c == '\n') {
+        state = kStart;
+        start = end = 0;
+      } else if (state == kStart) {
+        if (c == '-') state = kEnd;
+        else start = start * 16 + static_cast<uintptr_t>(hex(c));
+      } else if (state == kEnd) {
+        if (c == ' ') {
+          state = kRest;
+          fn(start, end, context);
+        } else {
+          end = end * 16 + static_cast<uintptr_t>(hex(c));
+        }
+      }
+    }
+  }
+  close(fd);
+  return rc;
+}
+
 int64_t mapping_count() {
   int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -errno;
@@ -104,8 +143,20 @@ int64_t mapping_count() {
   return lines;
 }
 
+int64_t max_map_count() {
+  int fd = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char text[32];
+  ssize_t n = read(fd, text, sizeof(text) - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  text[n] = '\0';
+  long long value = strtoll(text, nullptr, 10);
+  return value > 0 ? value : 0;
+}
+
 int64_t map_memory(size_t len) {
-  MEMLOCK_INJECT(fault::kMmap);
+  MEMLOCK_INJECT(Syscall::kMmap);
   void* addr = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   return addr == MAP_FAILED ? -errno : static_cast<int64_t>(reinterpret_cast<uintptr_t>(addr));
 }
@@ -113,12 +164,12 @@ int64_t map_memory(size_t len) {
 int unmap_memory(uintptr_t addr, size_t len) { return result(munmap(reinterpret_cast<void*>(addr), len)); }
 
 int protect_none(uintptr_t addr, size_t len) {
-  MEMLOCK_INJECT(fault::kMprotect);
+  MEMLOCK_INJECT(Syscall::kMprotect);
   return result(mprotect(reinterpret_cast<void*>(addr), len, PROT_NONE));
 }
 
 static int advise(uintptr_t addr, size_t len, int advice) {
-  MEMLOCK_INJECT(fault::kMadvise);
+  MEMLOCK_INJECT(Syscall::kMadvise);
   return result(madvise(reinterpret_cast<void*>(addr), len, advice));
 }
 
@@ -129,7 +180,7 @@ int advise_dont_fork(uintptr_t addr, size_t len) { return advise(addr, len, MADV
 void wipe(uintptr_t addr, size_t len) { explicit_bzero(reinterpret_cast<void*>(addr), len); }
 
 int64_t resident_pages(uintptr_t addr, size_t len) {
-  MEMLOCK_INJECT(fault::kMincore);
+  MEMLOCK_INJECT(Syscall::kMincore);
   size_t pages = (len + page_size() - 1) / page_size();
   std::vector<unsigned char> vec(pages);
   if (mincore(reinterpret_cast<void*>(addr), len, vec.data()) != 0) return -errno;
@@ -144,37 +195,6 @@ int memlock_rlimit(int64_t* soft, int64_t* hard) {
   *soft = rl.rlim_cur == RLIM_INFINITY ? -1 : static_cast<int64_t>(rl.rlim_cur);
   *hard = rl.rlim_max == RLIM_INFINITY ? -1 : static_cast<int64_t>(rl.rlim_max);
   return 0;
-}
-
-int fork_and_collect(int (*child)(int fd), char* out, size_t* out_len) {
-  int fds[2];
-  if (pipe(fds) != 0) return -errno;
-  pid_t pid = fork();
-  if (pid < 0) {
-    int err = errno;
-    close(fds[0]);
-    close(fds[1]);
-    return -err;
-  }
-  if (pid == 0) {
-    close(fds[0]);
-    _exit(child(fds[1]));
-  }
-  close(fds[1]);
-  size_t used = 0;
-  while (used < *out_len) {
-    ssize_t n = read(fds[0], out + used, *out_len - used);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    used += static_cast<size_t>(n);
-  }
-  close(fds[0]);
-  *out_len = used;
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return -errno;
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 }  // namespace platform

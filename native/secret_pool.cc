@@ -52,13 +52,31 @@ struct Secret {
 };
 
 SecretPool& SecretPool::instance() {
-  static SecretPool* pool = new SecretPool();  // never destroyed, like the Locker
+  static SecretPool* pool = [] {
+    SecretPool* created = new SecretPool();  // never destroyed, like the Locker
+    register_fork_handlers();
+    return created;
+  }();
   return *pool;
 }
 
-SecretPool::SecretPool() {
-  pthread_atfork([] { instance().mu_.lock(); }, [] { instance().mu_.unlock(); },
-                 [] { new (&instance().mu_) std::mutex(); });
+void register_fork_handlers() {
+  // A function-local static: registered once, whichever singleton calls first.
+  static const int registered = pthread_atfork(
+      [] {
+        SecretPool::instance().mu_.lock();  // the pool's first, as on every path
+        Locker::before_fork();
+      },
+      [] {
+        Locker::after_fork_parent();
+        SecretPool::instance().mu_.unlock();
+      },
+      [] {
+        Locker::after_fork_child();
+        // Only the forking thread survives: a fresh mutex, not an unlock.
+        new (&SecretPool::instance().mu_) std::mutex();
+      });
+  (void)registered;
 }
 
 std::vector<SecretPool::Slab*>& SecretPool::slabs_for(const Key& key) {
@@ -69,6 +87,13 @@ uintptr_t SecretPool::map_secret_memory(size_t len, bool guard, ForkMode fork, b
                                         SecretResult& result) {
   const size_t ps = platform::page_size();
   const size_t total = len + (guard ? 2 * ps : 0);
+  Locker& locker = Locker::instance();
+  // A mapping of its own, three with guard pages: refused, like a lock,
+  // while too few mappings would be left below vm.max_map_count.
+  if (locker.reserve_mappings(guard ? 3 : 1, &result.mappings) < 0) {
+    result.error = kMapCountExceeded;
+    return 0;
+  }
   int64_t mapped = platform::map_memory(total);
   if (mapped < 0) {
     result.error = mapped;
@@ -91,11 +116,12 @@ uintptr_t SecretPool::map_secret_memory(size_t len, bool guard, ForkMode fork, b
   int rc = fork == ForkMode::kWipe ? platform::advise_wipe_on_fork(data, len) : platform::advise_dont_fork(data, len);
   if (rc < 0) return fail(rc, Syscall::kMadvise);
 
-  Locker& locker = Locker::instance();
   // Memory the kernel just mapped cannot be under a lock: a count here is
   // left from memory that was unmapped behind memlock's back. It goes.
   locker.forget(data, len);
+  result.lock_pages = len / ps;
   LockOutcome lock = locker.lock(&kPoolOwner, data, len, false, 0);
+  if (lock.id == kMapCountExceeded) result.mappings = lock.mappings;
   if (lock.id > 0) locker.annotate(lock.id, guard ? "memlock: guarded secret" : "memlock: secret memory", "");
   if (lock.id < 0) {
     if (require_lock) return fail(lock.id, lock.failed);
@@ -111,15 +137,18 @@ uintptr_t SecretPool::map_secret_memory(size_t len, bool guard, ForkMode fork, b
 
 void SecretPool::unmap_secret_memory(uintptr_t data, size_t len, bool guard, int64_t lock_id) {
   const size_t ps = platform::page_size();
+#ifdef MEMLOCK_TESTING
   if (verify_wipe_) {
     const unsigned char* bytes = reinterpret_cast<const unsigned char*>(data);
-    checked_unmaps_ += 1;
-    if (std::any_of(bytes, bytes + len, [](unsigned char b) { return b != 0; })) dirty_unmaps_ += 1;
+    wipe_checks_.checked_unmaps += 1;
+    if (std::any_of(bytes, bytes + len, [](unsigned char b) { return b != 0; })) wipe_checks_.dirty_unmaps += 1;
   }
+#endif
   Locker& locker = Locker::instance();
   if (lock_id > 0) locker.release(&kPoolOwner, lock_id);
   else unlocked_bytes_ -= len;
-  // Any lock a user took on the memory ends with it (contract, rule 9).
+  // Any lock a user took on the memory ends with it: unmapped memory is
+  // implicitly unlocked, so every count on it goes, sticky ones included.
   locker.forget(data, len);
   platform::unmap_memory(guard ? data - ps : data, len + (guard ? 2 * ps : 0));
   mapped_bytes_ -= len + (guard ? 2 * ps : 0);
@@ -263,13 +292,19 @@ void SecretPool::trim() {
 
 SecretStats SecretPool::stats() {
   std::lock_guard<std::mutex> guard(mu_);
-  return SecretStats{live_.size(), slab_count_, dedicated_, mapped_bytes_, unlocked_bytes_, checked_unmaps_,
-                     dirty_unmaps_};
+  return SecretStats{live_.size(), slab_count_, dedicated_, mapped_bytes_, unlocked_bytes_};
 }
 
+#ifdef MEMLOCK_TESTING
 void SecretPool::set_verify_wipe(bool on) {
   std::lock_guard<std::mutex> guard(mu_);
   verify_wipe_ = on;
 }
+
+SecretPool::WipeChecks SecretPool::wipe_checks() {
+  std::lock_guard<std::mutex> guard(mu_);
+  return wipe_checks_;
+}
+#endif
 
 }  // namespace memlock

@@ -37,9 +37,11 @@ struct SecretResult {
   uintptr_t addr = 0;     // 0 on failure
   uint64_t serial = 0;    // tells this secret from a later one at the same address
   bool locked = false;
-  int64_t error = 0;       // allocation failed: -errno or kLimitExceeded
+  int64_t error = 0;       // allocation failed: -errno, kLimitExceeded or kMapCountExceeded
   Syscall failed = Syscall::kNone;
   int64_t lock_error = 0;  // why a best-effort secret is not locked
+  int64_t mappings = 0;    // kMapCountExceeded (either error): the mappings counted
+  uint64_t lock_pages = 0;  // pages of the new mapping it tried to lock (0: it used a slab's room)
 };
 
 struct SecretStats {
@@ -48,8 +50,6 @@ struct SecretStats {
   uint64_t dedicated;       // guarded or large secrets with a mapping each
   uint64_t mapped_bytes;    // all the pool has mapped, guard pages included
   uint64_t unlocked_bytes;  // of which not locked (best effort)
-  uint64_t checked_unmaps;  // unmaps whose memory was verified zero (testing)
-  uint64_t dirty_unmaps;    // of those, found not zero: must stay 0
 };
 
 class SecretPool {
@@ -68,11 +68,20 @@ class SecretPool {
   void free_if_current(uintptr_t addr, uint64_t serial);
   void trim();  // unmaps empty slabs
   SecretStats stats();
+#ifdef MEMLOCK_TESTING
+  // The testing build checks that memory is zero before it is unmapped.
+  struct WipeChecks {
+    uint64_t checked_unmaps;  // unmaps whose memory was checked
+    uint64_t dirty_unmaps;    // of those, found not zero: must stay 0
+  };
   void set_verify_wipe(bool on);
+  WipeChecks wipe_checks();
+#endif
 
  private:
   friend struct Secret;
-  SecretPool();
+  friend void register_fork_handlers();
+  SecretPool() = default;
   struct Slab;
   struct Key {
     size_t size_class;
@@ -93,13 +102,15 @@ class SecretPool {
   std::vector<Slab*>& slabs_for(const Key& key);
 
   std::mutex mu_;
+#ifdef MEMLOCK_TESTING
   bool verify_wipe_ = false;
+  WipeChecks wipe_checks_{};
+#endif
   std::vector<Slab*> slabs_[8][2][2];       // [class][locked][fork]
   size_t next_slab_bytes_[8][2] = {};      // [class][fork]
   uint64_t next_serial_ = 1;
   std::unordered_map<uintptr_t, Secret*> live_;
   uint64_t dedicated_ = 0, mapped_bytes_ = 0, unlocked_bytes_ = 0, slab_count_ = 0;
-  uint64_t checked_unmaps_ = 0, dirty_unmaps_ = 0;
 };
 
 }  // namespace memlock

@@ -9,7 +9,7 @@ cmake -S . -B build-cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
 cmake --build build-cmake --target memlock_asan -j2
 npx tsc -p tsconfig.build.json
 
-export MEMLOCK_ADDON="$PWD/build-cmake/memlock_asan.node"
+export MEMLOCK_NATIVE_BINDING="$PWD/build-cmake/memlock_asan.node"
 export MEMLOCK_ASAN=1
 export LD_PRELOAD="$(c++ -print-file-name=libasan.so)"
 # node itself is not instrumented and keeps memory to exit: leaks are checked

@@ -14,12 +14,12 @@ execFileSync('cmake', ['--build', build, '--target', 'memlock_asan', '-j2'], { s
 const logs = mkdtempSync(path.join(tmpdir(), 'memlock-lsan-'));
 try {
   const libasan = execFileSync('c++', ['-print-file-name=libasan.so'], { encoding: 'utf8' }).trim();
-  const child = spawnSync('env', ['-u', 'NODE_OPTIONS', process.execPath, '--import', 'tsx', path.join(root, 'test/fixtures/stress.ts'), '2000'], {
+  const child = spawnSync('env', ['-u', 'NODE_OPTIONS', process.execPath, '--import', 'tsx', path.join(root, 'test/fixtures/stress.ts')], {
     encoding: 'utf8',
     env: {
       ...process.env,
       LD_PRELOAD: libasan,
-      MEMLOCK_ADDON: path.join(build, 'memlock_asan.node'),
+      MEMLOCK_NATIVE_BINDING: path.join(build, 'memlock_asan.node'),
       MEMLOCK_ASAN: '1',
       ASAN_OPTIONS: `detect_leaks=1:verify_asan_link_order=0:log_path=${logs}/lsan`,
     },

@@ -4,13 +4,30 @@ import path from 'node:path';
 import { threadId } from 'node:worker_threads';
 import nodeGypBuild from 'node-gyp-build';
 
-/** Names of the native `Syscall` enum (locker.h), by value. */
-export const SYSCALL_NAMES = [
-  'none', 'mlock', 'mlock2', 'munlock', 'mmap', 'mprotect', 'madvise', 'mlockall', 'munlockall',
-] as const;
-
-/** Native results below zero that are not errnos. */
-export const LIMIT_EXCEEDED = -1000001;
+/** The numbers native code shares with TypeScript (native/shared_numbers.h). */
+export interface SharedNumbers {
+  /** Names of the native Syscall enum, by value. */
+  readonly syscalls: readonly string[];
+  /** Slots of `scratch`, each named for what it carries. */
+  readonly scratch: {
+    readonly pages: number;
+    readonly tag: number;
+    readonly locked: number;
+    readonly newlySticky: number;
+    readonly lockError: number;
+    readonly failedSyscall: number;
+    readonly mappings: number;
+    readonly mapCap: number;
+    readonly mapMargin: number;
+    readonly lockPages: number;
+  };
+  readonly lockAll: { readonly current: number; readonly future: number; readonly onFault: number };
+  readonly secret: { readonly guarded: number; readonly requireLock: number; readonly dropOnFork: number };
+  /** Native results below zero that are not errnos. */
+  readonly results: { readonly limitExceeded: number; readonly mapCountExceeded: number };
+  /** The paging monitor's sample slots and event layouts. */
+  readonly paging: PagingLayout;
+}
 
 export interface NativeStats {
   lockedPages: number;
@@ -25,8 +42,6 @@ export interface NativeSecretStats {
   dedicated: number;
   mappedBytes: number;
   unlockedBytes: number;
-  checkedUnmaps: number;
-  dirtyUnmaps: number;
 }
 
 export interface NativeLockInfo {
@@ -48,12 +63,6 @@ export interface NativeLockInfo {
   stack: string;
 }
 
-export interface ForkProbeReport {
-  lockedPages: number;
-  heldLocks: number;
-  vmLckKb: number;
-}
-
 /** Indices of a paging sample's slots (native/paging_sample.h), and how many there are. */
 export interface PagingSlots {
   readonly threadMajor: number;
@@ -71,7 +80,7 @@ export interface PagingSlots {
   readonly count: number;
 }
 
-/** Layouts of the paging monitor's events (native/paging_binding.cc). */
+/** Layouts of the paging monitor's samples and events (native/shared_numbers.h). */
 export interface PagingLayout {
   readonly slots: PagingSlots;
   /** Event kinds. */
@@ -112,13 +121,18 @@ export type PagingEvent = (kind: number, data: Float64Array) => void;
 
 /** What the addon exports. Views are always a TypedArray or DataView. */
 export interface NativeBinding {
+  readonly numbers: SharedNumbers;
   readonly pageSize: number;
   readonly physicalPages: number;
-  /** Secondary results of the last lock / residentPages call (see binding.cc). */
+  /**
+   * Secondary results of the last lock / allocSecret / residentPages call
+   * (see binding.cc); after MAP_COUNT_EXCEEDED, [3] the mappings counted,
+   * [4] vm.max_map_count, [5] the margin memlock keeps below it.
+   */
   readonly scratch: Float64Array;
   /**
-   * A lock id (> 0), -errno, or LIMIT_EXCEEDED; scratch = [pages, newly
-   * sticky pages, failed syscall]. `tag` comes back from releaseLatest.
+   * A lock id (> 0), -errno, LIMIT_EXCEEDED or MAP_COUNT_EXCEEDED; scratch =
+   * [pages, newly sticky pages, failed syscall, ...]. `tag` comes back from releaseLatest.
    */
   lock(view: ArrayBufferView, onFault: boolean, tag: number, keyBuffer: ArrayBuffer | undefined): number;
   /**
@@ -132,7 +146,7 @@ export interface NativeBinding {
   clearDetachKeys(): void;
   /** How JavaScript is kept from detaching locked memory: see src/guard.ts. */
   readonly detachGuard: 'key' | 'mark';
-  /** The id released (> 0), 0 if none is held on these bytes, or -errno; scratch[0] = its tag. */
+  /** The id released (> 0), 0 if none is held on these bytes, or -errno; its tag in scratch. */
   releaseLatest(view: ArrayBufferView): number;
   isHeld(id: number): boolean;
   counts(view: ArrayBufferView): Uint16Array;
@@ -147,50 +161,38 @@ export interface NativeBinding {
   mappingCount(): number;
   /** [soft, hard] in bytes (-1 = unlimited), or -errno. */
   memlockRlimit(): [number, number] | number;
-  /** Bare mlock of the covered pages, bypassing the table (benchmarks, tests): 0 or -errno. */
-  rawMlock(view: ArrayBufferView): number;
-  /** Bare munlock of the covered pages, bypassing the table: 0 or -errno. */
-  rawMunlock(view: ArrayBufferView): number;
-  /** Test hook: forks in native code and reports the child's table and VmLck. */
-  forkProbe(): ForkProbeReport;
   /**
    * A secret of `size` bytes (flags: 1 guarded, 2 lock required, 4 drop on
    * fork): a Buffer, or in 'key' mode an ArrayBuffer to wrap in one; or
-   * -errno / LIMIT_EXCEEDED; scratch = [locked, lock error, failed syscall].
+   * -errno / LIMIT_EXCEEDED / MAP_COUNT_EXCEEDED; the rest in scratch
+   * (after LIMIT_EXCEEDED: the pages of the new mapping it tried to lock).
    */
   allocSecret(size: number, flags: number): Buffer | ArrayBuffer | number;
   /** 0 freed, 2 freed and a slab is empty (trimSecrets), 1 not a live secret. */
   freeSecret(buffer: Buffer): number;
   trimSecrets(): void;
   secretStats(): NativeSecretStats;
-  /** Test hook: verify (and count) that memory is zero before it is unmapped. */
-  setVerifyWipe(on: boolean): void;
-  /** Test hook: a child forked in native code reads the view's bytes. */
-  forkReadBytes(view: ArrayBufferView): { status: number; bytes: Buffer };
   /** mlockall behind memlock's madvise hook (flags: 1 current, 2 future, 4 on fault): 0 or -errno. */
   lockAll(flags: number): number;
-  /** munlockall, then counted pages locked again: 0 or -errno; scratch[2] = failed syscall. */
+  /**
+   * Ends whole-process locking without unlocking a counted page (locker.h):
+   * 0, or -errno with nothing changed; the failed syscall in scratch.
+   */
   unlockAll(): number;
   lockAllFlags(): number;
   madviseHookCounts(): { retriedLocked: number; retriedUnlock: number; failed: number };
-  /** Test hook, only with MEMLOCK_TEST_HOOKS=1 at load: bare mlockall, no protection. */
-  rawLockAll?(flags: number): number;
-  /** Fault-injection builds only (CMake target memlock_faults): the nth call of a syscall fails. */
-  injectFault?(syscall: number, nth: number, errno: number): void;
-  /** Fault-injection builds only: disarms, and says how many injected failures fired. */
-  clearFault?(): number;
-  /** Test hook, only with MEMLOCK_TEST_HOOKS=1 at load: act as a kernel before 5.18. */
-  forceMadviseFallback?(on: boolean): void;
   setThreadId(threadId: number): void;
   annotate(id: number, label: string, stack: string): void;
+  /** Every held lock, oldest first. */
   locks(): NativeLockInfo[];
-  /** [address, bytes, ...] of every run of pages with a count > 0. */
-  lockedRuns(): Float64Array;
-  /** Test hook, only with MEMLOCK_TEST_HOOKS=1 at load: writes a byte at view + offset. */
-  pokeByte?(view: ArrayBufferView, offset: number): void;
-  readonly pagingLayout: PagingLayout;
   /**
-   * Fills out (pagingLayout.slots.count doubles; NaN where not available):
+   * [address, bytes, ...] of every counted run the kernel does not have
+   * locked (smaps VmFlags), compared under the table's mutex; or -errno.
+   * Pages counted in scratch.
+   */
+  verify(): Float64Array | number;
+  /**
+   * Fills out (numbers.paging.slots.count doubles; NaN where not available):
    * this thread's faults, CPU and context switches (getrusage RUSAGE_THREAD),
    * its schedstat run and wait times (schedFd, or -1), the process's faults,
    * the memory PSI totals (psiFd, or -1) and CLOCK_MONOTONIC in ms.
@@ -206,11 +208,12 @@ export interface NativeBinding {
   pagingUnwatch(handle: PagingWatchHandle): void;
 }
 
-const FUNCTIONS = [
+/** Every function the addon exports: the API's needs and nothing else. */
+export const NATIVE_FUNCTIONS = [
   'lock', 'release', 'releaseLatest', 'isHeld', 'setDetachKey', 'clearDetachKeys', 'counts', 'residentPages', 'addressOf',
-  'isDetached', 'stats', 'getLimit', 'setLimit', 'memlockRlimit', 'mappingCount', 'forkProbe', 'rawMlock', 'rawMunlock',
-  'allocSecret', 'freeSecret', 'trimSecrets', 'secretStats', 'setVerifyWipe', 'forkReadBytes',
-  'setThreadId', 'annotate', 'locks', 'lockedRuns', 'lockAll', 'unlockAll', 'lockAllFlags', 'madviseHookCounts',
+  'isDetached', 'stats', 'getLimit', 'setLimit', 'memlockRlimit', 'mappingCount',
+  'allocSecret', 'freeSecret', 'trimSecrets', 'secretStats',
+  'setThreadId', 'annotate', 'locks', 'verify', 'lockAll', 'unlockAll', 'lockAllFlags', 'madviseHookCounts',
   'pagingSample', 'pagingWatch', 'pagingUnwatch',
 ] as const satisfies readonly (keyof NativeBinding)[];
 
@@ -218,24 +221,48 @@ const FUNCTIONS = [
 // a message that says so, rather than later with "x is not a function".
 function checkBinding(addon: unknown): asserts addon is NativeBinding {
   const record = addon as Record<string, unknown> | null;
-  const missing: string[] = FUNCTIONS.filter((name) => typeof record?.[name] !== 'function');
+  const missing: string[] = NATIVE_FUNCTIONS.filter((name) => typeof record?.[name] !== 'function');
   if (typeof record?.['pageSize'] !== 'number') missing.push('pageSize');
+  if (typeof record?.['numbers'] !== 'object') missing.push('numbers');
   if (!(record?.['scratch'] instanceof Float64Array)) missing.push('scratch');
-  if (typeof record?.['pagingLayout'] !== 'object' || record['pagingLayout'] === null) missing.push('pagingLayout');
   if (record?.['detachGuard'] !== 'key' && record?.['detachGuard'] !== 'mark') missing.push('detachGuard');
   if (missing.length > 0) {
     throw new Error(`memlock: the native addon is out of date (missing ${missing.join(', ')}); rebuild it with "npm run build"`);
   }
 }
 
-// MEMLOCK_ADDON names another build of the addon (the sanitizer and
-// fault-injection builds of CMakeLists.txt); normally node-gyp-build finds
-// the prebuild or the node-gyp build.
-const override = process.env['MEMLOCK_ADDON'];
-const addon: unknown = override ? require(path.resolve(override)) : nodeGypBuild(path.join(__dirname, '..'));
+/**
+ * The addon to load. Normally node-gyp-build finds the prebuild for this
+ * platform or the build made at install. MEMLOCK_NATIVE_BINDING names
+ * another build instead (an absolute path to a .node file: the testing and
+ * sanitizer builds of CMakeLists.txt, or your own), as better-sqlite3's
+ * `nativeBinding` option does; it must load and offer the whole API.
+ */
+function loadAddon(): unknown {
+  const chosen = process.env['MEMLOCK_NATIVE_BINDING'];
+  if (chosen === undefined || chosen === '') return nodeGypBuild(path.join(__dirname, '..'));
+  if (!path.isAbsolute(chosen) || path.extname(chosen) !== '.node') {
+    throw Object.assign(
+      new Error(`memlock: MEMLOCK_NATIVE_BINDING must be the absolute path of a .node file, not ${JSON.stringify(chosen)}`),
+      { code: 'ERR_MEMLOCK_NATIVE_BINDING' },
+    );
+  }
+  return require(chosen);
+}
+
+const addon = loadAddon();
 checkBinding(addon);
 // The addon's exports object is in V8's dictionary mode (its properties were
 // added one by one from C++), so every load from it was a hash lookup: ~30 ns
 // per lock(). A copy made by spread has fast properties.
 export const binding: NativeBinding = { ...addon };
 binding.setThreadId(threadId);
+
+/** Names of the native Syscall enum, by value. */
+export const SYSCALL_NAMES = binding.numbers.syscalls;
+/** Which scratch slot carries what. */
+export const SCRATCH = binding.numbers.scratch;
+/** Refused by the lockable-page limit. */
+export const LIMIT_EXCEEDED = binding.numbers.results.limitExceeded;
+/** Refused: too few mappings would be left below vm.max_map_count (the figures in scratch). */
+export const MAP_COUNT_EXCEEDED = binding.numbers.results.mapCountExceeded;

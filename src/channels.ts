@@ -28,10 +28,14 @@ export interface StickyMessage {
   view: unknown;
 }
 
-/** `memlock:limit`: a lock refused by the lockable-page limit. */
+/**
+ * `memlock:limit`: a lock, or the locking of secret memory (allocSecret),
+ * refused by the lockable-page limit.
+ */
 export interface LimitMessage {
+  /** The view to lock; undefined for secret memory. */
   view: unknown;
-  /** Pages the lock covers, and how many of them were not locked yet. */
+  /** Pages the lock covers (for a secret: the new mapping), and how many of them were not locked yet. */
   pages: number;
   newPages: number;
   lockedPages: number;

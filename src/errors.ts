@@ -2,7 +2,7 @@
 // codes) and MemlockError for everything else.
 import { inspect } from 'node:util';
 
-export type MemlockErrorCode = 'ERR_MEMLOCK_LIMIT' | 'ERR_NOT_LOCKED' | (string & {});
+export type MemlockErrorCode = 'ERR_MEMLOCK_LIMIT' | 'ERR_MEMLOCK_MAPPINGS' | 'ERR_NOT_LOCKED' | (string & {});
 
 export interface MemlockErrorOptions {
   code: MemlockErrorCode;
@@ -26,7 +26,7 @@ export class MemlockError extends Error {
   }
 }
 
-type ArgErrorCode = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE';
+type ArgErrorCode = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE' | 'ERR_ILLEGAL_CONSTRUCTOR';
 
 function withCode<E extends Error>(error: E, code: ArgErrorCode): E & { code: ArgErrorCode } {
   return Object.assign(error, { code });
@@ -56,4 +56,27 @@ export function outOfRange(name: string, range: string, actual: unknown): RangeE
     new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${inspect(actual)}`),
     'ERR_OUT_OF_RANGE',
   );
+}
+
+/** Passed by memlock's own code to the constructors of the handles it makes. */
+export const INTERNAL: unique symbol = Symbol('memlock internal');
+
+/** A handle class constructed by user code, as Node's own classes refuse it. */
+export function checkInternal(token: unknown, name: string, maker: string): void {
+  if (token !== INTERNAL) {
+    throw withCode(new TypeError(`Illegal constructor: ${name} objects are made by ${maker}`), 'ERR_ILLEGAL_CONSTRUCTOR');
+  }
+}
+
+/** A byte count for people (messages, the CLI): 64 MiB, 1.5 GiB, unlimited. */
+export function formatBytes(bytes: number): string {
+  if (bytes === Infinity) return 'unlimited';
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} bytes` : `${Number(value.toFixed(1))} ${units[unit]}`;
 }

@@ -1,22 +1,29 @@
-// memlock: counted memory locks for Node.js.
-export { MemlockError } from './errors';
-export type { MemlockErrorCode, MemlockErrorOptions } from './errors';
+// memlock: counted memory locks for Node.js. The API, by feature.
+
+// Counted locks on memory you have: lock, release, unlock by bytes.
 export { lock, unlock, PageLock } from './page-lock';
 export type { LockOptions } from './page-lock';
-export { pageSize, stats, lockCounts, residency } from './inspect';
-export type { MemlockStats, Residency } from './inspect';
-export { setLockablePageLimit, getLockablePageLimit } from './limit';
 export type { View } from './views';
-export type { StickyMessage } from './channels';
-export { allocSecret, secretStats, SecretBuffer, MAX_SECRET_SIZE } from './secret';
-export type { SecretOptions, SecretStats } from './secret';
-export { kernelStatus } from './kernel-status';
-export type { KernelStatus } from './kernel-status';
-export { locks, verify, setDiagnostics, getDiagnostics } from './diagnostics';
-export type { LockInfo, VerifyReport, DiagnosticsOptions } from './diagnostics';
-export type { LockMessage, ReleaseMessage, LimitMessage, ErrorMessage } from './channels';
+
+// memlock's account, the lockable-page limit, and residency.
+export { pageSize, stats, lockCounts, residency, setLockablePageLimit, getLockablePageLimit } from './stats';
+export type { MemlockStats, Residency } from './stats';
+
+// Whole-process locking that Node survives.
 export { lockAll, unlockAll } from './lock-all';
 export type { LockAllOptions, LockAllState } from './lock-all';
+
+// Secret memory memlock maps itself.
+export { allocSecret, secretStats, SecretBuffer, MAX_SECRET_SIZE } from './secret';
+export type { SecretOptions, SecretStats } from './secret';
+
+// Diagnostics: held locks, the kernel's account, channels.
+export { locks, verify, setDiagnostics, getDiagnostics } from './diagnostics';
+export type { LockInfo, VerifyReport, DiagnosticsOptions } from './diagnostics';
+export { kernelStatus } from './kernel-status';
+export type { KernelStatus } from './kernel-status';
+export type { LockMessage, ReleaseMessage, StickyMessage, LimitMessage, ErrorMessage } from './channels';
+
 // Memory pressure (PSI) and the paging monitor, loaded on first use:
 // importing memlock (in every worker too) does not load them.
 import type * as PagingModule from './paging-monitor';
@@ -34,3 +41,7 @@ export type {
   PagingMonitor, PagingMonitorOptions, PressureTriggerOptions, PressureEvent, StallReport, StallVerdict, PagingMonitorStats,
   PressureKind, TriggerInfo, WatchSource,
 } from './paging-monitor';
+
+// Errors.
+export { MemlockError } from './errors';
+export type { MemlockErrorCode, MemlockErrorOptions } from './errors';

@@ -1,11 +1,9 @@
 // Whole-process locking (mlockall) that Node survives: see
 // native/madvise_hook.h for why plain mlockall makes V8 abort.
-import { binding, SYSCALL_NAMES } from './binding';
-import { invalidArgType, invalidArgValue, MemlockError } from './errors';
-import { formatBytes } from './format';
+import { binding, SCRATCH, SYSCALL_NAMES } from './binding';
+import { formatBytes, invalidArgType, invalidArgValue, MemlockError } from './errors';
 import { procStatus } from './proc';
-import { MEMLOCK_REMEDIES } from './remedies';
-import { memlockRlimit, systemError } from './system-error';
+import { MEMLOCK_REMEDIES, memlockRlimit, systemError } from './system-error';
 
 export interface LockAllOptions {
   /** Lock every page mapped now (MCL_CURRENT). Default true. */
@@ -44,15 +42,17 @@ export function lockAll(options: LockAllOptions = {}): void {
   // mapping past the limit fails: V8 would die of "out of memory" at its
   // next heap growth. Refuse it up front instead.
   const rlimit = memlockRlimit();
-  if (future && rlimit !== undefined && rlimit.soft !== Infinity && !procStatus('self').hasIpcLock) {
+  const status = procStatus('self');
+  if (future && rlimit !== undefined && rlimit.soft !== Infinity && !status.hasIpcLock) {
     throw new MemlockError(
-      `lockAll({ future: true }) refused: RLIMIT_MEMLOCK is ${formatBytes(rlimit.soft)} and this process lacks ` +
+      `${describeCall(options)} refused: RLIMIT_MEMLOCK is ${formatBytes(rlimit.soft)} and this process lacks ` +
         'CAP_IPC_LOCK, so every mapping made after it would fail once the limit is reached, and Node would abort. ' +
         `Raise the limit to unlimited (or grant CAP_IPC_LOCK): ${MEMLOCK_REMEDIES.join('; ')}.`,
       { code: 'ENOMEM', errno: -12, syscall: 'mlockall' },
     );
   }
-  const rc = binding.lockAll((current ? 1 : 0) | (future ? 2 : 0) | (onFault ? 4 : 0));
+  const bits = binding.numbers.lockAll;
+  const rc = binding.lockAll((current ? bits.current : 0) | (future ? bits.future : 0) | (onFault ? bits.onFault : 0));
   if (rc === -38) {
     throw new MemlockError(
       'lockAll is not available: memlock could not hook the madvise calls V8 makes, so whole-process ' +
@@ -60,21 +60,40 @@ export function lockAll(options: LockAllOptions = {}): void {
       { code: 'ENOSYS', errno: rc, syscall: 'mlockall' },
     );
   }
-  if (rc < 0) throw systemError(rc, 'mlockall', procStatus('self').vmLckBytes);
+  // What it tried to lock: everything mapped (VmSize, read before the call).
+  if (rc < 0) throw systemError(rc, 'mlockall', status.vmSizeBytes);
+}
+
+// The call as it was made, with the options actually passed.
+function describeCall(options: LockAllOptions): string {
+  const passed = (['current', 'future', 'onFault'] as const)
+    .filter((name) => options[name] !== undefined)
+    .map((name) => `${name}: ${options[name]}`);
+  return `lockAll(${passed.length === 0 ? '' : `{ ${passed.join(', ')} }`})`;
 }
 
 /**
- * Ends whole-process locking (munlockall). Pages with a count > 0 are locked
- * again, so counted locks survive it.
+ * Ends whole-process locking: MCL_FUTURE is cleared and every page without
+ * a count is unlocked. Counted locks survive it: their pages are never
+ * unlocked, so it cannot leave a held lock's pages unlocked, even where
+ * locking them again would be refused. All or nothing: if it throws,
+ * nothing changed.
  */
 export function unlockAll(): void {
+  // What it keeps locked: the counted pages.
+  const keptBytes = binding.stats().lockedPages * binding.pageSize;
   const rc = binding.unlockAll();
-  if (rc < 0) throw systemError(rc, SYSCALL_NAMES[binding.scratch[2]!] ?? 'munlockall', 0);
+  if (rc < 0) {
+    const syscall = SYSCALL_NAMES[binding.scratch[SCRATCH.failedSyscall]!];
+    // 'none': /proc/self/maps could not be read.
+    throw systemError(rc, syscall === undefined || syscall === 'none' ? 'open' : syscall, keptBytes);
+  }
 }
 
 /** The whole-process locking in force, or null. */
 export function lockAllState(): LockAllState | null {
   const flags = binding.lockAllFlags();
   if (flags === 0) return null;
-  return { current: (flags & 1) !== 0, future: (flags & 2) !== 0, onFault: (flags & 4) !== 0 };
+  const bits = binding.numbers.lockAll;
+  return { current: (flags & bits.current) !== 0, future: (flags & bits.future) !== 0, onFault: (flags & bits.onFault) !== 0 };
 }

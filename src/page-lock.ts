@@ -1,5 +1,5 @@
 // Counted locks: lock(), unlock() and the PageLock handle.
-import { binding, LIMIT_EXCEEDED, SYSCALL_NAMES } from './binding';
+import { binding, LIMIT_EXCEEDED, MAP_COUNT_EXCEEDED, SCRATCH, SYSCALL_NAMES } from './binding';
 import {
   limitChannel,
   lockChannel,
@@ -10,11 +10,11 @@ import {
   type LockMessage,
   type ReleaseMessage,
 } from './channels';
-import { diagnosticsSettings } from './diagnostics-settings';
-import { invalidArgType, MemlockError } from './errors';
+import { diagnosticsSettings } from './diagnostics';
+import { checkInternal, INTERNAL, invalidArgType, MemlockError } from './errors';
 import { hold, keyToClear, keyToSet, letGo } from './guard';
 import { bind, heldView, keepForever, retain, unretain } from './retained';
-import { systemError } from './system-error';
+import { mappingsError, systemError } from './system-error';
 import { bufferOf, lockableView, nativeView, type View } from './views';
 
 export interface LockOptions {
@@ -38,8 +38,9 @@ export class PageLock implements Disposable {
   readonly #id: number;
   readonly #slot: number;
 
-  /** @internal Made by lock(). */
-  constructor(id: number, slot: number, pages: number, onFault: boolean, label: string | undefined) {
+  /** @internal Made by lock(); `new PageLock()` throws ERR_ILLEGAL_CONSTRUCTOR. */
+  constructor(token: typeof INTERNAL, id: number, slot: number, pages: number, onFault: boolean, label: string | undefined) {
+    checkInternal(token, 'PageLock', 'lock()');
     this.#id = id;
     this.#slot = slot;
     this.pages = pages;
@@ -115,8 +116,8 @@ export function lock(view: View, options?: LockOptions): PageLock {
   const slot = retain(target);
   const id = binding.lock(target, onFault, slot, keyToSet(buffer));
   const scratch = binding.scratch;
-  const pages = scratch[0]!;
-  const newlySticky = scratch[1]!;
+  const pages = scratch[SCRATCH.pages]!;
+  const newlySticky = scratch[SCRATCH.newlySticky]!;
   if (id <= 0) {
     unretain(slot, 0);
     throw lockFailure(id, view, target, pages, label);
@@ -130,7 +131,7 @@ export function lock(view: View, options?: LockOptions): PageLock {
   try {
     hold(buffer);
     held = true;
-    const handle = new PageLock(id, slot, pages, onFault, label);
+    const handle = new PageLock(INTERNAL, id, slot, pages, onFault, label);
     bind(slot, id, handle);
     if (label !== undefined || stack !== '') binding.annotate(id, label ?? '', stack);
     if (lockChannel.hasSubscribers) {
@@ -152,7 +153,8 @@ export function lock(view: View, options?: LockOptions): PageLock {
 
 function lockFailure(id: number, view: View, target: ArrayBufferView, pages: number, label: string | undefined): Error {
   if (id === LIMIT_EXCEEDED) return limitError(view, target, pages, label);
-  const syscall = SYSCALL_NAMES[binding.scratch[2]!];
+  if (id === MAP_COUNT_EXCEEDED) return mappingsError();
+  const syscall = SYSCALL_NAMES[binding.scratch[SCRATCH.failedSyscall]!];
   if (syscall === undefined || syscall === 'none') {
     return new MemlockError('too many locks are held at once (16,777,216)', { code: 'ENOMEM', errno: id });
   }
@@ -190,7 +192,7 @@ export function unlock(view: View): void {
     throw new MemlockError('no lock is held on exactly these bytes', { code: 'ERR_NOT_LOCKED' });
   }
   if (rc < 0) throw reportError(systemError(rc, 'munlock', target.byteLength), 'unlock', view);
-  const slot = binding.scratch[0]!;
+  const slot = binding.scratch[SCRATCH.tag]!;
   const held = heldView(slot, rc);
   const handle = unretain(slot, rc);
   if (held !== undefined) {

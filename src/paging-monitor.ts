@@ -180,7 +180,7 @@ function validate(options: unknown): Config {
   };
 }
 
-const LAYOUT = binding.pagingLayout;
+const LAYOUT = binding.numbers.paging;
 const SLOTS = LAYOUT.slots;
 const GC_KEEP = 512;
 

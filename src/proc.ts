@@ -12,7 +12,11 @@ export function readProcFile(path: string): string {
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
     const code = e.code ?? 'EIO';
-    const what = code === 'ENOENT' ? 'no such process (or no /proc)' : code === 'EACCES' ? 'permission denied' : e.message;
+    const what =
+      code === 'ENOENT' ? 'no such process (or no /proc)'
+      : code === 'EACCES' ? 'permission denied'
+      : code === 'ESRCH' ? 'the process has no memory to report (a zombie, a kernel thread, or exiting)'
+      : e.message;
     throw new MemlockError(`cannot read ${path}: ${what}`, {
       code,
       ...(e.errno === undefined ? {} : { errno: e.errno }),
@@ -28,6 +32,8 @@ export function kbField(text: string, key: string): number | undefined {
 }
 
 export interface ProcStatus {
+  /** VmSize: everything the process has mapped. */
+  vmSizeBytes: number;
   vmLckBytes: number;
   vmPinBytes: number;
   hasIpcLock: boolean;
@@ -38,11 +44,25 @@ export function procStatus(pid: number | 'self'): ProcStatus {
   const text = readProcFile(`/proc/${pid}/status`);
   const capEff = /^CapEff:\s*([0-9a-f]+)$/m.exec(text)?.[1] ?? '0';
   return {
+    vmSizeBytes: kbField(text, 'VmSize') ?? 0,
     vmLckBytes: kbField(text, 'VmLck') ?? 0,
     vmPinBytes: kbField(text, 'VmPin') ?? 0,
     hasIpcLock: ((BigInt(`0x${capEff}`) >> CAP_IPC_LOCK) & 1n) === 1n,
     name: /^Name:\s*(.*)$/m.exec(text)?.[1] ?? '',
   };
+}
+
+/**
+ * The process's name: the last part of its argv[0] (/proc/<pid>/cmdline,
+ * which also shows a title the process set), else Name: of its status.
+ * Not comm alone: that is the main thread's name, and Node 22+ names its
+ * main thread "MainThread". A zombie or a kernel thread has no argv.
+ */
+export function procName(pid: number | 'self'): string {
+  const argv0 = readProcFile(`/proc/${pid}/cmdline`).split('\0', 1)[0]!;
+  if (argv0 === '') return procStatus(pid).name;
+  // A path is shortened to its last part; a title with spaces is kept whole.
+  return /\s/.test(argv0) ? argv0 : argv0.slice(argv0.lastIndexOf('/') + 1) || argv0;
 }
 
 /** RLIMIT_MEMLOCK of any process, from /proc/<pid>/limits; Infinity = unlimited. */

@@ -1,9 +1,9 @@
 // Secret memory: allocSecret() and the SecretBuffer handle.
-import { binding, LIMIT_EXCEEDED, SYSCALL_NAMES } from './binding';
-import { reportError } from './channels';
+import { binding, LIMIT_EXCEEDED, MAP_COUNT_EXCEEDED, SCRATCH, SYSCALL_NAMES } from './binding';
+import { limitChannel, reportError, type LimitMessage } from './channels';
+import { checkInternal, INTERNAL, invalidArgType, invalidArgValue, MemlockError, outOfRange } from './errors';
 import { hold } from './guard';
-import { invalidArgType, invalidArgValue, MemlockError, outOfRange } from './errors';
-import { systemError } from './system-error';
+import { mappingsError, systemError } from './system-error';
 
 /** The largest secret allocSecret() makes: 1 GiB. */
 export const MAX_SECRET_SIZE = 2 ** 30;
@@ -68,8 +68,9 @@ export class SecretBuffer implements Disposable {
   readonly #buffer: Buffer;
   #freed = false;
 
-  /** @internal Made by allocSecret(). */
-  constructor(buffer: Buffer, placement: 'pooled' | 'guarded', onFork: 'wipe' | 'drop', locked: boolean) {
+  /** @internal Made by allocSecret(); `new SecretBuffer()` throws ERR_ILLEGAL_CONSTRUCTOR. */
+  constructor(token: typeof INTERNAL, buffer: Buffer, placement: 'pooled' | 'guarded', onFork: 'wipe' | 'drop', locked: boolean) {
+    checkInternal(token, 'SecretBuffer', 'allocSecret()');
     this.#buffer = buffer;
     this.size = buffer.length;
     this.placement = placement;
@@ -130,7 +131,9 @@ function warnUnlocked(lockError: number, bytes: number): void {
   warnedUnlocked = true;
   const why = lockError === LIMIT_EXCEEDED
     ? "memlock's lockable-page limit is reached (setLockablePageLimit)"
-    : systemError(lockError, 'mlock', bytes).message;
+    : lockError === MAP_COUNT_EXCEEDED
+      ? mappingsError().message
+      : systemError(lockError, 'mlock', bytes).message;
   process.emitWarning(
     `secret memory is not locked and may be swapped out (lock: 'best-effort'): ${why}`,
     { type: 'MemlockWarning', code: 'MEMLOCK_SECRET_UNLOCKED' },
@@ -153,7 +156,9 @@ export function allocSecret(size: number, options?: SecretOptions): SecretBuffer
   const placement = choice('options.placement', options?.placement, ['pooled', 'guarded'], 'pooled');
   const locking = choice('options.lock', options?.lock, ['required', 'best-effort'], 'required');
   const onFork = choice('options.onFork', options?.onFork, ['wipe', 'drop'], 'wipe');
-  const flags = (placement === 'guarded' ? 1 : 0) | (locking === 'required' ? 2 : 0) | (onFork === 'drop' ? 4 : 0);
+  const bits = binding.numbers.secret;
+  const flags = (placement === 'guarded' ? bits.guarded : 0) | (locking === 'required' ? bits.requireLock : 0) |
+    (onFork === 'drop' ? bits.dropOnFork : 0);
 
   const result = binding.allocSecret(size, flags);
   const scratch = binding.scratch;
@@ -161,18 +166,31 @@ export function allocSecret(size: number, options?: SecretOptions): SecretBuffer
     const buffer = Buffer.isBuffer(result) ? result : Buffer.from(result);
     // Secret memory never moves: see src/guard.ts.
     hold(buffer.buffer);
-    const locked = scratch[0] === 1;
-    if (!locked) warnUnlocked(scratch[1]!, size);
-    return new SecretBuffer(buffer, placement, onFork, locked);
+    const locked = scratch[SCRATCH.locked] === 1;
+    if (!locked) warnUnlocked(scratch[SCRATCH.lockError]!, size);
+    return new SecretBuffer(INTERNAL, buffer, placement, onFork, locked);
   }
-  if (result === LIMIT_EXCEEDED) {
-    throw new MemlockError(
-      "locking secret memory would exceed memlock's lockable-page limit; free secrets, raise it with " +
-        "setLockablePageLimit(), or allocate with { lock: 'best-effort' }",
-      { code: 'ERR_MEMLOCK_LIMIT' },
-    );
+  if (result === LIMIT_EXCEEDED) throw limitError(scratch[SCRATCH.lockPages]!, placement);
+  if (result === MAP_COUNT_EXCEEDED) throw mappingsError();
+  throw reportError(systemError(result, SYSCALL_NAMES[scratch[SCRATCH.failedSyscall]!] ?? 'mmap', size), 'allocSecret', undefined);
+}
+
+// Refused by the lockable-page limit: published on memlock:limit, as a
+// refused lock() is (and so counted by memlock/prometheus), with the pages of
+// the mapping the pool could not lock, all of them new, and the label
+// locks() shows for such memory.
+function limitError(pages: number, placement: 'pooled' | 'guarded'): MemlockError {
+  const { lockedPages, limitPages } = binding.stats();
+  if (limitChannel.hasSubscribers) {
+    const label = placement === 'guarded' ? 'memlock: guarded secret' : 'memlock: secret memory';
+    limitChannel.publish({ view: undefined, pages, newPages: pages, lockedPages, limitPages, label } satisfies LimitMessage);
   }
-  throw reportError(systemError(result, SYSCALL_NAMES[scratch[2]!] ?? 'mmap', size), 'allocSecret', undefined);
+  return new MemlockError(
+    `locking ${pages} page(s) of secret memory would exceed memlock's lockable-page limit: ${lockedPages} of ` +
+      `${limitPages} pages are locked; free secrets, raise it with setLockablePageLimit(), or allocate with ` +
+      "{ lock: 'best-effort' }",
+    { code: 'ERR_MEMLOCK_LIMIT' },
+  );
 }
 
 /** The secret pool's own figures (its locks also show in stats() and lockCounts()). */

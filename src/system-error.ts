@@ -1,11 +1,19 @@
 // Turns a refused syscall into a MemlockError that names the errno, the
 // syscall and what to do about it.
 import { getSystemErrorName } from 'node:util';
-import { binding } from './binding';
-import { MemlockError } from './errors';
-import { formatBytes } from './format';
+import { binding, SCRATCH } from './binding';
+import { formatBytes, MemlockError } from './errors';
 import { maxMapCount, procStatus } from './proc';
-import { MEMLOCK_REMEDIES } from './remedies';
+
+// How to let a process lock more memory, one fix per environment. Shared by
+// error messages and `memlock doctor`, so the two never drift apart.
+export const MEMLOCK_REMEDIES: readonly string[] = [
+  'shell: ulimit -l unlimited (or a size in KiB) before starting node',
+  "systemd: LimitMEMLOCK=infinity in the unit's [Service] section",
+  'docker: docker run --ulimit memlock=-1:-1 (or --cap-add IPC_LOCK)',
+  "Kubernetes: securityContext.capabilities.add: [IPC_LOCK] in the container's spec",
+  'a binary: setcap cap_ipc_lock+ep on it grants CAP_IPC_LOCK',
+];
 
 export interface MemlockRlimit {
   /** Bytes; Infinity when unlimited. */
@@ -87,6 +95,23 @@ function advice(syscall: string, code: string, bytes: number): string {
     default:
       return `on ${formatBytes(bytes)}`;
   }
+}
+
+/**
+ * A lock or secret refused because too few mappings would be left below
+ * vm.max_map_count. The figures come from the scratch slots the refused
+ * call filled: building this error reads nothing from /proc.
+ */
+export function mappingsError(): MemlockError {
+  const scratch = binding.scratch;
+  const [mappings, cap, margin] = [scratch[SCRATCH.mappings]!, scratch[SCRATCH.mapCap]!, scratch[SCRATCH.mapMargin]!];
+  return new MemlockError(
+    `refused: the process has ${mappings} mappings and vm.max_map_count is ${cap}; memlock keeps the last ${margin} ` +
+      'free, because V8 aborts the process when it cannot map memory to grow its heap. Each separately locked range ' +
+      'can split a mapping in three: lock fewer, larger or contiguous ranges (allocSecret pools small secrets into ' +
+      'shared mappings), release locks you no longer need, or raise vm.max_map_count (sysctl -w vm.max_map_count=...).',
+    { code: 'ERR_MEMLOCK_MAPPINGS' },
+  );
 }
 
 export function systemError(errno: number, syscall: string, bytes: number): MemlockError {

@@ -2,6 +2,8 @@ import t from 'tap';
 import {
   getLockablePageLimit,
   lock,
+  PageLock,
+  SecretBuffer,
   lockCounts,
   residency,
   setLockablePageLimit,
@@ -105,5 +107,14 @@ t.test("a view's own byteLength or buffer getters are not believed", (t) => {
   t.ok(handle.pages >= 1, 'a view with bytes is locked whatever its getter says');
   handle.release();
   t.same(stats(), before);
+  t.end();
+});
+
+t.test('handles are made by memlock only', (t) => {
+  const AnyPageLock = PageLock as unknown as new (...args: unknown[]) => unknown;
+  const AnySecretBuffer = SecretBuffer as unknown as new (...args: unknown[]) => unknown;
+  t.throws(() => new AnyPageLock(), { name: 'TypeError', code: 'ERR_ILLEGAL_CONSTRUCTOR' });
+  t.throws(() => new AnyPageLock(1, 0, 1, false, undefined), { code: 'ERR_ILLEGAL_CONSTRUCTOR' });
+  t.throws(() => new AnySecretBuffer(Buffer.alloc(8), 'pooled', 'wipe', true), { code: 'ERR_ILLEGAL_CONSTRUCTOR' });
   t.end();
 });

@@ -11,7 +11,7 @@ import { hasCommand } from './helpers/child';
 import { hidePsi } from './helpers/psi';
 
 const root = path.join(__dirname, '..');
-const cli = path.join(root, 'lib', 'cli.js');
+const cli = path.join(root, 'lib', 'cli', 'index.js');
 const MiB = 1 << 20;
 const { NODE_OPTIONS: _runnerHooks, ...env } = process.env;
 const PLAIN = ['env', '-u', 'NODE_OPTIONS', '-u', 'MEMORY_PRESSURE_WATCH'];

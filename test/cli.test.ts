@@ -1,14 +1,14 @@
-// The memlock CLI (lib/cli.js, built by npm install), run as a child process
+// The memlock CLI (lib/cli/index.js, built by npm install), run as a child process
 // the way a user runs it, and checked against the kernel's own account.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { procMemlockLimit, procStatus } from '../src/proc';
 import { cannotDropPrivileges, FIXTURES, unprivileged } from './helpers/child';
 
 const root = path.join(__dirname, '..');
-const cli = path.join(root, 'lib', 'cli.js');
+const cli = path.join(root, 'lib', 'cli', 'index.js');
 const MiB = 1024 * 1024;
 const CHECK_IDS = [
   'rlimit', 'capability', 'swap', 'max-map-count', 'test-lock', 'on-fault', 'madvise', 'kernel',
@@ -24,8 +24,26 @@ const PLAIN = ['env', '-u', 'NODE_OPTIONS'];
 
 function runCli(args: string[], prefix: string[] = []) {
   const command = [...PLAIN, ...prefix, process.execPath, cli, ...args];
-  const result = spawnSync(command[0]!, command.slice(1), { cwd: root, encoding: 'utf8', env, timeout: 60_000 });
+  const result = spawnSync(command[0]!, command.slice(1), { cwd: root, encoding: 'utf8', env, timeout: 600_000 });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+// Polls until `probe` returns something: no deadline of its own (tap's
+// timeout bounds it), so a busy machine only makes it slower.
+async function until<T>(probe: () => T | undefined): Promise<T> {
+  for (;;) {
+    const found = probe();
+    if (found !== undefined) return found;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function readProc(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 interface Check {
@@ -42,13 +60,13 @@ function byId(report: { checks: Check[] }, id: string): Check {
   return found;
 }
 
-t.test('lib/cli.js is built from the current src/cli*.ts', (t) => {
-  t.ok(existsSync(cli), 'lib/cli.js exists (npm install builds it)');
+t.test('lib/cli/ is built from the current src/cli/', (t) => {
+  t.ok(existsSync(cli), 'lib/cli/index.js exists (npm install builds it)');
   const built = statSync(cli).mtimeMs;
-  for (const file of readdirSync(path.join(root, 'src')).filter((f) => /^cli.*\.ts$/.test(f))) {
-    const js = path.join(root, 'lib', file.replace(/\.ts$/, '.js'));
-    t.ok(existsSync(js) && statSync(js).mtimeMs >= statSync(path.join(root, 'src', file)).mtimeMs,
-      `lib/ is not older than src/${file} (else: npm run build:ts)`);
+  for (const file of readdirSync(path.join(root, 'src', 'cli')).filter((f) => f.endsWith('.ts'))) {
+    const js = path.join(root, 'lib', 'cli', file.replace(/\.ts$/, '.js'));
+    t.ok(existsSync(js) && statSync(js).mtimeMs >= statSync(path.join(root, 'src', 'cli', file)).mtimeMs,
+      `lib/ is not older than src/cli/${file} (else: npm run build:ts)`);
   }
   t.ok(built > 0);
   t.end();
@@ -104,6 +122,7 @@ t.test('doctor without CAP_IPC_LOCK under a 64 KiB RLIMIT_MEMLOCK fails with the
   const testLock = byId(report, 'test-lock');
   t.equal(rlimit.status, 'fail', 'the rlimit check fails');
   t.equal(testLock.status, 'fail', 'the test lock fails');
+  t.equal(byId(report, 'capability').status, 'warn', 'CAP_IPC_LOCK not held: a warning, not a pass');
   t.equal(testLock.error?.code, 'ENOMEM', 'with the MemlockError code');
   t.equal(testLock.error?.syscall, 'mlock');
   for (const c of [rlimit, testLock]) {
@@ -149,7 +168,9 @@ t.test('status of another process that locks 4 MiB', async (t) => {
   const report = JSON.parse(run.stdout);
   t.equal(report.command, 'status');
   t.equal(report.pid, Number(pid));
-  t.equal(report.name, 'node');
+  // argv[0]'s last part: not the main thread's name, which Node 22+ sets to MainThread.
+  const name = path.basename(process.execPath);
+  t.equal(report.name, name, "the process's name, from argv[0]");
   t.equal(report.vmLckBytes, 4 * MiB, 'VmLck is exactly 4 MiB');
   t.equal(report.vmLckBytes, procStatus(Number(pid)).vmLckBytes, "the kernel's own VmLck");
   t.equal(report.smapsLockedBytes, 4 * MiB, 'smaps Locked: sums to 4 MiB');
@@ -173,7 +194,7 @@ t.test('status of another process that locks 4 MiB', async (t) => {
   const human = runCli(['status', '--pid', pid]);
   t.equal(human.status, 0, human.stderr);
   t.notMatch(human.stdout, /\x1b\[/, 'no colour on a pipe');
-  t.match(human.stdout, new RegExp(`pid ${pid} \\(node\\)`));
+  t.match(human.stdout, new RegExp(`pid ${pid} \\(${name}\\)`));
   t.match(human.stdout, /^ +VmLck +4 MiB/m);
   t.match(human.stdout, /^ +smaps Locked: +4 MiB/m);
   t.match(human.stdout, /^ +CAP_IPC_LOCK +(yes|no)/m);
@@ -197,6 +218,16 @@ t.test('status of the CLI itself by default', (t) => {
   t.not(report.pid, process.pid, "the CLI's own pid");
   t.equal(report.vmLckBytes, 0, 'it locks nothing');
   t.same(report.topMappings, []);
+  t.end();
+});
+
+t.test('--version prints the package version', (t) => {
+  const { version } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };
+  for (const args of [['--version'], ['-v']]) {
+    const run = runCli(args);
+    t.equal(run.status, 0, args.join(' '));
+    t.equal(run.stdout, `${version}\n`);
+  }
   t.end();
 });
 
@@ -242,11 +273,44 @@ t.test('bad input: exit code 2, one line and the usage on stderr, no stack', (t)
   t.end();
 });
 
-t.test('status of a process that may not be read: exit code 2', { skip: cannotDropPrivileges() ?? false }, (t) => {
-  // As nobody, /proc/1/smaps (root's init) is not readable.
-  const run = runCli(['status', '--pid', '1'], ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']);
+t.test('status of a process that may not be read: exit code 2', { skip: cannotDropPrivileges() ?? false }, async (t) => {
+  // The target runs as nobody; the CLI runs as root (so it can read a
+  // checkout only root may read, such as a clone in a mktemp -d directory)
+  // with every capability dropped: without CAP_SYS_PTRACE the kernel's
+  // ptrace access check refuses another user's /proc/<pid>/smaps*.
+  const target = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'sleep', '300'], { stdio: 'ignore' });
+  t.teardown(() => {
+    target.kill();
+  });
+  const pid = String(target.pid);
+  // setpriv execs sleep once it is nobody.
+  await until(() => (readProc(`/proc/${pid}/comm`).trim() === 'sleep' ? true : undefined));
+  t.match(readProc(`/proc/${pid}/status`), /^Uid:\s+65534\s/m, 'the target runs as nobody');
+  const allowed = runCli(['status', '--pid', pid, '--json']);
+  t.equal(allowed.status, 0, `with its capabilities, root reads it: ${allowed.stderr}`);
+  const run = runCli(['status', '--pid', pid], ['setpriv', '--inh-caps=-all', '--bounding-set=-all']);
   t.equal(run.status, 2, run.stderr);
-  t.match(run.stderr, /^memlock: cannot read \/proc\/1: permission denied/);
+  t.match(run.stderr, new RegExp(`^memlock: cannot read /proc/${pid}: permission denied`));
   t.notMatch(run.stderr, /^\s+at /m);
-  t.end();
+});
+
+t.test('status of a zombie: exit code 2, and it says so (ESRCH)', async (t) => {
+  // sh starts a child and becomes sleep, which never reaps it: once the
+  // child exits it stays a zombie, with no memory, while sleep runs.
+  const parent = spawn('sh', ['-c', 'sleep 0 & exec sleep 300'], { stdio: 'ignore' });
+  t.teardown(() => {
+    parent.kill();
+  });
+  const zombie = await until(() => {
+    const child = readProc(`/proc/${parent.pid}/task/${parent.pid}/children`).trim();
+    return child !== '' && /^State:\s+Z/m.test(readProc(`/proc/${child}/status`)) ? child : undefined;
+  });
+  for (const args of [['status', '--pid', zombie], ['status', '--pid', zombie, '--json']]) {
+    const run = runCli(args);
+    t.equal(run.status, 2, `memlock ${args.join(' ')}: exit code 2`);
+    t.equal(run.stdout, '', 'nothing on stdout');
+    t.match(run.stderr, new RegExp(`^memlock: process ${zombie} is a zombie: .*parent \\(pid ${parent.pid}\\).* \\(ESRCH\\)\n`));
+    t.match(run.stderr.split('\n')[1], /^usage: memlock status/);
+    t.notMatch(run.stderr, /^\s+at /m);
+  }
 });

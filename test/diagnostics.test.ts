@@ -1,7 +1,10 @@
+// The testing build (raw munlock behind memlock's back), loaded before src/.
+import { NO_TESTING_BUILD } from './helpers/testing-build';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import t from 'tap';
 import { binding } from '../src/binding';
 import {
+  allocSecret,
   getDiagnostics,
   getLockablePageLimit,
   kernelStatus,
@@ -18,6 +21,8 @@ import {
   type PageLock,
   type ReleaseMessage,
 } from '../src/index';
+import { runFixture } from './helpers/child';
+import { hooks } from './helpers/hooks';
 import { alignedPages, vmLockedBytes } from './helpers/kernel';
 
 function listen<T>(t: { teardown(fn: () => void): void }, name: string): T[] {
@@ -81,20 +86,57 @@ t.test('locks() shows sticky pages', (t) => {
   t.end();
 });
 
-t.test('verify() agrees with the kernel, and reports pages unlocked behind its back', (t) => {
+t.test('locks() is oldest first, also when a lock reuses a released slot', (t) => {
+  const view = alignedPages(5);
+  const page = (i: number) => view.subarray(i * pageSize, (i + 1) * pageSize);
+  const address = binding.addressOf(view);
+  // Lock ids carry their slot's generation. Leave a slot with a high
+  // generation under one with a low generation on the free list, so that
+  // B below gets the high one and C, although newer, gets a lower id.
+  const p = lock(page(0));
+  const q = lock(page(1));
+  p.release();
+  for (let i = 0; i < 1000; i += 1) lock(page(0)).release();
+  q.release();
+  const a = lock(page(2));
+  const b = lock(page(3));
+  a.release();
+  const c = lock(page(4)); // reuses A's slot
+  const mine = locks().filter((l) => l.start >= address && l.start < address + 5 * pageSize);
+  t.same(mine.map((l) => (l.start - address) / pageSize), [3, 4], 'B then C');
+  const ids = binding.locks().filter((l) => l.start >= address && l.start < address + 5 * pageSize).map((l) => l.id);
+  t.ok(ids[0]! > ids[1]!, `in taking order, not id order (ids ${ids.join(', ')})`);
+  b.release();
+  c.release();
+  t.end();
+});
+
+t.test('verify() agrees with the kernel, and reports pages unlocked behind its back', { skip: NO_TESTING_BUILD }, (t) => {
   const view = alignedPages(8);
   const held = lock(view);
   const before = verify();
   t.ok(before.ok, 'the kernel agrees');
   t.equal(before.missingPages, 0);
   t.ok(before.countedPages >= 8);
-  t.equal(binding.rawMunlock(view.subarray(2 * pageSize, 5 * pageSize)), 0, 'munlock behind memlock\'s back');
+  t.equal(hooks().rawMunlock(view.subarray(2 * pageSize, 5 * pageSize)), 0, 'munlock behind memlock\'s back');
   const after = verify();
   t.notOk(after.ok, 'verify notices');
   t.equal(after.missingPages, 3);
   t.same(after.missing, [{ address: binding.addressOf(view) + 2 * pageSize, bytes: 3 * pageSize }]);
   held.release();
   t.ok(verify().ok, 'consistent again once released');
+  t.end();
+});
+
+t.test('verify() while workers lock and release their own buffers: every report is ok', (t) => {
+  const child = runFixture('verify-workers.ts');
+  t.equal(child.status, 0, child.stderr.slice(0, 300));
+  const r = JSON.parse(child.stdout);
+  t.same(r.rounds, [40_000, 40_000, 40_000], 'every worker did its rounds');
+  t.equal(r.verifies, 200, 'the main thread verified 200 times');
+  t.equal(r.badCount, 0, `no report said ok: false (${r.whileBusy} of them while workers were locking)`);
+  t.same(r.bad, []);
+  t.ok(r.final.ok, 'and the last one, with everything released');
   t.end();
 });
 
@@ -130,6 +172,27 @@ t.test('channels: memlock:limit when the lockable-page limit refuses a lock', (t
   t.match(limited[0], { view, pages: 4, newPages: 3, lockedPages: stats().lockedPages, label: 'big' });
   t.equal(limited[0]?.limitPages, stats().lockedPages + 1);
   held.release();
+  t.end();
+});
+
+t.test('channels: memlock:limit when the lockable-page limit refuses secret memory', (t) => {
+  const limited = listen<LimitMessage>(t, 'memlock:limit');
+  const limit = getLockablePageLimit();
+  t.teardown(() => setLockablePageLimit(limit));
+  const locked = stats().lockedPages;
+  setLockablePageLimit(locked);
+  t.throws(() => allocSecret(3 * pageSize, { placement: 'guarded' }), { code: 'ERR_MEMLOCK_LIMIT' });
+  t.equal(limited.length, 1, 'a guarded secret');
+  t.same(limited[0], { view: undefined, pages: 3, newPages: 3, lockedPages: locked, limitPages: locked, label: 'memlock: guarded secret' },
+    'its three pages (not the guard pages), no view, labelled as locks() shows such memory');
+  t.throws(() => allocSecret(32), { code: 'ERR_MEMLOCK_LIMIT' });
+  t.equal(limited.length, 2, 'a pooled secret that needs a new slab');
+  t.same(limited[1], { view: undefined, pages: 1, newPages: 1, lockedPages: locked, limitPages: locked, label: 'memlock: secret memory' },
+    "the new slab's one page");
+  const unlocked = allocSecret(32, { lock: 'best-effort' });
+  t.equal(unlocked.locked, false);
+  t.equal(limited.length, 2, 'best-effort is not refused: no message');
+  unlocked.free();
   t.end();
 });
 

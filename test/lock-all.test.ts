@@ -3,6 +3,7 @@ import path from 'node:path';
 import t from 'tap';
 import { lockAll } from '../src/index';
 import { cannotDropPrivileges, FIXTURES, runFixture, SKIP_LOCK_ALL_UNDER_ASAN, unprivileged } from './helpers/child';
+import { NO_TESTING_BUILD, TESTING_BUILD } from './helpers/testing-build';
 
 interface Run {
   status: number | null;
@@ -61,8 +62,10 @@ for (const [name, flags] of Object.entries(COMBOS)) {
   });
 }
 
-t.test('the fallback for kernels before 5.18 (munlock + madvise + mlock) also survives', { skip: SKIP_LOCK_ALL_UNDER_ASAN }, async (t) => {
-  const runs = await inPairs(['110', '111'].map((flags) => () => runChurn(flags, ['fallback'], { MEMLOCK_TEST_HOOKS: '1' })));
+t.test('the fallback for kernels before 5.18 (munlock + madvise + mlock) also survives', { skip: SKIP_LOCK_ALL_UNDER_ASAN || NO_TESTING_BUILD }, async (t) => {
+  // The testing build's switch makes the hook act as on an older kernel.
+  const env = { MEMLOCK_NATIVE_BINDING: process.env['MEMLOCK_NATIVE_BINDING'] ?? TESTING_BUILD };
+  const runs = await inPairs(['110', '111'].map((flags) => () => runChurn(flags, ['fallback'], env)));
   for (const run of runs) {
     t.equal(run.status, 0, run.stderr.slice(0, 300));
     t.notMatch(run.stderr, /Fatal|Check failed/);
@@ -101,6 +104,11 @@ t.test('unprivileged: a clear ENOMEM/EPERM, and the process keeps running', { sk
   t.ok(r.future?.isMemlockError, 'lockAll({ future: true }) is refused up front');
   t.equal(r.future?.code, 'ENOMEM');
   t.match(r.future?.message, /every mapping made after it would fail/);
+  for (const [name, refused] of [['{ future, onFault }', r.futureOnFault], ['{ current, future, onFault: false }', r.currentFuture]]) {
+    t.ok(refused?.isMemlockError, `lockAll(${name}) is refused up front too`);
+    t.equal(refused?.code, 'ENOMEM');
+    t.equal(refused?.syscall, 'mlockall');
+  }
   t.same(r.after, r.before, 'nothing locked, no whole-process locking in force');
   t.equal(r.alive, 100_000, 'the process kept running');
   t.end();

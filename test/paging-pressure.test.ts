@@ -2,8 +2,10 @@
 // memory cgroup of its own, capped at its baseline usage + 64 MiB, reads
 // random pages of a 32 MiB file mapping (fadvise DONTNEED first,
 // MADV_RANDOM) while a worker thread reads a 256 MiB mapping at random. See
-// test/fixtures/paging-pressure.ts. Skips, with the reason, where no memory
+// test/fixtures/paging-pressure.ts (on the testing build, whose mapFile hook
+// makes the file mappings). Skips, with the reason, where no memory
 // cgroup can be made; removes every cgroup it makes, also when it fails.
+import { NO_TESTING_BUILD } from './helpers/testing-build';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,14 +13,14 @@ import t from 'tap';
 import { pressure } from '../src/index';
 import { intoCgroups, makeTestCgroup, planCgroups } from './helpers/cgroup';
 import { runFixture, UNDER_ASAN } from './helpers/child';
-import { buildFileMap, cannotBuildFileMap, makeDataFile } from './helpers/file-map';
+import { makeDataFile } from './helpers/file-map';
 
 const MiB = 1 << 20;
 const plan = planCgroups();
 const psi = pressure();
 const skip = UNDER_ASAN ? "the sanitizer's shadow memory and quarantine do not fit a cgroup of baseline + 64 MiB (the child is OOM-killed)"
   : 'reason' in plan ? plan.reason
-  : cannotBuildFileMap() ?? (psi.source === 'unavailable' ? `no PSI here: ${psi.reason}` : false);
+  : NO_TESTING_BUILD || (psi.source === 'unavailable' ? `no PSI here: ${psi.reason}` : false);
 
 interface Stall {
   verdict: string;
@@ -36,13 +38,12 @@ t.test('paging under a tight memory cgroup: a PSI trigger fires, stalls are pagi
   const background = path.join(dir, 'background');
   makeDataFile(hot, 32 * MiB);
   makeDataFile(background, 256 * MiB);
-  const fileMap = buildFileMap(dir);
 
   const run = (pin: boolean) => {
     const group = makeTestCgroup(plan, pin ? 'pinned' : 'paged');
     try {
       const config = {
-        fileMap, hot, hotBytes: 32 * MiB, hotRandom: true, background, backgroundBytes: 256 * MiB, pin,
+        hot, hotBytes: 32 * MiB, hotRandom: true, background, backgroundBytes: 256 * MiB, pin,
         limitFile: group.memory.limitFile, usageFile: group.memory.usageFile, headroomBytes: 64 * MiB,
         minSeconds: 6, maxSeconds: 60, triggerMs: 20, readsPerBlock: 2000,
       };

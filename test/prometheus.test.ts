@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import t from 'tap';
 import { Registry } from 'prom-client';
-import { getLockablePageLimit, lock, pageSize, setLockablePageLimit, stats } from '../src/index';
+import { allocSecret, getLockablePageLimit, lock, pageSize, setLockablePageLimit, stats } from '../src/index';
 import { registerMetrics } from '../src/prometheus';
 import { alignedPages, vmLockedBytes } from './helpers/kernel';
 
@@ -47,6 +47,19 @@ t.test('the collector exposes the documented metrics with the right values', asy
   t.throws(() => registerMetrics({ registry, prefix: 5 as never }), { code: 'ERR_INVALID_ARG_TYPE' });
   t.throws(() => registerMetrics({ registry: {} as never }), { code: 'ERR_INVALID_ARG_TYPE' }, 'not a Registry');
   t.throws(() => registerMetrics(null as never), { code: 'ERR_INVALID_ARG_TYPE' });
+});
+
+t.test('secrets refused by the lockable-page limit count as reason="limit", as refused locks do', async (t) => {
+  const registry = new Registry();
+  registerMetrics({ registry });
+  const limit = getLockablePageLimit();
+  t.teardown(() => setLockablePageLimit(limit));
+  setLockablePageLimit(stats().lockedPages);
+  t.throws(() => allocSecret(64, { placement: 'guarded' }), { code: 'ERR_MEMLOCK_LIMIT' });
+  t.throws(() => allocSecret(2 * pageSize), { code: 'ERR_MEMLOCK_LIMIT' });
+  t.throws(() => lock(alignedPages(1)), { code: 'ERR_MEMLOCK_LIMIT' });
+  setLockablePageLimit(limit);
+  t.equal((await scrape(registry)).get('memlock_refused_locks_total{reason="limit"}'), 3, 'two secrets and a lock');
 });
 
 t.test('importing memlock does not load prom-client', (t) => {

@@ -492,7 +492,7 @@ t.test('property: random lock sequences agree with the model and the kernel', (t
       numRuns,
       ...(path !== undefined && path !== '' ? { path } : {}),
       // Shrinking reruns scenarios at ~10 ms of smaps per step: stop it (and
-      // report the smallest case found so far) well before tap's 300 s
+      // report the smallest case found so far) well before tap's 600 s
       // timeout. Long hunts (FC_RUNS) raise it with FC_TIME_LIMIT (seconds).
       plugins: [fc.interruptAfterTimeLimit(timeLimit)],
     },

@@ -1,13 +1,15 @@
+// The testing build (forks from native code, a byte poke), loaded before src/.
+import { NO_TESTING_BUILD } from './helpers/testing-build';
 import t from 'tap';
-import { binding } from '../src/binding';
 import { allocSecret } from '../src/index';
 import { cannotDropPrivileges, runFixture, SKIP_MAP_CAP_UNDER_ASAN, unprivileged } from './helpers/child';
+import { hooks } from './helpers/hooks';
 
-t.test('a child forked from native code reads zeros where the secret is', (t) => {
+t.test('a child forked from native code reads zeros where the secret is', { skip: NO_TESTING_BUILD }, (t) => {
   for (const placement of ['pooled', 'guarded'] as const) {
     const secret = allocSecret(64, { placement });
     secret.buffer.fill(0x42);
-    const child = binding.forkReadBytes(secret.buffer);
+    const child = hooks().forkReadBytes(secret.buffer);
     t.equal(child.status, 0, `${placement}: the child read the memory`);
     t.equal(child.bytes.length, 64);
     t.ok(child.bytes.every((b) => b === 0), `${placement}: and saw only zeros (MADV_WIPEONFORK)`);
@@ -17,10 +19,10 @@ t.test('a child forked from native code reads zeros where the secret is', (t) =>
   t.end();
 });
 
-t.test("onFork: 'drop': the memory is not there in the child", (t) => {
+t.test("onFork: 'drop': the memory is not there in the child", { skip: NO_TESTING_BUILD }, (t) => {
   const secret = allocSecret(64, { onFork: 'drop' });
   secret.buffer.fill(0x42);
-  const child = binding.forkReadBytes(secret.buffer);
+  const child = hooks().forkReadBytes(secret.buffer);
   // write(2) from an unmapped address fails with EFAULT: the child exits 1
   // without sending anything (the kernel reads the memory, not the child).
   t.not(child.status, 0, `the child could not read it (status ${child.status})`);
@@ -29,21 +31,15 @@ t.test("onFork: 'drop': the memory is not there in the child", (t) => {
   t.end();
 });
 
-t.test('guarded: one byte past the end kills the process with SIGSEGV', (t) => {
-  const env = { MEMLOCK_TEST_HOOKS: '1' };
-  const inside = runFixture('guard-overrun.ts', { args: ['99'], env });
+t.test('guarded: one byte past the end kills the process with SIGSEGV', { skip: NO_TESTING_BUILD }, (t) => {
+  const inside = runFixture('guard-overrun.ts', { args: ['99'] });
   t.equal(inside.status, 0, `the last byte is writable: ${inside.stderr}`);
   t.equal(inside.stdout, 'wrote at 99');
-  const over = runFixture('guard-overrun.ts', { args: ['100'], env });
+  const over = runFixture('guard-overrun.ts', { args: ['100'] });
   t.equal(over.signal, 'SIGSEGV', 'one byte over faults at once');
   t.equal(over.stdout, '', 'before anything else ran');
-  const under = runFixture('guard-overrun.ts', { args: ['-4097'], env });
+  const under = runFixture('guard-overrun.ts', { args: ['-4097'] });
   t.equal(under.signal, 'SIGSEGV', 'the leading guard page faults too');
-  t.end();
-});
-
-t.test('pokeByte exists only with MEMLOCK_TEST_HOOKS=1', (t) => {
-  t.equal(binding.pokeByte, undefined);
   t.end();
 });
 
@@ -67,7 +63,7 @@ t.test('RLIMIT_MEMLOCK 64 KiB, no CAP_IPC_LOCK: required fails cleanly, best-eff
   t.end();
 });
 
-t.test('secrets dropped without free are wiped and released by finalizers', (t) => {
+t.test('secrets dropped without free are wiped and released by finalizers', { skip: NO_TESTING_BUILD }, (t) => {
   const child = runFixture('secret-gc.ts', { node: ['--expose-gc'] });
   t.equal(child.status, 0, child.stderr);
   const r = JSON.parse(child.stdout);
@@ -80,18 +76,23 @@ t.test('secrets dropped without free are wiped and released by finalizers', (t) 
   t.end();
 });
 
-t.test('guarded secrets up to vm.max_map_count: a clear error about mappings, then a full recovery', { skip: SKIP_MAP_CAP_UNDER_ASAN }, (t) => {
-  const child = runFixture('secret-map-cap.ts');
+t.test('guarded secrets: refused with a margin below vm.max_map_count, the process works on, then a full recovery', { skip: SKIP_MAP_CAP_UNDER_ASAN }, (t) => {
+  const child = runFixture('secret-map-cap.ts', { node: ['--expose-gc'] });
   t.equal(child.status, 0, `signal ${child.signal}: ${child.stderr}`);
   const r = JSON.parse(child.stdout);
-  t.ok(r.count > 20_000, `${r.count} guarded secrets before the cap`);
-  t.ok(r.peak >= 65_000, `the mapping count reached the cap (${r.peak})`);
+  t.ok(r.count > 20_000, `${r.count} guarded secrets before the refusal`);
   t.ok(r.failure?.isMemlockError, 'a MemlockError');
-  t.equal(r.failure?.code, 'ENOMEM');
-  t.match(r.failure?.message, /vm\.max_map_count/, 'naming the mapping cap, not memory');
+  t.equal(r.failure?.code, 'ERR_MEMLOCK_MAPPINGS');
+  t.ok(r.cap - r.peak >= 1024, `refused with ${r.cap - r.peak} of ${r.cap} mappings left`);
+  t.ok(r.grewTo > r.peak, `V8 then grew its heap into the margin (${r.peak} -> ${r.grewTo} mappings) and went on`);
+  t.ok(r.whileHeld.ok, 'with every secret held, verify(): the kernel has every counted page locked');
+  t.equal(r.whileHeld.countedPages, r.count, 'one locked page a secret');
+  t.equal(r.whileHeld.vmLck, r.count * 4096, 'VmLck is exactly the secrets\' pages');
   t.same(r.after.secrets, r.before.secrets, 'every secret freed, nothing left mapped by the pool');
   t.equal(r.after.secretMappings, r.before.secretMappings, 'secret mappings back where they were');
-  // The rest of the process may keep a little more (V8's heap grew for 32k objects).
-  t.ok(r.after.mappings < r.before.mappings + 200, `process mappings ${r.before.mappings} -> ${r.after.mappings}`);
+  // V8 keeps some of the heap it grew into (by 256 MiB, and more on Node
+  // 24), so the process's count is not back to where it was; but at least
+  // one mapping a freed secret is gone.
+  t.ok(r.peak - r.after.mappings >= r.count, `process mappings ${r.before.mappings} -> ${r.peak} -> ${r.after.mappings}`);
   t.end();
 });

@@ -1,3 +1,5 @@
+// The testing build (the wipe check before munmap), loaded before src/.
+import { NO_TESTING_BUILD } from './helpers/testing-build';
 import t from 'tap';
 import { binding } from '../src/binding';
 import {
@@ -13,6 +15,7 @@ import {
   type SecretBuffer,
 } from '../src/index';
 import { kernelLockState, readMappings } from './helpers/kernel';
+import { hooks } from './helpers/hooks';
 import { mappingCount, secretMappingCount } from './helpers/maps';
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
@@ -25,8 +28,10 @@ function flagsOf(view: ArrayBufferView): string[] {
   return mapping.flags;
 }
 
-binding.setVerifyWipe(true);
-t.teardown(() => binding.setVerifyWipe(false));
+if (!NO_TESTING_BUILD) {
+  hooks().setVerifyWipe(true);
+  t.teardown(() => hooks().setVerifyWipe(false));
+}
 
 for (const placement of ['pooled', 'guarded'] as const) {
   t.test(`${placement}: locked, not dumped, wiped on fork, per the kernel`, async (t) => {
@@ -92,7 +97,16 @@ t.test('free zeroes, detaches, and a second free is harmless', async (t) => {
   reused.free();
   keep.free();
   await nextTurn();
-  const { checkedUnmaps, dirtyUnmaps } = binding.secretStats();
+});
+
+t.test('memory is zero before the pool unmaps it', { skip: NO_TESTING_BUILD }, async (t) => {
+  for (const placement of ['pooled', 'guarded'] as const) {
+    const secret = allocSecret(3000, { placement });
+    secret.buffer.fill(0xee);
+    secret.free();
+  }
+  await nextTurn(); // emptied slabs are unmapped now
+  const { checkedUnmaps, dirtyUnmaps } = hooks().wipeChecks();
   t.ok(checkedUnmaps > 0, 'unmaps were checked');
   t.equal(dirtyUnmaps, 0, 'every unmapped byte was zero before munmap');
 });

@@ -15,7 +15,7 @@ t.test('main thread and workers on the same SharedArrayBuffer pages end with eve
   t.end();
 });
 
-t.test("a terminated worker's locks are released with it; the table is shared", (t) => {
+t.test("a terminated worker's locks and emptied slabs are released with it; the table is shared", (t) => {
   const child = runFixture('worker-exit.ts');
   t.equal(child.status, 0, child.stderr);
   const r = JSON.parse(child.stdout);
@@ -23,6 +23,8 @@ t.test("a terminated worker's locks are released with it; the table is shared", 
   t.equal(r.during.kernel.lockedPages, 8);
   t.same(r.after.counts, [1, 0, 0, 0, 0, 0, 0, 0], "after terminate only the main thread's lock is left");
   t.equal(r.after.kernel.lockedPages, 1, 'and only its page is locked per the kernel');
+  t.match(r.during.secrets, { live: 0, slabs: 1 }, 'the worker freed its secret; its emptied slab was still mapped');
+  t.match(r.after.secrets, { live: 0, slabs: 0, mappedBytes: 0 }, 'the emptied slab went with the worker');
   t.equal(r.end.lockedPages, 0);
   t.end();
 });

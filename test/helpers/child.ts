@@ -20,6 +20,8 @@ export interface FixtureOptions {
   args?: string[];
   /** Extra environment variables. */
   env?: Record<string, string>;
+  /** Milliseconds before the child is killed (SIGKILL); default 120 s. */
+  timeout?: number;
 }
 
 export function runFixture(name: string, options: FixtureOptions = {}): ChildResult {
@@ -38,7 +40,10 @@ export function runFixture(name: string, options: FixtureOptions = {}): ChildRes
     ...(options.args ?? []),
   ];
   const env = { ...process.env, ...options.env };
-  const result = spawnSync(command[0]!, command.slice(1), { encoding: 'utf8', timeout: 120_000, env });
+  // A guard against a hang, not a speed bound: fixtures do fixed work, and a
+  // loaded machine may take minutes over it.
+  const timeout = options.timeout ?? 600_000;
+  const result = spawnSync(command[0]!, command.slice(1), { encoding: 'utf8', timeout, killSignal: 'SIGKILL', env });
   return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
 }
 

