@@ -1,7 +1,8 @@
 // The paging monitor against real memory pressure, not mocks: a child in a
 // memory cgroup of its own, capped at its baseline usage + 64 MiB, reads
 // random pages of a 32 MiB file mapping (fadvise DONTNEED first,
-// MADV_RANDOM) while a worker thread reads a 256 MiB mapping at random. See
+// MADV_RANDOM) while a worker thread reads a 256 MiB mapping at random;
+// pinned, it also provokes a busy loop and a GC-heavy stall. See
 // test/fixtures/paging-pressure.ts (on the testing build, whose mapFile hook
 // makes the file mappings). Skips, with the reason, where no memory
 // cgroup can be made; removes every cgroup it makes, also when it fails.
@@ -24,13 +25,15 @@ const skip = UNDER_ASAN ? "the sanitizer's shadow memory and quarantine do not f
 
 interface Stall {
   verdict: string;
+  start: number;
+  end: number;
   reason: string;
   majorFaults: number;
   processMajorFaults: number;
   delayMs: number;
 }
 
-t.test('paging under a tight memory cgroup: a PSI trigger fires, stalls are paging; pinned, none is', { skip }, (t) => {
+t.test('paging under a tight memory cgroup: a PSI trigger fires, stalls are paging; pinned, none is, and a GC stall is gc', { skip }, (t) => {
   if ('reason' in plan) return t.end();
   const dir = mkdtempSync(path.join(tmpdir(), 'memlock-pressure-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -45,10 +48,11 @@ t.test('paging under a tight memory cgroup: a PSI trigger fires, stalls are pagi
       const config = {
         hot, hotBytes: 32 * MiB, hotRandom: true, background, backgroundBytes: 256 * MiB, pin,
         limitFile: group.memory.limitFile, usageFile: group.memory.usageFile, headroomBytes: 64 * MiB,
-        minSeconds: 6, maxSeconds: 60, triggerMs: 20, readsPerBlock: 2000,
+        minSeconds: 6, maxSeconds: 60, triggerMs: 20, readsPerBlock: 2000, gcObjects: pin ? 400_000 : 0,
       };
       const child = runFixture('paging-pressure.ts', {
         prefix: intoCgroups(group),
+        node: ['--expose-gc'],
         env: { MEMLOCK_PRESSURE_FIXTURE: JSON.stringify(config), MEMORY_PRESSURE_WATCH: '' },
       });
       t.equal(child.status, 0, `${pin ? 'pinned' : 'paged'} child exits cleanly ${child.signal ?? ''} ${child.stderr}`);
@@ -78,5 +82,9 @@ t.test('paging under a tight memory cgroup: a PSI trigger fires, stalls are pagi
   t.ok(pinned.stalls.length >= 1, 'the monitor reported stalls (at least the deliberate busy loop)');
   t.notOk((pinned.stalls as Stall[]).some((s) => s.verdict === 'paging'), 'and none of them is paging');
   t.ok((pinned.stalls as Stall[]).every((s) => s.majorFaults === 0), 'no stall had a major fault on the JavaScript thread');
+  const gcStalls = (pinned.stalls as Stall[]).filter((s) => s.end > pinned.gcStall.start && s.start < pinned.gcStall.end);
+  t.ok(gcStalls.length >= 1, 'the GC-heavy stall was reported, under the same pressure');
+  t.ok(gcStalls.some((s) => s.verdict === 'gc'), `and attributed to GC (${gcStalls.map((s) => s.reason).join('; ')})`);
+  t.notOk(gcStalls.some((s) => s.verdict === 'paging'), 'not to paging');
   t.end();
 });
