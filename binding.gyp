@@ -10,8 +10,12 @@
         "native/madvise_hook.cc",
         "native/napi_views.cc",
         "native/locker.cc",
+        "native/loop_watch.cc",
         "native/page_table.cc",
+        "native/paging_binding.cc",
+        "native/paging_sample.cc",
         "native/platform_linux.cc",
+        "native/psi_monitor.cc",
         "native/secret_pool.cc"
       ],
       "dependencies": [

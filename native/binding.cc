@@ -21,6 +21,7 @@
 #include "locker.h"
 #include "madvise_hook.h"
 #include "napi_views.h"
+#include "paging_binding.h"
 #include "platform.h"
 #include "secret_pool.h"
 #ifdef MEMLOCK_TESTING
@@ -512,6 +513,19 @@ Napi::Object SharedNumbers(Napi::Env env) {
                                 {"dropOnFork", kSecretDropOnFork}}));
   numbers.Set("results", object({{"limitExceeded", static_cast<double>(kLimitExceeded)},
                                  {"mapCountExceeded", static_cast<double>(kMapCountExceeded)}}));
+  using namespace paging;
+  Napi::Object layout = object({{"eventWake", kWake}, {"eventStall", kStall}, {"wakeTime", kWakeTime},
+                                {"wakeSome", kWakeSome}, {"wakeFull", kWakeFull}, {"wakeErrno", kWakeErrno},
+                                {"stallStart", kStallStart}, {"stallEnd", kStallEnd}, {"stallBusy", kStallBusy},
+                                {"stallIdle", kStallIdle}, {"stallPsiStart", kStallPsiStart},
+                                {"stallBefore", kStallBefore}, {"stallAfter", kStallAfter}});
+  layout.Set("slots", object({{"threadMajor", kThreadMajor}, {"threadMinor", kThreadMinor},
+                              {"threadCpuUs", kThreadCpuUs}, {"threadVoluntary", kThreadVoluntary},
+                              {"threadInvoluntary", kThreadInvoluntary}, {"runNs", kRunNs}, {"waitNs", kWaitNs},
+                              {"processMajor", kProcessMajor}, {"processMinor", kProcessMinor},
+                              {"someTotalUs", kSomeTotalUs}, {"fullTotalUs", kFullTotalUs}, {"timeMs", kTimeMs},
+                              {"count", kSlotCount}}));
+  numbers.Set("paging", layout);
   return numbers;
 }
 
@@ -569,6 +583,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("freeSecret", Napi::Function::New(env, FreeSecret, "freeSecret"));
   exports.Set("trimSecrets", Napi::Function::New(env, TrimSecrets, "trimSecrets"));
   exports.Set("secretStats", Napi::Function::New(env, GetSecretStats, "secretStats"));
+  register_paging(env, exports);
 #ifdef MEMLOCK_TESTING
   AddTestHooks(env, exports);
 #endif

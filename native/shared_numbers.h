@@ -1,6 +1,6 @@
 // Every number memlock's native code and its TypeScript share: syscall ids,
 // the scratch slots that carry a call's secondary results, flag bits and
-// result codes. Defined once, here; binding.cc exports them (`numbers`) and
+// result codes, the paging monitor's layouts. Defined once, here; binding.cc exports them (`numbers`) and
 // src/binding.ts reads them from there, never retyping them.
 #pragma once
 
@@ -43,5 +43,38 @@ constexpr int kSecretGuarded = 1, kSecretRequireLock = 2, kSecretDropOnFork = 4;
 constexpr int64_t kLimitExceeded = -1000001;
 // Refused: too few mappings would be left below vm.max_map_count.
 constexpr int64_t kMapCountExceeded = -1000002;
+
+namespace paging {
+
+// Slots of the Float64Array a paging sample fills (paging_sample.h). NaN
+// where a figure is not available here.
+enum Slot : int {
+  kThreadMajor = 0,   // getrusage(RUSAGE_THREAD) ru_majflt
+  kThreadMinor,       // ru_minflt
+  kThreadCpuUs,       // ru_utime + ru_stime
+  kThreadVoluntary,   // ru_nvcsw: the thread slept (a page-in, I/O, a lock, an idle loop)
+  kThreadInvoluntary, // ru_nivcsw: the thread was preempted
+  kRunNs,             // /proc/thread-self/schedstat: time on a CPU
+  kWaitNs,            //   and time runnable, waiting for a CPU
+  kProcessMajor,      // getrusage(RUSAGE_SELF)
+  kProcessMinor,
+  kSomeTotalUs,       // memory PSI "some" total
+  kFullTotalUs,       //   and "full" total
+  kTimeMs,            // CLOCK_MONOTONIC, the clock performance.now() counts on
+  kSlotCount
+};
+
+// The kinds of event a paging monitor delivers (paging_binding.cc).
+enum EventKind : int32_t { kWake = 0, kStall = 1 };
+// A stall event's Float64Array: its window, the stalled iteration's busy
+// time, idle time in the window, when the PSI totals of `before` were read,
+// then the samples before and after.
+enum StallSlot : int { kStallStart = 0, kStallEnd, kStallBusy, kStallIdle, kStallPsiStart, kStallBefore };
+constexpr int kStallAfter = kStallBefore + kSlotCount;
+constexpr int kStallLength = kStallBefore + 2 * kSlotCount;
+// A wake event's: when, the PSI totals then, and errno (non-zero: the watch ended).
+enum WakeSlot : int { kWakeTime = 0, kWakeSome, kWakeFull, kWakeErrno, kWakeLength };
+
+}  // namespace paging
 
 }  // namespace memlock

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -190,6 +191,30 @@ Napi::Value ClearFault(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), fault::fired());
 }
 
+// mapFile(path, bytes, random) -> Buffer over a read-only MAP_SHARED mapping
+// of the file (Node cannot make one), after dropping the file's clean pages
+// from the page cache, so that the first reads come from disk and are
+// charged to the reader's memory cgroup. `random` sets MADV_RANDOM (no
+// readahead). The mapping lives as long as the process: the paging fixtures
+// are short-lived children.
+Napi::Value MapFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString() || !info[1].IsNumber() || info[1].As<Napi::Number>().DoubleValue() < 1) {
+    throw Napi::TypeError::New(env, "memlock: mapFile(path, bytes, random)");
+  }
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  size_t len = static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue());
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Napi::Error::New(env, std::string("memlock: mapFile: open: ") + strerror(errno));
+  posix_fadvise(fd, 0, static_cast<off_t>(len), POSIX_FADV_DONTNEED);
+  void* p = mmap(nullptr, len, PROT_READ, MAP_SHARED, fd, 0);
+  int err = errno;
+  close(fd);
+  if (p == MAP_FAILED) throw Napi::Error::New(env, std::string("memlock: mapFile: mmap: ") + strerror(err));
+  if (info[2].ToBoolean()) madvise(p, len, MADV_RANDOM);
+  return Napi::Buffer<uint8_t>::New(env, static_cast<uint8_t*>(p), len, [](Napi::Env, uint8_t*) {});
+}
+
 }  // namespace
 
 void AddTestHooks(Napi::Env env, Napi::Object exports) {
@@ -207,6 +232,7 @@ void AddTestHooks(Napi::Env env, Napi::Object exports) {
   add("pokeByte", PokeByte);
   add("injectFault", InjectFault);
   add("clearFault", ClearFault);
+  add("mapFile", MapFile);
 }
 
 }  // namespace memlock

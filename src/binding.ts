@@ -25,6 +25,8 @@ export interface SharedNumbers {
   readonly secret: { readonly guarded: number; readonly requireLock: number; readonly dropOnFork: number };
   /** Native results below zero that are not errnos. */
   readonly results: { readonly limitExceeded: number; readonly mapCountExceeded: number };
+  /** The paging monitor's sample slots and event layouts. */
+  readonly paging: PagingLayout;
 }
 
 export interface NativeStats {
@@ -60,6 +62,62 @@ export interface NativeLockInfo {
   label: string;
   stack: string;
 }
+
+/** Indices of a paging sample's slots (native/paging_sample.h), and how many there are. */
+export interface PagingSlots {
+  readonly threadMajor: number;
+  readonly threadMinor: number;
+  readonly threadCpuUs: number;
+  readonly threadVoluntary: number;
+  readonly threadInvoluntary: number;
+  readonly runNs: number;
+  readonly waitNs: number;
+  readonly processMajor: number;
+  readonly processMinor: number;
+  readonly someTotalUs: number;
+  readonly fullTotalUs: number;
+  readonly timeMs: number;
+  readonly count: number;
+}
+
+/** Layouts of the paging monitor's samples and events (native/shared_numbers.h). */
+export interface PagingLayout {
+  readonly slots: PagingSlots;
+  /** Event kinds. */
+  readonly eventWake: number;
+  readonly eventStall: number;
+  /** A wake: CLOCK_MONOTONIC ms, the PSI totals then (NaN for a FIFO), errno (non-zero: the watch ended). */
+  readonly wakeTime: number;
+  readonly wakeSome: number;
+  readonly wakeFull: number;
+  readonly wakeErrno: number;
+  /** A stall: its window (monotonic ms), the stalled iteration's busy time, idle time in the window, and the two samples. */
+  readonly stallStart: number;
+  readonly stallEnd: number;
+  readonly stallBusy: number;
+  readonly stallIdle: number;
+  /** When the PSI totals in the `before` sample were read (they are read at most every 500 ms). */
+  readonly stallPsiStart: number;
+  readonly stallBefore: number;
+  readonly stallAfter: number;
+}
+
+export interface PagingWatchOptions {
+  /** A PSI trigger fd (trigger: true) or a systemd FIFO (false), or -1. */
+  triggerFd: number;
+  trigger: boolean;
+  stallThresholdMs: number;
+  sampleEveryMs: number;
+  /** This thread's /proc/thread-self/schedstat, and the pressure file sampled, or -1. */
+  schedFd: number;
+  psiFd: number;
+}
+
+/** A running native paging monitor; only pagingUnwatch takes it. */
+export type PagingWatchHandle = { readonly __pagingWatch: unique symbol };
+
+/** Called on the JavaScript thread with an event kind and its Float64Array (see PagingLayout). */
+export type PagingEvent = (kind: number, data: Float64Array) => void;
 
 /** What the addon exports. Views are always a TypedArray or DataView. */
 export interface NativeBinding {
@@ -133,6 +191,21 @@ export interface NativeBinding {
    * Pages counted in scratch.
    */
   verify(): Float64Array | number;
+  /**
+   * Fills out (numbers.paging.slots.count doubles; NaN where not available):
+   * this thread's faults, CPU and context switches (getrusage RUSAGE_THREAD),
+   * its schedstat run and wait times (schedFd, or -1), the process's faults,
+   * the memory PSI totals (psiFd, or -1) and CLOCK_MONOTONIC in ms.
+   */
+  pagingSample(out: Float64Array, schedFd: number, psiFd: number): void;
+  /**
+   * Starts a native monitor on this thread's event loop (and a watcher
+   * thread when triggerFd >= 0): a handle, or -errno. Every fd is
+   * duplicated; the caller closes its own.
+   */
+  pagingWatch(options: PagingWatchOptions, onEvent: PagingEvent): PagingWatchHandle | number;
+  /** Stops it: joins the watcher thread, closes the loop watch; idempotent. */
+  pagingUnwatch(handle: PagingWatchHandle): void;
 }
 
 /** Every function the addon exports: the API's needs and nothing else. */
@@ -141,6 +214,7 @@ export const NATIVE_FUNCTIONS = [
   'isDetached', 'stats', 'getLimit', 'setLimit', 'memlockRlimit', 'mappingCount',
   'allocSecret', 'freeSecret', 'trimSecrets', 'secretStats',
   'setThreadId', 'annotate', 'locks', 'verify', 'lockAll', 'unlockAll', 'lockAllFlags', 'madviseHookCounts',
+  'pagingSample', 'pagingWatch', 'pagingUnwatch',
 ] as const satisfies readonly (keyof NativeBinding)[];
 
 // A stale build/ or prebuild from another version fails here, at load, with

@@ -23,5 +23,7 @@ export {
   setDiagnostics,
   getDiagnostics,
   kernelStatus,
+  pressure,
+  monitorPaging,
 } from './index.js';
 export type * from './index.js';

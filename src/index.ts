@@ -24,6 +24,24 @@ export { kernelStatus } from './kernel-status';
 export type { KernelStatus } from './kernel-status';
 export type { LockMessage, ReleaseMessage, StickyMessage, LimitMessage, ErrorMessage } from './channels';
 
+// Memory pressure (PSI) and the paging monitor, loaded on first use:
+// importing memlock (in every worker too) does not load them.
+import type * as PagingModule from './paging-monitor';
+import type * as PressureModule from './pressure';
+/** The memory PSI that applies to this process, its faults, VmLck and VmSwap (src/pressure.ts). */
+export function pressure(): PressureModule.PressureSnapshot {
+  return (require('./pressure') as typeof PressureModule).pressure();
+}
+/** Starts watching memory pressure and event-loop stalls in this thread (src/paging-monitor.ts). */
+export function monitorPaging(options?: PagingModule.PagingMonitorOptions): PagingModule.PagingMonitor {
+  return (require('./paging-monitor') as typeof PagingModule).monitorPaging(options);
+}
+export type { PressureSnapshot, PressureFigures, PressureSourceKind } from './pressure';
+export type {
+  PagingMonitor, PagingMonitorOptions, PressureTriggerOptions, PressureEvent, StallReport, StallVerdict, PagingMonitorStats,
+  PressureKind, TriggerInfo, WatchSource,
+} from './paging-monitor';
+
 // Errors.
 export { MemlockError } from './errors';
 export type { MemlockErrorCode, MemlockErrorOptions } from './errors';

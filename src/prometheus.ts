@@ -4,8 +4,12 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import promClient = require('prom-client');
 import type { ErrorMessage } from './channels';
 import { invalidArgType } from './errors';
+import type { PressureEvent, StallReport } from './paging-monitor';
+import { pressure } from './pressure';
+import { kbField, procStatus, readProcFile } from './proc';
+import { secretStats } from './secret';
+import type { StallVerdict } from './stall-verdict';
 import { stats } from './stats';
-import { procStatus } from './proc';
 
 export interface MetricsOptions {
   /** Where to register; default prom-client's global registry. */
@@ -19,10 +23,15 @@ const registered = new WeakMap<promClient.Registry, Set<string>>();
 /**
  * Registers memlock's metrics. Gauges are read at scrape time:
  * `<prefix>locked_bytes`, `<prefix>locked_pages`, `<prefix>sticky_pages`,
- * `<prefix>limit_pages`, `<prefix>kernel_locked_bytes` (VmLck); the counter
- * `<prefix>refused_locks_total{reason}` counts locks and secrets refused by
- * the lockable-page limit (reason "limit") or the kernel (reason: the errno
- * code).
+ * `<prefix>limit_pages`, `<prefix>kernel_locked_bytes` (VmLck),
+ * `<prefix>kernel_swapped_bytes` (VmSwap), `<prefix>held_locks`,
+ * `<prefix>lock_all{flag}`, `<prefix>secrets`, `<prefix>secret_mapped_bytes`;
+ * the counter `<prefix>refused_locks_total{reason}` counts locks and secrets
+ * refused by the lockable-page limit (reason "limit") or the kernel (reason:
+ * the errno code). Paging (registerPressureMetrics below):
+ * `<prefix>pressure_stall_seconds_total{kind,source}`,
+ * `<prefix>major_faults_total`, `<prefix>minor_faults_total`,
+ * `<prefix>event_loop_stalls_total{cause}`, `<prefix>pressure_events_total`.
  * Registering twice in one registry with one prefix does nothing more.
  */
 export function registerMetrics(options: MetricsOptions = {}): void {
@@ -52,6 +61,24 @@ export function registerMetrics(options: MetricsOptions = {}): void {
   gauge('sticky_pages', 'Pages whose lock count saturated at 65535; locked for the life of the process.', () => stats().stickyPages);
   gauge('limit_pages', "memlock's lockable-page limit.", () => stats().limitPages);
   gauge('kernel_locked_bytes', "The kernel's VmLck for this process, in bytes.", () => procStatus('self').vmLckBytes);
+  gauge('kernel_swapped_bytes', "The kernel's VmSwap for this process: its anonymous memory now in swap, in bytes.",
+    () => kbField(readProcFile('/proc/self/status'), 'VmSwap') ?? 0);
+  gauge('held_locks', 'PageLock handles held now, by every thread (memlock stats().heldLocks).', () => stats().heldLocks);
+  new promClient.Gauge({
+    name: `${prefix}lock_all`,
+    help: 'Whole-process locking (lockAll) in force: 1 per flag set (current, future, on_fault), 0 otherwise.',
+    labelNames: ['flag'],
+    registers: [registry],
+    collect() {
+      const state = stats().lockAll;
+      this.set({ flag: 'current' }, state?.current ? 1 : 0);
+      this.set({ flag: 'future' }, state?.future ? 1 : 0);
+      this.set({ flag: 'on_fault' }, state?.onFault ? 1 : 0);
+    },
+  });
+  gauge('secrets', 'Secrets (allocSecret) alive now, process-wide.', () => secretStats().live);
+  gauge('secret_mapped_bytes', 'Bytes memlock has mapped for secret memory (slabs and dedicated mappings), process-wide.',
+    () => secretStats().mappedBytes);
 
   const refused = new promClient.Counter({
     name: `${prefix}refused_locks_total`,
@@ -63,5 +90,67 @@ export function registerMetrics(options: MetricsOptions = {}): void {
   diagnosticsChannel.subscribe('memlock:error', (message) => {
     const { error, operation } = message as ErrorMessage;
     if (operation === 'lock' || operation === 'allocSecret') refused.inc({ reason: String((error as { code?: unknown }).code) });
+  });
+  registerPressureMetrics(registry, prefix);
+}
+
+// The paging side: memory PSI, page faults and attributed event-loop stalls.
+// Counters follow the conventions of cAdvisor
+// (container_pressure_memory_{waiting,stalled}_seconds_total) and
+// node_exporter (node_pressure_memory_*_seconds_total, node_vmstat_pgmajfault):
+// seconds and counts since the source began, read at scrape time.
+const CAUSES: StallVerdict[] = ['paging', 'gc', 'cpu', 'unknown'];
+
+function registerPressureMetrics(registry: promClient.Registry, prefix: string): void {
+  new promClient.Counter({
+    name: `${prefix}pressure_stall_seconds_total`,
+    help: 'Memory pressure stall time (PSI) that applies to this process, from its cgroup v2 memory.pressure ' +
+      '(source="cgroup") or /proc/pressure/memory (source="system"). kind="some": some task was stalled on memory ' +
+      '(as cAdvisor\'s container_pressure_memory_waiting_seconds_total); kind="full": all non-idle tasks were ' +
+      '(container_pressure_memory_stalled_seconds_total). Absent where the kernel has no PSI.',
+    labelNames: ['kind', 'source'],
+    registers: [registry],
+    collect() {
+      const snapshot = pressure();
+      this.reset();
+      if (snapshot.source === 'unavailable') return;
+      if (snapshot.some) this.inc({ kind: 'some', source: snapshot.source }, snapshot.some.totalUs / 1e6);
+      if (snapshot.full) this.inc({ kind: 'full', source: snapshot.source }, snapshot.full.totalUs / 1e6);
+    },
+  });
+  const faults = (name: string, help: string, read: (usage: NodeJS.ResourceUsage) => number) =>
+    new promClient.Counter({
+      name: prefix + name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read(process.resourceUsage()));
+      },
+    });
+  faults('major_faults_total', 'Page faults of this process that read from disk or swap (as node_vmstat_pgmajfault, for one process).',
+    (usage) => usage.majorPageFault);
+  faults('minor_faults_total', 'Page faults of this process served without I/O (first touch, page cache hits).',
+    (usage) => usage.minorPageFault);
+
+  const stalls = new promClient.Counter({
+    name: `${prefix}event_loop_stalls_total`,
+    help: 'Event-loop stalls over the monitorPaging() threshold in this thread, by attributed cause ' +
+      '(paging, gc, cpu, unknown). Counts only while a monitor runs.',
+    labelNames: ['cause'],
+    registers: [registry],
+  });
+  for (const cause of CAUSES) stalls.inc({ cause }, 0);
+  diagnosticsChannel.subscribe('memlock:stall', (message) => stalls.inc({ cause: (message as StallReport).verdict }));
+
+  const events = new promClient.Counter({
+    name: `${prefix}pressure_events_total`,
+    help: "PSI triggers fired for monitorPaging() in this thread (the trigger's kind and where it is armed).",
+    labelNames: ['kind', 'source'],
+    registers: [registry],
+  });
+  diagnosticsChannel.subscribe('memlock:pressure', (message) => {
+    const { kind, source } = message as PressureEvent;
+    events.inc({ kind, source });
   });
 }

@@ -10,7 +10,10 @@ import { cannotDropPrivileges, FIXTURES, unprivileged } from './helpers/child';
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'lib', 'cli', 'index.js');
 const MiB = 1024 * 1024;
-const CHECK_IDS = ['rlimit', 'capability', 'swap', 'max-map-count', 'test-lock', 'on-fault', 'madvise', 'kernel'];
+const CHECK_IDS = [
+  'rlimit', 'capability', 'swap', 'max-map-count', 'test-lock', 'on-fault', 'madvise', 'kernel',
+  'cgroup-limit', 'cgroup-protection', 'cap-effective', 'psi', 'hypervisor',
+];
 
 // Without the test runner's NODE_OPTIONS hooks: the child is a plain node process.
 // The runner puts its own hook back into every child's environment, so `env -u`

@@ -39,6 +39,9 @@ t.test('the shipped addon exports what the API needs and no test hook', (t) => {
   const shipped = require('node-gyp-build')(root) as Record<string, unknown>;
   const functions = Object.keys(shipped).filter((name) => typeof shipped[name] === 'function').sort();
   t.same(functions, [...NATIVE_FUNCTIONS].sort(), 'its functions are exactly the ones src/binding.ts declares');
+  for (const name of ['pagingSample', 'pagingWatch', 'pagingUnwatch']) t.ok(functions.includes(name), `the paging monitor's ${name}`);
+  t.notOk(functions.includes('mapFile'), "the paging tests' file mappings are the testing build's");
+  t.type((shipped['numbers'] as { paging?: unknown }).paging, 'object', "the paging monitor's layouts come with the shared numbers");
   const values = Object.keys(shipped).filter((name) => typeof shipped[name] !== 'function').sort();
   t.same(values, ['detachGuard', 'numbers', 'pageSize', 'physicalPages', 'scratch']);
   t.end();

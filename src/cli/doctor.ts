@@ -4,13 +4,17 @@
 import { release } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { binding } from '../binding';
+import {
+  capabilityEffectiveCheck, cgroupLimitCheck, cgroupProtectionCheck, hypervisorCheck, lockableNow, psiCheck, type CgroupLimitCheck,
+} from './container';
 import { columns, formatBytes, limitJson, parseCommand, positiveNumber, stylist, USAGE } from './format';
 import { allocSecret, lock, MemlockError } from '../index';
 import { maxMapCount, procMappings, procMemlockLimit, procStatus, swapAreas, type Mapping } from '../proc';
 import { MEMLOCK_REMEDIES } from '../system-error';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail';
-export type CheckId = 'rlimit' | 'capability' | 'swap' | 'max-map-count' | 'test-lock' | 'on-fault' | 'madvise' | 'kernel';
+export type CheckId = 'rlimit' | 'capability' | 'swap' | 'max-map-count' | 'test-lock' | 'on-fault' | 'madvise' | 'kernel'
+  | 'cgroup-limit' | 'cgroup-protection' | 'cap-effective' | 'psi' | 'hypervisor';
 
 export interface CheckError {
   code: string;
@@ -263,15 +267,27 @@ function guarded(id: CheckId, title: string, run: () => Check): Check {
 export function doctor(sizeBytes: number): DoctorReport {
   const { soft, hard } = procMemlockLimit('self');
   const env: Environment = { sizeBytes, soft, hard, capable: procStatus('self').hasIpcLock };
+  // First, so that a lock the memory cgroup cannot hold is not tried: it
+  // would get this process OOM-killed.
+  let cgroup: CgroupLimitCheck = { check: check('cgroup-limit', 'memory cgroup limit', 'pass', ''), wouldExceed: false };
+  const cgroupCheck = guarded('cgroup-limit', 'memory cgroup limit', () => (cgroup = cgroupLimitCheck(sizeBytes)).check);
   const checks = [
     guarded('rlimit', 'RLIMIT_MEMLOCK', () => rlimitCheck(env)),
     guarded('capability', 'CAP_IPC_LOCK', () => capabilityCheck(env)),
     guarded('swap', 'swap', swapCheck),
     guarded('max-map-count', 'vm.max_map_count', maxMapCountCheck),
-    guarded('test-lock', 'test lock', () => testLockCheck(env)),
+    cgroup.wouldExceed
+      ? check('test-lock', 'test lock', 'fail', `not tried: ${formatBytes(sizeBytes)} would take the memory cgroup over its limit (see below)`,
+        ['see the memory cgroup limit check'])
+      : guarded('test-lock', 'test lock', () => testLockCheck(env)),
     guarded('on-fault', 'MLOCK_ONFAULT', () => onFaultCheck(env)),
     guarded('madvise', 'MADV_DONTDUMP/WIPEONFORK', () => madviseCheck(env)),
     guarded('kernel', 'kernel', kernelCheck),
+    cgroupCheck,
+    guarded('cgroup-protection', 'memory.min/low', cgroupProtectionCheck),
+    guarded('cap-effective', 'CAP_IPC_LOCK effective', capabilityEffectiveCheck),
+    guarded('psi', 'PSI', psiCheck),
+    guarded('hypervisor', 'hypervisor', () => hypervisorCheck(cgroup.check.status === 'pass' ? lockableNow() : 0)),
   ];
   const summary = { pass: 0, warn: 0, fail: 0 };
   for (const c of checks) summary[c.status] += 1;

@@ -24,11 +24,16 @@ ${USAGE.doctor}
 doctor   Checks whether this process may lock memory the way memlock does:
          RLIMIT_MEMLOCK, CAP_IPC_LOCK, swap, vm.max_map_count, a test lock of
          --size MiB (default 64), mlock2(MLOCK_ONFAULT), MADV_DONTDUMP and
-         MADV_WIPEONFORK, and the kernel version. Run it as the service runs
-         (same user, systemd unit or container). Exit 0 when no check failed.
+         MADV_WIPEONFORK, the kernel version; and in containers: the memory
+         cgroup's limit against --size, memory.min/low, whether CAP_IPC_LOCK
+         is really effective, PSI and its triggers, and the hypervisor. Run it
+         as the service runs (same user, systemd unit or container). Exit 0
+         when no check failed.
 status   The kernel's account of a process's locked memory, from /proc: VmLck,
          VmPin, smaps Locked:, RLIMIT_MEMLOCK, CAP_IPC_LOCK, mappings, and the
-         mappings holding the most locked memory.
+         mappings holding the most locked memory; its VmSwap, the memory
+         pressure (PSI) of its cgroup or the system, and its page faults
+         (with --watch, fault and stall rates over each interval).
            --pid N          the process (default: this CLI itself)
            --top N          how many mappings to list (default 10)
            --watch SECONDS  repeat until interrupted; --count N stops after N

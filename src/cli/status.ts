@@ -6,6 +6,7 @@ import { columns, formatBytes, limitJson, parseCommand, positiveInteger, positiv
 import { MemlockError } from '../errors';
 import { kernelStatus } from '../kernel-status';
 import { procMappings, procName, readProcFile } from '../proc';
+import { pressureRows, pressureStatus, type PressureStatus } from './pressure';
 
 export interface LockedMapping {
   /** Addresses in hex, as in /proc/<pid>/maps. */
@@ -23,8 +24,12 @@ export interface LockedMapping {
   onFault: boolean;
 }
 
-/** `memlock status --json`: one object; with --watch, one per line (NDJSON). */
-export interface StatusReport {
+/**
+ * `memlock status --json`: one object; with --watch, one per line (NDJSON).
+ * The pressure fields (vmSwapBytes, pressure, faults, rates) are
+ * PressureStatus's (./pressure.ts).
+ */
+export interface StatusReport extends PressureStatus {
   command: 'status';
   pid: number;
   /** argv[0]'s last part, else Name: of /proc/<pid>/status. */
@@ -80,16 +85,17 @@ function noMemory(pid: number): string {
   return `process ${pid} has no memory to report: it is exiting, or a kernel thread`;
 }
 
-export function snapshot(pid: number, top: number): StatusReport {
+export function snapshot(pid: number, top: number, previous?: StatusReport): StatusReport {
   const kernel = kernelStatus(pid);
   const name = procName(pid);
   const locked = procMappings(pid).filter((m) => m.lockedBytes > 0 || m.flags.includes('lo'));
   locked.sort((a, b) => b.lockedBytes - a.lockedBytes || (b.end - b.start) - (a.end - a.start) || a.start - b.start);
+  const time = new Date().toISOString();
   return {
     command: 'status',
     pid,
     name,
-    time: new Date().toISOString(),
+    time,
     vmLckBytes: kernel.vmLckBytes,
     vmPinBytes: kernel.vmPinBytes,
     smapsLockedBytes: kernel.smapsLockedBytes,
@@ -108,6 +114,7 @@ export function snapshot(pid: number, top: number): StatusReport {
       vmLocked: m.flags.includes('lo'),
       onFault: m.flags.includes('lf'),
     })),
+    ...pressureStatus(pid, time, previous),
   };
 }
 
@@ -125,6 +132,7 @@ export function renderStatus(report: StatusReport): string {
     ['RLIMIT_MEMLOCK', `${limitText(soft)} / ${limitText(hard)}`, 'soft / hard'],
     ['CAP_IPC_LOCK', report.capIpcLock ? 'yes' : 'no', report.capIpcLock ? 'RLIMIT_MEMLOCK does not bind it' : 'RLIMIT_MEMLOCK binds it'],
     ['mappings', `${report.mappings} of ${report.maxMappings}`, 'vm.max_map_count'],
+    ...pressureRows(report),
   ], ['left', 'right', 'left']);
   const lines = [
     `${style('bold', 'memlock status')}  pid ${report.pid} (${report.name})  ${report.time}`,
@@ -173,10 +181,12 @@ export async function statusCommand(args: string[]): Promise<number> {
   if (count !== undefined && watch === undefined) throw new UsageError('--count needs --watch', USAGE.status);
 
   const redraw = watch !== undefined && !values.json && process.stdout.isTTY === true;
+  let previous: StatusReport | undefined;
   for (let n = 0; ; n += 1) {
     let report: StatusReport;
     try {
-      report = snapshot(pid, top);
+      report = snapshot(pid, top, previous);
+      previous = report;
     } catch (error) {
       if (!(error instanceof MemlockError)) throw error;
       // Before the first report the pid was bad input; later, the process went away.

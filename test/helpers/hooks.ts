@@ -28,11 +28,16 @@ export interface TestHooks {
   /** The nth call of a syscall fails with errno; clearFault says how many fired. */
   injectFault(syscall: number, nth: number, errno: number): void;
   clearFault(): number;
+  /**
+   * A read-only MAP_SHARED mapping of the file as a Buffer, its clean pages
+   * first dropped from the page cache; `random`: MADV_RANDOM (no readahead).
+   */
+  mapFile(file: string, bytes: number, random: boolean): Buffer;
 }
 
 const NAMES = [
   'rawMlock', 'rawMunlock', 'forkProbe', 'setVerifyWipe', 'wipeChecks', 'forkReadBytes', 'rawLockAll',
-  'forceMadviseFallback', 'pokeByte', 'injectFault', 'clearFault',
+  'forceMadviseFallback', 'pokeByte', 'injectFault', 'clearFault', 'mapFile',
 ] as const satisfies readonly (keyof TestHooks)[];
 
 /**
