@@ -14,7 +14,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { checkInterrupted, cleanupAll, installSignalHandlers, interruptedBy, makeTempDir, track } from './common/cleanup';
+import { checkInterrupted, installSignalHandlers, makeTempDir, runMain, track } from './common/cleanup';
 import { benchArgs, usageError } from './common/cli';
 import { outputPath, ROOT, shown, writeJson, writeOutput } from './common/files';
 import { hgrm } from './common/histogram';
@@ -195,13 +195,4 @@ async function main(): Promise<void> {
   }
 }
 
-main()
-  .catch((e: unknown) => {
-    // After an interrupt, the signal handler reports and exits.
-    if (interruptedBy() !== null) return;
-    console.error(e);
-    process.exitCode = 1;
-  })
-  .finally(() => {
-    if (interruptedBy() === null) cleanupAll();
-  });
+runMain(main);

@@ -107,6 +107,22 @@ export function installSignalHandlers(): void {
   }
 }
 
+/**
+ * Runs a benchmark's main: an error sets the exit code; after an interrupt
+ * the signal handler reports, cleans up and exits, so nothing is done here.
+ */
+export function runMain(main: () => Promise<void>): void {
+  main()
+    .catch((e: unknown) => {
+      if (interruptedBy() !== null) return;
+      console.error(e);
+      process.exitCode = 1;
+    })
+    .finally(() => {
+      if (interruptedBy() === null) cleanupAll();
+    });
+}
+
 /** A fresh directory under os.tmpdir(), removed with everything in it at cleanup. */
 export function makeTempDir(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'memlock-bench-'));

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { intoCgroups, makeTestCgroup, planCgroups } from '../../test/helpers/cgroup';
 import { makeDataFile } from '../../test/helpers/file-map';
-import { checkInterrupted, cleanupAll, installSignalHandlers, interruptedBy, makeTempDir, track } from '../common/cleanup';
+import { checkInterrupted, installSignalHandlers, makeTempDir, runMain, track } from '../common/cleanup';
 import { ROOT } from '../common/files';
 import { buildInfo, describeMachine, machineLine } from '../common/machine';
 import { heading, table } from '../common/report';
@@ -217,12 +217,4 @@ async function main(): Promise<void> {
   }
 }
 
-main()
-  .catch((e: unknown) => {
-    if (interruptedBy() !== null) return;
-    console.error(e);
-    process.exitCode = 1;
-  })
-  .finally(() => {
-    if (interruptedBy() === null) cleanupAll();
-  });
+runMain(main);
