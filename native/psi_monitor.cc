@@ -12,6 +12,25 @@
 
 #include "paging_sample.h"
 
+// glibc 2.32 and 2.34 moved these from libpthread into libc under new
+// versions, which a build on a current distribution would require. Their
+// first versions, still in every glibc (and in the libpthread that node
+// loads before 2.34), keep the addon loadable wherever official node loads
+// (glibc 2.28), as for dlsym in detach_guard.cc.
+#if defined(__GLIBC__) && defined(__x86_64__)
+__asm__(".symver pthread_create,pthread_create@GLIBC_2.2.5");
+__asm__(".symver pthread_join,pthread_join@GLIBC_2.2.5");
+__asm__(".symver pthread_attr_setstacksize,pthread_attr_setstacksize@GLIBC_2.2.5");
+__asm__(".symver pthread_sigmask,pthread_sigmask@GLIBC_2.2.5");
+__asm__(".symver pthread_setname_np,pthread_setname_np@GLIBC_2.12");
+#elif defined(__GLIBC__) && defined(__aarch64__)
+__asm__(".symver pthread_create,pthread_create@GLIBC_2.17");
+__asm__(".symver pthread_join,pthread_join@GLIBC_2.17");
+__asm__(".symver pthread_attr_setstacksize,pthread_attr_setstacksize@GLIBC_2.17");
+__asm__(".symver pthread_sigmask,pthread_sigmask@GLIBC_2.17");
+__asm__(".symver pthread_setname_np,pthread_setname_np@GLIBC_2.17");
+#endif
+
 namespace memlock {
 namespace psi {
 

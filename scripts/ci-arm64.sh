@@ -187,8 +187,12 @@ probe='
   for (let i = 0; i < 200000; i += 1) garbage.push({ i });
   memlock.unlockAll();
   memlock.allocSecret(32).free();
+  // The paging monitor starts and joins a thread (pthread, glibc 2.34 moved it).
+  const monitor = memlock.monitorPaging();
+  const mode = monitor.mode;
+  monitor.close();
   const glibc = process.report.getReport().header.glibcVersionRuntime;
-  console.log(`  ${process.arch} node ${process.version}, glibc ${glibc}: loads, locks, lockAll, secret; detach guard: ${binding.detachGuard}`);
+  console.log(`  ${process.arch} node ${process.version}, glibc ${glibc}: loads, locks, lockAll, secret, paging monitor (${mode}); detach guard: ${binding.detachGuard}`);
   // Node 24 keys locked buffers through V8 symbols that dlsym finds.
   if (Number(process.versions.node.split(".")[0]) >= 24 && binding.detachGuard !== "key") process.exit(1);
 '
