@@ -5,6 +5,7 @@
       "sources": [
         "native/binding.cc",
         "native/detach_guard.cc",
+        "native/env_state.cc",
         "native/glibc_compat.cc",
         "native/lock_registry.cc",
         "native/madvise_hook.cc",
@@ -14,6 +15,8 @@
         "native/page_table.cc",
         "native/paging_binding.cc",
         "native/paging_sample.cc",
+        "native/pinned_binding.cc",
+        "native/pinned_memory.cc",
         "native/platform_linux.cc",
         "native/psi_monitor.cc",
         "native/secret_pool.cc"

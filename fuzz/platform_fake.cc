@@ -100,6 +100,10 @@ int unlock_range(uintptr_t addr, size_t len) { return fake::apply(Syscall::kMunl
 int lock_all(int flags) { return fake::lock_all(flags); }
 int unlock_all() { return fake::unlock_all(); }
 int64_t map_memory(size_t) { return -ENOMEM; }
+int64_t map_hugetlb(size_t, size_t) { return -ENOMEM; }
+int64_t map_aligned(size_t, size_t) { return -ENOMEM; }
+int advise_huge_pages(uintptr_t, size_t) { return 0; }
+int populate_write(uintptr_t, size_t, size_t) { return 0; }
 int unmap_memory(uintptr_t, size_t) { return 0; }
 int protect_none(uintptr_t, size_t) { return 0; }
 int advise_dont_dump(uintptr_t, size_t) { return 0; }

@@ -18,10 +18,13 @@
 #include <vector>
 
 #include "detach_guard.h"
+#include "env_state.h"
 #include "locker.h"
 #include "madvise_hook.h"
 #include "napi_views.h"
 #include "paging_binding.h"
+#include "pinned_binding.h"
+#include "pinned_memory.h"
 #include "platform.h"
 #include "secret_pool.h"
 #ifdef MEMLOCK_TESTING
@@ -31,26 +34,6 @@
 namespace memlock {
 namespace {
 
-// One per environment (main thread, each worker). Its address is the owner
-// of the environment's locks; when the environment goes away, so do they.
-struct EnvState {
-  // Secondary results of the last call, shared with JS (as an external
-  // ArrayBuffer over this memory) so the hot calls can return a plain
-  // number; slots in shared_numbers.h. After kMapCountExceeded the figures
-  // of the error are here too, so that it is built with no allocation here
-  // and no /proc read in JS. It lives as long as the environment, like the
-  // JS that reads it.
-  double scratch[kScratchSlots] = {};
-  int32_t thread_id = 0;  // worker_threads.threadId, for locks()
-  // The object whose identity is this environment's detach key (see
-  // detach_guard.h), when detach keys are used at all.
-  napi_ref detach_key = nullptr;
-  // Weak references to every buffer this environment keyed, by data address.
-  std::unordered_map<void*, napi_ref> keyed;
-  // Views whose lock made pages sticky: their memory lives as long as this
-  // environment (src/retained.ts keeps them), so their counts end with it.
-  std::vector<Bytes> sticky;
-};
 constexpr double kMaxSecretSize = 1 << 30;
 
 void FinalizeEnvState(Napi::Env env, EnvState* state) {
@@ -61,14 +44,14 @@ void FinalizeEnvState(Napi::Env env, EnvState* state) {
   for (const Bytes& bytes : state->sticky) locker.drop_sticky(bytes.addr, bytes.len);
   for (auto& [data, ref] : state->keyed) napi_delete_reference(env, ref);
   if (state->detach_key != nullptr) napi_delete_reference(env, state->detach_key);
+  // Its pinned buffers' Buffers go with its heap: so does their memory.
+  PinnedMemory::instance().free_owner(state);
   // A slab this environment emptied is unmapped by a trim its event loop
   // scheduled (src/secret.ts); a worker terminated before that turn would
   // leave it mapped and locked until another thread frees a secret.
   SecretPool::instance().trim();
   delete state;
 }
-
-EnvState* StateOf(Napi::Env env) { return env.GetInstanceData<EnvState>(); }
 
 // Up to four arguments and the environment's state, for raw callbacks.
 struct RawArgs {
@@ -89,64 +72,6 @@ bool IdArg(napi_env env, napi_value value, int64_t* id) {
   if (napi_get_value_int64(env, value, id) == napi_ok) return true;
   napi_throw_type_error(env, nullptr, "memlock: expected a lock id");
   return false;
-}
-
-// Drops the weak reference to the keyed buffer at `data`, which is gone.
-void ForgetKeyed(napi_env env, EnvState* state, void* data) {
-  if (state == nullptr) return;
-  auto known = state->keyed.find(data);
-  if (known == state->keyed.end()) return;
-  napi_delete_reference(env, known->second);
-  state->keyed.erase(known);
-}
-
-// Sets (on) or clears `arraybuffer`'s detach key, if it is an ArrayBuffer and
-// this environment uses keys; anything else (undefined) is left alone.
-void SetDetachKey(napi_env env, EnvState* state, napi_value arraybuffer, bool on) {
-  if (state->detach_key == nullptr) return;
-  void* data = nullptr;
-  bool is = false;
-  if (napi_is_arraybuffer(env, arraybuffer, &is) != napi_ok || !is) return;
-  if (napi_get_arraybuffer_info(env, arraybuffer, &data, nullptr) != napi_ok) return;
-  napi_value key = nullptr;
-  auto known = state->keyed.find(data);
-  if (on) {
-    napi_get_reference_value(env, state->detach_key, &key);
-    if (known != state->keyed.end()) {
-      // Memory is reused (a pooled secret's slot): a reference to a buffer
-      // that is gone, or is another, is replaced.
-      napi_value held = nullptr;
-      bool same = false;
-      if (napi_get_reference_value(env, known->second, &held) == napi_ok && held != nullptr) {
-        napi_strict_equals(env, held, arraybuffer, &same);
-      }
-      if (!same) {
-        napi_delete_reference(env, known->second);
-        state->keyed.erase(known);
-        known = state->keyed.end();
-      }
-    }
-    if (known == state->keyed.end()) {
-      napi_ref ref = nullptr;
-      if (napi_create_reference(env, arraybuffer, 0, &ref) != napi_ok) return;
-      state->keyed.emplace(data, ref);
-    }
-  } else {
-    napi_get_undefined(env, &key);
-    if (known != state->keyed.end()) {
-      napi_delete_reference(env, known->second);
-      state->keyed.erase(known);
-    }
-  }
-  detach_guard::set_key(env, arraybuffer, key);
-}
-
-// The figures a kMapCountExceeded error names, into their scratch slots.
-void ScratchMappings(double* scratch, int64_t mappings) {
-  const Locker& locker = Locker::instance();
-  scratch[kScratchMappings] = static_cast<double>(mappings);
-  scratch[kScratchMapCap] = static_cast<double>(locker.max_map_count());
-  scratch[kScratchMapMargin] = static_cast<double>(locker.map_margin());
 }
 
 napi_value Number(napi_env env, double value) {
@@ -426,20 +351,7 @@ Napi::Value AllocSecret(const Napi::CallbackInfo& info) {
   void* data = reinterpret_cast<void*>(result.addr);
   void* serial = reinterpret_cast<void*>(static_cast<uintptr_t>(result.serial));
   napi_value value = nullptr;
-  napi_status status;
-  if (state->detach_key != nullptr) {
-    // 'key' mode: an ArrayBuffer freed with its object, not with its memory.
-    // No JavaScript can detach it, so the two end together; and node does
-    // not detach it at teardown (it does an external Buffer, presenting no
-    // key, and aborts when refused). src/secret.ts wraps it in a Buffer.
-    status = napi_create_external_arraybuffer(env, data, request.size, nullptr, nullptr, &value);
-    if (status == napi_ok) status = napi_add_finalizer(env, value, data, FinalizeSecret, serial, nullptr);
-    if (status == napi_ok) SetDetachKey(env, state, value, true);
-  } else {
-    // 'mark' mode: freed when the last ArrayBuffer over the memory goes,
-    // which may not be this one (src/guard.ts).
-    status = napi_create_external_buffer(env, request.size, data, FinalizeSecret, serial, &value);
-  }
+  napi_status status = WrapOwnedMemory(env, state, data, request.size, FinalizeSecret, serial, &value);
   if (status != napi_ok) {
     pool.free_if_current(result.addr, result.serial);
     NAPI_THROW_IF_FAILED(env, status, Napi::Value());
@@ -507,10 +419,13 @@ Napi::Object SharedNumbers(Napi::Env env) {
                                  {"newlySticky", kScratchNewlySticky}, {"lockError", kScratchLockError},
                                  {"failedSyscall", kScratchFailedSyscall}, {"mappings", kScratchMappings},
                                  {"mapCap", kScratchMapCap}, {"mapMargin", kScratchMapMargin},
-                                 {"lockPages", kScratchLockPages}}));
+                                 {"lockPages", kScratchLockPages}, {"mappedBytes", kScratchMappedBytes},
+                                 {"failedRange", kScratchFailedRange}}));
   numbers.Set("lockAll", object({{"current", kLockCurrent}, {"future", kLockFuture}, {"onFault", kLockOnFault}}));
   numbers.Set("secret", object({{"guarded", kSecretGuarded}, {"requireLock", kSecretRequireLock},
                                 {"dropOnFork", kSecretDropOnFork}}));
+  numbers.Set("pinned", object({{"onFault", kPinnedOnFault}, {"prefault", kPinnedPrefault},
+                                {"dropOnFork", kPinnedDropOnFork}}));
   numbers.Set("results", object({{"limitExceeded", static_cast<double>(kLimitExceeded)},
                                  {"mapCountExceeded", static_cast<double>(kMapCountExceeded)}}));
   using namespace paging;
@@ -584,6 +499,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("trimSecrets", Napi::Function::New(env, TrimSecrets, "trimSecrets"));
   exports.Set("secretStats", Napi::Function::New(env, GetSecretStats, "secretStats"));
   register_paging(env, exports);
+  register_pinned(env, exports);
 #ifdef MEMLOCK_TESTING
   AddTestHooks(env, exports);
 #endif

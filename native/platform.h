@@ -21,8 +21,9 @@ int unlock_range(uintptr_t addr, size_t len);         // munlock
 int lock_all(int flags);
 int unlock_all();
 
-// The ranges the kernel has locked now (smaps VmFlags lo), and which of them
-// are locked on fault (lf): what a failed unlockAll puts back.
+// The ranges the kernel has locked now (smaps VmFlags lo, or ht: hugetlb
+// pages never leave RAM), and which of them are locked on fault (lf): what
+// verify() checks counts against and a failed unlockAll puts back.
 struct LockedRange {
   uintptr_t start, end;
   bool on_fault;
@@ -48,6 +49,18 @@ int protect_none(uintptr_t addr, size_t len);  // PROT_NONE: a guard page
 int advise_dont_dump(uintptr_t addr, size_t len);       // MADV_DONTDUMP
 int advise_wipe_on_fork(uintptr_t addr, size_t len);    // MADV_WIPEONFORK
 int advise_dont_fork(uintptr_t addr, size_t len);       // MADV_DONTFORK
+// Anonymous memory on hugetlb pages of `huge_page` bytes (MAP_HUGETLB): the
+// address, or -errno (ENOMEM when the pool has too few free pages: mmap
+// reserves them, so touching the memory later cannot fail for want of one).
+int64_t map_hugetlb(size_t len, size_t huge_page);
+// Anonymous memory starting at a multiple of `align` (a power of two, for
+// transparent huge pages): the address, or -errno.
+int64_t map_aligned(size_t len, size_t align);
+int advise_huge_pages(uintptr_t addr, size_t len);      // MADV_HUGEPAGE
+// Faults every page in for writing: MADV_POPULATE_WRITE (Linux 5.14+), or a
+// write to each `step` bytes where the kernel lacks it. Fresh memory only:
+// the fallback writes the byte it reads.
+int populate_write(uintptr_t addr, size_t len, size_t step);
 // Zeroes memory in a way the compiler may not drop as a dead store.
 void wipe(uintptr_t addr, size_t len);
 

@@ -19,6 +19,12 @@
 #ifndef MADV_WIPEONFORK
 #define MADV_WIPEONFORK 18
 #endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+#ifndef MAP_HUGE_SHIFT
+#define MAP_HUGE_SHIFT 26
+#endif
 #ifndef MLOCK_ONFAULT
 #define MLOCK_ONFAULT 0x01
 #endif
@@ -83,7 +89,8 @@ int locked_ranges(std::vector<LockedRange>* out) {
     if (sscanf(line, "%lx-%lx ", &s, &e) == 2) {  // a mapping's header line
       start = s;
       end = e;
-    } else if (strncmp(line, "VmFlags:", 8) == 0 && strstr(line, " lo") != nullptr) {
+    } else if (strncmp(line, "VmFlags:", 8) == 0 && (strstr(line, " lo") != nullptr || strstr(line, " ht") != nullptr)) {
+      // hugetlb memory (ht) never leaves RAM, and mlock leaves its VmFlags alone.
       out->push_back(LockedRange{start, end, strstr(line, " lf") != nullptr});
     }
   }
@@ -176,6 +183,40 @@ static int advise(uintptr_t addr, size_t len, int advice) {
 int advise_dont_dump(uintptr_t addr, size_t len) { return advise(addr, len, MADV_DONTDUMP); }
 int advise_wipe_on_fork(uintptr_t addr, size_t len) { return advise(addr, len, MADV_WIPEONFORK); }
 int advise_dont_fork(uintptr_t addr, size_t len) { return advise(addr, len, MADV_DONTFORK); }
+
+int64_t map_hugetlb(size_t len, size_t huge_page) {
+  MEMLOCK_INJECT(Syscall::kMmap);
+  // The page size goes in as its log2 (MAP_HUGE_2MB, MAP_HUGE_1GB, ...).
+  int log2 = __builtin_ctzll(huge_page);
+  void* addr = mmap(nullptr, len, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (log2 << MAP_HUGE_SHIFT), -1, 0);
+  return addr == MAP_FAILED ? -errno : static_cast<int64_t>(reinterpret_cast<uintptr_t>(addr));
+}
+
+int64_t map_aligned(size_t len, size_t align) {
+  if (align <= page_size()) return map_memory(len);
+  // Over-map by the alignment and give back the ends: mmap takes no alignment.
+  int64_t mapped = map_memory(len + align);
+  if (mapped < 0) return mapped;
+  uintptr_t base = static_cast<uintptr_t>(mapped);
+  uintptr_t start = (base + align - 1) & ~(static_cast<uintptr_t>(align) - 1);
+  if (start > base) munmap(reinterpret_cast<void*>(base), start - base);
+  uintptr_t end = base + len + align;
+  if (end > start + len) munmap(reinterpret_cast<void*>(start + len), end - (start + len));
+  return static_cast<int64_t>(start);
+}
+
+int advise_huge_pages(uintptr_t addr, size_t len) { return advise(addr, len, MADV_HUGEPAGE); }
+
+int populate_write(uintptr_t addr, size_t len, size_t step) {
+  int rc = advise(addr, len, MADV_POPULATE_WRITE);
+  if (rc != -EINVAL) return rc;  // EINVAL: a kernel before 5.14
+  for (uintptr_t p = addr; p < addr + len; p += step) {
+    volatile unsigned char* byte = reinterpret_cast<volatile unsigned char*>(p);
+    *byte = *byte;
+  }
+  return 0;
+}
 
 void wipe(uintptr_t addr, size_t len) { explicit_bzero(reinterpret_cast<void*>(addr), len); }
 

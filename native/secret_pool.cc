@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <new>
 
+#include "pinned_memory.h"
 #include "platform.h"
 
 namespace memlock {
@@ -65,15 +66,18 @@ void register_fork_handlers() {
   static const int registered = pthread_atfork(
       [] {
         SecretPool::instance().mu_.lock();  // the pool's first, as on every path
+        PinnedMemory::instance().mu_.lock();  // held across no other: any place will do
         Locker::before_fork();
       },
       [] {
         Locker::after_fork_parent();
+        PinnedMemory::instance().mu_.unlock();
         SecretPool::instance().mu_.unlock();
       },
       [] {
         Locker::after_fork_child();
         // Only the forking thread survives: a fresh mutex, not an unlock.
+        new (&PinnedMemory::instance().mu_) std::mutex();
         new (&SecretPool::instance().mu_) std::mutex();
       });
   (void)registered;

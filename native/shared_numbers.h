@@ -22,15 +22,17 @@ static_assert(sizeof(kSyscallNames) / sizeof(kSyscallNames[0]) == static_cast<in
 // comment in binding.cc.
 enum ScratchSlot : int {
   kScratchPages = 0,         // lock, residentPages: pages covered; verify: pages counted
+  kScratchMappedBytes = 0,   // allocPinned: bytes mapped
+  kScratchFailedRange = 0,   // lockRanges: the index of the range refused
   kScratchTag = 0,           // releaseLatest: the released lock's tag
   kScratchLocked = 0,        // allocSecret: 1 if the memory is locked
   kScratchNewlySticky = 1,   // lock: pages that turned sticky
   kScratchLockError = 1,     // allocSecret: why a best-effort secret is not locked
-  kScratchFailedSyscall = 2, // lock, allocSecret, unlockAll: the Syscall refused
+  kScratchFailedSyscall = 2, // lock, allocSecret, allocPinned, lockRanges, unlockAll: the Syscall refused
   kScratchMappings = 3,      // after kMapCountExceeded: mappings counted,
   kScratchMapCap = 4,        //   vm.max_map_count,
   kScratchMapMargin = 5,     //   and the margin memlock keeps below it
-  kScratchLockPages = 6,     // allocSecret after kLimitExceeded: pages it tried to lock
+  kScratchLockPages = 6,     // allocSecret, allocPinned after kLimitExceeded: pages it tried to lock
   kScratchSlots = 7
 };
 
@@ -38,6 +40,9 @@ enum ScratchSlot : int {
 constexpr int kLockCurrent = 1, kLockFuture = 2, kLockOnFault = 4;
 // allocSecret flags.
 constexpr int kSecretGuarded = 1, kSecretRequireLock = 2, kSecretDropOnFork = 4;
+
+// allocPinned flags.
+constexpr int kPinnedOnFault = 1, kPinnedPrefault = 2, kPinnedDropOnFork = 4;
 
 // Negative results that are not errnos.
 constexpr int64_t kLimitExceeded = -1000001;

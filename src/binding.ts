@@ -20,9 +20,12 @@ export interface SharedNumbers {
     readonly mapCap: number;
     readonly mapMargin: number;
     readonly lockPages: number;
+    readonly mappedBytes: number;
+    readonly failedRange: number;
   };
   readonly lockAll: { readonly current: number; readonly future: number; readonly onFault: number };
   readonly secret: { readonly guarded: number; readonly requireLock: number; readonly dropOnFork: number };
+  readonly pinned: { readonly onFault: number; readonly prefault: number; readonly dropOnFork: number };
   /** Native results below zero that are not errnos. */
   readonly results: { readonly limitExceeded: number; readonly mapCountExceeded: number };
   /** The paging monitor's sample slots and event layouts. */
@@ -172,6 +175,23 @@ export interface NativeBinding {
   freeSecret(buffer: Buffer): number;
   trimSecrets(): void;
   secretStats(): NativeSecretStats;
+  /**
+   * A pinned buffer of `size` bytes (flags: numbers.pinned), on hugetlb
+   * pages of `hugetlbPage` bytes or aligned to `thpAlign` for transparent
+   * huge pages (0: neither): a Buffer, or in 'key' mode an ArrayBuffer to
+   * wrap; or -errno / LIMIT_EXCEEDED / MAP_COUNT_EXCEEDED with nothing left
+   * mapped. Bytes mapped, or the failed syscall, in scratch.
+   */
+  allocPinned(size: number, flags: number, hugetlbPage: number, thpAlign: number, label: string): Buffer | ArrayBuffer | number;
+  /** 0 freed (the Buffer is detached), 1 not a live pinned buffer of this thread. */
+  freePinned(buffer: Buffer): number;
+  pinnedStats(): { live: number; mappedBytes: number };
+  /**
+   * One lock per [start, end) pair (whole pages), each labelled, all or
+   * none: their ids, or -errno / LIMIT_EXCEEDED / MAP_COUNT_EXCEEDED with
+   * the refused range's index and syscall in scratch.
+   */
+  lockRanges(ranges: Float64Array, labels: string[]): Float64Array | number;
   /** mlockall behind memlock's madvise hook (flags: 1 current, 2 future, 4 on fault): 0 or -errno. */
   lockAll(flags: number): number;
   /**
@@ -212,7 +232,7 @@ export interface NativeBinding {
 export const NATIVE_FUNCTIONS = [
   'lock', 'release', 'releaseLatest', 'isHeld', 'setDetachKey', 'clearDetachKeys', 'counts', 'residentPages', 'addressOf',
   'isDetached', 'stats', 'getLimit', 'setLimit', 'memlockRlimit', 'mappingCount',
-  'allocSecret', 'freeSecret', 'trimSecrets', 'secretStats',
+  'allocSecret', 'freeSecret', 'trimSecrets', 'secretStats', 'allocPinned', 'freePinned', 'pinnedStats', 'lockRanges',
   'setThreadId', 'annotate', 'locks', 'verify', 'lockAll', 'unlockAll', 'lockAllFlags', 'madviseHookCounts',
   'pagingSample', 'pagingWatch', 'pagingUnwatch',
 ] as const satisfies readonly (keyof NativeBinding)[];

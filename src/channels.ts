@@ -46,7 +46,7 @@ export interface LimitMessage {
 /** `memlock:error`: a call failed in the kernel (the error carries errno and syscall). */
 export interface ErrorMessage {
   error: Error;
-  operation: 'lock' | 'release' | 'unlock' | 'allocSecret';
+  operation: 'lock' | 'release' | 'unlock' | 'allocSecret' | 'allocPinned' | 'lockCode';
   view: unknown;
 }
 

@@ -17,6 +17,14 @@ export type { LockAllOptions, LockAllState } from './lock-all';
 export { allocSecret, secretStats, SecretBuffer, MAX_SECRET_SIZE } from './secret';
 export type { SecretOptions, SecretStats } from './secret';
 
+// Pinned buffers memlock maps itself (huge pages, prefault), and the process's code.
+export { allocPinned, pinnedStats, PinnedBuffer, MAX_PINNED_SIZE } from './pinned';
+export type { PinnedOptions, PinnedStats, HugePageKind } from './pinned';
+export { hugePageSupport } from './huge-pages';
+export type { HugePageSupport, HugetlbPool } from './huge-pages';
+export { lockCode, CodeLock } from './lock-code';
+export type { CodeMapping, LockCodeOptions } from './lock-code';
+
 // Diagnostics: held locks, the kernel's account, channels.
 export { locks, verify, setDiagnostics, getDiagnostics } from './diagnostics';
 export type { LockInfo, VerifyReport, DiagnosticsOptions } from './diagnostics';

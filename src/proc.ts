@@ -95,10 +95,14 @@ export interface Mapping {
   path: string;
   lockedBytes: number;
   rssBytes: number;
+  /** Of Rss, bytes on transparent huge pages (AnonHugePages). */
+  anonHugeBytes: number;
+  /** The size of the pages backing it (KernelPageSize): 2 MiB or 1 GiB for hugetlb. */
+  kernelPageBytes: number;
   flags: string[];
 }
 
-/** Every mapping of /proc/<pid>/smaps with its Locked:, Rss: and VmFlags. */
+/** Every mapping of /proc/<pid>/smaps with its Locked:, Rss:, huge pages and VmFlags. */
 export function procMappings(pid: number | 'self'): Mapping[] {
   const mappings: Mapping[] = [];
   let current: Mapping | undefined;
@@ -112,12 +116,16 @@ export function procMappings(pid: number | 'self'): Mapping[] {
         path: header[4] ?? '',
         lockedBytes: 0,
         rssBytes: 0,
+        anonHugeBytes: 0,
+        kernelPageBytes: 0,
         flags: [],
       };
       mappings.push(current);
     } else if (current) {
       if (line.startsWith('Locked:')) current.lockedBytes = Number.parseInt(line.slice(7), 10) * 1024;
       else if (line.startsWith('Rss:')) current.rssBytes = Number.parseInt(line.slice(4), 10) * 1024;
+      else if (line.startsWith('AnonHugePages:')) current.anonHugeBytes = Number.parseInt(line.slice(14), 10) * 1024;
+      else if (line.startsWith('KernelPageSize:')) current.kernelPageBytes = Number.parseInt(line.slice(15), 10) * 1024;
       else if (line.startsWith('VmFlags:')) current.flags = line.slice(8).trim().split(/\s+/);
     }
   }

@@ -96,6 +96,46 @@ t.test('secret memory never leaves through a plain ArrayBuffer', (t) => {
   t.end();
 });
 
+t.test('a pinned buffer stays where memlock mapped it, locked, and free() still unmaps it', (t) => {
+  type Outcome = Attempt & { stayed: boolean; counts: number[]; kernelLocked: number; free: Attempt; freedAfter: boolean };
+  const r = scenario<Record<string, Outcome> & { live: number; verify: boolean; stats: { heldLocks: number } }>(
+    t,
+    'pinned-paths',
+  );
+  const paths = [...MESSAGE_PATHS, ...(HAS_TRANSFER ? ['transfer()', 'transferToFixedLength()'] : [])];
+  for (const path of paths) {
+    const o = r[path]!;
+    t.ok(o.stayed, `${path}: the memory stayed with the pinned buffer`);
+    t.same(o.counts, [1], `${path}: its pages still count 1`);
+    t.equal(o.kernelLocked, 64 * 1024 / pageSize, `${path}: and the kernel has every page locked`);
+    t.ok(o.freedAfter && !o.free.threw, `${path}: free() unmaps it`);
+    if (MAJOR >= 22) t.ok(o.threw, `${path}: refused on Node ${MAJOR}`);
+  }
+  const stream = r['byte stream enqueue']!;
+  if (KEYS) t.ok(stream.threw && stream.stayed && stream.freedAfter, 'Node 24: a byte stream cannot take it');
+  else t.equal(stream.free.code, 'ERR_MEMLOCK_BUFFER_MOVED', `Node ${MAJOR}: free() says node moved it`);
+  t.equal(r.live, 0, 'every pinned buffer is unmapped in the end, a moved one once its new owner is collected');
+  t.equal(r.stats.heldLocks, 0, 'and no lock is left');
+  t.ok(r.verify);
+  t.end();
+});
+
+t.test("a worker's pinned buffer cannot leave it, and goes with it", (t) => {
+  const r = scenario<{
+    sent: string; intact: boolean; liveInWorker: number; receivedBytes: number; liveAfter: number;
+    stats: { heldLocks: number; lockedPages: number }; verify: boolean;
+  }>(t, 'pinned-worker');
+  t.ok(r.intact, 'the worker still has its buffer, whole, after trying to send it');
+  t.equal(r.liveInWorker, 1);
+  if (MAJOR >= 22) t.not(r.sent, 'sent', 'the transfer was refused');
+  else t.equal(r.receivedBytes, 1 << 20, 'Node 20 sent a copy, not the memory');
+  t.equal(r.liveAfter, 0, "the worker's exit unmapped it");
+  t.equal(r.stats.heldLocks, 0, 'and its lock went with it');
+  t.equal(r.stats.lockedPages, 0);
+  t.ok(r.verify, "memlock's table and the kernel agree");
+  t.end();
+});
+
 t.test("a worker cannot hand its secret to the main thread, nor free one under it", (t) => {
   const r = scenario<{ report: Record<string, string>; received: number; aliased: boolean; verify: boolean }>(
     t,

@@ -1,0 +1,115 @@
+// lockCode(): a counted lock on every file-backed executable mapping of the
+// process (node itself, shared libraries, addons), for services that cannot
+// lock everything but must not take major faults in their own code.
+import { binding, LIMIT_EXCEEDED, MAP_COUNT_EXCEEDED, SCRATCH, SYSCALL_NAMES } from './binding';
+import { reportError } from './channels';
+import { checkInternal, INTERNAL, invalidArgType, MemlockError } from './errors';
+import { readProcFile } from './proc';
+import { mappingsError, systemError } from './system-error';
+
+export interface CodeMapping {
+  /** The file mapped (node, a shared library, an addon). */
+  path: string;
+  /** Its first byte's address, and its size. */
+  start: number;
+  bytes: number;
+}
+
+export interface LockCodeOptions {
+  /** A name shown by locks() (each mapping's lock adds its file). Default 'memlock: code'. */
+  label?: string;
+}
+
+/** Counted locks on the executable file mappings there were at lockCode(). */
+export class CodeLock implements Disposable {
+  /** Bytes locked: the sum of the mappings' sizes. */
+  readonly bytes: number;
+  readonly mappings: readonly CodeMapping[];
+  readonly #ids: Float64Array;
+  #released = false;
+
+  /** @internal Made by lockCode(); `new CodeLock()` throws ERR_ILLEGAL_CONSTRUCTOR. */
+  constructor(token: typeof INTERNAL, ids: Float64Array, mappings: CodeMapping[]) {
+    checkInternal(token, 'CodeLock', 'lockCode()');
+    this.#ids = ids;
+    this.mappings = Object.freeze(mappings.map((m) => Object.freeze(m)));
+    this.bytes = mappings.reduce((sum, m) => sum + m.bytes, 0);
+  }
+
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /**
+   * Subtracts 1 from the count of every page locked; pages reaching 0 are
+   * unlocked. Releasing twice is harmless. If a munlock is refused, the other
+   * locks are still released and the first error is thrown.
+   */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    let failure: Error | undefined;
+    this.#ids.forEach((id, i) => {
+      const rc = binding.release(id, undefined);
+      if (rc < 0 && failure === undefined) failure = systemError(rc, 'munlock', this.mappings[i]!.bytes);
+    });
+    if (failure !== undefined) throw reportError(failure, 'release', undefined);
+  }
+
+  [Symbol.dispose](): void {
+    this.release();
+  }
+}
+
+/** The file-backed executable mappings in /proc/self/maps now. */
+export function codeMappings(): CodeMapping[] {
+  const mappings: CodeMapping[] = [];
+  for (const line of readProcFile('/proc/self/maps').split('\n')) {
+    const match = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) \S+ \S+ \S+\s+(\/.*)$/.exec(line);
+    if (match === null || match[3]![2] !== 'x') continue;
+    const start = parseInt(match[1]!, 16);
+    mappings.push({ path: match[4]!.replace(/ \(deleted\)$/, ''), start, bytes: parseInt(match[2]!, 16) - start });
+  }
+  return mappings;
+}
+
+/**
+ * Locks every file-backed executable mapping the process has now (a counted
+ * lock each, all or none): the code of node, its shared libraries and loaded
+ * addons stays in RAM. Not covered: the JavaScript heap, JIT code (V8's
+ * anonymous code space), and code loaded after the call.
+ */
+export function lockCode(options?: LockCodeOptions): CodeLock {
+  if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
+    throw invalidArgType('options', 'of type object', options);
+  }
+  const label = options?.label ?? 'memlock: code';
+  if (typeof label !== 'string') throw invalidArgType('options.label', 'of type string', label);
+  const mappings = codeMappings();
+  const ranges = new Float64Array(mappings.length * 2);
+  mappings.forEach((m, i) => {
+    ranges[2 * i] = m.start;
+    ranges[2 * i + 1] = m.start + m.bytes;
+  });
+  const ids = binding.lockRanges(ranges, mappings.map((m) => `${label} ${m.path}`));
+  if (typeof ids === 'number') throw lockCodeFailure(ids, mappings);
+  return new CodeLock(INTERNAL, ids, mappings);
+}
+
+function lockCodeFailure(rc: number, mappings: CodeMapping[]): Error {
+  const refused = mappings[binding.scratch[SCRATCH.failedRange]!];
+  const total = mappings.reduce((sum, m) => sum + m.bytes, 0);
+  if (rc === LIMIT_EXCEEDED) {
+    const { lockedPages, limitPages } = binding.stats();
+    return new MemlockError(
+      `locking the process's code (${Math.ceil(total / binding.pageSize)} pages) would exceed the lockable-page ` +
+        `limit: ${lockedPages} of ${limitPages} pages are locked; release some or raise it with setLockablePageLimit()`,
+      { code: 'ERR_MEMLOCK_LIMIT' },
+    );
+  }
+  if (rc === MAP_COUNT_EXCEEDED) return mappingsError();
+  const syscall = SYSCALL_NAMES[binding.scratch[SCRATCH.failedSyscall]!] ?? 'mlock';
+  const error = systemError(rc, syscall === 'none' ? 'mlock' : syscall, total);
+  if (refused !== undefined) error.message += ` (refused at ${refused.path}; nothing is left locked)`;
+  return reportError(error, 'lockCode', undefined);
+}
