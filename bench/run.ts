@@ -3,13 +3,14 @@
 //   latency   bench/latency/latency.ts, per-page access time, pinned against paged
 //   jitter    bench/latency/jitter.ts, a cyclictest-style loop, paged against lockAll
 //   overhead  bench/overhead/overhead.ts, memlock against the raw syscalls (own process)
+//   pinned    bench/pinned/pinned.ts, allocPinned by page kind: access latency, cost of allocating
 //
 //   npm run bench -- [--full] [--json FILE] [--hgrm DIR] [--svg FILE]
-//                    [--only overhead,latency,jitter] [--swapfile PATH --swap-size SIZE]
+//                    [--only overhead,latency,jitter,pinned] [--swapfile PATH --swap-size SIZE]
 //                    [--clock auto|rdtscp|clock_gettime] [--seed N]
 //
 // Reports; never fails because a goal is missed. Leaves nothing behind:
-// temporary files, the swapfile and child processes are removed on exit and
+// temporary files, the swapfile, a hugetlb pool and child processes are undone on exit and
 // on SIGINT/SIGTERM/SIGHUP (locks end with the process anyway).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -25,6 +26,7 @@ import { runJitter, type JitterReport } from './latency/jitter';
 import { runLatency } from './latency/latency';
 import type { LatencyReport } from './latency/latency-types';
 import { parseSize } from './latency/swapfile';
+import { runPinned, type PinnedBenchReport } from './pinned/pinned';
 
 const validSize = (text: string): boolean => {
   try {
@@ -40,13 +42,13 @@ const USAGE = `usage: npm run bench -- [options]
   --hgrm DIR             HdrHistogram percentile distributions, one .hgrm file per curve (values in us)
   --svg FILE             latency CDFs, pinned against paged, log axes
                          (FILE or DIR: a bare name goes under bench/results/, a path is taken as given)
-  --only LIST            some of: latency,jitter,overhead (default: all)
+  --only LIST            some of: latency,jitter,pinned,overhead (default: all)
   --swapfile PATH        make a temporary swapfile there for the anonymous-eviction scenario (root; removed after)
   --swap-size SIZE       its size (default 256M)
   --clock NAME           auto (default), rdtscp or clock_gettime: the clock timing each access
   --seed N               seed of the random page order (default 1)`;
 
-const BENCHES = ['latency', 'jitter', 'overhead'] as const;
+const BENCHES = ['latency', 'jitter', 'pinned', 'overhead'] as const;
 type Bench = (typeof BENCHES)[number];
 
 function options() {
@@ -136,6 +138,7 @@ async function main(): Promise<void> {
   let overhead: unknown = null;
   let latency: LatencyReport | null = null;
   let jitter: JitterReport | null = null;
+  let pinned: PinnedBenchReport | null = null;
   // A benchmark that cannot run here (no cmake, C compiler or node headers)
   // is reported and the others still run.
   const failed: Partial<Record<Bench, string>> = {};
@@ -163,6 +166,7 @@ async function main(): Promise<void> {
     );
   }
   if (opts.only.has('jitter')) jitter = await attempt('jitter', () => runJitter({ full: opts.full, dir }));
+  if (opts.only.has('pinned')) pinned = await attempt('pinned', () => runPinned({ full: opts.full, seed: opts.seed }));
   // Last: it maps, locks and frees a GiB, and this VM hands freed memory
   // back to the host for seconds after, which showed in latency tails.
   if (opts.only.has('overhead')) {
@@ -183,6 +187,7 @@ async function main(): Promise<void> {
       overhead,
       latency,
       jitter,
+      pinned,
       failed,
       totalSeconds: seconds,
     };

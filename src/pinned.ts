@@ -27,6 +27,11 @@ export interface PinnedOptions {
   /** Only huge pages of this many bytes (2 MiB, 1 GiB, ...). Default: any. */
   hugePageSize?: number;
   /**
+   * Only from a hugetlb pool ('hugetlb') or only transparent huge pages
+   * ('transparent'). Default 'any': a pool first, then transparent ones.
+   */
+  hugePageSource?: 'any' | 'hugetlb' | 'transparent';
+  /**
    * Every page resident (and written once, so private) on return: the first
    * access costs what memory costs. Default true, unless onFault.
    */
@@ -135,6 +140,7 @@ interface PinnedFacts {
 interface Checked {
   hugePages: 'off' | 'try' | 'require';
   hugePageSize: number | undefined;
+  hugePageSource: 'any' | 'hugetlb' | 'transparent';
   prefault: boolean;
   onFault: boolean;
   onFork: 'drop' | 'keep';
@@ -174,6 +180,10 @@ function checkOptions(size: unknown, options: PinnedOptions | undefined): Checke
       throw invalidArgValue('options.hugePageSize', "needs options.hugePages 'try' or 'require'");
     }
   }
+  const hugePageSource = choice('options.hugePageSource', options?.hugePageSource, ['any', 'hugetlb', 'transparent'], 'any');
+  if (options?.hugePageSource !== undefined && hugePages === 'off') {
+    throw invalidArgValue('options.hugePageSource', "needs options.hugePages 'try' or 'require'");
+  }
   const onFault = flag('options.onFault', options?.onFault) ?? false;
   const prefault = flag('options.prefault', options?.prefault);
   // A lock that is not on fault faults every page in: prefault: false means onFault.
@@ -185,6 +195,7 @@ function checkOptions(size: unknown, options: PinnedOptions | undefined): Checke
   return {
     hugePages,
     hugePageSize,
+    hugePageSource,
     onFault: onFault || prefault === false,
     prefault: prefault ?? !onFault,
     onFork: choice('options.onFork', options?.onFork, ['drop', 'keep'], 'drop'),
@@ -207,11 +218,12 @@ function attempts(size: number, checked: Checked, support: HugePageSupport): Att
   const smallest = Math.min(...support.hugetlb.map((pool) => pool.pageSize), support.transparent.pageSize || Infinity);
   const needed = Math.ceil(size / smallest) * smallest;
   const list: Attempt[] = support.hugetlb
+    .filter(() => checked.hugePageSource !== 'transparent')
     .filter((pool) => wanted(pool.pageSize) && (checked.hugePageSize !== undefined || pool.pageSize <= needed))
     .filter((pool) => pool.available >= Math.ceil(size / pool.pageSize))
     .map((pool) => ({ kind: 'hugetlb', pageSize: pool.pageSize }));
   const thp = support.transparent;
-  if (thp.mode !== 'never' && thp.pageSize > binding.pageSize && wanted(thp.pageSize)) {
+  if (thp.mode !== 'never' && thp.pageSize > binding.pageSize && wanted(thp.pageSize) && checked.hugePageSource !== 'hugetlb') {
     // With onFault nothing is faulted in, so there is nothing to read back:
     // required huge pages must then come from a pool.
     if (!(checked.onFault && !checked.prefault && checked.hugePages === 'require')) {

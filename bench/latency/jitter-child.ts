@@ -1,15 +1,19 @@
 // One run of the jitter loop (jitter.ts), in a process of its own so that
 // paged and pinned runs start alike and whole-process locking ends with the
-// process. Prints `R <json>` (a JitterRun) as its last line.
+// process. Modes: paged; code (lockCode() for the process's code and lock() on
+// the working set: what a service with a finite RLIMIT_MEMLOCK can do);
+// pinned (lockAll current + future). Prints `R <json>` (a JitterRun) as its last line.
 //
 //   node --import tsx bench/latency/jitter-child.ts '<ChildConfig as JSON>'
 import fs from 'node:fs';
-import { lockAll, pageSize, stats, unlockAll } from '../../lib/index';
+import { lock, lockAll, lockCode, pageSize, stats, unlockAll, type CodeLock, type PageLock } from '../../lib/index';
 import { record, type Recorded } from '../common/histogram';
 import { loadBuiltProbe, type PressureReport } from './probe';
 
+export type JitterMode = 'paged' | 'code' | 'pinned';
+
 export interface ChildConfig {
-  mode: 'paged' | 'pinned';
+  mode: JitterMode;
   pressure: boolean;
   intervalUs: number;
   /** Per wake method. */
@@ -40,10 +44,13 @@ export interface WakeResult {
 }
 
 export interface JitterRun {
-  mode: 'paged' | 'pinned';
+  mode: JitterMode;
   pressure: boolean;
   /** lockAll({ current: true, future: true }) took this long; null when paged. */
   lockAllMs: number | null;
+  /** code: lockCode() took this long, and the bytes it locked; null otherwise. */
+  lockCodeMs: number | null;
+  codeBytes: number;
   /** VmLck while running, bytes. */
   vmLckBytes: number;
   /** File-backed mappings the pressure thread pages out. */
@@ -170,6 +177,15 @@ async function measure(wake: Wake, seconds: number): Promise<WakeResult> {
 
 async function main(): Promise<void> {
   let lockAllMs: number | null = null;
+  let lockCodeMs: number | null = null;
+  let code: CodeLock | null = null;
+  let working: PageLock | null = null;
+  if (cfg.mode === 'code') {
+    const t0 = performance.now();
+    code = lockCode();
+    lockCodeMs = performance.now() - t0;
+    working = lock(ws);
+  }
   if (cfg.mode === 'pinned') {
     // current: everything mapped now, text and working set included, is
     // faulted in and locked; future: so is whatever is mapped later.
@@ -187,11 +203,15 @@ async function main(): Promise<void> {
   const pressureReport = cfg.pressure ? probe.pressureStop() : null;
   const vmLckBytes = stats().vmLckBytes;
   if (cfg.mode === 'pinned') unlockAll();
+  working?.release();
+  code?.release();
   probe.unmap(ws);
   const run: JitterRun = {
     mode: cfg.mode,
     pressure: cfg.pressure,
     lockAllMs,
+    lockCodeMs,
+    codeBytes: code?.bytes ?? 0,
     vmLckBytes,
     evictable,
     pressureReport,

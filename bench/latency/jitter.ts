@@ -3,7 +3,8 @@
 // time. Two ways to wait: setTimeout (what a Node service does) and a
 // busy-wait on performance.now() (no timer in the way: what is left is
 // faults, preemption and GC). Each run is a child process (jitter-child.ts):
-// paged, or pinned with lockAll({ current, future }), and with or without
+// paged, the code locked with lockCode() and the working set with lock(), or
+// pinned with lockAll({ current, future }), and with or without
 // self-inflicted pressure, a thread that pages out every file-backed mapping
 // of the process (node's own text included) with MADV_PAGEOUT, needing no
 // swap. Run by bench/run.ts.
@@ -12,7 +13,7 @@ import path from 'node:path';
 import { checkInterrupted, track } from '../common/cleanup';
 import { ROOT } from '../common/files';
 import { loadProbe } from './probe';
-import type { ChildConfig, JitterRun, WakeResult } from './jitter-child';
+import type { ChildConfig, JitterMode, JitterRun, WakeResult } from './jitter-child';
 import { count, duration, heading, progress, progressDone, table } from '../common/report';
 import { makeEvictableFile } from './evictable-file';
 
@@ -23,7 +24,7 @@ export interface JitterConfig {
 
 export interface JitterReport {
   config: Omit<ChildConfig, 'mode' | 'pressure' | 'wsFile'> & { pressures: boolean[] };
-  runs: (JitterRun | { mode: 'paged' | 'pinned'; pressure: boolean; error: string })[];
+  runs: (JitterRun | { mode: JitterMode; pressure: boolean; error: string })[];
   seconds: number;
 }
 
@@ -66,8 +67,8 @@ export async function runJitter(cfg: JitterConfig): Promise<JitterReport> {
   const pressures = [false, true];
   const runs: JitterReport['runs'] = [];
   for (const pressure of pressures) {
-    for (const mode of ['paged', 'pinned'] as const) {
-      progress(`jitter: ${mode}${pressure ? ', under pressure' : ''} (${runs.length + 1}/4, ~${(base.seconds * 2 + 1).toFixed(0)} s each)`);
+    for (const mode of ['paged', 'code', 'pinned'] as const) {
+      progress(`jitter: ${mode}${pressure ? ', under pressure' : ''} (${runs.length + 1}/6, ~${(base.seconds * 2 + 1).toFixed(0)} s each)`);
       checkInterrupted();
       try {
         runs.push(await runChild({ ...base, mode, pressure, wsFile }));
@@ -85,11 +86,12 @@ export async function runJitter(cfg: JitterConfig): Promise<JitterReport> {
 
 function printJitter(r: JitterReport): void {
   const c = r.config;
-  console.log(heading('\nmemlock jitter: wake-up lateness of a periodic loop, paged against pinned (lockAll)'));
+  console.log(heading('\nmemlock jitter: wake-up lateness of a periodic loop, paged against lockCode() against lockAll'));
   console.log(
     `every ${c.intervalUs} us for ${c.seconds} s per wake method (after ${c.warmupSeconds} s untimed); each cycle reads a byte of every ` +
       `page of a ${c.wsBytes / MIB} MiB file mapping (the work).\n` +
       `pressure: a thread pages out every file-backed mapping of the process every ${c.pressurePeriodMs} ms (MADV_PAGEOUT); ` +
+      'code: lockCode() (every executable file mapping) and lock() on the working set; ' +
       'pinned: lockAll({ current: true, future: true }), so the kernel refuses.',
   );
   const rows: string[][] = [];
@@ -140,7 +142,8 @@ function printJitter(r: JitterReport): void {
       `${run.mode}, pressure: ${count(p.passes)} passes over ${run.evictable.mappings} mappings ` +
         `(${(run.evictable.bytes / MIB).toFixed(0)} MiB): ${count(p.ok)} paged out, ${count(p.refused)} refused (locked)` +
         `${p.failed > 0 ? `, ${count(p.failed)} failed (errno ${p.lastErrno})` : ''}` +
-        `${run.lockAllMs !== null ? `; lockAll took ${run.lockAllMs.toFixed(0)} ms, VmLck ${(run.vmLckBytes / 2 ** 30).toFixed(1)} GiB` : ''}`,
+        `${run.lockAllMs !== null ? `; lockAll took ${run.lockAllMs.toFixed(0)} ms, VmLck ${(run.vmLckBytes / 2 ** 30).toFixed(1)} GiB` : ''}` +
+        `${run.lockCodeMs !== null ? `; lockCode took ${run.lockCodeMs.toFixed(0)} ms for ${(run.codeBytes / MIB).toFixed(0)} MiB, VmLck ${(run.vmLckBytes / MIB).toFixed(0)} MiB` : ''}`,
     );
   }
 }

@@ -1,0 +1,38 @@
+// A 2 MiB hugetlb pool for the benchmark's run, when the machine has none
+// free: made only as root, sized to what the run needs on top of what is
+// there, and put back as it was at cleanup, interrupted or not (as the
+// swapfile is).
+import fs from 'node:fs';
+import { onCleanup } from '../common/cleanup';
+
+const NR_HUGEPAGES = '/proc/sys/vm/nr_hugepages';
+const FREE = '/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages';
+
+const read = (file: string): number => Number(fs.readFileSync(file, 'latin1').trim());
+
+/**
+ * Makes `pages` 2 MiB pages free for this run. Returns how it went: the
+ * pages there were free before, the pool size it set (null: left alone).
+ */
+export function reserveHugetlb(pages: number): { freeBefore: number; setTo: number | null; reason: string | null } {
+  let freeBefore: number;
+  try {
+    freeBefore = read(FREE);
+  } catch {
+    return { freeBefore: 0, setTo: null, reason: 'this kernel has no 2 MiB hugetlb pool' };
+  }
+  if (freeBefore >= pages) return { freeBefore, setTo: null, reason: null };
+  if (process.getuid?.() !== 0) {
+    return { freeBefore, setTo: null, reason: `needs ${pages} free 2 MiB pages (sysctl vm.nr_hugepages, as root)` };
+  }
+  const original = fs.readFileSync(NR_HUGEPAGES, 'latin1').trim();
+  onCleanup('vm.nr_hugepages', () => fs.writeFileSync(NR_HUGEPAGES, original));
+  const wanted = Number(original) + pages - freeBefore;
+  fs.writeFileSync(NR_HUGEPAGES, String(wanted));
+  const free = read(FREE);
+  return {
+    freeBefore,
+    setTo: wanted,
+    reason: free >= pages ? null : `the kernel found ${free} of ${pages} free 2 MiB pages (memory too fragmented)`,
+  };
+}
