@@ -12,7 +12,7 @@ const cli = path.join(root, 'lib', 'cli', 'index.js');
 const MiB = 1024 * 1024;
 const CHECK_IDS = [
   'rlimit', 'capability', 'swap', 'max-map-count', 'test-lock', 'on-fault', 'madvise', 'kernel',
-  'cgroup-limit', 'cgroup-protection', 'cap-effective', 'psi', 'hypervisor',
+  'cgroup-limit', 'cgroup-protection', 'cap-effective', 'psi', 'hypervisor', 'huge-pages',
 ];
 
 // Without the test runner's NODE_OPTIONS hooks: the child is a plain node process.
@@ -92,6 +92,9 @@ t.test('doctor --json passes here, with every check', { skip: canLock64 ? false 
     else t.ok(c.remedy.length > 0, `${c.id}: a remedy for a warning`);
   }
   t.equal(byId(report, 'test-lock').status, 'pass', 'the 64 MiB test lock worked');
+  const thp = /\[(\w+)\]/.exec(readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'latin1'))?.[1];
+  t.match(byId(report, 'huge-pages').finding, new RegExp(`transparent huge pages ${thp === 'never' ? 'off' : thp}`),
+    'huge pages: the THP mode, as /sys says');
   t.equal(report.summary.pass + report.summary.warn + report.summary.fail, CHECK_IDS.length);
   t.equal(report.summary.fail, 0);
   t.end();

@@ -2,6 +2,7 @@
 // Locked: and VmFlags over the whole range, huge pages as AnonHugePages or
 // hugetlb, residency with no fault on first touch, and nothing left behind
 // by free(), GC or a refusal.
+import path from 'node:path';
 import t from 'tap';
 import { binding } from '../src/binding';
 import {
@@ -24,6 +25,7 @@ import { procMappings, type Mapping } from '../src/proc';
 import { cannotDropPrivileges, runFixture, SKIP_MADVISE_FLAGS_UNDER_QEMU, unprivileged, UNDER_QEMU } from './helpers/child';
 import { cannotSizePool, poolPages, threadMinorFaults, touchPages, withHugetlbPool } from './helpers/huge-pages';
 import { kernelLockState, noMlock2 } from './helpers/kernel';
+import { tsWorker } from './helpers/ts-worker';
 
 const MiB = 1 << 20;
 const THP = hugePageSupport().transparent;
@@ -152,6 +154,12 @@ t.test('hugetlb pages from a pool the test sizes, and puts back', { skip: cannot
     const tried = allocPinned(MiB, { hugePages: 'try' });
     t.equal(tried.hugePages, 'hugetlb', "'try' takes the pool first");
     tried.free();
+    if (THP.mode !== 'never') {
+      const transparent = allocPinned(2 * MiB, { hugePages: 'require', hugePageSource: 'transparent' });
+      t.equal(transparent.hugePages, 'transparent', "hugePageSource 'transparent' passes the pool by");
+      t.equal(mappingOf(transparent.buffer).kernelPageBytes, pageSize);
+      transparent.free();
+    }
     pinned.free();
     t.equal(poolPages('free_hugepages'), free, 'free() gave the pages back to the pool');
     t.same(baseline(), before);
@@ -174,6 +182,8 @@ t.test("'require' with no pool and THP off for the process: refused, nothing cha
     t.ok(r['require']?.unchanged, 'and nothing is left mapped or counted');
     t.equal(r['require 1 GiB']?.code, 'ERR_MEMLOCK_HUGE_PAGES', 'a page size the kernel lacks: refused too');
     t.ok(r['require 1 GiB']?.unchanged);
+    t.equal(r['require hugetlb']?.code, 'ERR_MEMLOCK_HUGE_PAGES', "hugePageSource 'hugetlb' with the pool at 0: refused");
+    t.ok(r['require hugetlb']?.unchanged);
     t.equal(r['onFault require']?.code, 'ERR_MEMLOCK_HUGE_PAGES', 'onFault cannot require transparent pages');
     t.equal(r['try']?.hugePages, 'none', "'try' falls back to base pages and says so");
   });
@@ -266,6 +276,8 @@ t.test('bad arguments: Node-style errors, nothing changed', (t) => {
     [4096, { prefault: 1 }, 'ERR_INVALID_ARG_TYPE'],
     [4096, { onFork: 'wipe' }, 'ERR_INVALID_ARG_VALUE'],
     [4096, { label: 5 }, 'ERR_INVALID_ARG_TYPE'],
+    [4096, { hugePages: 'try', hugePageSource: 'pool' }, 'ERR_INVALID_ARG_VALUE'],
+    [4096, { hugePageSource: 'hugetlb' }, 'ERR_INVALID_ARG_VALUE'],
   ];
   for (const [size, options, code] of cases) {
     t.throws(() => allocPinned(size as number, options as never), { code }, `${JSON.stringify(size)}, ${JSON.stringify(options)}`);
@@ -275,5 +287,21 @@ t.test('bad arguments: Node-style errors, nothing changed', (t) => {
   one.free();
   t.throws(() => new PinnedBufferClass(), { code: 'ERR_ILLEGAL_CONSTRUCTOR' });
   t.same(baseline(), before, 'nothing mapped or counted');
+  t.end();
+});
+
+t.test('workers allocate and free pinned buffers at once; their exits unmap what they kept', async (t) => {
+  const before = baseline();
+  const reports = await Promise.all([1, 2, 3, 4].map((seed) => new Promise<{ mismatches: number; kept: number }>((resolve, reject) => {
+    const worker = tsWorker(path.join(__dirname, 'fixtures', 'pinned-worker.ts'), { workerData: { rounds: 60, seed } });
+    let report: { mismatches: number; kept: number } | undefined;
+    worker.on('message', (m: { mismatches: number; kept: number }) => (report = m));
+    worker.on('error', reject);
+    worker.on('exit', () => (report ? resolve(report) : reject(new Error('no report'))));
+  })));
+  t.same(reports.map((r) => r.mismatches), [0, 0, 0, 0], 'every buffer held its bytes and a count of 1');
+  t.ok(reports.every((r) => r.kept === 6), 'each worker kept some for its exit');
+  t.same(baseline(), before, 'after the exits: no pinned buffer, count, lock or locked mapping left');
+  t.ok(verify().ok);
   t.end();
 });

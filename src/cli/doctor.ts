@@ -8,13 +8,13 @@ import {
   capabilityEffectiveCheck, cgroupLimitCheck, cgroupProtectionCheck, hypervisorCheck, lockableNow, psiCheck, type CgroupLimitCheck,
 } from './container';
 import { columns, formatBytes, limitJson, parseCommand, positiveNumber, stylist, USAGE } from './format';
-import { allocSecret, lock, MemlockError } from '../index';
+import { allocSecret, hugePageSupport, lock, MemlockError } from '../index';
 import { maxMapCount, procMappings, procMemlockLimit, procStatus, swapAreas, type Mapping } from '../proc';
 import { MEMLOCK_REMEDIES } from '../system-error';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail';
 export type CheckId = 'rlimit' | 'capability' | 'swap' | 'max-map-count' | 'test-lock' | 'on-fault' | 'madvise' | 'kernel'
-  | 'cgroup-limit' | 'cgroup-protection' | 'cap-effective' | 'psi' | 'hypervisor';
+  | 'cgroup-limit' | 'cgroup-protection' | 'cap-effective' | 'psi' | 'hypervisor' | 'huge-pages';
 
 export interface CheckError {
   code: string;
@@ -241,6 +241,27 @@ function kernelVersion(text: string): [number, number] | undefined {
   return match ? [Number(match[1]), Number(match[2])] : undefined;
 }
 
+// What allocPinned({ hugePages }) can get here: only a warning when neither
+// a pool nor transparent huge pages are there, since most services need none.
+function hugePagesCheck(): Check {
+  const title = 'huge pages';
+  const { hugetlb, transparent } = hugePageSupport();
+  const pools = hugetlb.length === 0
+    ? 'no hugetlb pools'
+    : hugetlb.map((p) => `hugetlb ${formatBytes(p.pageSize)}: ${p.available} of ${p.pages} free`).join(', ');
+  const thp = transparent.mode === 'never'
+    ? 'transparent huge pages off'
+    : `transparent huge pages ${transparent.mode} (${formatBytes(transparent.pageSize)})`;
+  const finding = `${pools}; ${thp}`;
+  if (transparent.mode !== 'never' || hugetlb.some((p) => p.available > 0)) {
+    return check('huge-pages', title, 'pass', `${finding}: allocPinned({ hugePages: 'try' }) can use them`);
+  }
+  return check('huge-pages', title, 'warn', `${finding}: allocPinned({ hugePages: 'require' }) will be refused`, [
+    'reserve a hugetlb pool as root: sysctl -w vm.nr_hugepages=N (N pages of 2 MiB), or hugepages= on the kernel command line',
+    'or enable transparent huge pages: echo madvise > /sys/kernel/mm/transparent_hugepage/enabled',
+  ]);
+}
+
 function kernelCheck(): Check {
   const text = release();
   const version = kernelVersion(text);
@@ -288,6 +309,7 @@ export function doctor(sizeBytes: number): DoctorReport {
     guarded('cap-effective', 'CAP_IPC_LOCK effective', capabilityEffectiveCheck),
     guarded('psi', 'PSI', psiCheck),
     guarded('hypervisor', 'hypervisor', () => hypervisorCheck(cgroup.check.status === 'pass' ? lockableNow() : 0)),
+    guarded('huge-pages', 'huge pages', hugePagesCheck),
   ];
   const summary = { pass: 0, warn: 0, fail: 0 };
   for (const c of checks) summary[c.status] += 1;
