@@ -8,9 +8,6 @@
 // makes extra engine calls on every call, which doubled a re-lock's cost.
 #include <napi.h>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -444,6 +441,25 @@ Napi::Object SharedNumbers(Napi::Env env) {
   return numbers;
 }
 
+// What this platform offers (platform.h), for src/capabilities.ts.
+Napi::Object PlatformFeatures(Napi::Env env) {
+  const platform::Features& f = platform::features();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("backend", Napi::String::New(env, f.backend));
+  auto set = [&](const char* name, bool value) { o.Set(name, Napi::Boolean::New(env, value)); };
+  set("onFault", f.on_fault);
+  set("lockAll", f.lock_all);
+  set("dontDump", f.dont_dump);
+  set("wipeOnFork", f.wipe_on_fork);
+  set("dropOnFork", f.drop_on_fork);
+  set("guardPages", f.guard_pages);
+  set("residency", f.residency);
+  set("kernelAccount", f.kernel_account);
+  set("hugePages", f.huge_pages);
+  set("fork", f.fork);
+  return o;
+}
+
 Napi::Value RawFunction(Napi::Env env, const char* name, napi_callback callback, EnvState* state) {
   napi_value fn = nullptr;
   NAPI_THROW_IF_FAILED(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, callback, state, &fn), Napi::Value());
@@ -469,6 +485,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
                        exports);
   exports.Set("scratch", Napi::Float64Array::New(env, kScratchSlots, Napi::ArrayBuffer(env, scratch_buffer), 0));
   exports.Set("numbers", SharedNumbers(env));
+  exports.Set("platform", PlatformFeatures(env));
   exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(platform::page_size())));
   exports.Set("physicalPages", Napi::Number::New(env, static_cast<double>(platform::physical_pages())));
   exports.Set("lock", RawFunction(env, "lock", Lock, state));

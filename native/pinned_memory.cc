@@ -58,7 +58,7 @@ PinnedResult PinnedMemory::allocate(const PinnedRequest& request) {
   if (request.thp_align > 0) {
     if (int rc = platform::advise_huge_pages(addr, len); rc < 0) return fail(rc, Syscall::kMadvise);
   }
-  if (request.drop_on_fork) {
+  if (request.drop_on_fork && platform::features().drop_on_fork) {
     if (int rc = platform::advise_dont_fork(addr, len); rc < 0) return fail(rc, Syscall::kMadvise);
   }
   // Memory the kernel just mapped cannot be under a lock: a count here is

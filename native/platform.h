@@ -10,6 +10,25 @@
 namespace memlock {
 namespace platform {
 
+// What this platform's kernel offers memlock (capabilities() in
+// src/capabilities.ts). A call the platform cannot honour returns -ENOSYS.
+// One backend per platform: platform_linux.cc, platform_posix.cc (macOS and
+// BSDs, also built on Linux so the suite runs it), platform_win32.cc.
+struct Features {
+  const char* backend;      // "linux", "posix" or "win32"
+  bool on_fault;            // lock on first touch (mlock2 MLOCK_ONFAULT)
+  bool lock_all;            // whole-process locking (mlockall behind the madvise hook)
+  bool dont_dump;           // keep a range out of core dumps (MADV_DONTDUMP, MADV_NOCORE)
+  bool wipe_on_fork;        // a forked child sees zeros (MADV_WIPEONFORK)
+  bool drop_on_fork;        // a forked child has no mapping (MADV_DONTFORK, minherit VM_INHERIT_NONE)
+  bool guard_pages;         // inaccessible pages (mprotect PROT_NONE, VirtualProtect PAGE_NOACCESS)
+  bool residency;           // which pages are resident (mincore)
+  bool kernel_account;      // the kernel's own account: /proc/self/smaps, status, maps
+  bool huge_pages;          // hugetlb (MAP_HUGETLB) and transparent huge pages (MADV_HUGEPAGE)
+  bool fork;                // the process can fork()
+};
+const Features& features();
+
 size_t page_size();
 uint64_t physical_pages();
 

@@ -1,7 +1,9 @@
 #include "secret_pool.h"
 
 #include <errno.h>
+#ifndef _WIN32
 #include <pthread.h>
+#endif
 
 #include <algorithm>
 #include <new>
@@ -62,6 +64,7 @@ SecretPool& SecretPool::instance() {
 }
 
 void register_fork_handlers() {
+#ifndef _WIN32  // Windows cannot fork: nothing to hand over
   // A function-local static: registered once, whichever singleton calls first.
   static const int registered = pthread_atfork(
       [] {
@@ -81,6 +84,7 @@ void register_fork_handlers() {
         new (&SecretPool::instance().mu_) std::mutex();
       });
   (void)registered;
+#endif
 }
 
 std::vector<SecretPool::Slab*>& SecretPool::slabs_for(const Key& key) {
@@ -116,8 +120,17 @@ uintptr_t SecretPool::map_secret_memory(size_t len, bool guard, ForkMode fork, b
     if (int rc = platform::protect_none(base, ps); rc < 0) return fail(rc, Syscall::kMprotect);
     if (int rc = platform::protect_none(data + len, ps); rc < 0) return fail(rc, Syscall::kMprotect);
   }
-  if (int rc = platform::advise_dont_dump(data, len); rc < 0) return fail(rc, Syscall::kMadvise);
-  int rc = fork == ForkMode::kWipe ? platform::advise_wipe_on_fork(data, len) : platform::advise_dont_fork(data, len);
+  // What the platform lacks is left out (src/secret.ts warns, once, naming
+  // it): no core-dump exclusion on macOS and Windows; a wipe on fork becomes
+  // a drop where only that exists (macOS's minherit), and nothing where the
+  // platform has neither (Windows cannot fork).
+  const platform::Features& can = platform::features();
+  if (can.dont_dump) {
+    if (int rc = platform::advise_dont_dump(data, len); rc < 0) return fail(rc, Syscall::kMadvise);
+  }
+  int rc = 0;
+  if (fork == ForkMode::kWipe && can.wipe_on_fork) rc = platform::advise_wipe_on_fork(data, len);
+  else if (can.drop_on_fork) rc = platform::advise_dont_fork(data, len);
   if (rc < 0) return fail(rc, Syscall::kMadvise);
 
   // Memory the kernel just mapped cannot be under a lock: a count here is

@@ -10,4 +10,4 @@ if ! command -v cmake > /dev/null 2>&1; then
   exit 0
 fi
 cmake -S . -B build-cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
-cmake --build build-cmake --target memlock_testing page_table_model -j2 > /dev/null
+cmake --build build-cmake --target memlock_testing memlock_portable page_table_model working_set_test -j2 > /dev/null

@@ -108,8 +108,8 @@ npm pack --silent --pack-destination "$work" > "$work/pack.txt" 2> /dev/null
 tarball=$work/$(tail -1 "$work/pack.txt")
 contents=$(tar tzf "$tarball")
 grep '^package/prebuilds/' <<< "$contents" | sed 's/^/  /'
-for arch in x64 arm64; do
-  grep -qx "package/prebuilds/linux-$arch/memlock.node" <<< "$contents" || { echo "no linux-$arch prebuild in $tarball" >&2; exit 1; }
+for platform in linux-x64 linux-arm64 win32-x64; do
+  grep -qx "package/prebuilds/$platform/memlock.node" <<< "$contents" || { echo "no $platform prebuild in $tarball" >&2; exit 1; }
 done
 npm_cli=$(dirname "$(readlink -f "$(command -v npm)")")/npm-cli.js
 install_and_use() {

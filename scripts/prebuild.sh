@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # npm run prebuild: every prebuild the package ships, made by prebuildify,
 #   prebuilds/linux-x64/memlock.node and prebuilds/linux-arm64/memlock.node,
-# then checked by scripts/check-prebuilds.sh. The architecture that is not
+# then checked by scripts/check-prebuilds.sh, and the Windows one,
+#   prebuilds/win32-x64/memlock.node, cross-built with mingw-w64
+# (scripts/build-win.sh, which checks its DLL imports). The architecture that is not
 # the host's is cross-compiled with Debian's toolchain (g++-aarch64-linux-gnu
 # on x64, g++-x86-64-linux-gnu on arm64). prebuildify moves each build out
 # of build/, so node-gyp-build then loads the prebuild for this machine.
@@ -36,3 +38,5 @@ for arch in "${!triplet[@]}"; do
 done
 build "$host"
 bash scripts/check-prebuilds.sh
+bash scripts/win-toolchain.sh > /dev/null
+bash scripts/build-win.sh

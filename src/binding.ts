@@ -122,9 +122,25 @@ export type PagingWatchHandle = { readonly __pagingWatch: unique symbol };
 /** Called on the JavaScript thread with an event kind and its Float64Array (see PagingLayout). */
 export type PagingEvent = (kind: number, data: Float64Array) => void;
 
+/** What the platform's kernel offers (native/platform.h Features). */
+export interface PlatformFeatures {
+  readonly backend: 'linux' | 'posix' | 'win32';
+  readonly onFault: boolean;
+  readonly lockAll: boolean;
+  readonly dontDump: boolean;
+  readonly wipeOnFork: boolean;
+  readonly dropOnFork: boolean;
+  readonly guardPages: boolean;
+  readonly residency: boolean;
+  readonly kernelAccount: boolean;
+  readonly hugePages: boolean;
+  readonly fork: boolean;
+}
+
 /** What the addon exports. Views are always a TypedArray or DataView. */
 export interface NativeBinding {
   readonly numbers: SharedNumbers;
+  readonly platform: PlatformFeatures;
   readonly pageSize: number;
   readonly physicalPages: number;
   /**
@@ -244,6 +260,7 @@ function checkBinding(addon: unknown): asserts addon is NativeBinding {
   const missing: string[] = NATIVE_FUNCTIONS.filter((name) => typeof record?.[name] !== 'function');
   if (typeof record?.['pageSize'] !== 'number') missing.push('pageSize');
   if (typeof record?.['numbers'] !== 'object') missing.push('numbers');
+  if (typeof record?.['platform'] !== 'object') missing.push('platform');
   if (!(record?.['scratch'] instanceof Float64Array)) missing.push('scratch');
   if (record?.['detachGuard'] !== 'key' && record?.['detachGuard'] !== 'mark') missing.push('detachGuard');
   if (missing.length > 0) {

@@ -1,6 +1,7 @@
 // What memlock holds and whether the kernel agrees: locks(), verify() and
 // the diagnostics switches.
 import { getSystemErrorName } from 'node:util';
+import { unsupported } from './capabilities';
 import { binding, SCRATCH } from './binding';
 import { invalidArgType, MemlockError } from './errors';
 
@@ -87,6 +88,9 @@ export interface VerifyReport {
  * threads that merely lock and release never make it report ok: false.
  */
 export function verify(): VerifyReport {
+  if (!binding.platform.kernelAccount) {
+    throw unsupported('verify()', "the kernel keeps no account of locked pages to compare with (/proc/self/smaps); lockCounts() and stats() give memlock's own");
+  }
   const pageSize = binding.pageSize;
   const result = binding.verify();
   if (typeof result === 'number') {

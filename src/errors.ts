@@ -2,7 +2,9 @@
 // codes) and MemlockError for everything else.
 import { inspect } from 'node:util';
 
-export type MemlockErrorCode = 'ERR_MEMLOCK_LIMIT' | 'ERR_MEMLOCK_MAPPINGS' | 'ERR_NOT_LOCKED' | (string & {});
+export type MemlockErrorCode =
+  | 'ERR_MEMLOCK_LIMIT' | 'ERR_MEMLOCK_MAPPINGS' | 'ERR_NOT_LOCKED' | 'ERR_MEMLOCK_UNSUPPORTED' | 'ERR_MEMLOCK_HUGE_PAGES'
+  | (string & {});
 
 export interface MemlockErrorOptions {
   code: MemlockErrorCode;

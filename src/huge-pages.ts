@@ -2,6 +2,7 @@
 // asked (an administrator may resize a pool at any moment): the hugetlb
 // pools (vm.nr_hugepages and its per-size twins) and transparent huge pages.
 import { readFileSync, readdirSync } from 'node:fs';
+import { binding } from './binding';
 
 export interface HugetlbPool {
   /** Bytes per page: 2 MiB, 1 GiB, ... */
@@ -64,5 +65,6 @@ function transparentMode(): HugePageSupport['transparent'] {
 
 /** The huge pages this machine offers now: hugetlb pools and transparent huge pages. */
 export function hugePageSupport(): HugePageSupport {
+  if (!binding.platform.hugePages) return { hugetlb: [], transparent: { mode: 'never', pageSize: 0 } };
   return { hugetlb: hugetlbPools(), transparent: transparentMode() };
 }

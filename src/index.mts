@@ -32,5 +32,6 @@ export {
   kernelStatus,
   pressure,
   monitorPaging,
+  capabilities,
 } from './index.js';
 export type * from './index.js';

@@ -50,6 +50,10 @@ export type {
   PressureKind, TriggerInfo, WatchSource,
 } from './paging-monitor';
 
+// What this platform can do: every call it cannot honour throws ERR_MEMLOCK_UNSUPPORTED.
+export { capabilities } from './capabilities';
+export type { Capabilities } from './capabilities';
+
 // Errors.
 export { MemlockError } from './errors';
 export type { MemlockErrorCode, MemlockErrorOptions } from './errors';

@@ -1,4 +1,6 @@
 // The kernel's account of a process's locked memory, from /proc.
+import { binding } from './binding';
+import { unsupported } from './capabilities';
 import { invalidArgType, outOfRange } from './errors';
 import { mappingCount, maxMapCount, procMemlockLimit, procStatus, smapsLockedBytes } from './proc';
 
@@ -27,6 +29,9 @@ export function checkPid(pid: unknown, name = 'pid'): number {
 /** The kernel's own figures for `pid` (default: this process). */
 export function kernelStatus(pid: number = process.pid): KernelStatus {
   checkPid(pid);
+  if (!binding.platform.kernelAccount) {
+    throw unsupported('kernelStatus()', "there is no /proc to read the kernel's account from; stats() gives memlock's own");
+  }
   const status = procStatus(pid);
   return {
     pid,

@@ -1,5 +1,6 @@
 // Whole-process locking (mlockall) that Node survives: see
 // native/madvise_hook.h for why plain mlockall makes V8 abort.
+import { capabilities, unsupported } from './capabilities';
 import { binding, SCRATCH, SYSCALL_NAMES } from './binding';
 import { formatBytes, invalidArgType, invalidArgValue, MemlockError } from './errors';
 import { procStatus } from './proc';
@@ -37,6 +38,7 @@ export function lockAll(options: LockAllOptions = {}): void {
   const future = flag('future', options.future, false);
   const onFault = flag('onFault', options.onFault, false);
   if (!current && !future) throw invalidArgValue('options', 'must set current or future (or both)');
+  if (!capabilities().lockAll) throw noLockAll('lockAll()');
 
   // MCL_FUTURE under a binding RLIMIT_MEMLOCK succeeds, and then every later
   // mapping past the limit fails: V8 would die of "out of memory" at its
@@ -80,6 +82,7 @@ function describeCall(options: LockAllOptions): string {
  * nothing changed.
  */
 export function unlockAll(): void {
+  if (!capabilities().lockAll) throw noLockAll('unlockAll()');
   // What it keeps locked: the counted pages.
   const keptBytes = binding.stats().lockedPages * binding.pageSize;
   const rc = binding.unlockAll();
@@ -96,4 +99,12 @@ export function lockAllState(): LockAllState | null {
   if (flags === 0) return null;
   const bits = binding.numbers.lockAll;
   return { current: (flags & bits.current) !== 0, future: (flags & bits.future) !== 0, onFault: (flags & bits.onFault) !== 0 };
+}
+
+function noLockAll(call: string): MemlockError {
+  return unsupported(
+    `${call} (whole-process locking)`,
+    'macOS has no mlockall, Windows no equivalent, and elsewhere node cannot survive it without the Linux madvise ' +
+      'hook; lock() what must stay resident, or allocate it with allocPinned()',
+  );
 }

@@ -2,6 +2,7 @@
 // process (node itself, shared libraries, addons), for services that cannot
 // lock everything but must not take major faults in their own code.
 import { binding, LIMIT_EXCEEDED, MAP_COUNT_EXCEEDED, SCRATCH, SYSCALL_NAMES } from './binding';
+import { unsupported } from './capabilities';
 import { reportError } from './channels';
 import { checkInternal, INTERNAL, invalidArgType, MemlockError } from './errors';
 import { readProcFile } from './proc';
@@ -85,6 +86,9 @@ export function lockCode(options?: LockCodeOptions): CodeLock {
   }
   const label = options?.label ?? 'memlock: code';
   if (typeof label !== 'string') throw invalidArgType('options.label', 'of type string', label);
+  if (!binding.platform.kernelAccount) {
+    throw unsupported('lockCode()', 'it finds the executable mappings in /proc/self/maps, which is Linux-only; lock() or allocPinned() what must stay resident');
+  }
   const mappings = codeMappings();
   const ranges = new Float64Array(mappings.length * 2);
   mappings.forEach((m, i) => {

@@ -11,6 +11,7 @@ import {
   type ReleaseMessage,
 } from './channels';
 import { diagnosticsSettings } from './diagnostics';
+import { unsupported } from './capabilities';
 import { checkInternal, INTERNAL, invalidArgType, MemlockError } from './errors';
 import { hold, keyToClear, keyToSet, letGo } from './guard';
 import { bind, heldView, keepForever, retain, unretain } from './retained';
@@ -99,6 +100,9 @@ function checkOptions(options: unknown): CheckedOptions {
   }
   if (label !== undefined && typeof label !== 'string') {
     throw invalidArgType('options.label', 'of type string', label);
+  }
+  if (onFault === true && !binding.platform.onFault) {
+    throw unsupported('lock(view, { onFault: true })', 'mlock2(MLOCK_ONFAULT) is Linux-only; lock without onFault faults the pages in now');
   }
   return { onFault: onFault === true, label };
 }

@@ -6,6 +6,7 @@
 // timer, no wakeup of its own, nothing while the loop is idle.
 //
 // Nothing runs until a monitor is started: no hook, no observer, no thread.
+import { capabilities, unsupported } from './capabilities';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import { closeSync, openSync, readFileSync } from 'node:fs';
@@ -515,6 +516,10 @@ export class PagingMonitor extends EventEmitter {
  * says so once (MemlockWarning MEMLOCK_NO_PSI). `using monitor = monitorPaging()`.
  */
 export function monitorPaging(options?: PagingMonitorOptions): PagingMonitor {
-  return new PagingMonitor(validate(options));
+  const checked = validate(options);
+  if (!capabilities().pagingMonitor) {
+    throw unsupported('monitorPaging()', 'it needs PSI and per-thread fault counts, which are Linux-only; perf_hooks.monitorEventLoopDelay() shows event-loop stalls');
+  }
+  return new PagingMonitor(checked);
 }
 

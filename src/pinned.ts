@@ -3,6 +3,7 @@
 // locked under a counted lock and resident on return (native/pinned_memory.h).
 import { constants as bufferConstants } from 'node:buffer';
 import { binding, LIMIT_EXCEEDED, MAP_COUNT_EXCEEDED, SCRATCH, SYSCALL_NAMES } from './binding';
+import { unsupported } from './capabilities';
 import { limitChannel, reportError, type LimitMessage } from './channels';
 import { checkInternal, formatBytes, INTERNAL, invalidArgType, invalidArgValue, MemlockError, outOfRange } from './errors';
 import { hold } from './guard';
@@ -192,6 +193,9 @@ function checkOptions(size: unknown, options: PinnedOptions | undefined): Checke
   }
   const label = options?.label;
   if (label !== undefined && typeof label !== 'string') throw invalidArgType('options.label', 'of type string', label);
+  if ((onFault || prefault === false) && !binding.platform.onFault) {
+    throw unsupported('allocPinned with onFault', 'mlock2(MLOCK_ONFAULT) is Linux-only; allocate with prefault instead');
+  }
   return {
     hugePages,
     hugePageSize,
@@ -280,7 +284,9 @@ export function allocPinned(size: number, options?: PinnedOptions): PinnedBuffer
     const mappedBytes = scratch[SCRATCH.mappedBytes]!;
     const facts: PinnedFacts = {
       mappedBytes, hugePages: 'none', pageSize: binding.pageSize, hugePageBytes: 0, onFault: checked.onFault,
-      prefaulted: checked.prefault, onFork: checked.onFork, label: checked.label,
+      prefaulted: checked.prefault, label: checked.label,
+      // Where the platform has no way to keep it from a child, a child gets a copy.
+      onFork: checked.onFork === 'drop' && binding.platform.dropOnFork ? 'drop' : 'keep',
     };
     if (attempt.kind !== 'none') {
       const { kernelPageBytes, hugeBytes } = readBack(binding.addressOf(buffer), mappedBytes);

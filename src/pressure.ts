@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { unifiedCgroup } from './cgroup';
+import { capabilities, unsupported } from './capabilities';
 import { kbField, readProcFile } from './proc';
 
 export const SYSTEM_PRESSURE_FILE = '/proc/pressure/memory';
@@ -140,5 +141,6 @@ function ownFaults(): { majorFaults: number; minorFaults: number } {
  * VmSwap. Reads a few small /proc files; nothing runs in the background.
  */
 export function pressure(): PressureSnapshot {
+  if (!capabilities().pagingMonitor) throw unsupported('pressure()', 'memory PSI and per-process fault counts are Linux-only');
   return pressureOf('self');
 }

@@ -5,6 +5,8 @@ import promClient = require('prom-client');
 import type { ErrorMessage } from './channels';
 import { invalidArgType } from './errors';
 import type { PressureEvent, StallReport } from './paging-monitor';
+import { capabilities } from './capabilities';
+import { pinnedStats } from './pinned';
 import { pressure } from './pressure';
 import { kbField, procStatus, readProcFile } from './proc';
 import { secretStats } from './secret';
@@ -25,7 +27,9 @@ const registered = new WeakMap<promClient.Registry, Set<string>>();
  * `<prefix>locked_bytes`, `<prefix>locked_pages`, `<prefix>sticky_pages`,
  * `<prefix>limit_pages`, `<prefix>kernel_locked_bytes` (VmLck),
  * `<prefix>kernel_swapped_bytes` (VmSwap), `<prefix>held_locks`,
- * `<prefix>lock_all{flag}`, `<prefix>secrets`, `<prefix>secret_mapped_bytes`;
+ * `<prefix>lock_all{flag}`, `<prefix>secrets`, `<prefix>secret_mapped_bytes`,
+ * `<prefix>pinned_buffers`, `<prefix>pinned_mapped_bytes` (the two kernel
+ * gauges only where the kernel keeps that account: Linux);
  * the counter `<prefix>refused_locks_total{reason}` counts locks and secrets
  * refused by the lockable-page limit (reason "limit") or the kernel (reason:
  * the errno code). Paging (registerPressureMetrics below):
@@ -60,9 +64,12 @@ export function registerMetrics(options: MetricsOptions = {}): void {
   gauge('locked_pages', 'Distinct pages memlock holds locked (count > 0).', () => stats().lockedPages);
   gauge('sticky_pages', 'Pages whose lock count saturated at 65535; locked for the life of the process.', () => stats().stickyPages);
   gauge('limit_pages', "memlock's lockable-page limit.", () => stats().limitPages);
-  gauge('kernel_locked_bytes', "The kernel's VmLck for this process, in bytes.", () => procStatus('self').vmLckBytes);
-  gauge('kernel_swapped_bytes', "The kernel's VmSwap for this process: its anonymous memory now in swap, in bytes.",
-    () => kbField(readProcFile('/proc/self/status'), 'VmSwap') ?? 0);
+  // Absent where the kernel does not say (macOS, Windows: no /proc).
+  if (capabilities().kernelAccount) {
+    gauge('kernel_locked_bytes', "The kernel's VmLck for this process, in bytes.", () => procStatus('self').vmLckBytes);
+    gauge('kernel_swapped_bytes', "The kernel's VmSwap for this process: its anonymous memory now in swap, in bytes.",
+      () => kbField(readProcFile('/proc/self/status'), 'VmSwap') ?? 0);
+  }
   gauge('held_locks', 'PageLock handles held now, by every thread (memlock stats().heldLocks).', () => stats().heldLocks);
   new promClient.Gauge({
     name: `${prefix}lock_all`,
@@ -79,6 +86,9 @@ export function registerMetrics(options: MetricsOptions = {}): void {
   gauge('secrets', 'Secrets (allocSecret) alive now, process-wide.', () => secretStats().live);
   gauge('secret_mapped_bytes', 'Bytes memlock has mapped for secret memory (slabs and dedicated mappings), process-wide.',
     () => secretStats().mappedBytes);
+  gauge('pinned_buffers', 'Pinned buffers (allocPinned) alive now, process-wide.', () => pinnedStats().live);
+  gauge('pinned_mapped_bytes', 'Bytes memlock has mapped for pinned buffers, whole pages of their kind, process-wide.',
+    () => pinnedStats().mappedBytes);
 
   const refused = new promClient.Counter({
     name: `${prefix}refused_locks_total`,
@@ -89,7 +99,7 @@ export function registerMetrics(options: MetricsOptions = {}): void {
   diagnosticsChannel.subscribe('memlock:limit', () => refused.inc({ reason: 'limit' }));
   diagnosticsChannel.subscribe('memlock:error', (message) => {
     const { error, operation } = message as ErrorMessage;
-    if (operation === 'lock' || operation === 'allocSecret') refused.inc({ reason: String((error as { code?: unknown }).code) });
+    if (operation === 'lock' || operation === 'allocSecret' || operation === 'allocPinned') refused.inc({ reason: String((error as { code?: unknown }).code) });
   });
   registerPressureMetrics(registry, prefix);
 }
@@ -111,6 +121,8 @@ function registerPressureMetrics(registry: promClient.Registry, prefix: string):
     labelNames: ['kind', 'source'],
     registers: [registry],
     collect() {
+      this.reset();
+      if (!capabilities().pagingMonitor) return;
       const snapshot = pressure();
       this.reset();
       if (snapshot.source === 'unavailable') return;

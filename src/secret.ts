@@ -2,6 +2,7 @@
 import { binding, LIMIT_EXCEEDED, MAP_COUNT_EXCEEDED, SCRATCH, SYSCALL_NAMES } from './binding';
 import { limitChannel, reportError, type LimitMessage } from './channels';
 import { checkInternal, INTERNAL, invalidArgType, invalidArgValue, MemlockError, outOfRange } from './errors';
+import { platformName } from './capabilities';
 import { hold } from './guard';
 import { mappingsError, systemError } from './system-error';
 
@@ -62,7 +63,14 @@ function scheduleTrim(): void {
 export class SecretBuffer implements Disposable {
   readonly size: number;
   readonly placement: 'pooled' | 'guarded';
-  readonly onFork: 'wipe' | 'drop';
+  /**
+   * What a forked child really gets: as asked on Linux; 'drop' for 'wipe'
+   * where only that exists (macOS), 'copied' where neither does, 'no-fork'
+   * where processes cannot fork (Windows). See capabilities().secrets.
+   */
+  readonly onFork: 'wipe' | 'drop' | 'copied' | 'no-fork';
+  /** Kept out of core dumps (MADV_DONTDUMP): false where the kernel cannot (macOS, Windows). */
+  readonly noCoreDump: boolean;
   /** Whether the memory is locked (always, unless allocated best-effort). */
   readonly locked: boolean;
   readonly #buffer: Buffer;
@@ -74,7 +82,8 @@ export class SecretBuffer implements Disposable {
     this.#buffer = buffer;
     this.size = buffer.length;
     this.placement = placement;
-    this.onFork = onFork;
+    this.onFork = forkProtection(onFork);
+    this.noCoreDump = binding.platform.dontDump;
     this.locked = locked;
   }
 
@@ -126,6 +135,33 @@ function choice<T extends string>(name: string, value: unknown, allowed: readonl
   return value as T;
 }
 
+// What native/secret_pool.cc does with an onFork it cannot honour.
+function forkProtection(asked: 'wipe' | 'drop'): SecretBuffer['onFork'] {
+  const can = binding.platform;
+  if (!can.fork) return 'no-fork';
+  if (asked === 'wipe' && can.wipeOnFork) return 'wipe';
+  return can.dropOnFork ? 'drop' : 'copied';
+}
+
+let warnedDegraded = false;
+
+// Where the platform lacks a protection, secrets still work without it,
+// saying so once (as 'best-effort' does for locking), never silently.
+function warnDegraded(onFork: 'wipe' | 'drop'): void {
+  if (warnedDegraded) return;
+  const missing: string[] = [];
+  if (!binding.platform.dontDump) missing.push('not kept out of core dumps (this kernel cannot exclude memory from them)');
+  const fork = forkProtection(onFork);
+  if (fork === 'copied') missing.push('copied into a forked child');
+  else if (fork !== onFork && fork !== 'no-fork') missing.push(`absent from a forked child ('${fork}') rather than zeroed there`);
+  if (missing.length === 0) return;
+  warnedDegraded = true;
+  process.emitWarning(`secret memory on ${platformName()} is locked and zeroed on free, but ${missing.join(', and ')}`, {
+    type: 'MemlockWarning',
+    code: 'MEMLOCK_SECRET_DEGRADED',
+  });
+}
+
 function warnUnlocked(lockError: number, bytes: number): void {
   if (warnedUnlocked) return;
   warnedUnlocked = true;
@@ -168,6 +204,7 @@ export function allocSecret(size: number, options?: SecretOptions): SecretBuffer
     hold(buffer.buffer);
     const locked = scratch[SCRATCH.locked] === 1;
     if (!locked) warnUnlocked(scratch[SCRATCH.lockError]!, size);
+    warnDegraded(onFork);
     return new SecretBuffer(INTERNAL, buffer, placement, onFork, locked);
   }
   if (result === LIMIT_EXCEEDED) throw limitError(scratch[SCRATCH.lockPages]!, placement);

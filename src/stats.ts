@@ -3,6 +3,7 @@
 import { binding, SCRATCH } from './binding';
 import { lockAllState, type LockAllState } from './lock-all';
 import { procStatus } from './proc';
+import { unsupported } from './capabilities';
 import { invalidArgType, outOfRange } from './errors';
 import { systemError } from './system-error';
 import { nativeView, type View } from './views';
@@ -24,8 +25,8 @@ export interface MemlockStats {
   heldLocks: number;
   /** Whole-process locking in force (lockAll), or null. */
   lockAll: LockAllState | null;
-  /** The kernel's VmLck for this process, in bytes. */
-  vmLckBytes: number;
+  /** The kernel's VmLck for this process, in bytes; null where the kernel does not say (macOS, Windows). */
+  vmLckBytes: number | null;
 }
 
 export function stats(): MemlockStats {
@@ -39,7 +40,7 @@ export function stats(): MemlockStats {
     limitBytes: limitPages * pageSize,
     heldLocks,
     lockAll: lockAllState(),
-    vmLckBytes: procStatus('self').vmLckBytes,
+    vmLckBytes: binding.platform.kernelAccount ? procStatus('self').vmLckBytes : null,
   };
 }
 
@@ -57,6 +58,7 @@ export interface Residency {
 /** How many of the pages `view` covers are resident (mincore). */
 export function residency(view: View): Residency {
   const target = nativeView(view);
+  if (!binding.platform.residency) throw unsupported('residency()', 'this kernel has no mincore');
   const resident = binding.residentPages(target);
   const totalPages = binding.scratch[SCRATCH.pages]!;
   if (resident < 0) throw systemError(resident, 'mincore', totalPages * pageSize);

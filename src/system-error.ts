@@ -1,5 +1,6 @@
 // Turns a refused syscall into a MemlockError that names the errno, the
 // syscall and what to do about it.
+import { constants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
 import { binding, SCRATCH } from './binding';
 import { formatBytes, MemlockError } from './errors';
@@ -122,7 +123,19 @@ export function mappingsError(): MemlockError {
   );
 }
 
+// The native backends return -errno in the C library's numbering. On POSIX
+// systems that is libuv's too; on Windows libuv numbers its codes apart
+// (ENOMEM is -4057), so the name comes from the C runtime's table.
+const WINDOWS_ERRNO_NAMES = process.platform === 'win32'
+  ? new Map(Object.entries(constants.errno).map(([name, value]) => [value, name]))
+  : undefined;
+
+/** The errno name (ENOMEM) of a native -errno result. */
+export function errnoName(errno: number): string {
+  return WINDOWS_ERRNO_NAMES?.get(-errno) ?? getSystemErrorName(errno);
+}
+
 export function systemError(errno: number, syscall: string, bytes: number): MemlockError {
-  const code = getSystemErrorName(errno);
+  const code = errnoName(errno);
   return new MemlockError(`${syscall} failed with ${code}: ${advice(syscall, code, bytes)}`, { code, errno, syscall });
 }

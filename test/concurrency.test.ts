@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { FIXTURES, UNDER_ASAN } from './helpers/child';
+import { needs } from './helpers/capability';
 
 // Generous: the run takes ~5 s, ~40 s with the machine oversubscribed; a
 // deadlock never ends.
@@ -61,7 +62,7 @@ function runConcurrency(args: string[]): Promise<Run> {
 // Whole-process locking under ASan would lock the sanitizer's shadow memory.
 const args = UNDER_ASAN ? ['no-lock-all'] : [];
 
-t.test('workers lock and allocate secrets while others fork, verify() and lockAll(): no hang, counts and kernel agree', async (t) => {
+t.test('workers lock and allocate secrets while others fork, verify() and lockAll(): no hang, counts and kernel agree', { skip: needs('lockAll', 'kernelAccount') }, async (t) => {
   const run = await runConcurrency(args);
   if (run.hung) {
     t.fail(`no exit within ${TIMEOUT_MS / 1000} s (a deadlock?); threads:\n${run.hung.join('\n')}\n${run.stderr.slice(0, 500)}`);

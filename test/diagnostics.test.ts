@@ -24,6 +24,7 @@ import {
 import { runFixture } from './helpers/child';
 import { hooks } from './helpers/hooks';
 import { alignedPages, vmLockedBytes } from './helpers/kernel';
+import { CAN_ON_FAULT, needs } from './helpers/capability';
 
 function listen<T>(t: { teardown(fn: () => void): void }, name: string): T[] {
   const messages: T[] = [];
@@ -41,7 +42,7 @@ t.test('locks() lists a labelled lock with its range, count and stack', (t) => {
   const outer = lock(view, { label: 'frame ring' });
   const nested = lock(inner);
   setDiagnostics({ captureStacks: false });
-  const plain = lock(inner, { onFault: true });
+  const plain = lock(inner, { onFault: CAN_ON_FAULT });
   const address = binding.addressOf(view);
 
   const mine = locks().filter((l) => l.start >= address && l.start < address + 4 * pageSize);
@@ -64,7 +65,7 @@ t.test('locks() lists a labelled lock with its range, count and stack', (t) => {
   t.match(second, { address: address + 100, length: 3 * pageSize - 100, start: address, pages: 3, count: 3 });
   t.equal(second?.label, undefined, 'no label given');
   t.match(second?.stack, /diagnostics\.test\.ts/);
-  t.match(third, { onFault: true, count: 3 });
+  t.match(third, { onFault: CAN_ON_FAULT, count: 3 });
   t.equal(third?.stack, undefined, 'stacks off again');
   t.equal(outer.label, 'frame ring');
 
@@ -111,7 +112,7 @@ t.test('locks() is oldest first, also when a lock reuses a released slot', (t) =
   t.end();
 });
 
-t.test('verify() agrees with the kernel, and reports pages unlocked behind its back', { skip: NO_TESTING_BUILD }, (t) => {
+t.test('verify() agrees with the kernel, and reports pages unlocked behind its back', { skip: NO_TESTING_BUILD || needs('kernelAccount') }, (t) => {
   const view = alignedPages(8);
   const held = lock(view);
   const before = verify();
@@ -128,7 +129,7 @@ t.test('verify() agrees with the kernel, and reports pages unlocked behind its b
   t.end();
 });
 
-t.test('verify() while workers lock and release their own buffers: every report is ok', (t) => {
+t.test('verify() while workers lock and release their own buffers: every report is ok', { skip: needs('kernelAccount') }, (t) => {
   const child = runFixture('verify-workers.ts');
   t.equal(child.status, 0, child.stderr.slice(0, 300));
   const r = JSON.parse(child.stdout);
@@ -196,7 +197,7 @@ t.test('channels: memlock:limit when the lockable-page limit refuses secret memo
   t.end();
 });
 
-t.test('kernelStatus() gives the kernel\'s figures', (t) => {
+t.test('kernelStatus() gives the kernel\'s figures', { skip: needs('kernelAccount') }, (t) => {
   const view = alignedPages(1024); // 4 MiB
   const before = kernelStatus();
   const held = lock(view);

@@ -18,6 +18,7 @@ import { binding } from '../src/binding';
 import { lock, lockCounts, MemlockError, pageSize, stats, unlock, type PageLock } from '../src/index';
 import { kernelPageStates } from './helpers/kernel';
 import { CountModel, type ModelLock } from './helpers/model';
+import { CAN_ON_FAULT } from './helpers/capability';
 
 const ARENA_PAGES = 16;
 const ARENA_BYTES = ARENA_PAGES * pageSize;
@@ -217,19 +218,21 @@ function apply(w: World, op: Op): string {
       const off = Math.min(op.off, ARENA_BYTES - 1);
       const len = Math.min(op.len, ARENA_BYTES - off);
       const address = binding.addressOf(w.arena) + off;
-      const expected = w.model.lock(address, len, op.onFault, thread);
+      // Where the backend has no onFault, the same sequences run with plain locks.
+      const onFault = op.onFault && CAN_ON_FAULT;
+      const expected = w.model.lock(address, len, onFault, thread);
       let code = 'locked';
       if (thread === MAIN) {
         let handle: PageLock | undefined;
         try {
-          handle = lock(w.arena.subarray(off, off + len), { onFault: op.onFault });
+          handle = lock(w.arena.subarray(off, off + len), { onFault });
         } catch (err) {
           code = err instanceof MemlockError ? err.code : String(err);
         }
         if (handle !== undefined && expected.ok) w.mainHandles.set(expected.lock, handle);
         else handle?.release(); // an unexpected success: fails just below
       } else {
-        const reply = theWorker().call({ op: 'lock', off, len, onFault: op.onFault });
+        const reply = theWorker().call({ op: 'lock', off, len, onFault });
         w.workerReleased = reply.released;
         if (reply.code !== undefined) code = reply.code;
         else if (expected.ok) w.workerIds.set(expected.lock, reply.wid!);

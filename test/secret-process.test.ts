@@ -4,8 +4,9 @@ import t from 'tap';
 import { allocSecret, pageSize } from '../src/index';
 import { cannotDropPrivileges, runFixture, SKIP_MAP_CAP_UNDER_ASAN, unprivileged } from './helpers/child';
 import { hooks } from './helpers/hooks';
+import { needs } from './helpers/capability';
 
-t.test('a child forked from native code reads zeros where the secret is', { skip: NO_TESTING_BUILD }, (t) => {
+t.test('a child forked from native code reads zeros where the secret is', { skip: NO_TESTING_BUILD || needs('wipeOnFork') }, (t) => {
   for (const placement of ['pooled', 'guarded'] as const) {
     const secret = allocSecret(64, { placement });
     secret.buffer.fill(0x42);
@@ -19,7 +20,7 @@ t.test('a child forked from native code reads zeros where the secret is', { skip
   t.end();
 });
 
-t.test("onFork: 'drop': the memory is not there in the child", { skip: NO_TESTING_BUILD }, (t) => {
+t.test("onFork: 'drop': the memory is not there in the child", { skip: NO_TESTING_BUILD || needs('dropOnFork') }, (t) => {
   const secret = allocSecret(64, { onFork: 'drop' });
   secret.buffer.fill(0x42);
   const child = hooks().forkReadBytes(secret.buffer);
@@ -43,7 +44,7 @@ t.test('guarded: one byte past the end kills the process with SIGSEGV', { skip: 
   t.end();
 });
 
-t.test('RLIMIT_MEMLOCK 64 KiB, no CAP_IPC_LOCK: required fails cleanly, best-effort still protects', { skip: cannotDropPrivileges() ?? false }, (t) => {
+t.test('RLIMIT_MEMLOCK 64 KiB, no CAP_IPC_LOCK: required fails cleanly, best-effort still protects', { skip: cannotDropPrivileges() ?? needs('dontDump', 'wipeOnFork') }, (t) => {
   const child = runFixture('secret-best-effort.ts', { prefix: unprivileged(65536) });
   t.equal(child.status, 0, child.stderr);
   const r = JSON.parse(child.stdout);
@@ -76,7 +77,7 @@ t.test('secrets dropped without free are wiped and released by finalizers', { sk
   t.end();
 });
 
-t.test('guarded secrets: refused with a margin below vm.max_map_count, the process works on, then a full recovery', { skip: SKIP_MAP_CAP_UNDER_ASAN }, (t) => {
+t.test('guarded secrets: refused with a margin below vm.max_map_count, the process works on, then a full recovery', { skip: SKIP_MAP_CAP_UNDER_ASAN || needs('kernelAccount') }, (t) => {
   const child = runFixture('secret-map-cap.ts', { node: ['--expose-gc'] });
   t.equal(child.status, 0, `signal ${child.signal}: ${child.stderr}`);
   const r = JSON.parse(child.stdout);

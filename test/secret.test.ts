@@ -18,6 +18,7 @@ import { SKIP_MADVISE_FLAGS_UNDER_QEMU, SKIP_SLOW_UNDER_QEMU } from './helpers/c
 import { kernelLockState, readMappings } from './helpers/kernel';
 import { hooks } from './helpers/hooks';
 import { mappingCount, secretMappingCount } from './helpers/maps';
+import { needs } from './helpers/capability';
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -43,8 +44,9 @@ for (const placement of ['pooled', 'guarded'] as const) {
     t.equal(secret.locked, true);
     t.ok(secret.buffer.every((b) => b === 0), 'starts zeroed');
     const flags = flagsOf(secret.buffer);
-    t.ok(flags.includes('dd'), 'VmFlags dd: excluded from core dumps', { skip: SKIP_MADVISE_FLAGS_UNDER_QEMU });
-    t.ok(flags.includes('wf'), 'VmFlags wf: wiped on fork', { skip: SKIP_MADVISE_FLAGS_UNDER_QEMU });
+    t.ok(flags.includes('dd'), 'VmFlags dd: excluded from core dumps', { skip: SKIP_MADVISE_FLAGS_UNDER_QEMU || needs('dontDump') });
+    t.ok(flags.includes('wf'), 'VmFlags wf: wiped on fork', { skip: SKIP_MADVISE_FLAGS_UNDER_QEMU || needs('wipeOnFork') });
+    t.equal(secret.noCoreDump, binding.platform.dontDump, 'noCoreDump says what the platform gave');
     t.ok(flags.includes('lo'), 'VmFlags lo: locked');
     t.equal(kernelLockState(secret.buffer).lockedPages, kernelLockState(secret.buffer).totalPages, 'smaps: every page locked');
     t.ok(kernelLockState(secret.buffer).lockedBytes >= pageSize, 'smaps Locked: covers it');
@@ -55,7 +57,7 @@ for (const placement of ['pooled', 'guarded'] as const) {
   });
 }
 
-t.test("onFork: 'drop': VM_DONTCOPY instead of wipe-on-fork", (t) => {
+t.test("onFork: 'drop': VM_DONTCOPY instead of wipe-on-fork", { skip: needs('dropOnFork', 'dontDump') }, (t) => {
   const secret = allocSecret(32, { onFork: 'drop' });
   t.equal(secret.onFork, 'drop');
   const flags = flagsOf(secret.buffer);

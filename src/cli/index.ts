@@ -11,6 +11,7 @@
  * The shapes are DoctorReport (./doctor.ts) and StatusReport (./status.ts),
  * documented field by field there; README shows them to users.
  */
+import type * as Capabilities from '../capabilities';
 import type * as Doctor from './doctor';
 import { UsageError, USAGE } from './format';
 import type * as Status from './status';
@@ -43,6 +44,14 @@ Exit codes: 0 ok, 1 a doctor check failed (or the watched process exited),
 2 bad usage.
 `;
 
+// Both commands read the kernel's account from /proc: Linux's.
+function linuxOnly(command: string): void {
+  const { capabilities, unsupported } = require('../capabilities') as typeof Capabilities;
+  if (!capabilities().kernelAccount) {
+    throw unsupported(command, "it reads the kernel's account from /proc; in code, capabilities() and stats() say what memlock holds");
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -57,8 +66,10 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     // Loaded on demand, so that help and usage errors work even if the addon does not load.
     case 'doctor':
+      linuxOnly('memlock doctor');
       return (require('./doctor') as typeof Doctor).doctorCommand(rest);
     case 'status':
+      linuxOnly('memlock status');
       return (require('./status') as typeof Status).statusCommand(rest);
     case undefined:
       throw new UsageError('missing command');

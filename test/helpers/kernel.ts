@@ -2,7 +2,7 @@
 // memlock against. Addresses come from the addon's test-facing addressOf.
 import { readFileSync } from 'node:fs';
 import { binding } from '../../src/binding';
-import { lock, MemlockError } from '../../src/index';
+import { lock, MemlockError, verify } from '../../src/index';
 
 interface Mapping {
   start: number;
@@ -124,4 +124,35 @@ export function kernelPageStates(firstPage: number, pages: number): string {
     pos = eol + 1;
   }
   return states.join('');
+}
+
+export interface KernelCheck {
+  ok: boolean;
+  countedPages: number;
+  missingPages: number;
+}
+
+/**
+ * memlock's table against the kernel's account: verify() where memlock
+ * reads that account itself (the Linux backend); elsewhere (the portable
+ * backend, run on Linux) the test reads it: every page a held lock covers
+ * must be in a locked mapping (VmFlags lo, or ht for hugetlb).
+ */
+export function tableAgreesWithKernel(): KernelCheck {
+  if (binding.platform.kernelAccount) {
+    const { ok, countedPages, missingPages } = verify();
+    return { ok, countedPages, missingPages };
+  }
+  const pageSize = binding.pageSize;
+  const counted = new Set<number>();
+  for (const held of binding.locks()) {
+    for (let page = 0; page < held.pages; page += 1) counted.add(held.start / pageSize + page);
+  }
+  const locked = readMappings().filter((m) => m.flags.includes('lo') || m.flags.includes('ht'));
+  let missingPages = 0;
+  for (const page of counted) {
+    const address = page * pageSize;
+    if (!locked.some((m) => m.start <= address && address < m.end)) missingPages += 1;
+  }
+  return { ok: missingPages === 0, countedPages: counted.size, missingPages };
 }
