@@ -27,6 +27,7 @@
             "native/paging_binding.cc",
             "native/paging_sample.cc",
             "native/platform_linux.cc",
+            "native/platform_unix.cc",
             "native/psi_monitor.cc"
           ],
           "cflags": ["-fvisibility=hidden", "-Wall", "-Wextra"],
@@ -39,7 +40,8 @@
             "native/detach_guard.cc",
             "native/madvise_hook_none.cc",
             "native/paging_none.cc",
-            "native/platform_posix.cc"
+            "native/platform_posix.cc",
+            "native/platform_unix.cc"
           ],
           "cflags_cc": ["-fvisibility=hidden", "-Wall", "-Wextra", "-std=c++17"],
           "xcode_settings": {

@@ -359,26 +359,11 @@ Napi::Value AllocSecret(const Napi::CallbackInfo& info) {
 // freeSecret(buffer) -> 0 freed | 2 freed, a slab is empty (trimSecrets) | 1 not a live secret
 Napi::Value FreeSecret(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  void* data = nullptr;
-  size_t len = 0;
-  napi_value arraybuffer = nullptr;
-  if (!info[0].IsBuffer()) throw Napi::TypeError::New(env, "memlock: expected a Buffer");
-  NAPI_THROW_IF_FAILED(env, napi_get_buffer_info(env, info[0], &data, &len), Napi::Value());
-  if (data == nullptr) return Napi::Number::New(env, 1);  // detached: freed already
-  NAPI_THROW_IF_FAILED(env, napi_get_typedarray_info(env, info[0], nullptr, nullptr, nullptr, &arraybuffer, nullptr),
-                       Napi::Value());
   // Detach first: if that failed, a view could outlive the wipe.
-  EnvState* state = StateOf(env);
-  if (state->detach_key != nullptr) {
-    napi_value key = nullptr;
-    napi_get_reference_value(env, state->detach_key, &key);
-    if (!detach_guard::detach(env, arraybuffer, key)) throw Napi::Error::New(env);
-    ForgetKeyed(env, state, data);
-  } else {
-    NAPI_THROW_IF_FAILED(env, napi_detach_arraybuffer(env, arraybuffer), Napi::Value());
-  }
+  void* data = DetachOwnedMemory(info);
+  if (data == nullptr) return Napi::Number::New(env, 1);  // detached: freed already
   bool trim = false;
-  bool freed = SecretPool::instance().free_owned(reinterpret_cast<uintptr_t>(data), state, &trim);
+  bool freed = SecretPool::instance().free_owned(reinterpret_cast<uintptr_t>(data), StateOf(env), &trim);
   return Napi::Number::New(env, !freed ? 1 : trim ? 2 : 0);
 }
 

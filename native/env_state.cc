@@ -61,6 +61,28 @@ void ScratchMappings(double* scratch, int64_t mappings) {
   scratch[kScratchMapMargin] = static_cast<double>(locker.map_margin());
 }
 
+void* DetachOwnedMemory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  void* data = nullptr;
+  size_t len = 0;
+  napi_value arraybuffer = nullptr;
+  if (!info[0].IsBuffer()) throw Napi::TypeError::New(env, "memlock: expected a Buffer");
+  NAPI_THROW_IF_FAILED(env, napi_get_buffer_info(env, info[0], &data, &len), nullptr);
+  if (data == nullptr) return nullptr;
+  NAPI_THROW_IF_FAILED(env, napi_get_typedarray_info(env, info[0], nullptr, nullptr, nullptr, &arraybuffer, nullptr),
+                       nullptr);
+  EnvState* state = StateOf(env);
+  if (state->detach_key != nullptr) {
+    napi_value key = nullptr;
+    napi_get_reference_value(env, state->detach_key, &key);
+    if (!detach_guard::detach(env, arraybuffer, key)) throw Napi::Error::New(env);
+    ForgetKeyed(env, state, data);
+  } else {
+    NAPI_THROW_IF_FAILED(env, napi_detach_arraybuffer(env, arraybuffer), nullptr);
+  }
+  return data;
+}
+
 napi_status WrapOwnedMemory(napi_env env, EnvState* state, void* data, size_t size, napi_finalize finalize, void* hint,
                             napi_value* value) {
   napi_status status;

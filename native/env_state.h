@@ -45,6 +45,12 @@ void ScratchMappings(double* scratch, int64_t mappings);
 // Memory memlock mapped, handed to JavaScript: in 'key' mode an ArrayBuffer
 // with its detach key set (src/*.ts wraps it in a Buffer), else an external
 // Buffer. `finalize(env, data, hint)` runs once it is garbage-collected.
+// The other end: detaches the Buffer over memory memlock mapped (with the
+// detach key in 'key' mode) before that memory goes, so that no view can
+// outlive it. Returns its data address; nullptr if it was detached already.
+// Throws (C++ exceptions, node-addon-api) if N-API or V8 refused.
+void* DetachOwnedMemory(const Napi::CallbackInfo& info);
+
 napi_status WrapOwnedMemory(napi_env env, EnvState* state, void* data, size_t size, napi_finalize finalize, void* hint,
                             napi_value* value);
 

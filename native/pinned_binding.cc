@@ -2,7 +2,6 @@
 
 #include <vector>
 
-#include "detach_guard.h"
 #include "env_state.h"
 #include "locker.h"
 #include "pinned_memory.h"
@@ -72,25 +71,10 @@ Napi::Value AllocPinned(const Napi::CallbackInfo& info) {
 // freePinned(buffer) -> 0 freed | 1 not a live pinned buffer of this thread
 Napi::Value FreePinned(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  void* data = nullptr;
-  size_t len = 0;
-  napi_value arraybuffer = nullptr;
-  if (!info[0].IsBuffer()) throw Napi::TypeError::New(env, "memlock: expected a Buffer");
-  NAPI_THROW_IF_FAILED(env, napi_get_buffer_info(env, info[0], &data, &len), Napi::Value());
-  if (data == nullptr) return Napi::Number::New(env, 1);  // detached: freed already
-  NAPI_THROW_IF_FAILED(env, napi_get_typedarray_info(env, info[0], nullptr, nullptr, nullptr, &arraybuffer, nullptr),
-                       Napi::Value());
   // Detach first: a view that outlived the unmap would fault on access.
-  EnvState* state = StateOf(env);
-  if (state->detach_key != nullptr) {
-    napi_value key = nullptr;
-    napi_get_reference_value(env, state->detach_key, &key);
-    if (!detach_guard::detach(env, arraybuffer, key)) throw Napi::Error::New(env);
-    ForgetKeyed(env, state, data);
-  } else {
-    NAPI_THROW_IF_FAILED(env, napi_detach_arraybuffer(env, arraybuffer), Napi::Value());
-  }
-  bool freed = PinnedMemory::instance().free_owned(reinterpret_cast<uintptr_t>(data), state);
+  void* data = DetachOwnedMemory(info);
+  if (data == nullptr) return Napi::Number::New(env, 1);  // detached: freed already
+  bool freed = PinnedMemory::instance().free_owned(reinterpret_cast<uintptr_t>(data), StateOf(env));
   return Napi::Number::New(env, freed ? 0 : 1);
 }
 

@@ -40,16 +40,6 @@ const Features& features() {
   return linux_features;
 }
 
-size_t page_size() {
-  static const size_t size = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  return size;
-}
-
-uint64_t physical_pages() {
-  long pages = sysconf(_SC_PHYS_PAGES);
-  return pages > 0 ? static_cast<uint64_t>(pages) : 0;
-}
-
 static int result(long rc) { return rc == 0 ? 0 : -errno; }
 
 // The lock syscalls are made directly, not through libc: sanitizer runtimes
@@ -201,19 +191,6 @@ int64_t map_hugetlb(size_t len, size_t huge_page) {
   return addr == MAP_FAILED ? -errno : static_cast<int64_t>(reinterpret_cast<uintptr_t>(addr));
 }
 
-int64_t map_aligned(size_t len, size_t align) {
-  if (align <= page_size()) return map_memory(len);
-  // Over-map by the alignment and give back the ends: mmap takes no alignment.
-  int64_t mapped = map_memory(len + align);
-  if (mapped < 0) return mapped;
-  uintptr_t base = static_cast<uintptr_t>(mapped);
-  uintptr_t start = (base + align - 1) & ~(static_cast<uintptr_t>(align) - 1);
-  if (start > base) munmap(reinterpret_cast<void*>(base), start - base);
-  uintptr_t end = base + len + align;
-  if (end > start + len) munmap(reinterpret_cast<void*>(start + len), end - (start + len));
-  return static_cast<int64_t>(start);
-}
-
 int advise_huge_pages(uintptr_t addr, size_t len) { return advise(addr, len, MADV_HUGEPAGE); }
 
 int populate_write(uintptr_t addr, size_t len, size_t step) {
@@ -236,14 +213,6 @@ int64_t resident_pages(uintptr_t addr, size_t len) {
   int64_t resident = 0;
   for (unsigned char v : vec) resident += v & 1;
   return resident;
-}
-
-int memlock_rlimit(int64_t* soft, int64_t* hard) {
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0) return -errno;
-  *soft = rl.rlim_cur == RLIM_INFINITY ? -1 : static_cast<int64_t>(rl.rlim_cur);
-  *hard = rl.rlim_max == RLIM_INFINITY ? -1 : static_cast<int64_t>(rl.rlim_max);
-  return 0;
 }
 
 }  // namespace platform

@@ -60,6 +60,16 @@ export function outOfRange(name: string, range: string, actual: unknown): RangeE
   );
 }
 
+/** An option that is one of `allowed` strings, or `fallback` when undefined. */
+export function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw invalidArgValue(name, `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}. Received '${value}'`);
+  }
+  return value as T;
+}
+
 /** Passed by memlock's own code to the constructors of the handles it makes. */
 export const INTERNAL: unique symbol = Symbol('memlock internal');
 

@@ -5,7 +5,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import { binding, LIMIT_EXCEEDED, MAP_COUNT_EXCEEDED, SCRATCH, SYSCALL_NAMES } from './binding';
 import { unsupported } from './capabilities';
 import { limitChannel, reportError, type LimitMessage } from './channels';
-import { checkInternal, formatBytes, INTERNAL, invalidArgType, invalidArgValue, MemlockError, outOfRange } from './errors';
+import { checkInternal, formatBytes, INTERNAL, invalidArgType, invalidArgValue, MemlockError, oneOf, outOfRange } from './errors';
 import { hold } from './guard';
 import { hugePageSupport, type HugePageSupport } from './huge-pages';
 import { procMappings } from './proc';
@@ -148,15 +148,6 @@ interface Checked {
   label: string;
 }
 
-function choice<T extends string>(name: string, value: unknown, allowed: readonly T[], fallback: T): T {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
-  if (!(allowed as readonly string[]).includes(value)) {
-    throw invalidArgValue(name, `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}. Received '${value}'`);
-  }
-  return value as T;
-}
-
 function flag(name: string, value: unknown): boolean | undefined {
   if (value !== undefined && typeof value !== 'boolean') throw invalidArgType(name, 'of type boolean', value);
   return value;
@@ -170,7 +161,7 @@ function checkOptions(size: unknown, options: PinnedOptions | undefined): Checke
   if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
     throw invalidArgType('options', 'of type object', options);
   }
-  const hugePages = choice('options.hugePages', options?.hugePages, ['off', 'try', 'require'], 'off');
+  const hugePages = oneOf('options.hugePages', options?.hugePages, ['off', 'try', 'require'], 'off');
   const hugePageSize = options?.hugePageSize;
   if (hugePageSize !== undefined) {
     if (typeof hugePageSize !== 'number') throw invalidArgType('options.hugePageSize', 'of type number', hugePageSize);
@@ -181,7 +172,7 @@ function checkOptions(size: unknown, options: PinnedOptions | undefined): Checke
       throw invalidArgValue('options.hugePageSize', "needs options.hugePages 'try' or 'require'");
     }
   }
-  const hugePageSource = choice('options.hugePageSource', options?.hugePageSource, ['any', 'hugetlb', 'transparent'], 'any');
+  const hugePageSource = oneOf('options.hugePageSource', options?.hugePageSource, ['any', 'hugetlb', 'transparent'], 'any');
   if (options?.hugePageSource !== undefined && hugePages === 'off') {
     throw invalidArgValue('options.hugePageSource', "needs options.hugePages 'try' or 'require'");
   }
@@ -202,7 +193,7 @@ function checkOptions(size: unknown, options: PinnedOptions | undefined): Checke
     hugePageSource,
     onFault: onFault || prefault === false,
     prefault: prefault ?? !onFault,
-    onFork: choice('options.onFork', options?.onFork, ['drop', 'keep'], 'drop'),
+    onFork: oneOf('options.onFork', options?.onFork, ['drop', 'keep'], 'drop'),
     label: label ?? 'memlock: pinned buffer',
   };
 }

@@ -1,7 +1,7 @@
 // Secret memory: allocSecret() and the SecretBuffer handle.
 import { binding, LIMIT_EXCEEDED, MAP_COUNT_EXCEEDED, SCRATCH, SYSCALL_NAMES } from './binding';
 import { limitChannel, reportError, type LimitMessage } from './channels';
-import { checkInternal, INTERNAL, invalidArgType, invalidArgValue, MemlockError, outOfRange } from './errors';
+import { checkInternal, INTERNAL, invalidArgType, MemlockError, oneOf, outOfRange } from './errors';
 import { platformName } from './capabilities';
 import { hold } from './guard';
 import { mappingsError, systemError } from './system-error';
@@ -126,15 +126,6 @@ export class SecretBuffer implements Disposable {
   }
 }
 
-function choice<T extends string>(name: string, value: unknown, allowed: readonly T[], fallback: T): T {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
-  if (!(allowed as readonly string[]).includes(value)) {
-    throw invalidArgValue(name, `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}. Received '${value}'`);
-  }
-  return value as T;
-}
-
 // What native/secret_pool.cc does with an onFork it cannot honour.
 function forkProtection(asked: 'wipe' | 'drop'): SecretBuffer['onFork'] {
   const can = binding.platform;
@@ -189,9 +180,9 @@ export function allocSecret(size: number, options?: SecretOptions): SecretBuffer
   if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
     throw invalidArgType('options', 'of type object', options);
   }
-  const placement = choice('options.placement', options?.placement, ['pooled', 'guarded'], 'pooled');
-  const locking = choice('options.lock', options?.lock, ['required', 'best-effort'], 'required');
-  const onFork = choice('options.onFork', options?.onFork, ['wipe', 'drop'], 'wipe');
+  const placement = oneOf('options.placement', options?.placement, ['pooled', 'guarded'], 'pooled');
+  const locking = oneOf('options.lock', options?.lock, ['required', 'best-effort'], 'required');
+  const onFork = oneOf('options.onFork', options?.onFork, ['wipe', 'drop'], 'wipe');
   const bits = binding.numbers.secret;
   const flags = (placement === 'guarded' ? bits.guarded : 0) | (locking === 'required' ? bits.requireLock : 0) |
     (onFork === 'drop' ? bits.dropOnFork : 0);
