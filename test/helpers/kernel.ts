@@ -65,14 +65,18 @@ export function kernelLockState(view: ArrayBufferView): KernelLockState {
 
 /**
  * Why onFault (mlock2) cannot be tested here, or false: qemu-user 7.2 does
- * not emulate mlock2 (nor do kernels before 4.4), and says ENOSYS.
+ * not emulate mlock2 (nor do kernels before 4.4). The backend finds that out
+ * at load (capabilities().onFault is false), and onFault then throws
+ * ERR_MEMLOCK_UNSUPPORTED; a syscall that goes missing later says ENOSYS.
  */
 export function noMlock2(): string | false {
   try {
     lock(new Uint8Array(1), { onFault: true }).release();
     return false;
   } catch (error) {
-    if (error instanceof MemlockError && error.code === 'ENOSYS') return 'mlock2 is ENOSYS here (qemu-user 7.2 does not emulate it)';
+    if (error instanceof MemlockError && (error.code === 'ENOSYS' || error.code === 'ERR_MEMLOCK_UNSUPPORTED')) {
+      return `mlock2 is missing here (${error.code}; qemu-user 7.2 does not emulate it)`;
+    }
     throw error;
   }
 }
