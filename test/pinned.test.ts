@@ -23,7 +23,7 @@ import {
 } from '../src/index';
 import { procMappings, type Mapping } from '../src/proc';
 import { cannotDropPrivileges, runFixture, SKIP_MADVISE_FLAGS_UNDER_QEMU, unprivileged, UNDER_QEMU } from './helpers/child';
-import { cannotSizePool, poolPages, threadMinorFaults, touchPages, withHugetlbPool } from './helpers/huge-pages';
+import { cannotSizePool, pinnedAccount, poolPages, threadMinorFaults, touchPages, withHugetlbPool } from './helpers/huge-pages';
 import { kernelLockState, noMlock2, tableAgreesWithKernel, vmLockedBytes } from './helpers/kernel';
 import { needs } from './helpers/capability';
 import { tsWorker } from './helpers/ts-worker';
@@ -38,18 +38,8 @@ function mappingOf(buffer: Buffer): Mapping {
   return mapping;
 }
 
-// memlock's account and the kernel's: the locked mappings (VmFlags lo, or
-// ht for hugetlb) are counted rather than all of them, which V8's threads
-// change at any moment.
-function baseline() {
-  const { lockedPages, heldLocks } = stats();
-  const vmLckBytes = vmLockedBytes();
-  const lockedMappings = procMappings('self').filter((m) => m.flags.includes('lo') || m.flags.includes('ht')).length;
-  return { lockedPages, heldLocks, vmLckBytes, pinned: pinnedStats(), lockedMappings };
-}
-
 t.test('base pages: aligned, locked page by page per the kernel, counted, labelled, resident', (t) => {
-  const before = baseline();
+  const before = pinnedAccount();
   const pinned = allocPinned(3 * pageSize + 100, { label: 'rt ring' });
   t.equal(pinned.size, 3 * pageSize + 100);
   t.equal(pinned.buffer.length, pinned.size);
@@ -74,7 +64,7 @@ t.test('base pages: aligned, locked page by page per the kernel, counted, labell
   pinned.free();
   t.ok(pinned.freed);
   t.equal(pinned.buffer.length, 0, 'the Buffer is detached');
-  t.same(baseline(), before, 'free() unmapped it: counts, VmLck, mappings and stats as before');
+  t.same(pinnedAccount(), before, 'free() unmapped it: counts, VmLck, mappings and stats as before');
   pinned.free();
   t.end();
 });
@@ -115,7 +105,7 @@ t.test('prefault: the first touch of every page takes no fault; onFault defers t
 });
 
 t.test('transparent huge pages: 2 MiB-aligned, AnonHugePages, locked', { skip: needs('hugePages') || (THP.mode === 'never' ? 'THP is off here' : false) }, (t) => {
-  const before = baseline();
+  const before = pinnedAccount();
   const pinned = allocPinned(8 * MiB, { hugePages: 'try' });
   t.equal(pinned.hugePages, 'transparent', 'the kernel gave transparent huge pages');
   t.equal(pinned.pageSize, THP.pageSize);
@@ -129,7 +119,7 @@ t.test('transparent huge pages: 2 MiB-aligned, AnonHugePages, locked', { skip: n
   t.equal(kernel.lockedBytes, 8 * MiB, 'smaps Locked: all of it');
   t.ok(tableAgreesWithKernel().ok);
   pinned.free();
-  t.same(baseline(), before, 'free() leaves nothing');
+  t.same(pinnedAccount(), before, 'free() leaves nothing');
   t.end();
 });
 
@@ -137,7 +127,7 @@ t.test('hugetlb pages from a pool the test sizes, and puts back', { skip: needs(
   const original = poolPages('nr_hugepages');
   await withHugetlbPool(original + 4, (got) => {
     if (!t.equal(got, original + 4, 'the kernel sized the pool')) return;
-    const before = baseline();
+    const before = pinnedAccount();
     const free = poolPages('free_hugepages');
     const pinned = allocPinned(3 * MiB, { hugePages: 'require', label: 'rt hugetlb' });
     t.equal(pinned.hugePages, 'hugetlb');
@@ -164,7 +154,7 @@ t.test('hugetlb pages from a pool the test sizes, and puts back', { skip: needs(
     }
     pinned.free();
     t.equal(poolPages('free_hugepages'), free, 'free() gave the pages back to the pool');
-    t.same(baseline(), before);
+    t.same(pinnedAccount(), before);
   });
   t.equal(poolPages('nr_hugepages'), original, 'the pool is as it was');
   t.end();
@@ -193,12 +183,12 @@ t.test("'require' with no pool and THP off for the process: refused, nothing cha
 });
 
 t.test('refusals leave nothing mapped or counted', async (t) => {
-  const before = baseline();
+  const before = pinnedAccount();
   const limit = getLockablePageLimit();
   setLockablePageLimit(stats().lockedPages + 8);
   try {
     t.throws(() => allocPinned(16 * pageSize), { code: 'ERR_MEMLOCK_LIMIT' }, 'over the lockable-page limit');
-    t.same(baseline(), before, 'nothing mapped or counted');
+    t.same(pinnedAccount(), before, 'nothing mapped or counted');
     allocPinned(8 * pageSize).free();
   } finally {
     setLockablePageLimit(limit);
@@ -241,14 +231,14 @@ t.test("onFork 'drop' (default): a spawn costs the parent no copy-on-write fault
 });
 
 t.test('a count taken with lock() ends with the memory; GC frees a dropped buffer', async (t) => {
-  const before = baseline();
+  const before = pinnedAccount();
   const pinned = allocPinned(4 * pageSize);
   const extra = lock(pinned.buffer);
   t.same([...new Set(lockCounts(pinned.buffer))], [2], 'a user lock nests on it');
   pinned.free();
   t.equal(extra.released, true, 'unmapping ended the user lock too');
   extra.release();
-  t.same(baseline(), before);
+  t.same(pinnedAccount(), before);
 
   const child = runFixture('pinned-refusals.ts', { node: ['--expose-gc'], args: ['gc'] });
   t.equal(child.status, 0, child.stderr.slice(-2000));
@@ -261,7 +251,7 @@ t.test('a count taken with lock() ends with the memory; GC frees a dropped buffe
 });
 
 t.test('bad arguments: Node-style errors, nothing changed', (t) => {
-  const before = baseline();
+  const before = pinnedAccount();
   const cases: [unknown, unknown, string][] = [
     [0, undefined, 'ERR_OUT_OF_RANGE'],
     [-1, undefined, 'ERR_OUT_OF_RANGE'],
@@ -288,12 +278,12 @@ t.test('bad arguments: Node-style errors, nothing changed', (t) => {
   const PinnedBufferClass = one.constructor as new () => PinnedBuffer;
   one.free();
   t.throws(() => new PinnedBufferClass(), { code: 'ERR_ILLEGAL_CONSTRUCTOR' });
-  t.same(baseline(), before, 'nothing mapped or counted');
+  t.same(pinnedAccount(), before, 'nothing mapped or counted');
   t.end();
 });
 
 t.test('workers allocate and free pinned buffers at once; their exits unmap what they kept', async (t) => {
-  const before = baseline();
+  const before = pinnedAccount();
   const reports = await Promise.all([1, 2, 3, 4].map((seed) => new Promise<{ mismatches: number; kept: number }>((resolve, reject) => {
     const worker = tsWorker(path.join(__dirname, 'fixtures', 'pinned-worker.ts'), { workerData: { rounds: 60, seed } });
     let report: { mismatches: number; kept: number } | undefined;
@@ -303,7 +293,7 @@ t.test('workers allocate and free pinned buffers at once; their exits unmap what
   })));
   t.same(reports.map((r) => r.mismatches), [0, 0, 0, 0], 'every buffer held its bytes and a count of 1');
   t.ok(reports.every((r) => r.kept === 6), 'each worker kept some for its exit');
-  t.same(baseline(), before, 'after the exits: no pinned buffer, count, lock or locked mapping left');
+  t.same(pinnedAccount(), before, 'after the exits: no pinned buffer, count, lock or locked mapping left');
   t.ok(tableAgreesWithKernel().ok);
   t.end();
 });

@@ -1,6 +1,9 @@
 // Huge pages for tests: the hugetlb pool (vm.nr_hugepages, set as root and
 // always put back) and the thread's own minor-fault count.
 import { readFileSync, writeFileSync } from 'node:fs';
+import { pinnedStats, stats } from '../../src/index';
+import { procMappings } from '../../src/proc';
+import { vmLockedBytes } from './kernel';
 
 const NR_HUGEPAGES = '/proc/sys/vm/nr_hugepages';
 const POOL_2MB = '/sys/kernel/mm/hugepages/hugepages-2048kB';
@@ -35,6 +38,17 @@ export async function withHugetlbPool<T>(pages: number, fn: (got: number) => T |
     restore();
     process.removeListener('exit', restore);
   }
+}
+
+/**
+ * memlock's account of pinned memory and the kernel's, to compare before
+ * and after: the locked mappings (VmFlags lo, or ht for hugetlb) are counted
+ * rather than all of them, which V8's threads change at any moment.
+ */
+export function pinnedAccount() {
+  const { lockedPages, heldLocks } = stats();
+  const lockedMappings = procMappings('self').filter((m) => m.flags.includes('lo') || m.flags.includes('ht')).length;
+  return { lockedPages, heldLocks, vmLckBytes: vmLockedBytes(), pinned: pinnedStats(), lockedMappings };
 }
 
 /** The transparent huge page mode: always, madvise or never. */
