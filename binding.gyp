@@ -20,7 +20,6 @@
       "conditions": [
         ["OS=='linux'", {
           "sources": [
-            "native/detach_guard.cc",
             "native/glibc_compat.cc",
             "native/loop_watch.cc",
             "native/madvise_hook.cc",
@@ -32,12 +31,10 @@
           ],
           "cflags": ["-fvisibility=hidden", "-Wall", "-Wextra"],
           "cflags_cc": ["-fvisibility=hidden", "-Wall", "-Wextra", "-std=c++17"],
-          "ldflags": ["-static-libstdc++", "-Wl,--exclude-libs,ALL"],
-          "libraries": ["-ldl"]
+          "ldflags": ["-static-libstdc++", "-Wl,--exclude-libs,ALL"]
         }],
         ["OS=='mac' or OS=='freebsd' or OS=='openbsd' or OS=='netbsd'", {
           "sources": [
-            "native/detach_guard.cc",
             "native/madvise_hook_none.cc",
             "native/paging_none.cc",
             "native/platform_posix.cc",
@@ -53,7 +50,6 @@
         }],
         ["OS=='win'", {
           "sources": [
-            "native/detach_guard_none.cc",
             "native/madvise_hook_none.cc",
             "native/paging_none.cc",
             "native/platform_win32.cc",

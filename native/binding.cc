@@ -6,7 +6,7 @@
 // The hot calls (lock, release, releaseLatest, isHeld) use raw N-API and get
 // their environment's state as callback data: node-addon-api's CallbackInfo
 // makes extra engine calls on every call, which doubled a re-lock's cost.
-#include <napi.h>
+#include "addon_api.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -14,7 +14,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include "detach_guard.h"
 #include "env_state.h"
 #include "locker.h"
 #include "madvise_hook.h"
@@ -33,22 +32,44 @@ namespace {
 
 constexpr double kMaxSecretSize = 1 << 30;
 
-void FinalizeEnvState(Napi::Env env, EnvState* state) {
-  Locker& locker = Locker::instance();
-  locker.release_owner(state);
-  // The environment's heap goes next, and the memory of its sticky views with
-  // it: counts go with their memory, as for memory memlock unmaps itself.
-  for (const Bytes& bytes : state->sticky) locker.drop_sticky(bytes.addr, bytes.len);
-  for (auto& [data, ref] : state->keyed) napi_delete_reference(env, ref);
-  if (state->detach_key != nullptr) napi_delete_reference(env, state->detach_key);
-  // Its pinned buffers' Buffers go with its heap: so does their memory.
-  PinnedMemory::instance().free_owner(state);
-  // A slab this environment emptied is unmapped by a trim its event loop
-  // scheduled (src/secret.ts); a worker terminated before that turn would
-  // leave it mapped and locked until another thread frees a secret.
-  SecretPool::instance().trim();
+// The environment's own teardown (node runs it after the environment's
+// cleanup hooks, whatever JavaScript did with its process listeners): the
+// native state of this environment ends here and nowhere else.
+void FinalizeEnvState(Napi::Env /*env*/, EnvState* state) {
+  NoThrow([&] {
+    Locker& locker = Locker::instance();
+    locker.release_owner(state);
+    // The environment's heap goes next, and the memory of its sticky views
+    // with it: counts go with their memory, as for memory memlock unmaps
+    // itself. A SharedArrayBuffer's memory may outlive this heap: its pages
+    // are checked against the kernel's account from now on (watch_unmapping).
+    for (const EnvState::StickyView& view : state->sticky) {
+      if (view.shared) {
+        locker.watch_unmapping(view.bytes.addr, view.bytes.len, true);
+      } else {
+        locker.drop_sticky(view.bytes.addr, view.bytes.len);
+      }
+    }
+    // Its pinned buffers' Buffers go with its heap: so does their memory.
+    PinnedMemory::instance().free_owner(state);
+    // A slab this environment emptied is unmapped by a trim its event loop
+    // scheduled (src/secret.ts); a worker terminated before that turn would
+    // leave it mapped and locked until another thread frees a secret.
+    SecretPool::instance().trim();
+  });
   delete state;
 }
+
+// Lives as long as a thread that loaded memlock. A worker's isolate, and
+// with it the worker's own code mappings (its copy of V8's builtins), is
+// disposed after the environment's teardown and before the thread ends, so
+// this is the first moment their counts can be seen to be stale.
+struct ThreadExitWatch {
+  ~ThreadExitWatch() {
+    NoThrow([] { Locker::instance().settle_watched(); });
+  }
+};
+thread_local ThreadExitWatch thread_exit_watch;
 
 // Up to four arguments and the environment's state, for raw callbacks.
 struct RawArgs {
@@ -77,9 +98,9 @@ napi_value Number(napi_env env, double value) {
   return result;
 }
 
-// lock(view, onFault, tag, keyBuffer) -> id (> 0) | -errno | kLimitExceeded |
-// kMapCountExceeded; details in scratch. A lock taken sets keyBuffer's detach
-// key, if given.
+// lock(view, onFault, tag, shared) -> id (> 0) | -errno | kLimitExceeded |
+// kMapCountExceeded; details in scratch. `shared`: the view is over a
+// SharedArrayBuffer, whose memory may outlive this environment.
 napi_value Lock(napi_env env, napi_callback_info cbinfo) {
   RawArgs args = Unpack(env, cbinfo);
   Bytes bytes{};
@@ -94,50 +115,21 @@ napi_value Lock(napi_env env, napi_callback_info cbinfo) {
   scratch[kScratchPages] = static_cast<double>(locker.pages_spanned(bytes.addr, bytes.len));
   scratch[kScratchNewlySticky] = static_cast<double>(out.newly_sticky);
   scratch[kScratchFailedSyscall] = static_cast<double>(static_cast<int>(out.failed));
-  if (out.id > 0) {
-    SetDetachKey(env, args.state, args.argv[3], true);
-    if (out.newly_sticky > 0) args.state->sticky.push_back(bytes);
+  if (out.id > 0 && out.newly_sticky > 0) {
+    bool shared = false;
+    napi_get_value_bool(env, args.argv[3], &shared);
+    args.state->sticky.push_back(EnvState::StickyView{bytes, shared});
   }
   if (out.id == kMapCountExceeded) ScratchMappings(scratch, out.mappings);
   return Number(env, static_cast<double>(out.id));
 }
 
-// release(id, keyBuffer) -> 0 released | 1 not held | -errno (munlock refused);
-// unless refused, clears keyBuffer's detach key, if given.
+// release(id) -> 0 released | 1 not held | -errno (munlock refused)
 napi_value Release(napi_env env, napi_callback_info cbinfo) {
   RawArgs args = Unpack(env, cbinfo);
   int64_t id = 0;
   if (!IdArg(env, args.argv[0], &id)) return nullptr;
-  int64_t status = Locker::instance().release(args.state, id).status;
-  if (status >= 0) SetDetachKey(env, args.state, args.argv[1], false);
-  return Number(env, static_cast<double>(status));
-}
-
-// clearDetachKeys(): lifts every key this environment set, at its exit. At
-// teardown node detaches the external buffers it made with a finalizer (an
-// addon's napi_create_external_buffer) presenting no key, and aborts if
-// refused; this runs before that, on process 'exit' (src/guard.ts).
-Napi::Value ClearDetachKeys(const Napi::CallbackInfo& info) {
-  napi_env env = info.Env();
-  EnvState* state = StateOf(env);
-  napi_value undefined = nullptr;
-  napi_get_undefined(env, &undefined);
-  for (auto& [data, ref] : state->keyed) {
-    napi_value buffer = nullptr;
-    if (napi_get_reference_value(env, ref, &buffer) == napi_ok && buffer != nullptr) {
-      detach_guard::set_key(env, buffer, undefined);
-    }
-    napi_delete_reference(env, ref);
-  }
-  state->keyed.clear();
-  return info.Env().Undefined();
-}
-
-// setDetachKey(arraybuffer, on): for unlock(view), which learns only after
-// the release whether it let go of the buffer's last lock.
-Napi::Value SetDetachKeyFromJs(const Napi::CallbackInfo& info) {
-  SetDetachKey(info.Env(), StateOf(info.Env()), info[0], info[1].ToBoolean());
-  return info.Env().Undefined();
+  return Number(env, static_cast<double>(Locker::instance().release(args.state, id).status));
 }
 
 // releaseLatest(view) -> id released (> 0) | 0 none held | -errno; its tag in scratch
@@ -266,9 +258,11 @@ Napi::Value SetThreadId(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// annotate(id, label, stack): only called when a label or stack capture is on.
+// annotate(id, label | undefined, stack): only called when a label or stack capture is on.
 Napi::Value Annotate(const Napi::CallbackInfo& info) {
-  Locker::instance().annotate(info[0].As<Napi::Number>().Int64Value(), info[1].As<Napi::String>().Utf8Value(),
+  bool labelled = info[1].IsString();
+  Locker::instance().annotate(info[0].As<Napi::Number>().Int64Value(), labelled,
+                              labelled ? info[1].As<Napi::String>().Utf8Value() : std::string(),
                               info[2].As<Napi::String>().Utf8Value());
   return info.Env().Undefined();
 }
@@ -291,7 +285,7 @@ Napi::Value Locks(const Napi::CallbackInfo& info) {
     o.Set("threadId", Napi::Number::New(env, l.record.thread_id));
     o.Set("own", Napi::Boolean::New(env, l.record.owner == StateOf(env)));
     o.Set("count", Napi::Number::New(env, l.max_count));
-    o.Set("label", Napi::String::New(env, l.label));
+    if (l.labelled) o.Set("label", Napi::String::New(env, l.label));
     o.Set("stack", Napi::String::New(env, l.stack));
     out.Set(static_cast<uint32_t>(i), o);
   }
@@ -318,8 +312,7 @@ Napi::Value Verify(const Napi::CallbackInfo& info) {
 
 // Runs on the JS thread once a secret's Buffer is garbage-collected (or
 // detached by free, in which case the secret is gone and this does nothing).
-void FinalizeSecret(napi_env env, void* data, void* serial) {
-  ForgetKeyed(env, StateOf(env), data);
+void FinalizeSecret(napi_env /*env*/, void* data, void* serial) {
   SecretPool::instance().free_if_current(reinterpret_cast<uintptr_t>(data),
                                          static_cast<uint64_t>(reinterpret_cast<uintptr_t>(serial)));
 }
@@ -344,11 +337,12 @@ Napi::Value AllocSecret(const Napi::CallbackInfo& info) {
     ScratchMappings(state->scratch, result.mappings);
   }
   state->scratch[kScratchLockPages] = static_cast<double>(result.lock_pages);
+  state->scratch[kScratchSerial] = static_cast<double>(result.serial);
   if (result.addr == 0) return Napi::Number::New(env, static_cast<double>(result.error));
   void* data = reinterpret_cast<void*>(result.addr);
   void* serial = reinterpret_cast<void*>(static_cast<uintptr_t>(result.serial));
   napi_value value = nullptr;
-  napi_status status = WrapOwnedMemory(env, state, data, request.size, FinalizeSecret, serial, &value);
+  napi_status status = WrapOwnedMemory(env, data, request.size, GuardedFinalize<FinalizeSecret>, serial, &value);
   if (status != napi_ok) {
     pool.free_if_current(result.addr, result.serial);
     NAPI_THROW_IF_FAILED(env, status, Napi::Value());
@@ -365,6 +359,15 @@ Napi::Value FreeSecret(const Napi::CallbackInfo& info) {
   bool trim = false;
   bool freed = SecretPool::instance().free_owned(reinterpret_cast<uintptr_t>(data), StateOf(env), &trim);
   return Napi::Number::New(env, !freed ? 1 : trim ? 2 : 0);
+}
+
+// wipeMovedSecret(address, serial) -> 0 wiped | 1 freed already: free() of a
+// secret whose memory node or another addon moved out of its Buffer.
+Napi::Value WipeMovedSecret(const Napi::CallbackInfo& info) {
+  double addr = info[0].As<Napi::Number>().DoubleValue();
+  double serial = info[1].As<Napi::Number>().DoubleValue();
+  bool wiped = SecretPool::instance().wipe_if_current(static_cast<uintptr_t>(addr), static_cast<uint64_t>(serial));
+  return Napi::Number::New(info.Env(), wiped ? 0 : 1);
 }
 
 Napi::Value TrimSecrets(const Napi::CallbackInfo& info) {
@@ -402,7 +405,7 @@ Napi::Object SharedNumbers(Napi::Env env) {
                                  {"failedSyscall", kScratchFailedSyscall}, {"mappings", kScratchMappings},
                                  {"mapCap", kScratchMapCap}, {"mapMargin", kScratchMapMargin},
                                  {"lockPages", kScratchLockPages}, {"mappedBytes", kScratchMappedBytes},
-                                 {"failedRange", kScratchFailedRange}}));
+                                 {"failedRange", kScratchFailedRange}, {"serial", kScratchSerial}}));
   numbers.Set("lockAll", object({{"current", kLockCurrent}, {"future", kLockFuture}, {"onFault", kLockOnFault}}));
   numbers.Set("secret", object({{"guarded", kSecretGuarded}, {"requireLock", kSecretRequireLock},
                                 {"dropOnFork", kSecretDropOnFork}}));
@@ -452,18 +455,9 @@ Napi::Value RawFunction(Napi::Env env, const char* name, napi_callback callback,
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  (void)&thread_exit_watch;  // constructed in this thread, so it ends with it
   EnvState* state = new EnvState();
   env.SetInstanceData<EnvState, FinalizeEnvState>(state);
-  // Detach keys only where node and V8 throw on a keyed buffer: Node 20 and
-  // 22 abort the process instead (their messaging and ArrayBuffer.transfer).
-  const napi_node_version* version = nullptr;
-  bool keys = napi_get_node_version(env, &version) == napi_ok && version->major >= 24 && detach_guard::available();
-  if (keys) {
-    napi_value key = nullptr;
-    NAPI_THROW_IF_FAILED(env, napi_create_object(env, &key), exports);
-    NAPI_THROW_IF_FAILED(env, napi_create_reference(env, key, 1, &state->detach_key), exports);
-  }
-  exports.Set("detachGuard", Napi::String::New(env, keys ? "key" : "mark"));
   napi_value scratch_buffer = nullptr;
   NAPI_THROW_IF_FAILED(env, napi_create_external_arraybuffer(env, state->scratch, sizeof(state->scratch), nullptr,
                                                              nullptr, &scratch_buffer),
@@ -473,12 +467,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("platform", PlatformFeatures(env));
   exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(platform::page_size())));
   exports.Set("physicalPages", Napi::Number::New(env, static_cast<double>(platform::physical_pages())));
-  exports.Set("lock", RawFunction(env, "lock", Lock, state));
-  exports.Set("release", RawFunction(env, "release", Release, state));
-  exports.Set("releaseLatest", RawFunction(env, "releaseLatest", ReleaseLatest, state));
-  exports.Set("isHeld", RawFunction(env, "isHeld", IsHeld, state));
-  exports.Set("setDetachKey", Napi::Function::New(env, SetDetachKeyFromJs, "setDetachKey"));
-  exports.Set("clearDetachKeys", Napi::Function::New(env, ClearDetachKeys, "clearDetachKeys"));
+  exports.Set("lock", RawFunction(env, "lock", Guarded<Lock>, state));
+  exports.Set("release", RawFunction(env, "release", Guarded<Release>, state));
+  exports.Set("releaseLatest", RawFunction(env, "releaseLatest", Guarded<ReleaseLatest>, state));
+  exports.Set("isHeld", RawFunction(env, "isHeld", Guarded<IsHeld>, state));
   exports.Set("counts", Napi::Function::New(env, Counts, "counts"));
   exports.Set("residentPages", Napi::Function::New(env, ResidentPages, "residentPages"));
   exports.Set("addressOf", Napi::Function::New(env, AddressOf, "addressOf"));
@@ -498,6 +490,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("verify", Napi::Function::New(env, Verify, "verify"));
   exports.Set("allocSecret", Napi::Function::New(env, AllocSecret, "allocSecret"));
   exports.Set("freeSecret", Napi::Function::New(env, FreeSecret, "freeSecret"));
+  exports.Set("wipeMovedSecret", Napi::Function::New(env, WipeMovedSecret, "wipeMovedSecret"));
   exports.Set("trimSecrets", Napi::Function::New(env, TrimSecrets, "trimSecrets"));
   exports.Set("secretStats", Napi::Function::New(env, GetSecretStats, "secretStats"));
   register_paging(env, exports);

@@ -3,9 +3,8 @@
 // JavaScript with its detach key. binding.cc owns the state's lifetime.
 #pragma once
 
-#include <napi.h>
+#include "addon_api.h"
 
-#include <unordered_map>
 #include <vector>
 
 #include "napi_views.h"
@@ -24,34 +23,27 @@ struct EnvState {
   // JS that reads it.
   double scratch[kScratchSlots] = {};
   int32_t thread_id = 0;  // worker_threads.threadId, for locks()
-  // The object whose identity is this environment's detach key (see
-  // detach_guard.h), when detach keys are used at all.
-  napi_ref detach_key = nullptr;
-  // Weak references to every buffer this environment keyed, by data address.
-  std::unordered_map<void*, napi_ref> keyed;
-  // Views whose lock made pages sticky: their memory lives as long as this
-  // environment (src/retained.ts keeps them), so their counts end with it.
-  std::vector<Bytes> sticky;
+  // Views whose lock made pages sticky: src/retained.ts keeps them for the
+  // life of this environment, so their counts end with it; a
+  // SharedArrayBuffer's memory may live on in other threads.
+  struct StickyView {
+    Bytes bytes;
+    bool shared;
+  };
+  std::vector<StickyView> sticky;
 };
 
 EnvState* StateOf(Napi::Env env);
-// Drops the weak reference to the keyed buffer at `data`, which is gone.
-void ForgetKeyed(napi_env env, EnvState* state, void* data);
-// Sets (on) or clears `arraybuffer`'s detach key, if it is an ArrayBuffer and
-// this environment uses keys; anything else (undefined) is left alone.
-void SetDetachKey(napi_env env, EnvState* state, napi_value arraybuffer, bool on);
 // The figures a kMapCountExceeded error names, into their scratch slots.
 void ScratchMappings(double* scratch, int64_t mappings);
-// Memory memlock mapped, handed to JavaScript: in 'key' mode an ArrayBuffer
-// with its detach key set (src/*.ts wraps it in a Buffer), else an external
-// Buffer. `finalize(env, data, hint)` runs once it is garbage-collected.
-// The other end: detaches the Buffer over memory memlock mapped (with the
-// detach key in 'key' mode) before that memory goes, so that no view can
-// outlive it. Returns its data address; nullptr if it was detached already.
-// Throws (C++ exceptions, node-addon-api) if N-API or V8 refused.
+// Memory memlock mapped, handed to JavaScript as an external Buffer;
+// `finalize(env, data, hint)` runs once the memory's last ArrayBuffer is
+// garbage-collected or detached (by memlock or anyone else).
+napi_status WrapOwnedMemory(napi_env env, void* data, size_t size, napi_finalize finalize, void* hint, napi_value* value);
+// The other end: detaches the Buffer over memory memlock mapped before that
+// memory goes, so that no view can outlive it. Returns its data address;
+// nullptr if it was detached already (by anyone: the memory may have moved
+// into another ArrayBuffer). Throws (node-addon-api) if N-API refused.
 void* DetachOwnedMemory(const Napi::CallbackInfo& info);
-
-napi_status WrapOwnedMemory(napi_env env, EnvState* state, void* data, size_t size, napi_finalize finalize, void* hint,
-                            napi_value* value);
 
 }  // namespace memlock

@@ -81,6 +81,8 @@ void Locker::after_fork_child() {
   new (&self.records_) LockRegistry();
   new (&self.notes_) decltype(self.notes_)();
   self.lock_all_flags_ = 0;  // the kernel does not pass mlockall to a child
+  new (&self.watched_) decltype(self.watched_)();
+  self.watched_shared_ = 0;
   new (&self.lock_plan_) LockPlan();
   new (&self.release_plan_) ReleasePlan();
 }
@@ -105,7 +107,7 @@ void Locker::unlock_runs(const std::vector<PageRun>& runs, size_t count) {
 }
 
 LockOutcome Locker::lock(const void* owner, uintptr_t addr, size_t len, bool on_fault, uint32_t tag,
-                         int32_t thread_id) {
+                         int32_t thread_id, bool check_watched) {
   LockOutcome out;
   const uint64_t first = page_index(addr);
   const uint64_t pages = pages_spanned(addr, len);
@@ -115,6 +117,8 @@ LockOutcome Locker::lock(const void* owner, uintptr_t addr, size_t len, bool on_
     out.id = -ENOMEM;  // 16.7 million locks held at once
     return out;
   }
+  // A count on memory that went away unseen must not pass for a lock here.
+  if (check_watched && !watched_.empty()) settle_watched_if_overlapping(first, pages);
   LockPlan& plan = lock_plan_;
   table_.plan_lock(first, pages, on_fault, plan);
   if (plan.new_pages > 0 && table_.locked_pages() + plan.new_pages > limit_pages_) {
@@ -210,8 +214,10 @@ void Locker::release_owner(const void* owner) {
 
 size_t Locker::forget(uintptr_t addr, size_t len) {
   std::lock_guard<std::mutex> guard(mu_);
-  const uint64_t first = page_index(addr);
-  const uint64_t pages = pages_spanned(addr, len);
+  return forget_locked(page_index(addr), pages_spanned(addr, len));
+}
+
+size_t Locker::forget_locked(uint64_t first, uint64_t pages) {
   std::vector<int64_t> ids = records_.ids_touching(first, pages);
   for (int64_t id : ids) {
     // A lock reaching past the forgotten pages releases its other pages.
@@ -256,9 +262,9 @@ void Locker::drop_record(int64_t id) {
   if (!notes_.empty()) notes_.erase(id);
 }
 
-void Locker::annotate(int64_t id, std::string label, std::string stack) {
+void Locker::annotate(int64_t id, bool labelled, std::string label, std::string stack) {
   std::lock_guard<std::mutex> guard(mu_);
-  if (records_.find(id) != nullptr) notes_[id] = Note{std::move(label), std::move(stack)};
+  if (records_.find(id) != nullptr) notes_[id] = Note{std::move(label), std::move(stack), labelled};
 }
 
 std::vector<Locker::LockInfo> Locker::locks() {
@@ -266,10 +272,11 @@ std::vector<Locker::LockInfo> Locker::locks() {
   std::vector<LockInfo> out;
   out.reserve(records_.size());
   records_.for_each([&](int64_t id, const LockRecord& rec) {
-    LockInfo info{id, rec, table_.max_count(rec.first_page, rec.pages), {}, {}};
+    LockInfo info{id, rec, table_.max_count(rec.first_page, rec.pages), {}, {}, false};
     if (auto note = notes_.find(id); note != notes_.end()) {
       info.label = note->second.label;
       info.stack = note->second.stack;
+      info.labelled = note->second.labelled;
     }
     out.push_back(std::move(info));
   });
@@ -278,10 +285,81 @@ std::vector<Locker::LockInfo> Locker::locks() {
   return out;
 }
 
+void Locker::watch_unmapping(uintptr_t addr, size_t len, bool shared) {
+  std::lock_guard<std::mutex> guard(mu_);
+  const PageRun run{page_index(addr), pages_spanned(addr, len), false};
+  for (const Watched& w : watched_) {
+    if (w.run.first == run.first && w.run.pages == run.pages && w.shared == shared) return;  // watched already
+  }
+  watched_.push_back(Watched{run, shared});
+  if (shared) watched_shared_ += 1;
+}
+
+int64_t Locker::settle_watched() {
+  std::vector<platform::LockedRange> kernel;
+  std::lock_guard<std::mutex> guard(mu_);
+  if (watched_.empty()) return 0;
+  if (int rc = platform::locked_ranges(&kernel); rc < 0) return rc;
+  return static_cast<int64_t>(settle_watched_locked(kernel));
+}
+
+int64_t Locker::settle_watched_if_overlapping(uint64_t first, uint64_t pages) {
+  for (const Watched& w : watched_) {
+    if (w.run.first < first + pages && first < w.run.end()) {
+      std::vector<platform::LockedRange> kernel;
+      if (int rc = platform::locked_ranges(&kernel); rc < 0) return rc;
+      return static_cast<int64_t>(settle_watched_locked(kernel));
+    }
+  }
+  return 0;
+}
+
+uint64_t Locker::settle_watched_locked(const std::vector<platform::LockedRange>& kernel) {
+  uint64_t dropped = 0;
+  std::vector<Watched> still;
+  for (const Watched& w : watched_) {
+    // The parts of the watched run the kernel still has locked stay watched
+    // (and counted); the rest was unmapped, so its counts go (rule 9).
+    uint64_t cursor = w.run.first;
+    auto gone = [&](uint64_t from, uint64_t to) {
+      if (to <= from) return;
+      std::vector<uint16_t> counts(to - from);
+      table_.counts(from, to - from, counts.data());
+      for (uint16_t c : counts) dropped += c > 0 ? 1 : 0;
+      forget_locked(from, to - from);
+    };
+    for (const platform::LockedRange& k : kernel) {
+      uint64_t start = k.start / page_size_, end = k.end / page_size_;
+      if (end <= cursor) continue;
+      if (start >= w.run.end()) break;
+      gone(cursor, start);
+      uint64_t kept_to = std::min(end, w.run.end());
+      uint64_t kept_from = std::max(start, cursor);
+      still.push_back(Watched{PageRun{kept_from, kept_to - kept_from, false}, w.shared});
+      cursor = kept_to;
+    }
+    gone(cursor, w.run.end());
+  }
+  // Runs whose counts are all gone need no watching.
+  watched_.clear();
+  watched_shared_ = 0;
+  for (const Watched& w : still) {
+    std::vector<uint16_t> counts(w.run.pages);
+    table_.counts(w.run.first, w.run.pages, counts.data());
+    bool counted = false;
+    for (uint16_t c : counts) counted = counted || c > 0;
+    if (!counted) continue;
+    watched_.push_back(w);
+    if (w.shared) watched_shared_ += 1;
+  }
+  return dropped;
+}
+
 int64_t Locker::verify(std::vector<PageRun>* missing) {
   std::vector<platform::LockedRange> kernel;
   std::lock_guard<std::mutex> guard(mu_);
   if (int rc = platform::locked_ranges(&kernel); rc < 0) return rc;
+  if (!watched_.empty()) settle_watched_locked(kernel);
   uint64_t counted = 0;
   size_t k = 0;  // both lists are in address order: one pass over each
   for (const PageRun& run : table_.locked_runs()) {
@@ -320,12 +398,32 @@ void Locker::counts(uintptr_t addr, size_t len, uint16_t* out) {
 
 Stats Locker::stats() {
   std::lock_guard<std::mutex> guard(mu_);
+  // Sticky memory of a SharedArrayBuffer whose locking thread exited goes
+  // whenever the last thread holding it lets go: checked on every call while
+  // there is any (a read of smaps, about a millisecond).
+  if (watched_shared_ > 0) {
+    std::vector<platform::LockedRange> kernel;
+    if (platform::locked_ranges(&kernel) == 0) settle_watched_locked(kernel);
+  }
   return Stats{table_.locked_pages(), table_.sticky_pages(), limit_pages_, records_.size()};
 }
 
 uint64_t Locker::limit() {
   std::lock_guard<std::mutex> guard(mu_);
   return limit_pages_;
+}
+
+int Locker::guard_code_releases() {
+  std::lock_guard<std::mutex> guard(mu_);
+  if (guard_code_) return 0;
+  if (madvise_hook::install() == 0) return -ENOSYS;
+  guard_code_ = true;
+  refresh_madvise_hook();
+  return 0;
+}
+
+void Locker::refresh_madvise_hook() {
+  madvise_hook::set_active(lock_all_flags_ != 0 || guard_code_, (lock_all_flags_ & kLockOnFault) != 0);
 }
 
 int Locker::lock_all(int flags) {
@@ -336,7 +434,7 @@ int Locker::lock_all(int flags) {
   madvise_hook::set_active(true, (flags & kLockOnFault) != 0);
   int rc = platform::lock_all(flags);
   if (rc < 0) {
-    madvise_hook::set_active(lock_all_flags_ != 0, (lock_all_flags_ & kLockOnFault) != 0);
+    refresh_madvise_hook();
     return rc;
   }
   lock_all_flags_ = flags;
@@ -434,7 +532,7 @@ int Locker::unlock_all(Syscall* failed) {
   //    only perhaps of the other kind, so the table does not lie: go on.
   for (const PageRun& run : counted) lock_run(run, run.on_fault);
   lock_all_flags_ = 0;
-  madvise_hook::set_active(false, false);
+  refresh_madvise_hook();
   return 0;
 }
 

@@ -53,10 +53,13 @@ class Locker {
 
   // `owner` groups locks by environment (one per worker thread); `tag` is the
   // owner's own number for the lock, handed back when it is released.
+  // `check_watched` false: the caller has just settled the watched memory
+  // (settle_watched()), so a lock overlapping it need not read smaps again.
   LockOutcome lock(const void* owner, uintptr_t addr, size_t len, bool on_fault, uint32_t tag,
-                   int32_t thread_id = -1);
-  // Attaches a label and the stack that took it to a held lock (diagnostics).
-  void annotate(int64_t id, std::string label, std::string stack);
+                   int32_t thread_id = -1, bool check_watched = true);
+  // Attaches a label (if `labelled`: '' is a label too) and the stack that
+  // took it to a held lock (diagnostics).
+  void annotate(int64_t id, bool labelled, std::string label, std::string stack);
   ReleaseOutcome release(const void* owner, int64_t id);
   // Releases the most recent lock `owner` took on exactly [addr, addr + len).
   ReleaseOutcome release_latest(const void* owner, uintptr_t addr, size_t len);
@@ -71,6 +74,18 @@ class Locker {
   // that made it sticky): its sticky pages that no held lock covers are
   // unlocked and their counts dropped.
   void drop_sticky(uintptr_t addr, size_t len);
+  // Counted memory whose end memlock cannot see coming (rule 10): a
+  // SharedArrayBuffer made sticky by a thread that has exited (other threads
+  // may still hold it), the code mappings lockCode() counted (a worker's
+  // builtins go with the worker). Its counts are checked against the
+  // kernel's own account (smaps lo) before a lock that overlaps it, at
+  // verify(), at stats() while any SharedArrayBuffer is watched, at
+  // lockCode() and when a thread that used memlock exits: pages the kernel
+  // no longer has locked (their memory was unmapped) lose their counts.
+  void watch_unmapping(uintptr_t addr, size_t len, bool shared);
+  // Checks the watched memory now; returns the pages whose counts were
+  // dropped, or -errno if the kernel's account could not be read.
+  int64_t settle_watched();
 
   void counts(uintptr_t addr, size_t len, uint16_t* out);
 
@@ -79,6 +94,7 @@ class Locker {
     LockRecord record;
     uint16_t max_count;
     std::string label, stack;
+    bool labelled;
   };
   // Every held lock, oldest first.
   std::vector<LockInfo> locks();
@@ -109,6 +125,12 @@ class Locker {
   // with nothing changed (*failed says which syscall was refused).
   int unlock_all(Syscall* failed);
   int lock_all_flags();
+  // lockCode() locks V8's code mappings (each isolate's copy of its
+  // builtins), which V8 releases with madvise when the isolate goes (a
+  // worker's exit, the process's): refused on locked memory, and V8 aborts.
+  // The madvise hook then serves those releases for the rest of the
+  // process. 0, or -ENOSYS where the hook cannot be installed.
+  int guard_code_releases();
   // The table's invariants hold (tests and the fuzzer).
   bool valid();
 
@@ -124,6 +146,10 @@ class Locker {
   ReleaseOutcome release_locked(int64_t id);
   int64_t reserve_mappings_locked(int64_t more, int64_t* counted);
   void drop_record(int64_t id);
+  size_t forget_locked(uint64_t first, uint64_t pages);
+  // settle_watched() with the kernel's locked ranges already read.
+  uint64_t settle_watched_locked(const std::vector<platform::LockedRange>& kernel);
+  int64_t settle_watched_if_overlapping(uint64_t first, uint64_t pages);
   // Takes 1 from pages outside memory being forgotten.
   void release_pages(uint64_t first, uint64_t pages);
   // munlock of the first `count` runs (none under whole-process locking).
@@ -134,6 +160,8 @@ class Locker {
   // Puts back the kernel's locks from before a failed unlock_all, as they were.
   void restore_kernel_locks(const std::vector<platform::LockedRange>& ranges, int flags);
   int lock_run(const PageRun& run, bool on_fault);
+  // The madvise hook serves refused releases while lockAll or lockCode needs it.
+  void refresh_madvise_hook();
   // munlock of a run part of which is unmapped: 0, or the first other error.
   int unlock_mapped_pages(const PageRun& run);
   friend void register_fork_handlers();
@@ -155,11 +183,19 @@ class Locker {
   int64_t mappings_ = 0;
   int64_t recount_at_ = 0;
   int lock_all_flags_ = 0;  // while set, no count reaching 0 unlocks a page
+  bool guard_code_ = false;  // see guard_code_releases()
   LockRegistry records_;
   struct Note {
     std::string label, stack;
+    bool labelled;
   };
   std::unordered_map<int64_t, Note> notes_;  // only locks that have one
+  struct Watched {
+    PageRun run;
+    bool shared;  // a SharedArrayBuffer's: stats() checks it too
+  };
+  std::vector<Watched> watched_;  // see watch_unmapping()
+  size_t watched_shared_ = 0;
   // Reused by every call (under mu_), so plans allocate only when they grow.
   LockPlan lock_plan_;
   ReleasePlan release_plan_;

@@ -103,6 +103,11 @@ void LoopWatch::close(void (*done)(void*), void* arg) {
   done_ = done;
   done_arg_ = arg;
   uv_prepare_stop(&prepare_);
+  // Stopped, so nothing samples again: the fds go now, not a loop turn
+  // later, so that close() in JavaScript gives back every fd before it returns.
+  if (sched_fd_ >= 0) ::close(sched_fd_);
+  if (psi_fd_ >= 0) ::close(psi_fd_);
+  sched_fd_ = psi_fd_ = -1;
   uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), &LoopWatch::on_close);
 }
 

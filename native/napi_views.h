@@ -2,7 +2,7 @@
 // addon's glue (binding.cc) and the testing build's hooks (test_hooks.cc).
 #pragma once
 
-#include <napi.h>
+#include "addon_api.h"
 
 #include <cstddef>
 #include <cstdint>

@@ -86,8 +86,11 @@ void CallJs(napi_env env, napi_value callback, void* /*context*/, void* data) {
   napi_create_typedarray(env, napi_float64_array, static_cast<size_t>(event->length), buffer, 0, &args[1]);
   napi_get_undefined(env, &undefined);
   // A throw from a listener surfaces as an uncaught exception, as from any
-  // other event source.
-  napi_call_function(env, undefined, callback, 2, args, nullptr);
+  // other event source (node would otherwise only warn: DEP0168).
+  if (napi_call_function(env, undefined, callback, 2, args, nullptr) == napi_pending_exception) {
+    napi_value error = nullptr;
+    if (napi_get_and_clear_last_exception(env, &error) == napi_ok && error != nullptr) napi_fatal_exception(env, error);
+  }
 }
 
 void RemoveHook(void* arg) { napi_remove_async_cleanup_hook(static_cast<napi_async_cleanup_hook_handle>(arg)); }
@@ -116,12 +119,12 @@ void StopMonitor(Monitor* m, bool teardown) {
 void AsyncCleanup(napi_async_cleanup_hook_handle hook, void* arg) {
   Monitor* m = static_cast<Monitor*>(arg);
   m->hook = hook;
-  StopMonitor(m, true);
+  NoThrow([&] { StopMonitor(m, true); });
 }
 
 void FinalizeMonitor(napi_env /*env*/, void* data, void* /*hint*/) {
   Monitor* m = static_cast<Monitor*>(data);
-  StopMonitor(m, false);
+  NoThrow([&] { StopMonitor(m, false); });
   delete m;
 }
 

@@ -5,7 +5,7 @@
 // calls register_paging.
 #pragma once
 
-#include <napi.h>
+#include "addon_api.h"
 
 namespace memlock {
 

@@ -1,5 +1,7 @@
 #include "pinned_binding.h"
 
+#include <cerrno>
+#include <string>
 #include <vector>
 
 #include "env_state.h"
@@ -15,8 +17,7 @@ constexpr double kMaxPinnedSize = 1ULL << 46;
 
 // Runs on the JS thread once a pinned Buffer is garbage-collected (or
 // detached by free, in which case the buffer is gone and this does nothing).
-void FinalizePinned(napi_env env, void* data, void* serial) {
-  ForgetKeyed(env, StateOf(env), data);
+void FinalizePinned(napi_env /*env*/, void* data, void* serial) {
   PinnedMemory::instance().free_if_current(reinterpret_cast<uintptr_t>(data),
                                            static_cast<uint64_t>(reinterpret_cast<uintptr_t>(serial)));
 }
@@ -60,7 +61,7 @@ Napi::Value AllocPinned(const Napi::CallbackInfo& info) {
   void* data = reinterpret_cast<void*>(result.addr);
   void* serial = reinterpret_cast<void*>(static_cast<uintptr_t>(result.serial));
   napi_value value = nullptr;
-  napi_status status = WrapOwnedMemory(env, state, data, request.size, FinalizePinned, serial, &value);
+  napi_status status = WrapOwnedMemory(env, data, request.size, GuardedFinalize<FinalizePinned>, serial, &value);
   if (status != napi_ok) {
     memory.free_if_current(result.addr, result.serial);
     NAPI_THROW_IF_FAILED(env, status, Napi::Value());
@@ -88,7 +89,7 @@ Napi::Value GetPinnedStats(const Napi::CallbackInfo& info) {
 }
 
 // lockRanges(Float64Array [start, end, ...], label) -> Float64Array of lock
-// ids, one per range, all or none | -errno | kLimitExceeded |
+// ids, one per range (0: the range is no longer mapped), all or none | -errno | kLimitExceeded |
 // kMapCountExceeded; scratch = [index of the range refused, -, failed
 // syscall, mappings, cap, margin]. Ranges are page-aligned mappings the
 // caller read from /proc/self/maps; a lock per range, owned by this
@@ -110,24 +111,45 @@ Napi::Value LockRanges(const Napi::CallbackInfo& info) {
       throw Napi::RangeError::New(env, "memlock: a range is not whole pages");
     }
   }
+  // Read before any lock is taken: a throw part way leaves no count behind.
+  std::vector<std::string> names;
+  names.reserve(count);
+  for (size_t i = 0; i < count; ++i) names.push_back(labels.Get(static_cast<uint32_t>(i)).As<Napi::String>().Utf8Value());
   EnvState* state = StateOf(env);
   Locker& locker = Locker::instance();
+  // Counts on code that went with an exited worker go before new ones come.
+  locker.settle_watched();
+  if (int rc = locker.guard_code_releases(); rc < 0) {
+    state->scratch[kScratchFailedRange] = 0;
+    state->scratch[kScratchFailedSyscall] = static_cast<double>(static_cast<int>(Syscall::kNone));
+    return Napi::Number::New(env, rc);
+  }
   std::vector<int64_t> ids;
   ids.reserve(count);
   for (size_t i = 0; i < count; ++i) {
     uintptr_t start = static_cast<uintptr_t>(ranges[2 * i]);
     size_t len = static_cast<size_t>(ranges[2 * i + 1]) - start;
-    LockOutcome out = locker.lock(state, start, len, false, 0, state->thread_id);
+    LockOutcome out = locker.lock(state, start, len, false, 0, state->thread_id, false);
+    // A mapping unmapped since the caller read the maps (a worker's code,
+    // gone with the worker) is not locked and is no failure: id 0.
+    if (out.id == -ENOMEM && platform::resident_pages(start, len) == -ENOMEM) {
+      ids.push_back(0);
+      continue;
+    }
     if (out.id < 0) {
       // All or none: the ranges locked so far are released again.
-      for (int64_t id : ids) locker.release(state, id);
+      for (int64_t id : ids) {
+        if (id > 0) locker.release(state, id);
+      }
       state->scratch[kScratchFailedRange] = static_cast<double>(i);
       state->scratch[kScratchFailedSyscall] = static_cast<double>(static_cast<int>(out.failed));
       if (out.id == kMapCountExceeded) ScratchMappings(state->scratch, out.mappings);
       return Napi::Number::New(env, static_cast<double>(out.id));
     }
     ids.push_back(out.id);
-    locker.annotate(out.id, labels.Get(static_cast<uint32_t>(i)).As<Napi::String>().Utf8Value(), "");
+    // Code can be unmapped by others (a worker's builtins): watched.
+    locker.watch_unmapping(start, len, false);
+    locker.annotate(out.id, true, names[i], "");
   }
   Napi::Float64Array out = Napi::Float64Array::New(env, count);
   for (size_t i = 0; i < count; ++i) out[i] = static_cast<double>(ids[i]);

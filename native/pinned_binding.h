@@ -3,7 +3,7 @@
 // register_pinned.
 #pragma once
 
-#include <napi.h>
+#include "addon_api.h"
 
 namespace memlock {
 

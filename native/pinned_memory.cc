@@ -74,7 +74,7 @@ PinnedResult PinnedMemory::allocate(const PinnedRequest& request) {
     return fail(lock.id, lock.failed);
   }
   lock_id = lock.id;
-  locker.annotate(lock_id, request.label, "");
+  locker.annotate(lock_id, true, request.label, "");
   if (request.prefault && (request.on_fault || request.hugetlb_page > 0)) {
     if (int rc = platform::populate_write(addr, len, request.hugetlb_page > 0 ? request.hugetlb_page : ps); rc < 0) {
       return fail(rc, Syscall::kMadvise);

@@ -16,7 +16,7 @@
 // versions, which a build on a current distribution would require. Their
 // first versions, still in every glibc (and in the libpthread that node
 // loads before 2.34), keep the addon loadable wherever official node loads
-// (glibc 2.28), as for dlsym in detach_guard.cc.
+// (glibc 2.28).
 #if defined(__GLIBC__) && defined(__x86_64__)
 __asm__(".symver pthread_create,pthread_create@GLIBC_2.2.5");
 __asm__(".symver pthread_join,pthread_join@GLIBC_2.2.5");

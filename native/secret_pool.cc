@@ -139,7 +139,7 @@ uintptr_t SecretPool::map_secret_memory(size_t len, bool guard, ForkMode fork, b
   result.lock_pages = len / ps;
   LockOutcome lock = locker.lock(&kPoolOwner, data, len, false, 0);
   if (lock.id == kMapCountExceeded) result.mappings = lock.mappings;
-  if (lock.id > 0) locker.annotate(lock.id, guard ? "memlock: guarded secret" : "memlock: secret memory", "");
+  if (lock.id > 0) locker.annotate(lock.id, true, guard ? "memlock: guarded secret" : "memlock: secret memory", "");
   if (lock.id < 0) {
     if (require_lock) return fail(lock.id, lock.failed);
     result.lock_error = lock.id;
@@ -264,6 +264,14 @@ bool SecretPool::free_owned(uintptr_t addr, const void* owner, bool* trim) {
   auto it = live_.find(addr);
   if (it == live_.end() || it->second->owner != owner) return false;
   free_locked(it->second, trim);
+  return true;
+}
+
+bool SecretPool::wipe_if_current(uintptr_t addr, uint64_t serial) {
+  std::lock_guard<std::mutex> guard(mu_);
+  auto it = live_.find(addr);
+  if (it == live_.end() || it->second->serial != serial) return false;
+  platform::wipe(it->second->addr, it->second->size);
   return true;
 }
 

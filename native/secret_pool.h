@@ -66,6 +66,12 @@ class SecretPool {
   // Wipes and frees the secret at `addr` if it is still the one `serial`
   // names (its Buffer was garbage-collected), then trims.
   void free_if_current(uintptr_t addr, uint64_t serial);
+  // Wipes the secret at `addr` in place if it is still the one `serial`
+  // names: its memory was moved into another ArrayBuffer (captured
+  // ArrayBuffer.prototype.transfer, a byte stream's read), so it cannot be
+  // unmapped under that buffer; it is freed when that buffer is collected.
+  // Returns false if it was freed already.
+  bool wipe_if_current(uintptr_t addr, uint64_t serial);
   void trim();  // unmaps empty slabs
   SecretStats stats();
 #ifdef MEMLOCK_TESTING

@@ -33,7 +33,8 @@ enum ScratchSlot : int {
   kScratchMapCap = 4,        //   vm.max_map_count,
   kScratchMapMargin = 5,     //   and the margin memlock keeps below it
   kScratchLockPages = 6,     // allocSecret, allocPinned after kLimitExceeded: pages it tried to lock
-  kScratchSlots = 7
+  kScratchSerial = 7,        // allocSecret: the secret's serial (wipeMovedSecret)
+  kScratchSlots = 8
 };
 
 // lockAll flags (mlockall's MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT).

@@ -215,6 +215,13 @@ Napi::Value MapFile(const Napi::CallbackInfo& info) {
   return Napi::Buffer<uint8_t>::New(env, static_cast<uint8_t*>(p), len, [](Napi::Env, uint8_t*) {});
 }
 
+// foreignDetach(arraybuffer): what another addon does to a buffer it was
+// handed (sodium-native's sodium_free): napi_detach_arraybuffer, behind
+// memlock's back. Returns the napi_status.
+Napi::Value ForeignDetach(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), napi_detach_arraybuffer(info.Env(), info[0]));
+}
+
 }  // namespace
 
 void AddTestHooks(Napi::Env env, Napi::Object exports) {
@@ -233,6 +240,7 @@ void AddTestHooks(Napi::Env env, Napi::Object exports) {
   add("injectFault", InjectFault);
   add("clearFault", ClearFault);
   add("mapFile", MapFile);
+  add("foreignDetach", ForeignDetach);
 }
 
 }  // namespace memlock

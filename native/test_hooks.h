@@ -6,7 +6,7 @@
 // MEMLOCK_TESTING; the shipped addon exports none of this.
 #pragma once
 
-#include <napi.h>
+#include "addon_api.h"
 
 namespace memlock {
 

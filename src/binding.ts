@@ -22,6 +22,7 @@ export interface SharedNumbers {
     readonly lockPages: number;
     readonly mappedBytes: number;
     readonly failedRange: number;
+    readonly serial: number;
   };
   readonly lockAll: { readonly current: number; readonly future: number; readonly onFault: number };
   readonly secret: { readonly guarded: number; readonly requireLock: number; readonly dropOnFork: number };
@@ -62,7 +63,8 @@ export interface NativeLockInfo {
   own: boolean;
   /** The highest count among its pages. */
   count: number;
-  label: string;
+  /** Absent for a lock taken without one ('' is a label). */
+  label?: string;
   stack: string;
 }
 
@@ -153,18 +155,9 @@ export interface NativeBinding {
    * A lock id (> 0), -errno, LIMIT_EXCEEDED or MAP_COUNT_EXCEEDED; scratch =
    * [pages, newly sticky pages, failed syscall, ...]. `tag` comes back from releaseLatest.
    */
-  lock(view: ArrayBufferView, onFault: boolean, tag: number, keyBuffer: ArrayBuffer | undefined): number;
-  /**
-   * 0 released, 1 not held, -errno if munlock was refused. Unless refused,
-   * clears keyBuffer's detach key (see src/guard.ts).
-   */
-  release(id: number, keyBuffer: ArrayBuffer | undefined): number;
-  /** Sets or clears the buffer's detach key ('key' mode; a no-op otherwise). */
-  setDetachKey(buffer: ArrayBuffer, on: boolean): void;
-  /** Clears every detach key this thread set (at its exit). */
-  clearDetachKeys(): void;
-  /** How JavaScript is kept from detaching locked memory: see src/guard.ts. */
-  readonly detachGuard: 'key' | 'mark';
+  lock(view: ArrayBufferView, onFault: boolean, tag: number, shared: boolean): number;
+  /** 0 released, 1 not held, -errno if munlock was refused. */
+  release(id: number): number;
   /** The id released (> 0), 0 if none is held on these bytes, or -errno; its tag in scratch. */
   releaseLatest(view: ArrayBufferView): number;
   isHeld(id: number): boolean;
@@ -182,11 +175,13 @@ export interface NativeBinding {
   memlockRlimit(): [number, number] | number;
   /**
    * A secret of `size` bytes (flags: 1 guarded, 2 lock required, 4 drop on
-   * fork): a Buffer, or in 'key' mode an ArrayBuffer to wrap in one; or
-   * -errno / LIMIT_EXCEEDED / MAP_COUNT_EXCEEDED; the rest in scratch
-   * (after LIMIT_EXCEEDED: the pages of the new mapping it tried to lock).
+   * fork): a Buffer; or -errno / LIMIT_EXCEEDED / MAP_COUNT_EXCEEDED; the
+   * rest in scratch (its serial; after LIMIT_EXCEEDED: the pages of the new
+   * mapping it tried to lock).
    */
-  allocSecret(size: number, flags: number): Buffer | ArrayBuffer | number;
+  allocSecret(size: number, flags: number): Buffer | number;
+  /** 0 wiped in place, 1 freed already: free() of a secret whose memory moved out of its Buffer. */
+  wipeMovedSecret(address: number, serial: number): number;
   /** 0 freed, 2 freed and a slab is empty (trimSecrets), 1 not a live secret. */
   freeSecret(buffer: Buffer): number;
   trimSecrets(): void;
@@ -194,17 +189,16 @@ export interface NativeBinding {
   /**
    * A pinned buffer of `size` bytes (flags: numbers.pinned), on hugetlb
    * pages of `hugetlbPage` bytes or aligned to `thpAlign` for transparent
-   * huge pages (0: neither): a Buffer, or in 'key' mode an ArrayBuffer to
-   * wrap; or -errno / LIMIT_EXCEEDED / MAP_COUNT_EXCEEDED with nothing left
+   * huge pages (0: neither): a Buffer; or -errno / LIMIT_EXCEEDED / MAP_COUNT_EXCEEDED with nothing left
    * mapped. Bytes mapped, or the failed syscall, in scratch.
    */
-  allocPinned(size: number, flags: number, hugetlbPage: number, thpAlign: number, label: string): Buffer | ArrayBuffer | number;
+  allocPinned(size: number, flags: number, hugetlbPage: number, thpAlign: number, label: string): Buffer | number;
   /** 0 freed (the Buffer is detached), 1 not a live pinned buffer of this thread. */
   freePinned(buffer: Buffer): number;
   pinnedStats(): { live: number; mappedBytes: number };
   /**
    * One lock per [start, end) pair (whole pages), each labelled, all or
-   * none: their ids, or -errno / LIMIT_EXCEEDED / MAP_COUNT_EXCEEDED with
+   * none: their ids (0 for a range no longer mapped), or -errno / LIMIT_EXCEEDED / MAP_COUNT_EXCEEDED with
    * the refused range's index and syscall in scratch.
    */
   lockRanges(ranges: Float64Array, labels: string[]): Float64Array | number;
@@ -218,7 +212,7 @@ export interface NativeBinding {
   lockAllFlags(): number;
   madviseHookCounts(): { retriedLocked: number; retriedUnlock: number; failed: number };
   setThreadId(threadId: number): void;
-  annotate(id: number, label: string, stack: string): void;
+  annotate(id: number, label: string | undefined, stack: string): void;
   /** Every held lock, oldest first. */
   locks(): NativeLockInfo[];
   /**
@@ -246,9 +240,9 @@ export interface NativeBinding {
 
 /** Every function the addon exports: the API's needs and nothing else. */
 export const NATIVE_FUNCTIONS = [
-  'lock', 'release', 'releaseLatest', 'isHeld', 'setDetachKey', 'clearDetachKeys', 'counts', 'residentPages', 'addressOf',
+  'lock', 'release', 'releaseLatest', 'isHeld', 'counts', 'residentPages', 'addressOf',
   'isDetached', 'stats', 'getLimit', 'setLimit', 'memlockRlimit', 'mappingCount',
-  'allocSecret', 'freeSecret', 'trimSecrets', 'secretStats', 'allocPinned', 'freePinned', 'pinnedStats', 'lockRanges',
+  'allocSecret', 'freeSecret', 'wipeMovedSecret', 'trimSecrets', 'secretStats', 'allocPinned', 'freePinned', 'pinnedStats', 'lockRanges',
   'setThreadId', 'annotate', 'locks', 'verify', 'lockAll', 'unlockAll', 'lockAllFlags', 'madviseHookCounts',
   'pagingSample', 'pagingWatch', 'pagingUnwatch',
 ] as const satisfies readonly (keyof NativeBinding)[];
@@ -262,7 +256,6 @@ function checkBinding(addon: unknown): asserts addon is NativeBinding {
   if (typeof record?.['numbers'] !== 'object') missing.push('numbers');
   if (typeof record?.['platform'] !== 'object') missing.push('platform');
   if (!(record?.['scratch'] instanceof Float64Array)) missing.push('scratch');
-  if (record?.['detachGuard'] !== 'key' && record?.['detachGuard'] !== 'mark') missing.push('detachGuard');
   if (missing.length > 0) {
     throw new Error(`memlock: the native addon is out of date (missing ${missing.join(', ')}); rebuild it with "npm run build"`);
   }

@@ -14,7 +14,9 @@ export interface DiagnosticsOptions {
 export const diagnosticsSettings = { captureStacks: false };
 
 export function setDiagnostics(options: DiagnosticsOptions): void {
-  if (typeof options !== 'object' || options === null) throw invalidArgType('options', 'of type object', options);
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw invalidArgType('options', 'of type object', options);
+  }
   const { captureStacks } = options;
   if (captureStacks !== undefined && typeof captureStacks !== 'boolean') {
     throw invalidArgType('options.captureStacks', 'of type boolean', captureStacks);
@@ -62,7 +64,7 @@ export function locks(): LockInfo[] {
       sticky: l.count === 0xffff,
       onFault: l.onFault,
       threadId: l.threadId,
-      ...(l.label === '' ? {} : { label: l.label }),
+      ...(l.label === undefined ? {} : { label: l.label }),
       ...(l.stack === '' ? {} : { stack: l.stack }),
     }));
 }

@@ -2,8 +2,12 @@
 // codes) and MemlockError for everything else.
 import { inspect } from 'node:util';
 
+// Every library code, as in README's errors table (test/errors-table.test.ts
+// checks the two agree); errno names (ENOMEM, ...) are the open end.
 export type MemlockErrorCode =
   | 'ERR_MEMLOCK_LIMIT' | 'ERR_MEMLOCK_MAPPINGS' | 'ERR_NOT_LOCKED' | 'ERR_MEMLOCK_UNSUPPORTED' | 'ERR_MEMLOCK_HUGE_PAGES'
+  | 'ERR_MEMLOCK_BUFFER_HELD' | 'ERR_MEMLOCK_NATIVE_BINDING'
+  | 'ERR_MEMLOCK_METRICS_CONFLICT' | 'ERR_MEMLOCK_PROC_FORMAT'
   | (string & {});
 
 export interface MemlockErrorOptions {

@@ -1,27 +1,48 @@
 // Memory under a count stays where it is. A view is kept reachable while a
 // lock on it is held (retained.ts); this module keeps JavaScript from handing
 // its memory to someone else: while memlock holds a lock on an ArrayBuffer,
-// it cannot be detached (ArrayBuffer.prototype.transfer, a postMessage or
-// Worker transfer list, structuredClone with `transfer`, a byte stream's
-// BYOB read). Otherwise the new owner could free the memory while its pages
-// are still counted, and a secret could outlive free() in a plain buffer.
+// it is not transferred (ArrayBuffer.prototype.transfer, a postMessage or
+// Worker transfer list, structuredClone with `transfer`). Otherwise the new
+// owner could free the memory while its pages are still counted, and a
+// secret could outlive free() in a plain buffer.
 //
-// How depends on the Node line (binding.detachGuard, see native/detach_guard.h):
-// - 'key' (Node 24+): V8's detach key, set on the first lock of a buffer and
-//   cleared on its last release; every detach path throws a TypeError.
-// - 'mark' (Node 20, 22): their V8 and node abort the process on a keyed
-//   buffer instead of throwing, so memlock uses worker_threads
-//   markAsUntransferable, which node offers no way to undo: the buffer stays
-//   untransferable after its last release. Transfer lists then throw
-//   (Node 22) or copy (Node 20), and ArrayBuffer.prototype.transfer (Node 22)
-//   is wrapped to refuse a locked buffer. What node does internally without
-//   asking (a byte stream's BYOB read) is not covered there.
+// memlock never sets a V8 detach key: a keyed external buffer aborts the
+// process when node detaches it at an environment's teardown or another
+// addon detaches it (both check that the detach succeeded), and Node 24's
+// markAsUntransferable sets one. How depends on that (guardMode):
+// - 'mark' (Node 20, 22): worker_threads markAsUntransferable, which node
+//   offers no way to undo (the buffer stays untransferable after its last
+//   release): transfer lists then throw (Node 22) or copy (Node 20);
+// - 'wrap' (Node 24+): the functions that take a transfer list
+//   (MessagePort.prototype.postMessage, which a Worker's postMessage calls,
+//   and structuredClone) refuse a held buffer in it.
+// In both, ArrayBuffer.prototype.transfer and transferToFixedLength are
+// wrapped to refuse a held buffer. What bypasses these (a transfer function
+// captured before memlock loaded, node's own byte-stream reads, another
+// addon's napi_detach_arraybuffer) is survived, not refused: memlock-owned
+// memory stays mapped under the buffer it moved to and is freed with it;
+// free() of a moved secret wipes it in place (secret.ts).
 import { types } from 'node:util';
-import { markAsUntransferable } from 'node:worker_threads';
-import { binding } from './binding';
+import { markAsUntransferable, MessagePort } from 'node:worker_threads';
 import { MemlockError } from './errors';
 
-export const guardMode = binding.detachGuard;
+/**
+ * 'mark' where markAsUntransferable leaves a buffer detachable by its
+ * owner (Node 20, 22); 'wrap' where it sets a detach key (Node 24+).
+ */
+export const guardMode: 'mark' | 'wrap' = markingKeysBuffers() ? 'wrap' : 'mark';
+
+function markingKeysBuffers(): boolean {
+  const probe = new ArrayBuffer(1) as ArrayBuffer & { transfer?: () => ArrayBuffer };
+  if (typeof probe.transfer !== 'function') return false;  // Node 20: no detach from JavaScript at all
+  markAsUntransferable(probe);
+  try {
+    probe.transfer();
+    return false;
+  } catch {
+    return true;
+  }
+}
 
 // The number of locks (and sticky holds) on each ArrayBuffer, kept in a
 // private field on the buffer itself: a WeakMap lookup would cost more than
@@ -54,42 +75,17 @@ export function detachable(buffer: ArrayBufferLike): buffer is ArrayBuffer {
   return !types.isSharedArrayBuffer(buffer);
 }
 
-/**
- * The buffer native code must set its detach key on as part of the lock
- * about to be taken, if any: the first hold in 'key' mode.
- */
-export function keyToSet(buffer: ArrayBufferLike): ArrayBuffer | undefined {
-  return guardMode === 'key' && detachable(buffer) && GuardCount.holds(buffer) === 0 ? buffer : undefined;
-}
-
-let keysClearedAtExit = false;
-
 /** Counts a hold on `buffer`, after the lock it stands for was taken. */
 export function hold(buffer: ArrayBufferLike): void {
   if (!detachable(buffer)) return;
   if (GuardCount.holds(buffer) === 0) {
-    if (guardMode === 'mark') {
-      markAsUntransferable(buffer);
-      guardTransfer();
-    } else if (!keysClearedAtExit) {
-      // At teardown node detaches the external Buffers an addon made,
-      // presenting no key, and aborts if refused: the keys come off first.
-      keysClearedAtExit = true;
-      process.once('exit', () => binding.clearDetachKeys());
-    }
+    if (guardMode === 'mark') markAsUntransferable(buffer);
+    guardTransfers();
   }
   GuardCount.add(buffer);
 }
 
-/**
- * The buffer native code must clear the detach key of as part of a release
- * about to be made, if any: the last hold in 'key' mode.
- */
-export function keyToClear(buffer: ArrayBufferLike): ArrayBuffer | undefined {
-  return guardMode === 'key' && detachable(buffer) && GuardCount.holds(buffer) === 1 ? buffer : undefined;
-}
-
-/** Lets go of one hold; the caller cleared the key if keyToClear() said so. */
+/** Lets go of one hold. */
 export function letGo(buffer: ArrayBufferLike): void {
   if (detachable(buffer)) GuardCount.subtract(buffer);
 }
@@ -99,32 +95,61 @@ export function isHeld(buffer: ArrayBufferLike): boolean {
   return detachable(buffer) && GuardCount.holds(buffer) > 0;
 }
 
-let transferGuarded = false;
+let transfersGuarded = false;
 
-// Node 22 has ArrayBuffer.prototype.transfer but aborts on a keyed buffer:
-// the two methods that detach are wrapped, in this realm, to refuse a buffer
-// memlock holds. Everything else passes straight through.
-function guardTransfer(): void {
-  if (transferGuarded) return;
-  transferGuarded = true;
+// The functions that detach or transfer a buffer are wrapped, in this realm,
+// to refuse a buffer memlock holds; everything else passes straight through.
+function guardTransfers(): void {
+  if (transfersGuarded) return;
+  transfersGuarded = true;
   const prototype = ArrayBuffer.prototype as unknown as Record<string, unknown>;
   for (const name of ['transfer', 'transferToFixedLength']) {
-    const original = prototype[name];
-    if (typeof original !== 'function') continue;
-    const wrapped = {
-      [name](this: ArrayBuffer, ...args: unknown[]): unknown {
-        if (types.isArrayBuffer(this) && isHeld(this)) throw lockedBufferError(name);
-        return Reflect.apply(original, this, args);
-      },
-    }[name]!;
-    Object.defineProperty(wrapped, 'length', { value: original.length });
-    Object.defineProperty(prototype, name, { value: wrapped, writable: true, enumerable: false, configurable: true });
+    wrap(prototype, name, (self) => {
+      if (types.isArrayBuffer(self) && isHeld(self)) throw lockedBufferError(`ArrayBuffer.prototype.${name}`);
+    });
+  }
+  if (guardMode !== 'wrap') return;  // 'mark': node refuses (or copies) marked buffers itself
+  wrap(MessagePort.prototype as unknown as Record<string, unknown>, 'postMessage', (_self, args) =>
+    refuseHeldTransfers('postMessage', args[1]));
+  wrap(globalThis as unknown as Record<string, unknown>, 'structuredClone', (_self, args) =>
+    refuseHeldTransfers('structuredClone', args[1]));
+}
+
+// Replaces owner[name] with a function that runs `check` first.
+function wrap(owner: Record<string, unknown>, name: string, check: (self: unknown, args: unknown[]) => void): void {
+  const original = owner[name];
+  if (typeof original !== 'function') return;
+  const wrapped = {
+    [name](this: unknown, ...args: unknown[]): unknown {
+      check(this, args);
+      return Reflect.apply(original, this, args);
+    },
+  }[name]!;
+  Object.defineProperty(wrapped, 'length', { value: original.length });
+  const descriptor = Object.getOwnPropertyDescriptor(owner, name);
+  Object.defineProperty(owner, name, {
+    value: wrapped,
+    writable: descriptor?.writable ?? true,
+    enumerable: descriptor?.enumerable ?? false,
+    configurable: true,
+  });
+}
+
+// A transfer list is an array, or an options object's `transfer` array.
+function refuseHeldTransfers(operation: string, list: unknown): void {
+  const items = Array.isArray(list)
+    ? list
+    : typeof list === 'object' && list !== null && Array.isArray((list as { transfer?: unknown }).transfer)
+      ? ((list as { transfer: unknown[] }).transfer)
+      : [];
+  for (const item of items) {
+    if (types.isArrayBuffer(item) && isHeld(item)) throw lockedBufferError(operation);
   }
 }
 
 export function lockedBufferError(operation: string): MemlockError {
   return new MemlockError(
-    `ArrayBuffer.prototype.${operation}: memlock holds a lock on this buffer (or it is secret memory), ` +
+    `${operation}: memlock holds a lock on this buffer (or it is secret or pinned memory), ` +
       'so its memory cannot move; release its locks first',
     { code: 'ERR_MEMLOCK_BUFFER_HELD' },
   );

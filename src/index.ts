@@ -46,7 +46,7 @@ export function monitorPaging(options?: PagingModule.PagingMonitorOptions): Pagi
 }
 export type { PressureSnapshot, PressureFigures, PressureSourceKind } from './pressure';
 export type {
-  PagingMonitor, PagingMonitorOptions, PressureTriggerOptions, PressureEvent, StallReport, StallVerdict, PagingMonitorStats,
+  PagingMonitor, PagingMonitorOptions, PressureTriggerOptions, PressureEvent, PsiUnavailableEvent, StallReport, StallVerdict, PagingMonitorStats,
   PressureKind, TriggerInfo, WatchSource,
 } from './paging-monitor';
 

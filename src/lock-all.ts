@@ -33,7 +33,9 @@ function flag(name: string, value: unknown, fallback: boolean): boolean {
  * unlock its page. Calling it again replaces the flags.
  */
 export function lockAll(options: LockAllOptions = {}): void {
-  if (typeof options !== 'object' || options === null) throw invalidArgType('options', 'of type object', options);
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw invalidArgType('options', 'of type object', options);
+  }
   const current = flag('current', options.current, true);
   const future = flag('future', options.future, false);
   const onFault = flag('onFault', options.onFault, false);

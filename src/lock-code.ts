@@ -1,6 +1,7 @@
 // lockCode(): a counted lock on every file-backed executable mapping of the
 // process (node itself, shared libraries, addons), for services that cannot
 // lock everything but must not take major faults in their own code.
+import { realpathSync } from 'node:fs';
 import { binding, LIMIT_EXCEEDED, MAP_COUNT_EXCEEDED, SCRATCH, SYSCALL_NAMES } from './binding';
 import { unsupported } from './capabilities';
 import { reportError } from './channels';
@@ -51,7 +52,7 @@ export class CodeLock implements Disposable {
     this.#released = true;
     let failure: Error | undefined;
     this.#ids.forEach((id, i) => {
-      const rc = binding.release(id, undefined);
+      const rc = binding.release(id);
       if (rc < 0 && failure === undefined) failure = systemError(rc, 'munlock', this.mappings[i]!.bytes);
     });
     if (failure !== undefined) throw reportError(failure, 'release', undefined);
@@ -62,16 +63,42 @@ export class CodeLock implements Disposable {
   }
 }
 
-/** The file-backed executable mappings in /proc/self/maps now. */
+/**
+ * The executable mappings in /proc/self/maps now: file-backed ones, and
+ * node's own text where --use-largepages moved it onto anonymous huge pages
+ * (an anonymous executable mapping within the span of node's file mappings).
+ */
 export function codeMappings(): CodeMapping[] {
-  const mappings: CodeMapping[] = [];
+  const file: (CodeMapping & { base: number })[] = [];
+  const anonymous: CodeMapping[] = [];
   for (const line of readProcFile('/proc/self/maps').split('\n')) {
-    const match = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) \S+ \S+ \S+\s+(\/.*)$/.exec(line);
+    const match = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) \S+ \S+\s*(.*)$/.exec(line);
     if (match === null || match[3]![2] !== 'x') continue;
     const start = parseInt(match[1]!, 16);
-    mappings.push({ path: match[4]!.replace(/ \(deleted\)$/, ''), start, bytes: parseInt(match[2]!, 16) - start });
+    const bytes = parseInt(match[2]!, 16) - start;
+    const path = match[5]!.replace(/ \(deleted\)$/, '');
+    if (path.startsWith('/')) file.push({ path, start, bytes, base: start - parseInt(match[4]!, 16) });
+    else if (path === '') anonymous.push({ path, start, bytes });
   }
-  return mappings;
+  const mappings: CodeMapping[] = file.map(({ path, start, bytes }) => ({ path, start, bytes }));
+  // The executable as the loader mapped it: its segments share one load
+  // base (address minus file offset); V8's copies of its builtins elsewhere
+  // do not.
+  const node = file.filter((m) => m.path === process.execPath || m.path === realExecPath());
+  if (node.length === 0) return mappings;
+  const image = node.filter((m) => m.base === node[0]!.base);
+  const from = Math.min(...image.map((m) => m.start));
+  const to = Math.max(...image.map((m) => m.start + m.bytes));
+  const remapped = anonymous
+    .filter((m) => m.start >= from && m.start + m.bytes <= to)
+    .map((m) => ({ ...m, path: `${node[0]!.path} (text on huge pages)` }));
+  return [...mappings, ...remapped].sort((a, b) => a.start - b.start);
+}
+
+let realPath: string | undefined;
+function realExecPath(): string {
+  realPath ??= realpathSync(process.execPath);
+  return realPath;
 }
 
 /**
@@ -79,6 +106,11 @@ export function codeMappings(): CodeMapping[] {
  * lock each, all or none): the code of node, its shared libraries and loaded
  * addons stays in RAM. Not covered: the JavaScript heap, JIT code (V8's
  * anonymous code space), and code loaded after the call.
+ *
+ * Code that belongs to one thread (a worker's copy of V8's builtins) is
+ * locked while it exists: when the worker exits and its code is unmapped,
+ * those locks leave the table (the kernel unlocked the pages), and
+ * `release()` passes over them.
  */
 export function lockCode(options?: LockCodeOptions): CodeLock {
   if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
@@ -97,7 +129,10 @@ export function lockCode(options?: LockCodeOptions): CodeLock {
   });
   const ids = binding.lockRanges(ranges, mappings.map((m) => `${label} ${m.path}`));
   if (typeof ids === 'number') throw lockCodeFailure(ids, mappings);
-  return new CodeLock(INTERNAL, ids, mappings);
+  // Id 0: the mapping was gone by the time it was to be locked (a worker's
+  // code, unmapped as the worker exited): not locked, not listed.
+  const kept = mappings.filter((_, i) => ids[i]! > 0);
+  return new CodeLock(INTERNAL, ids.filter((id) => id > 0), kept);
 }
 
 function lockCodeFailure(rc: number, mappings: CodeMapping[]): Error {

@@ -1,4 +1,5 @@
 // Counted locks: lock(), unlock() and the PageLock handle.
+import { types } from 'node:util';
 import { binding, LIMIT_EXCEEDED, MAP_COUNT_EXCEEDED, SCRATCH, SYSCALL_NAMES } from './binding';
 import {
   limitChannel,
@@ -13,7 +14,7 @@ import {
 import { diagnosticsSettings } from './diagnostics';
 import { unsupported } from './capabilities';
 import { checkInternal, INTERNAL, invalidArgType, MemlockError } from './errors';
-import { hold, keyToClear, keyToSet, letGo } from './guard';
+import { hold, letGo } from './guard';
 import { bind, heldView, keepForever, retain, unretain } from './retained';
 import { mappingsError, systemError } from './system-error';
 import { bufferOf, lockableView, nativeView, type View } from './views';
@@ -63,7 +64,7 @@ export class PageLock implements Disposable {
     const view = heldView(this.#slot, this.#id);
     if (view === undefined) return; // released before, by this handle or unlock(view)
     const buffer = bufferOf(view);
-    const rc = binding.release(this.#id, keyToClear(buffer));
+    const rc = binding.release(this.#id);
     if (rc < 0) throw reportError(systemError(rc, 'munlock', this.bytes), 'release', undefined);
     unretain(this.#slot, this.#id);
     letGo(buffer);
@@ -118,7 +119,7 @@ export function lock(view: View, options?: LockOptions): PageLock {
   const stack = diagnosticsSettings.captureStacks ? callerStack() : '';
   const buffer = bufferOf(target);
   const slot = retain(target);
-  const id = binding.lock(target, onFault, slot, keyToSet(buffer));
+  const id = binding.lock(target, onFault, slot, types.isSharedArrayBuffer(buffer));
   const scratch = binding.scratch;
   const pages = scratch[SCRATCH.pages]!;
   const newlySticky = scratch[SCRATCH.newlySticky]!;
@@ -137,7 +138,7 @@ export function lock(view: View, options?: LockOptions): PageLock {
     held = true;
     const handle = new PageLock(INTERNAL, id, slot, pages, onFault, label);
     bind(slot, id, handle);
-    if (label !== undefined || stack !== '') binding.annotate(id, label ?? '', stack);
+    if (label !== undefined || stack !== '') binding.annotate(id, label, stack);
     if (lockChannel.hasSubscribers) {
       lockChannel.publish({ lock: handle, view, pages, bytes: handle.bytes, onFault, label } satisfies LockMessage);
     }
@@ -147,8 +148,7 @@ export function lock(view: View, options?: LockOptions): PageLock {
     // Whatever threw (even a stack overflow), the lock is undone: no count
     // is left behind without a handle. This frame had the stack to lock, so
     // it has the stack to release.
-    // Not held: the key native code set with the lock (if any) comes off.
-    binding.release(id, held ? keyToClear(buffer) : keyToSet(buffer));
+    binding.release(id);
     unretain(slot, id);
     if (held) letGo(buffer);
     throw error;
@@ -200,10 +200,7 @@ export function unlock(view: View): void {
   const held = heldView(slot, rc);
   const handle = unretain(slot, rc);
   if (held !== undefined) {
-    const buffer = bufferOf(held);
-    const key = keyToClear(buffer);
-    if (key !== undefined) binding.setDetachKey(key, false);
-    letGo(buffer);
+    letGo(bufferOf(held));
   }
   if (handle instanceof PageLock) publishRelease(handle);
 }

@@ -114,6 +114,14 @@ export interface StallReport {
   threadId: number;
 }
 
+/** The monitor's 'psi-unavailable' event: its pressure watch ended (a socket hung up, a cgroup went away). */
+export interface PsiUnavailableEvent {
+  /** As psiUnavailableReason now says. */
+  reason: string;
+  source: WatchSource;
+  path: string;
+}
+
 export interface PagingMonitorStats {
   stalls: number;
   pressureEvents: number;
@@ -158,19 +166,21 @@ interface Config {
 
 function validate(options: unknown): Config {
   if (options === undefined) options = {};
-  if (typeof options !== 'object' || options === null) throw invalidArgType('options', 'of type object', options);
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw invalidArgType('options', 'of type object', options);
   const o = options as PagingMonitorOptions;
   const stallThresholdMs = numberOption('options.stallThresholdMs', o.stallThresholdMs, DEFAULTS.stallThresholdMs, 1, 60_000, '>= 1 and <= 60000');
   const resolutionMs = numberOption('options.resolutionMs', o.resolutionMs, DEFAULTS.resolutionMs, 1, 1000, '>= 1 and <= 1000');
   if (o.systemd !== undefined && typeof o.systemd !== 'boolean') throw invalidArgType('options.systemd', 'of type boolean', o.systemd);
   const p = o.pressure;
   if (p === false) return { stallThresholdMs, resolutionMs, trigger: null, explicitTrigger: true, systemd: o.systemd ?? true };
-  if (p !== undefined && (typeof p !== 'object' || p === null)) throw invalidArgType('options.pressure', 'of type object or false', p);
+  if (p !== undefined && (typeof p !== 'object' || p === null || Array.isArray(p))) throw invalidArgType('options.pressure', 'of type object or false', p);
   const kind = p?.kind ?? DEFAULTS.kind;
   if (typeof kind !== 'string') throw invalidArgType('options.pressure.kind', 'of type string', kind);
   if (kind !== 'some' && kind !== 'full') throw invalidArgValue('options.pressure.kind', `must be 'some' or 'full'. Received '${kind}'`);
   const windowMs = numberOption('options.pressure.windowMs', p?.windowMs, DEFAULTS.windowMs, WINDOW_MIN_US / 1000, WINDOW_MAX_US / 1000, '>= 500 and <= 10000');
-  const thresholdMs = numberOption('options.pressure.thresholdMs', p?.thresholdMs, Math.min(DEFAULTS.thresholdMs, windowMs), 0.001, windowMs, `> 0 and <= the window (${windowMs})`);
+  // The kernel counts in whole microseconds: 0.001 ms is the least threshold.
+  const thresholdMs = numberOption('options.pressure.thresholdMs', p?.thresholdMs, Math.min(DEFAULTS.thresholdMs, windowMs), 0.001, windowMs,
+    `>= 0.001 (1 microsecond) and <= options.pressure.windowMs (${windowMs})`);
   const explicitTrigger = p !== undefined && (p.kind !== undefined || p.thresholdMs !== undefined || p.windowMs !== undefined);
   return {
     stallThresholdMs,
@@ -211,7 +221,8 @@ function readTotals(file: string | null): { someUs: number; fullUs: number } {
 
 /**
  * A running paging monitor; see monitorPaging(). Emits 'pressure'
- * (PressureEvent) and 'stall' (StallReport); `events.on(monitor, 'stall')`
+ * (PressureEvent), 'stall' (StallReport) and 'psi-unavailable'
+ * (PsiUnavailableEvent: the watch ended); `events.on(monitor, 'stall')`
  * iterates them. Never keeps the process alive. close() (or dispose) stops
  * everything; closing twice is harmless.
  */
@@ -315,6 +326,7 @@ export class PagingMonitor extends EventEmitter {
     try {
       handle = binding.pagingWatch(
         { triggerFd, trigger: watch?.mode === 'trigger', stallThresholdMs: this.stallThresholdMs, sampleEveryMs: this.resolutionMs, schedFd, psiFd },
+        // A listener's throw is uncaught, as from any emitter (native/paging_binding.cc).
         (kind, data) => this.#event(kind, data),
       );
     } finally {
@@ -332,7 +344,13 @@ export class PagingMonitor extends EventEmitter {
       const socket = watch.socket!;
       socket.unref();
       socket.on('data', () => this.#wake(performance.now() + this.#clockOffset, NaN, NaN, 0));
-      socket.on('error', () => socket.destroy());
+      // The service manager hung up or the socket failed: no more events come.
+      let failure = 'was hung up by the other end';
+      socket.on('error', (error: NodeJS.ErrnoException) => {
+        failure = `failed (${error.code ?? error.message})`;
+        socket.destroy();
+      });
+      socket.on('close', () => this.#ended(`the pressure watch on ${watch.path} ${failure}`));
     }
 
     if (this.#unavailable !== null && !deliberate) {
@@ -387,8 +405,7 @@ export class PagingMonitor extends EventEmitter {
     if (this.#closed || watch === null) return;
     if (errno !== 0) {
       // The cgroup went away, or the FIFO hung up: no more wakes will come.
-      this.#watch = null;
-      this.#unavailable = `the pressure watch on ${watch.path} ended (errno ${errno})`;
+      this.#ended(`the pressure watch on ${watch.path} ended (${getSystemErrorName(-Math.abs(errno))})`);
       return;
     }
     const trigger = watch.trigger;
@@ -426,6 +443,18 @@ export class PagingMonitor extends EventEmitter {
     this.#stats.pressureEvents += 1;
     if (pressureChannel.hasSubscribers) pressureChannel.publish(event);
     this.emit('pressure', event);
+  }
+
+  // A watch that ends is said (mode, psiUnavailableReason, an event, the
+  // thread's one warning), never left looking armed.
+  #ended(reason: string): void {
+    const watch = this.#watch;
+    if (this.#closed || watch === null) return;
+    this.#watch = null;
+    this.#unavailable = reason;
+    warnOnce('no-psi', `memlock: monitorPaging watches faults and event-loop stalls only: ${reason}`);
+    const event: PsiUnavailableEvent = { reason, source: watch.source, path: watch.path };
+    this.emit('psi-unavailable', event);
   }
 
   #attribute(data: Float64Array): void {

@@ -105,21 +105,17 @@ export class PinnedBuffer implements Disposable {
 
   /**
    * Detaches the Buffer and unmaps the memory: its lock and every count on
-   * it go. Freeing twice is harmless. Throws ERR_MEMLOCK_BUFFER_MOVED if
-   * node itself moved the memory into another ArrayBuffer (a byte stream's
-   * read on Node 20 and 22): it is then unmapped when that buffer is collected.
+   * it go. Freeing twice is harmless. If the memory was moved out of this
+   * Buffer behind memlock's back (a byte stream's read, a transfer function
+   * captured before memlock loaded, another addon detaching it), it cannot
+   * be unmapped under the buffer that has it now: it stays mapped, locked
+   * and counted until that buffer is collected (or was already, if it was
+   * detached).
    */
   free(): void {
     if (this.#freed) return;
-    if (this.#buffer.length === 0) {
-      throw new MemlockError(
-        "this pinned buffer's memory was moved into another ArrayBuffer by node (a byte stream read), so free() " +
-          'cannot reach it; it is unmapped when that ArrayBuffer is garbage-collected',
-        { code: 'ERR_MEMLOCK_BUFFER_MOVED' },
-      );
-    }
-    binding.freePinned(this.#buffer);
     this.#freed = true;
+    if (this.#buffer.length > 0) binding.freePinned(this.#buffer);
   }
 
   [Symbol.dispose](): void {
@@ -261,15 +257,21 @@ export function allocPinned(size: number, options?: PinnedOptions): PinnedBuffer
     const scratch = binding.scratch;
     if (typeof result === 'number') {
       const syscall = SYSCALL_NAMES[scratch[SCRATCH.failedSyscall]!] ?? 'none';
-      // Mapping or advising huge pages can fail where base pages would not;
-      // a refused lock would be refused for any kind of page.
-      if (attempt.kind !== 'none' && (syscall === 'mmap' || syscall === 'madvise') && result !== MAP_COUNT_EXCEEDED) {
-        refusals.push(`${describeAttempt(attempt)}: ${syscall} failed with ${systemError(result, syscall, size).code}`);
-        continue;
+      // What this attempt mapped and tried to lock: size in whole pages of its kind.
+      const tried = Math.ceil(size / attempt.pageSize) * attempt.pageSize;
+      if (attempt.kind !== 'none' && result !== MAP_COUNT_EXCEEDED) {
+        // Mapping or advising huge pages can fail where base pages would not.
+        if (syscall === 'mmap' || syscall === 'madvise') {
+          refusals.push(`${describeAttempt(attempt)}: ${syscall} failed with ${systemError(result, syscall, tried).code}`);
+          continue;
+        }
+        // A lock refused (the lockable-page limit, RLIMIT_MEMLOCK) may fit
+        // in size rounded to base pages rather than huge ones: 'try' tries.
+        if (checked.hugePages === 'try') continue;
       }
-      throw allocFailure(result, syscall, size, checked.label);
+      throw allocFailure(result, syscall, tried, checked.label);
     }
-    const buffer = Buffer.isBuffer(result) ? result : Buffer.from(result);
+    const buffer = result;
     // Pinned memory never moves: see src/guard.ts.
     hold(buffer.buffer);
     const mappedBytes = scratch[SCRATCH.mappedBytes]!;

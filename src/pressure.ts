@@ -1,6 +1,6 @@
 // pressure(): the memory pressure (PSI) that applies to this process, from
 // the most specific source there is, with its fault counts and VmLck/VmSwap.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { unifiedCgroup } from './cgroup';
 import { capabilities, unsupported } from './capabilities';
@@ -56,7 +56,8 @@ export function parsePressure(text: string): { some: PressureFigures | null; ful
 
 function whyUnreadable(file: string, error: unknown): string {
   const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return `${file} does not exist: this kernel has no PSI (CONFIG_PSI is off)`;
+  // Not "no CONFIG_PSI": a container may hide a file the kernel has (psiAbsence tells).
+  if (code === 'ENOENT') return `${file} does not exist`;
   if (code === 'EOPNOTSUPP') return `${file} refuses reads (EOPNOTSUPP): PSI is disabled; boot with psi=1`;
   if (code === 'EACCES' || code === 'EPERM') return `${file} may not be read here (${code})`;
   return `${file} could not be read (${code ?? String(error)})`;
@@ -88,9 +89,79 @@ export function pressureSource(pid: number | 'self' = 'self'): PressureSource {
   } catch {
     // No /proc/<pid>/cgroup or mountinfo: the system file may still do.
   }
-  const systemProblem = readable(SYSTEM_PRESSURE_FILE);
+  let systemProblem = readable(SYSTEM_PRESSURE_FILE);
   if (systemProblem === undefined) return { kind: 'system', path: SYSTEM_PRESSURE_FILE };
+  systemProblem = psiAbsence()?.reason ?? systemProblem;
   return { kind: 'unavailable', reason: cgroupProblem ? `${cgroupProblem}; ${systemProblem}` : systemProblem };
+}
+
+export interface PsiAbsence {
+  /**
+   * 'no-psi': nothing shows PSI (a kernel built without CONFIG_PSI, or with
+   * CONFIG_PSI_DEFAULT_DISABLED and not booted with psi=1); 'disabled': psi=0
+   * or EOPNOTSUPP; 'hidden': the kernel has PSI but this process is not shown
+   * /proc/pressure (masked or refused, as by a container runtime);
+   * 'unreadable': another error.
+   */
+  kind: 'no-psi' | 'disabled' | 'hidden' | 'unreadable';
+  reason: string;
+}
+
+function readOrUndefined(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'latin1');
+  } catch {
+    return undefined;
+  }
+}
+
+/** cgroup v2 pressure files that would show the kernel has PSI. */
+function cgroupPressureFiles(root: string): string[] {
+  const dirs = [path.join(root, 'sys/fs/cgroup'), path.join(root, 'sys/fs/cgroup/unified')];
+  if (root === '/') {
+    try {
+      const own = unifiedCgroup('self');
+      if (own) dirs.push(own.dir);
+    } catch {
+      // No /proc/self/cgroup: the fixed places only.
+    }
+  }
+  return dirs.flatMap((dir) => ['memory.pressure', 'cpu.pressure', 'io.pressure'].map((name) => path.join(dir, name)));
+}
+
+/**
+ * Why /proc/pressure/memory cannot be read here, or undefined when it can.
+ * An absent or refused file alone does not mean the kernel has no PSI: a
+ * mount over /proc/pressure leaves the directory there, and the cgroup's
+ * pressure files exist wherever the kernel has PSI. `root` stands for /
+ * (tests point it at a fake one).
+ */
+export function psiAbsence(root = '/'): PsiAbsence | undefined {
+  const file = path.join(root, SYSTEM_PRESSURE_FILE);
+  let code: string;
+  try {
+    readFileSync(file, 'latin1');
+    return undefined;
+  } catch (error) {
+    code = (error as NodeJS.ErrnoException).code ?? String(error);
+  }
+  if (code === 'EOPNOTSUPP') return { kind: 'disabled', reason: `${file} refuses reads (EOPNOTSUPP): PSI is disabled; boot with psi=1` };
+  const psiArgument = /(?:^|\s)psi=(\S*)/.exec(readOrUndefined(path.join(root, 'proc/cmdline')) ?? '')?.[1];
+  if (code === 'EACCES' || code === 'EPERM') {
+    return { kind: 'hidden', reason: `${file} exists but may not be read here (${code}): the container runtime or a security policy refuses it` };
+  }
+  if (code !== 'ENOENT') return { kind: 'unreadable', reason: `${file} could not be read (${code})` };
+  if (psiArgument === '0') return { kind: 'disabled', reason: `${file} does not exist: the kernel was booted with psi=0` };
+  const evidence = [path.join(root, 'proc/pressure'), ...cgroupPressureFiles(root)].find((f) => existsSync(f));
+  if (evidence !== undefined) {
+    return { kind: 'hidden', reason: `${file} does not exist here, but the kernel has PSI (${evidence} exists): /proc/pressure is hidden from this process (masked by a container runtime)` };
+  }
+  return {
+    kind: 'no-psi',
+    reason: psiArgument === undefined
+      ? `${file} does not exist, nor does any cgroup pressure file: this kernel has no PSI (built without CONFIG_PSI, or with CONFIG_PSI_DEFAULT_DISABLED and not booted with psi=1)`
+      : `${file} does not exist, nor does any cgroup pressure file, though the kernel was booted with psi=${psiArgument}: it was built without CONFIG_PSI`,
+  };
 }
 
 /** Major and minor faults of any process, from /proc/<pid>/stat. */

@@ -85,7 +85,13 @@ export function mappingCount(pid: number | 'self'): number {
 }
 
 export function maxMapCount(): number {
-  return Number(readProcFile('/proc/sys/vm/max_map_count').trim());
+  const text = readProcFile('/proc/sys/vm/max_map_count').trim();
+  // Number('') is 0: an empty file (some sandboxes) would read as a cap of 0.
+  if (!/^\d+$/.test(text)) {
+    const what = text === '' ? 'it is empty' : `not a count: ${JSON.stringify(text.slice(0, 40))}`;
+    throw new MemlockError(`cannot read /proc/sys/vm/max_map_count: ${what}`, { code: 'ERR_MEMLOCK_PROC_FORMAT' });
+  }
+  return Number(text);
 }
 
 export interface Mapping {

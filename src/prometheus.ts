@@ -3,7 +3,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import promClient = require('prom-client');
 import type { ErrorMessage } from './channels';
-import { invalidArgType } from './errors';
+import { invalidArgType, invalidArgValue, MemlockError } from './errors';
 import type { PressureEvent, StallReport } from './paging-monitor';
 import { capabilities } from './capabilities';
 import { pinnedStats } from './pinned';
@@ -37,29 +37,43 @@ const registered = new WeakMap<promClient.Registry, Set<string>>();
  * `<prefix>major_faults_total`, `<prefix>minor_faults_total`,
  * `<prefix>event_loop_stalls_total{cause}`, `<prefix>pressure_events_total`.
  * Registering twice in one registry with one prefix does nothing more.
+ * All or nothing: if the registry already has a metric of one of these
+ * names, it throws ERR_MEMLOCK_METRICS_CONFLICT and registers none of them.
  */
 export function registerMetrics(options: MetricsOptions = {}): void {
-  if (typeof options !== 'object' || options === null) throw invalidArgType('options', 'of type object', options);
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw invalidArgType('options', 'of type object', options);
+  }
   if (options.registry !== undefined && !(options.registry instanceof promClient.Registry)) {
     throw invalidArgType('options.registry', 'an instance of prom-client Registry', options.registry);
   }
   const registry = options.registry ?? promClient.register;
   const prefix = options.prefix ?? 'memlock_';
   if (typeof prefix !== 'string') throw invalidArgType('options.prefix', 'of type string', prefix);
+  // Prometheus's metric name syntax; prom-client would throw a plain Error part way.
+  if (!/^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/.test(prefix)) {
+    throw invalidArgValue('options.prefix', `must start a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*). Received '${prefix}'`);
+  }
   const prefixes = registered.get(registry) ?? new Set<string>();
   if (prefixes.has(prefix)) return;
-  prefixes.add(prefix);
-  registered.set(registry, prefixes);
 
+  // Made unregistered (registers: []) and registered together once no name
+  // is taken: a conflict leaves the registry as it was, and a retry after
+  // it is removed registers them all.
+  const metrics: { name: string; metric: promClient.Metric }[] = [];
+  const keep = <M extends promClient.Metric>(name: string, metric: M): M => {
+    metrics.push({ name, metric });
+    return metric;
+  };
   const gauge = (name: string, help: string, read: () => number) =>
-    new promClient.Gauge({
+    keep(prefix + name, new promClient.Gauge({
       name: prefix + name,
       help,
-      registers: [registry],
+      registers: [],
       collect() {
         this.set(read());
       },
-    });
+    }));
   gauge('locked_bytes', 'Bytes of distinct pages memlock holds locked (count > 0).', () => stats().lockedBytes);
   gauge('locked_pages', 'Distinct pages memlock holds locked (count > 0).', () => stats().lockedPages);
   gauge('sticky_pages', 'Pages whose lock count saturated at 65535; locked for the life of the process.', () => stats().stickyPages);
@@ -71,18 +85,18 @@ export function registerMetrics(options: MetricsOptions = {}): void {
       () => kbField(readProcFile('/proc/self/status'), 'VmSwap') ?? 0);
   }
   gauge('held_locks', 'PageLock handles held now, by every thread (memlock stats().heldLocks).', () => stats().heldLocks);
-  new promClient.Gauge({
+  keep(`${prefix}lock_all`, new promClient.Gauge({
     name: `${prefix}lock_all`,
     help: 'Whole-process locking (lockAll) in force: 1 per flag set (current, future, on_fault), 0 otherwise.',
     labelNames: ['flag'],
-    registers: [registry],
+    registers: [],
     collect() {
       const state = stats().lockAll;
       this.set({ flag: 'current' }, state?.current ? 1 : 0);
       this.set({ flag: 'future' }, state?.future ? 1 : 0);
       this.set({ flag: 'on_fault' }, state?.onFault ? 1 : 0);
     },
-  });
+  }));
   gauge('secrets', 'Secrets (allocSecret) alive now, process-wide.', () => secretStats().live);
   gauge('secret_mapped_bytes', 'Bytes memlock has mapped for secret memory (slabs and dedicated mappings), process-wide.',
     () => secretStats().mappedBytes);
@@ -90,18 +104,32 @@ export function registerMetrics(options: MetricsOptions = {}): void {
   gauge('pinned_mapped_bytes', 'Bytes memlock has mapped for pinned buffers, whole pages of their kind, process-wide.',
     () => pinnedStats().mappedBytes);
 
-  const refused = new promClient.Counter({
+  const refused = keep(`${prefix}refused_locks_total`, new promClient.Counter({
     name: `${prefix}refused_locks_total`,
     help: 'Locks and secrets refused by the lockable-page limit (reason="limit") or by the kernel (reason=errno code).',
     labelNames: ['reason'],
-    registers: [registry],
-  });
+    registers: [],
+  }));
+  const subscribePressure = pressureMetrics(prefix, keep);
+
+  const taken = metrics.find(({ name }) => registry.getSingleMetric(name) !== undefined);
+  if (taken !== undefined) {
+    throw new MemlockError(
+      `the registry already has a metric named ${taken.name}, so memlock registered none of its metrics: remove ` +
+        "that one (registry.removeSingleMetric) and retry, or give memlock's a prefix of their own (options.prefix)",
+      { code: 'ERR_MEMLOCK_METRICS_CONFLICT' },
+    );
+  }
+  for (const { metric } of metrics) registry.registerMetric(metric);
+  prefixes.add(prefix);
+  registered.set(registry, prefixes);
+  // Counting starts once every metric is registered: a refused call leaves no subscriber.
   diagnosticsChannel.subscribe('memlock:limit', () => refused.inc({ reason: 'limit' }));
   diagnosticsChannel.subscribe('memlock:error', (message) => {
     const { error, operation } = message as ErrorMessage;
     if (operation === 'lock' || operation === 'allocSecret' || operation === 'allocPinned') refused.inc({ reason: String((error as { code?: unknown }).code) });
   });
-  registerPressureMetrics(registry, prefix);
+  subscribePressure();
 }
 
 // The paging side: memory PSI, page faults and attributed event-loop stalls.
@@ -111,15 +139,17 @@ export function registerMetrics(options: MetricsOptions = {}): void {
 // seconds and counts since the source began, read at scrape time.
 const CAUSES: StallVerdict[] = ['paging', 'gc', 'cpu', 'unknown'];
 
-function registerPressureMetrics(registry: promClient.Registry, prefix: string): void {
-  new promClient.Counter({
+// Makes the metrics (unregistered, through keep) and returns what subscribes
+// their counters to memlock's channels, for once they are registered.
+function pressureMetrics(prefix: string, keep: <M extends promClient.Metric>(name: string, metric: M) => M): () => void {
+  keep(`${prefix}pressure_stall_seconds_total`, new promClient.Counter({
     name: `${prefix}pressure_stall_seconds_total`,
     help: 'Memory pressure stall time (PSI) that applies to this process, from its cgroup v2 memory.pressure ' +
       '(source="cgroup") or /proc/pressure/memory (source="system"). kind="some": some task was stalled on memory ' +
       '(as cAdvisor\'s container_pressure_memory_waiting_seconds_total); kind="full": all non-idle tasks were ' +
       '(container_pressure_memory_stalled_seconds_total). Absent where the kernel has no PSI.',
     labelNames: ['kind', 'source'],
-    registers: [registry],
+    registers: [],
     collect() {
       this.reset();
       if (!capabilities().pagingMonitor) return;
@@ -129,40 +159,42 @@ function registerPressureMetrics(registry: promClient.Registry, prefix: string):
       if (snapshot.some) this.inc({ kind: 'some', source: snapshot.source }, snapshot.some.totalUs / 1e6);
       if (snapshot.full) this.inc({ kind: 'full', source: snapshot.source }, snapshot.full.totalUs / 1e6);
     },
-  });
+  }));
   const faults = (name: string, help: string, read: (usage: NodeJS.ResourceUsage) => number) =>
-    new promClient.Counter({
+    keep(prefix + name, new promClient.Counter({
       name: prefix + name,
       help,
-      registers: [registry],
+      registers: [],
       collect() {
         this.reset();
         this.inc(read(process.resourceUsage()));
       },
-    });
+    }));
   faults('major_faults_total', 'Page faults of this process that read from disk or swap (as node_vmstat_pgmajfault, for one process).',
     (usage) => usage.majorPageFault);
   faults('minor_faults_total', 'Page faults of this process served without I/O (first touch, page cache hits).',
     (usage) => usage.minorPageFault);
 
-  const stalls = new promClient.Counter({
+  const stalls = keep(`${prefix}event_loop_stalls_total`, new promClient.Counter({
     name: `${prefix}event_loop_stalls_total`,
     help: 'Event-loop stalls over the monitorPaging() threshold in this thread, by attributed cause ' +
       '(paging, gc, cpu, unknown). Counts only while a monitor runs.',
     labelNames: ['cause'],
-    registers: [registry],
-  });
+    registers: [],
+  }));
   for (const cause of CAUSES) stalls.inc({ cause }, 0);
-  diagnosticsChannel.subscribe('memlock:stall', (message) => stalls.inc({ cause: (message as StallReport).verdict }));
 
-  const events = new promClient.Counter({
+  const events = keep(`${prefix}pressure_events_total`, new promClient.Counter({
     name: `${prefix}pressure_events_total`,
     help: "PSI triggers fired for monitorPaging() in this thread (the trigger's kind and where it is armed).",
     labelNames: ['kind', 'source'],
-    registers: [registry],
-  });
-  diagnosticsChannel.subscribe('memlock:pressure', (message) => {
-    const { kind, source } = message as PressureEvent;
-    events.inc({ kind, source });
-  });
+    registers: [],
+  }));
+  return () => {
+    diagnosticsChannel.subscribe('memlock:stall', (message) => stalls.inc({ cause: (message as StallReport).verdict }));
+    diagnosticsChannel.subscribe('memlock:pressure', (message) => {
+      const { kind, source } = message as PressureEvent;
+      events.inc({ kind, source });
+    });
+  };
 }

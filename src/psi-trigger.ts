@@ -2,7 +2,7 @@
 // cgroup, the system, or what systemd's $MEMORY_PRESSURE_WATCH names), with
 // what threshold and window (rounded where the kernel requires it), and how
 // the result is watched (native/psi_monitor.h, or a socket for systemd).
-import { closeSync, constants, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statfsSync, statSync, writeSync, type Stats } from 'node:fs';
 import type net from 'node:net';
 import { parsePressure, pressureSource, SYSTEM_PRESSURE_FILE } from './pressure';
 import { readProcFile } from './proc';
@@ -94,24 +94,47 @@ function info(spec: TriggerSpec, requested: TriggerSpec, rounded: boolean): Trig
   };
 }
 
-function totals(fd: number): { someUs: number; fullUs: number } | null {
-  const buffer = Buffer.alloc(256);
-  try {
-    const n = readSync(fd, buffer, 0, buffer.length, 0);
-    const { some, full } = parsePressure(buffer.toString('latin1', 0, n));
-    return some ? { someUs: some.totalUs, fullUs: full?.totalUs ?? 0 } : null;
-  } catch {
-    return null;
+// The file systems whose pressure files take triggers (statfs f_type).
+const PROC_SUPER_MAGIC = 0x9fa0;
+const CGROUP2_SUPER_MAGIC = 0x63677270;
+const CGROUP_SUPER_MAGIC = 0x27e0eb;
+
+/** A file that is not the kernel's pressure file: refused, and nothing written to it. */
+function notPressureFile(why: string): Error {
+  return Object.assign(new Error(why), { code: 'ENOTPSI' });
+}
+
+/**
+ * Where the open `fd` is, if it is a pressure file; else throws ENOTPSI.
+ * The open file is checked, not the name (which may have changed since it
+ * was looked at): a regular file on procfs or cgroupfs whose text is PSI's
+ * (procfs and cgroupfs have files that take any text written: sysctls, limits).
+ */
+function pressureFileOf(fd: number): { fs: 'proc' | 'cgroup'; baseline: ArmedWatch['baseline'] } {
+  if (!fstatSync(fd).isFile()) throw notPressureFile('not a regular file');
+  // statfs of /proc/self/fd/N is that of the open file, whatever its name now names.
+  const type = statfsSync(`/proc/self/fd/${fd}`).type;
+  if (type !== PROC_SUPER_MAGIC && type !== CGROUP2_SUPER_MAGIC && type !== CGROUP_SUPER_MAGIC) {
+    throw notPressureFile(`on neither procfs nor cgroupfs (f_type 0x${type.toString(16)})`);
   }
+  const buffer = Buffer.alloc(256);
+  // A read the kernel refuses (EOPNOTSUPP: psi=0) is thrown as it is.
+  const n = readSync(fd, buffer, 0, buffer.length, 0);
+  const { some, full } = parsePressure(buffer.toString('latin1', 0, n));
+  if (!some) throw notPressureFile('no "some avg10=... total=..." line');
+  return { fs: type === PROC_SUPER_MAGIC ? 'proc' : 'cgroup', baseline: { someUs: some.totalUs, fullUs: full?.totalUs ?? 0 } };
 }
 
 function errorCode(error: unknown): string {
   return (error as NodeJS.ErrnoException).code ?? String(error);
 }
 
-/** Why the kernel refused a trigger, in a sentence. */
-function refusal(file: string, code: string, spec: TriggerSpec): string {
+/** Why the kernel refused a trigger (or memlock refused the file), in a sentence. */
+function refusal(file: string, error: unknown, spec: TriggerSpec): string {
+  const code = errorCode(error);
   switch (code) {
+    case 'ENOTPSI':
+      return `${file} is refused, not being a PSI pressure file (${(error as Error).message}): nothing was written to it`;
     case 'EPERM':
       return `the kernel refused a PSI trigger on ${file} (EPERM): before Linux 6.5 triggers need CAP_SYS_RESOURCE`;
     case 'EOPNOTSUPP':
@@ -129,11 +152,15 @@ function refusal(file: string, code: string, spec: TriggerSpec): string {
 
 // The kernel reads at most 128 bytes and overwrites the last with a NUL, so
 // the text is sent NUL-terminated.
-function armFile(file: string, requested: TriggerSpec, written: Buffer | undefined): { fd: number; spec: TriggerSpec; rounded: boolean; baseline: ArmedWatch['baseline'] } {
+// Only a pressure file is written to (pressureFileOf), as what names it may
+// come from the environment.
+function armFile(file: string, requested: TriggerSpec, written: Buffer | undefined): {
+  fd: number; spec: TriggerSpec; rounded: boolean; baseline: ArmedWatch['baseline']; fs: 'proc' | 'cgroup';
+} {
   const fitted = written ? { spec: requested, rounded: false } : fitTrigger(requested, hasSysResource());
-  const fd = openSync(file, constants.O_RDWR | constants.O_NONBLOCK);
+  const fd = openSync(file, constants.O_RDWR | constants.O_NONBLOCK | constants.O_NOCTTY);
   try {
-    const baseline = totals(fd);
+    const { fs, baseline } = pressureFileOf(fd);
     const text = written ?? Buffer.from(`${triggerText(fitted.spec)}\0`, 'latin1');
     try {
       writeSync(fd, text);
@@ -144,9 +171,9 @@ function armFile(file: string, requested: TriggerSpec, written: Buffer | undefin
       const again = fitTrigger(requested, false);
       if (!again.rounded) throw error;
       writeSync(fd, Buffer.from(`${triggerText(again.spec)}\0`, 'latin1'));
-      return { fd, ...again, baseline };
+      return { fd, ...again, baseline, fs };
     }
-    return { fd, ...fitted, baseline };
+    return { fd, ...fitted, baseline, fs };
   } catch (error) {
     closeSync(fd);
     throw error;
@@ -180,7 +207,7 @@ function fromEnvironment(requested: TriggerSpec, explicit: boolean): ArmResult |
   try {
     if (stat.isFile()) {
       const armed = armFile(watchPath, envSpec ?? requested, envSpec ? written : undefined);
-      const source: WatchSource = watchPath === SYSTEM_PRESSURE_FILE ? 'system' : 'cgroup';
+      const source: WatchSource = armed.fs === 'proc' ? 'system' : 'cgroup';
       return {
         ok: true,
         watch: { ...base, mode: 'trigger', source, trigger: info(armed.spec, envSpec ?? requested, armed.rounded), fd: armed.fd, socket: null, baseline: armed.baseline },
@@ -189,7 +216,7 @@ function fromEnvironment(requested: TriggerSpec, explicit: boolean): ArmResult |
     const trigger = envSpec ? info(envSpec, envSpec, false) : null;
     if (stat.isFIFO()) {
       // Read and write, so the FIFO always has a writer and never hangs up.
-      const fd = openSync(watchPath, constants.O_RDWR | constants.O_NONBLOCK);
+      const fd = openSame(watchPath, stat);
       if (envWrite) writeSync(fd, envWrite);
       drainFifo(fd);
       return { ok: true, watch: { ...base, mode: 'fifo', source: 'systemd', trigger, fd, socket: null, baseline: null } };
@@ -201,9 +228,21 @@ function fromEnvironment(requested: TriggerSpec, explicit: boolean): ArmResult |
       return { ok: true, watch: { ...base, mode: 'socket', source: 'systemd', trigger, fd: -1, socket, baseline: null } };
     }
   } catch (error) {
-    return { ok: false, reason: refusal(watchPath, errorCode(error), envSpec ?? requested) };
+    return { ok: false, reason: `$MEMORY_PRESSURE_WATCH: ${refusal(watchPath, error, envSpec ?? requested)}` };
   }
-  return { ok: false, reason: `$MEMORY_PRESSURE_WATCH names ${watchPath}, which is not a file, FIFO or socket` };
+  // Not opened: opening a device may itself do something.
+  return { ok: false, reason: `$MEMORY_PRESSURE_WATCH names ${watchPath}, which is not a pressure file, FIFO or socket: refused` };
+}
+
+/** `file` opened for reading and writing, if it is still the FIFO `stat` saw (not swapped for another file since). */
+function openSame(file: string, stat: Stats): number {
+  const fd = openSync(file, constants.O_RDWR | constants.O_NONBLOCK | constants.O_NOCTTY);
+  const now = fstatSync(fd);
+  if (!now.isFIFO() || now.dev !== stat.dev || now.ino !== stat.ino) {
+    closeSync(fd);
+    throw notPressureFile('the FIFO was replaced by another file while being opened');
+  }
+  return fd;
 }
 
 function drainFifo(fd: number): void {
@@ -242,7 +281,7 @@ export function armPressureWatch(requested: TriggerSpec, explicit: boolean, hono
         },
       };
     } catch (error) {
-      problems.push(refusal(file, errorCode(error), fitTrigger(requested, hasSysResource()).spec));
+      problems.push(refusal(file, error, fitTrigger(requested, hasSysResource()).spec));
     }
   }
   return { ok: false, reason: problems.join('; ') };
@@ -255,7 +294,7 @@ export function probeTrigger(file: string, spec: TriggerSpec): { ok: true; trigg
     closeSync(armed.fd);
     return { ok: true, trigger: info(armed.spec, spec, armed.rounded) };
   } catch (error) {
-    return { ok: false, reason: refusal(file, errorCode(error), fitTrigger(spec, hasSysResource()).spec) };
+    return { ok: false, reason: refusal(file, error, fitTrigger(spec, hasSysResource()).spec) };
   }
 }
 

@@ -74,12 +74,18 @@ export class SecretBuffer implements Disposable {
   /** Whether the memory is locked (always, unless allocated best-effort). */
   readonly locked: boolean;
   readonly #buffer: Buffer;
+  // Where the memory is and which secret it holds, for free() after the
+  // memory moved out of #buffer.
+  readonly #address: number;
+  readonly #serial: number;
   #freed = false;
 
   /** @internal Made by allocSecret(); `new SecretBuffer()` throws ERR_ILLEGAL_CONSTRUCTOR. */
-  constructor(token: typeof INTERNAL, buffer: Buffer, placement: 'pooled' | 'guarded', onFork: 'wipe' | 'drop', locked: boolean) {
+  constructor(token: typeof INTERNAL, buffer: Buffer, placement: 'pooled' | 'guarded', onFork: 'wipe' | 'drop', locked: boolean, serial: number) {
     checkInternal(token, 'SecretBuffer', 'allocSecret()');
     this.#buffer = buffer;
+    this.#address = binding.addressOf(buffer);
+    this.#serial = serial;
     this.size = buffer.length;
     this.placement = placement;
     this.onFork = forkProtection(onFork);
@@ -103,22 +109,20 @@ export class SecretBuffer implements Disposable {
 
   /**
    * Zeroes the memory and frees it; the Buffer is detached. Freeing twice is
-   * harmless. Throws ERR_MEMLOCK_SECRET_MOVED if node itself moved the
-   * memory into another ArrayBuffer (a byte stream's read on Node 20 and 22,
-   * see README): it is then wiped and freed when that buffer is collected.
+   * harmless. If the memory was moved out of this Buffer behind memlock's
+   * back (a byte stream's read, a transfer function captured before memlock
+   * loaded, another addon detaching it), the secret is zeroed where it is,
+   * so the buffer that has it now reads zeros, and the memory is freed when
+   * that buffer is collected (or was already, if it was detached).
    */
   free(): void {
     if (this.#freed) return;
-    if (this.#buffer.length === 0) {
-      throw new MemlockError(
-        "this secret's memory was moved into another ArrayBuffer by node (a byte stream read), so free() cannot " +
-          'reach it; it is wiped and freed when that ArrayBuffer is garbage-collected',
-        { code: 'ERR_MEMLOCK_SECRET_MOVED' },
-      );
-    }
-    const rc = binding.freeSecret(this.#buffer);
     this.#freed = true;
-    if (rc === 2) scheduleTrim();
+    if (this.#buffer.length === 0) {
+      binding.wipeMovedSecret(this.#address, this.#serial);
+      return;
+    }
+    if (binding.freeSecret(this.#buffer) === 2) scheduleTrim();
   }
 
   [Symbol.dispose](): void {
@@ -190,13 +194,13 @@ export function allocSecret(size: number, options?: SecretOptions): SecretBuffer
   const result = binding.allocSecret(size, flags);
   const scratch = binding.scratch;
   if (typeof result !== 'number') {
-    const buffer = Buffer.isBuffer(result) ? result : Buffer.from(result);
+    const buffer = result;
     // Secret memory never moves: see src/guard.ts.
     hold(buffer.buffer);
     const locked = scratch[SCRATCH.locked] === 1;
     if (!locked) warnUnlocked(scratch[SCRATCH.lockError]!, size);
     warnDegraded(onFork);
-    return new SecretBuffer(INTERNAL, buffer, placement, onFork, locked);
+    return new SecretBuffer(INTERNAL, buffer, placement, onFork, locked, scratch[SCRATCH.serial]!);
   }
   if (result === LIMIT_EXCEEDED) throw limitError(scratch[SCRATCH.lockPages]!, placement);
   if (result === MAP_COUNT_EXCEEDED) throw mappingsError();

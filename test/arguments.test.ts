@@ -1,7 +1,14 @@
 import t from 'tap';
 import {
+  allocPinned,
+  allocSecret,
+  getDiagnostics,
   getLockablePageLimit,
   lock,
+  lockAll,
+  lockCode,
+  unlockAll,
+  setDiagnostics,
   PageLock,
   SecretBuffer,
   lockCounts,
@@ -10,6 +17,7 @@ import {
   stats,
   unlock,
 } from '../src/index';
+import { registerMetrics } from '../src/prometheus';
 
 // Each call takes unchecked input on purpose, as JavaScript callers can.
 const anyLock = lock as (view: unknown, options?: unknown) => unknown;
@@ -72,6 +80,33 @@ t.test('bad lock options: ERR_INVALID_ARG_TYPE, nothing locked', (t) => {
     t.throws(() => anyLock(view, { onFault: bad }), { code: 'ERR_INVALID_ARG_TYPE' }, `onFault = ${String(bad)}`);
   }
   t.same(stats(), before, 'nothing changed');
+  t.end();
+});
+
+t.test('an array is not an options object: ERR_INVALID_ARG_TYPE from every call that takes one, nothing changed', (t) => {
+  const before = stats();
+  const diagnostics = getDiagnostics();
+  // Each with an array whose elements would read as options if it were taken for one.
+  const takers: Record<string, (options: unknown) => unknown> = {
+    lock: (o) => anyLock(new Uint8Array(4096), o),
+    allocPinned: (o) => (allocPinned as (size: number, o: unknown) => unknown)(4096, o),
+    allocSecret: (o) => (allocSecret as (size: number, o: unknown) => unknown)(64, o),
+    lockCode: lockCode as (o: unknown) => unknown,
+    lockAll: lockAll as (o: unknown) => unknown,
+    setDiagnostics: setDiagnostics as (o: unknown) => unknown,
+    registerMetrics: registerMetrics as (o: unknown) => unknown,
+  };
+  for (const [name, call] of Object.entries(takers)) {
+    const array = Object.assign([], { captureStacks: true, current: true, label: 'x' });
+    let result: unknown;
+    t.throws(() => (result = call(array)), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }, `${name}([])`);
+    // Taken anyway (the bug): undo what it did, so the suite runs on.
+    if (name === 'lockAll' && result === undefined && stats().lockAll !== null) unlockAll();
+    (result as { release?: () => void; free?: () => void } | undefined)?.release?.();
+    (result as { free?: () => void } | undefined)?.free?.();
+  }
+  t.same(getDiagnostics(), diagnostics, 'diagnostics unchanged');
+  t.same(stats(), before, 'nothing locked');
   t.end();
 });
 

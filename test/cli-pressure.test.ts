@@ -1,13 +1,16 @@
 // memlock status's pressure and faults, and memlock doctor's container
 // checks, run as a user runs the CLI and checked against the kernel.
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
+import { psiCheck } from '../src/cli/container';
 import { pressure } from '../src/index';
 import { procStatus } from '../src/proc';
 import { intoCgroups, makeTestCgroup, planCgroups } from './helpers/cgroup';
 import { hasCommand } from './helpers/child';
+import { AS_NOBODY, readableInstall, type ReadableInstall } from './helpers/other-user';
 import { hidePsi } from './helpers/psi';
 
 const root = path.join(__dirname, '..');
@@ -16,9 +19,11 @@ const MiB = 1 << 20;
 const { NODE_OPTIONS: _runnerHooks, ...env } = process.env;
 const PLAIN = ['env', '-u', 'NODE_OPTIONS', '-u', 'MEMORY_PRESSURE_WATCH'];
 
-function runCli(args: string[], prefix: string[] = []) {
-  const command = [...PLAIN, ...prefix, process.execPath, cli, ...args];
-  const result = spawnSync(command[0]!, command.slice(1), { cwd: root, encoding: 'utf8', env, timeout: 120_000 });
+// `install`: a copy another user may read (test/helpers/other-user.ts).
+function runCli(args: string[], prefix: string[] = [], install?: ReadableInstall) {
+  const command = [...PLAIN, ...prefix, install?.node ?? process.execPath, install?.cli ?? cli, ...args];
+  const result = spawnSync(command[0]!, command.slice(1),
+    { cwd: install?.root ?? root, encoding: 'utf8', env: { ...env, ...install?.env }, timeout: 120_000 });
   return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -119,7 +124,8 @@ const canBeNobody = process.getuid?.() === 0 && hasCommand('setpriv') && ((BigIn
 
 t.test('doctor as a non-root user with CAP_IPC_LOCK "added" (in the bounding set): not effective, says why',
   { skip: canBeNobody ? false : 'needs root, setpriv and CAP_IPC_LOCK in the bounding set' }, (t) => {
-    const run = runCli(['doctor', '--json', '--size', '1'], ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']);
+    const run = runCli(['doctor', '--json', '--size', '1'], AS_NOBODY, readableInstall(t));
+    t.not(run.stdout, '', `a report on stdout: ${run.stderr}`);
     const report = JSON.parse(run.stdout);
     const cap = byId(report, 'cap-effective');
     t.equal(cap.status, 'warn', cap.finding);
@@ -152,6 +158,12 @@ t.test('doctor and status where the kernel shows no PSI', { skip: 'skip' in hidd
   const check = byId(report, 'psi');
   t.equal(check.status, 'warn', check.finding);
   t.ok(check.remedy.length > 0);
+  // The kernel has PSI, masked by a mount over /proc/pressure: the fix for a
+  // hidden /proc/pressure, as for a fake root laid out so, not "build CONFIG_PSI".
+  const fake = mkdtempSync(path.join(tmpdir(), 'memlock-root-'));
+  t.teardown(() => rmSync(fake, { recursive: true, force: true }));
+  mkdirSync(path.join(fake, 'proc/pressure'), { recursive: true });
+  t.same(check.remedy, psiCheck({ kind: 'unavailable', reason: '' }, fake).remedy, 'diagnosed as hidden');
   const status = JSON.parse(runCli(['status', '--json'], hidden.prefix).stdout);
   t.equal(status.pressure.source, 'unavailable');
   t.type(status.pressure.reason, 'string');

@@ -6,6 +6,7 @@ import path from 'node:path';
 import t from 'tap';
 import { procMemlockLimit, procStatus } from '../src/proc';
 import { cannotDropPrivileges, FIXTURES, unprivileged } from './helpers/child';
+import { AS_NOBODY } from './helpers/other-user';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'lib', 'cli', 'index.js');
@@ -281,7 +282,7 @@ t.test('status of a process that may not be read: exit code 2', { skip: cannotDr
   // checkout only root may read, such as a clone in a mktemp -d directory)
   // with every capability dropped: without CAP_SYS_PTRACE the kernel's
   // ptrace access check refuses another user's /proc/<pid>/smaps*.
-  const target = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'sleep', '300'], { stdio: 'ignore' });
+  const target = spawn(AS_NOBODY[0]!, [...AS_NOBODY.slice(1), 'sleep', '300'], { stdio: 'ignore' });
   t.teardown(() => {
     target.kill();
   });

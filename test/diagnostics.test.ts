@@ -1,9 +1,11 @@
 // The testing build (raw munlock behind memlock's back), loaded before src/.
 import { NO_TESTING_BUILD } from './helpers/testing-build';
+import { spawnSync } from 'node:child_process';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import t from 'tap';
 import { binding } from '../src/binding';
 import {
+  allocPinned,
   allocSecret,
   getDiagnostics,
   getLockablePageLimit,
@@ -21,7 +23,7 @@ import {
   type PageLock,
   type ReleaseMessage,
 } from '../src/index';
-import { runFixture } from './helpers/child';
+import { hasCommand, runFixture } from './helpers/child';
 import { hooks } from './helpers/hooks';
 import { alignedPages, vmLockedBytes } from './helpers/kernel';
 import { CAN_ON_FAULT, needs } from './helpers/capability';
@@ -73,6 +75,25 @@ t.test('locks() lists a labelled lock with its range, count and stack', (t) => {
   t.equal(locks().filter((l) => l.start === address).length, 0, 'released locks are gone');
   t.throws(() => setDiagnostics({ captureStacks: 'yes' } as never), { code: 'ERR_INVALID_ARG_TYPE' });
   t.throws(() => lock(view, { label: 5 } as never), { code: 'ERR_INVALID_ARG_TYPE' });
+  t.end();
+});
+
+t.test("a label reads back as given: '' is a label, not none (lock and allocPinned)", (t) => {
+  const view = alignedPages(3);
+  const address = binding.addressOf(view);
+  const ofView = () => locks().filter((l) => l.start >= address && l.start < address + 3 * pageSize);
+  const held = [lock(view, { label: '' }), lock(view), lock(view, { label: '\0x' }), lock(view, { label: '\0' })];
+  t.same(held.map((h) => h.label), ['', undefined, '\0x', '\0'], 'on the handles');
+  const listed = ofView();
+  t.same(listed.map((l) => l.label), ['', undefined, '\0x', '\0'], 'in locks()');
+  t.ok(Object.hasOwn(listed[0]!, 'label') && !Object.hasOwn(listed[1]!, 'label'), "'' is there; no label is not");
+  for (const h of held) h.release();
+
+  const pinned = allocPinned(pageSize, { label: '' });
+  t.equal(pinned.label, '', 'a pinned buffer keeps its empty label');
+  const pinnedAddress = binding.addressOf(pinned.buffer);
+  t.equal(locks().find((l) => l.address === pinnedAddress)?.label, '', 'and locks() shows it');
+  pinned.free();
   t.end();
 });
 
@@ -194,6 +215,20 @@ t.test('channels: memlock:limit when the lockable-page limit refuses secret memo
   t.equal(unlocked.locked, false);
   t.equal(limited.length, 2, 'best-effort is not refused: no message');
   unlocked.free();
+  t.end();
+});
+
+// /dev/null bound over the file in a mount namespace of the child's own.
+const EMPTY_MAX_MAP_COUNT = ['unshare', '--mount', 'sh', '-c', 'mount --bind /dev/null /proc/sys/vm/max_map_count && exec "$@"', 'sh'];
+const cannotEmpty = process.getuid?.() !== 0 || !hasCommand('unshare') ? 'needs root and unshare to empty vm.max_map_count for a child'
+  : spawnSync(EMPTY_MAX_MAP_COUNT[0]!, [...EMPTY_MAX_MAP_COUNT.slice(1), 'true']).status !== 0 ? 'cannot make a mount namespace here' : false;
+
+t.test('an empty vm.max_map_count is unreadable (ERR_MEMLOCK_PROC_FORMAT), not a cap of 0', { skip: needs('kernelAccount') || cannotEmpty }, (t) => {
+  const child = runFixture('empty-max-map-count.ts', { prefix: EMPTY_MAX_MAP_COUNT });
+  t.equal(child.status, 0, child.stderr.slice(-2000));
+  const r = JSON.parse(child.stdout) as { kernelStatus: { code: string; isMemlockError: boolean } | null; doctor: { status: string; code: string } };
+  t.match(r.kernelStatus, { isMemlockError: true, code: 'ERR_MEMLOCK_PROC_FORMAT' }, 'kernelStatus() throws');
+  t.same(r.doctor, { status: 'fail', code: 'ERR_MEMLOCK_PROC_FORMAT' }, 'doctor says it could not check');
   t.end();
 });
 

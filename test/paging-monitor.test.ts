@@ -44,6 +44,17 @@ t.test('bad options are argument errors, thrown before anything starts', (t) => 
     [{ pressure: { thresholdMs: 3000, windowMs: 2000 } }, 'ERR_OUT_OF_RANGE'],
     [{ pressure: { thresholdMs: '100' } }, 'ERR_INVALID_ARG_TYPE'],
     [{ systemd: 'yes' }, 'ERR_INVALID_ARG_TYPE'],
+    // Arrays are objects, but not options objects.
+    [[], 'ERR_INVALID_ARG_TYPE'],
+    [[{ stallThresholdMs: 50 }], 'ERR_INVALID_ARG_TYPE'],
+    [{ pressure: [] }, 'ERR_INVALID_ARG_TYPE'],
+    // Below the kernel's microsecond, or not a threshold at all.
+    [{ pressure: { thresholdMs: 1e-300 } }, 'ERR_OUT_OF_RANGE'],
+    [{ pressure: { thresholdMs: 0.0009 } }, 'ERR_OUT_OF_RANGE'],
+    [{ pressure: { thresholdMs: -0 } }, 'ERR_OUT_OF_RANGE'],
+    [{ pressure: { thresholdMs: NaN } }, 'ERR_OUT_OF_RANGE'],
+    [{ stallThresholdMs: 1e-300 }, 'ERR_OUT_OF_RANGE'],
+    [{ resolutionMs: 1e-300 }, 'ERR_OUT_OF_RANGE'],
   ];
   for (const [options, code] of cases) {
     t.throws(() => monitorPaging(options as never), { code }, `${JSON.stringify(options) ?? String(options)} -> ${code}`);

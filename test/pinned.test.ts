@@ -2,6 +2,7 @@
 // Locked: and VmFlags over the whole range, huge pages as AnonHugePages or
 // hugetlb, residency with no fault on first touch, and nothing left behind
 // by free(), GC or a refusal.
+import diagnosticsChannel from 'node:diagnostics_channel';
 import path from 'node:path';
 import t from 'tap';
 import { binding } from '../src/binding';
@@ -204,6 +205,46 @@ t.test('refusals leave nothing mapped or counted', async (t) => {
   t.ok(r.small, 'what fits the limit is still pinned');
   t.end();
 });
+
+t.test("'try' falls back to base pages when a limit refuses the huge-rounded size but not the size in base pages; 'require' still refuses",
+  { skip: needs('hugePages') || (THP.mode === 'never' ? 'THP is off here' : false) }, (t) => {
+    // 1 MiB is 256 base pages; on 2 MiB pages it is 512. The limit lets 384 more in.
+    const before = pinnedAccount();
+    const limit = getLockablePageLimit();
+    t.teardown(() => setLockablePageLimit(limit));
+    setLockablePageLimit(stats().lockedPages + (MiB + MiB / 2) / pageSize);
+    const refused: unknown[] = [];
+    const onLimit = (message: unknown) => refused.push(message);
+    diagnosticsChannel.subscribe('memlock:limit', onLimit);
+    t.teardown(() => diagnosticsChannel.unsubscribe('memlock:limit', onLimit));
+    const pinned = allocPinned(MiB, { hugePages: 'try', label: 'fallback' });
+    t.equal(pinned.hugePages, 'none', 'on base pages');
+    t.equal(pinned.pageSize, pageSize);
+    t.equal(pinned.mappedBytes, MiB, 'the size in base pages, locked');
+    t.equal(kernelLockState(pinned.buffer).lockedPages, MiB / pageSize, 'locked per the kernel');
+    t.same(refused, [], 'no refusal published: the call did not fail');
+    pinned.free();
+    t.throws(() => allocPinned(MiB, { hugePages: 'require' }), { code: 'ERR_MEMLOCK_LIMIT' }, "'require' refuses");
+    t.equal(refused.length, 1, 'and that refusal is published');
+    t.same(pinnedAccount(), before, 'nothing mapped or counted');
+    setLockablePageLimit(limit);
+
+    const skip = cannotDropPrivileges();
+    if (skip) return t.end();
+    // RLIMIT_MEMLOCK 1.5 MiB, no CAP_IPC_LOCK: 2 MiB is refused by the kernel, 1 MiB is not.
+    const child = runFixture('pinned-refusals.ts', { prefix: unprivileged(MiB + MiB / 2), args: ['rlimit-huge'] });
+    t.equal(child.status, 0, child.stderr.slice(-2000));
+    const r = JSON.parse(child.stdout) as {
+      tried: { hugePages: string; mappedBytes: number; locked: boolean };
+      require: { code: string; syscall: string; message: string; unchanged: boolean };
+    };
+    t.same(r.tried, { hugePages: 'none', mappedBytes: MiB, locked: true }, "under RLIMIT_MEMLOCK, 'try' falls back to base pages");
+    t.equal(r.require.code, 'ENOMEM', "'require' is refused by the kernel");
+    t.equal(r.require.syscall, 'mlock');
+    t.match(r.require.message, /could not lock 2 MiB/, 'naming the size it tried to lock, 2 MiB pages of it');
+    t.ok(r.require.unchanged, 'nothing mapped or counted');
+    t.end();
+  });
 
 t.test("onFork 'drop' (default): a spawn costs the parent no copy-on-write faults", { skip: needs('dropOnFork') }, (t) => {
   const pages = 2048;

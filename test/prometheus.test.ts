@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import t from 'tap';
-import { Registry } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
 import { allocSecret, getLockablePageLimit, lock, pageSize, setLockablePageLimit, stats } from '../src/index';
 import { registerMetrics } from '../src/prometheus';
 import { alignedPages, vmLockedBytes } from './helpers/kernel';
@@ -49,6 +49,35 @@ t.test('the collector exposes the documented metrics with the right values', asy
   t.throws(() => registerMetrics({ registry, prefix: 5 as never }), { code: 'ERR_INVALID_ARG_TYPE' });
   t.throws(() => registerMetrics({ registry: {} as never }), { code: 'ERR_INVALID_ARG_TYPE' }, 'not a Registry');
   t.throws(() => registerMetrics(null as never), { code: 'ERR_INVALID_ARG_TYPE' });
+});
+
+t.test('all or nothing: a name already taken registers none (ERR_MEMLOCK_METRICS_CONFLICT); once it is free, a retry registers all', async (t) => {
+  const names = (registry: Registry) => registry.getMetricsAsArray().map((m) => m.name);
+  const reference = new Registry();
+  registerMetrics({ registry: reference });
+  const all = names(reference);
+  t.ok(all.length >= 16, `${all.length} metrics`);
+  const limit = getLockablePageLimit();
+  t.teardown(() => setLockablePageLimit(limit));
+  for (const [where, name] of [['first', all[0]!], ['middle', all[all.length >> 1]!], ['last', all.at(-1)!]] as const) {
+    const registry = new Registry();
+    const theirs = new Gauge({ name, help: 'not memlock', registers: [registry] });
+    t.throws(() => registerMetrics({ registry }), { name: 'MemlockError', code: 'ERR_MEMLOCK_METRICS_CONFLICT' }, `the ${where} name (${name}) taken`);
+    t.same(names(registry), [name], `${where}: the registry is as it was`);
+    t.equal(registry.getSingleMetric(name), theirs, `${where}: with its own metric`);
+    registry.removeSingleMetric(name);
+    registerMetrics({ registry });
+    t.same(names(registry), all, `${where}: once the name is free, a retry registers every metric`);
+    setLockablePageLimit(stats().lockedPages);
+    t.throws(() => lock(alignedPages(1)), { code: 'ERR_MEMLOCK_LIMIT' });
+    setLockablePageLimit(limit);
+    t.equal((await scrape(registry)).get('memlock_refused_locks_total{reason="limit"}'), 1, `${where}: a refusal counts once`);
+  }
+  const registry = new Registry();
+  t.throws(() => registerMetrics({ registry, prefix: 'my-app_' }), { code: 'ERR_INVALID_ARG_VALUE' }, 'a prefix no metric name can start with');
+  t.same(names(registry), [], 'registers nothing');
+  registerMetrics({ registry, prefix: 'my_app_' });
+  t.equal(names(registry).length, all.length, 'and a good one then registers all');
 });
 
 t.test('secrets refused by the lockable-page limit count as reason="limit", as refused locks do', async (t) => {

@@ -7,7 +7,7 @@ import { memoryCgroup, type MemoryCgroup } from '../cgroup';
 import type { Check, CheckId, CheckStatus } from './doctor';
 import { formatBytes } from './format';
 import { lock } from '../page-lock';
-import { pressureSource } from '../pressure';
+import { psiAbsence, pressureSource } from '../pressure';
 import { procMemlockLimit, procStatus, readProcFile } from '../proc';
 import { hasSysResource, probeTrigger } from '../psi-trigger';
 
@@ -157,14 +157,25 @@ export function capabilityEffectiveCheck(): Check {
       'RLIMIT_MEMLOCK binds it', ['Kubernetes: remove IPC_LOCK from securityContext.capabilities.drop, or add it', ...remedy]);
 }
 
-export function psiCheck(): Check {
+// The fix depends on why PSI is missing: a kernel without it, PSI turned
+// off at boot, or a container that hides what the kernel has.
+const PSI_REMEDY: Record<NonNullable<ReturnType<typeof psiAbsence>>['kind'], string[]> = {
+  'no-psi': ['Linux >= 4.20 built with CONFIG_PSI; kernels built with CONFIG_PSI_DEFAULT_DISABLED need psi=1 on the kernel command line'],
+  disabled: ['boot with psi=1 on the kernel command line: the kernel has PSI, turned off'],
+  hidden: [
+    'the kernel has PSI but this container does not show it: unmask /proc/pressure in the runtime (Docker: --security-opt systempaths=unconfined; Kubernetes: securityContext.procMount: Unmasked), or let the security policy allow reading it',
+    'or mount the cgroup2 file system in the container (its memory.pressure is used), or pass the service manager\'s (MemoryPressureWatch=on)',
+  ],
+  unreadable: ['see the reason; run memlock doctor as the service runs'],
+};
+
+/** `source` and `root` (standing for /) are for tests. */
+export function psiCheck(source = pressureSource('self'), root = '/'): Check {
   const id = 'psi';
   const title = 'PSI';
-  const source = pressureSource('self');
   if (source.kind === 'unavailable') {
-    return check(id, title, 'warn', `no memory pressure information: ${source.reason}; monitorPaging() watches faults and event-loop stalls only`, [
-      'Linux >= 4.20 built with CONFIG_PSI; kernels built with CONFIG_PSI_DEFAULT_DISABLED need psi=1 on the kernel command line',
-    ]);
+    return check(id, title, 'warn', `no memory pressure information: ${source.reason}; monitorPaging() watches faults and event-loop stalls only`,
+      PSI_REMEDY[psiAbsence(root)?.kind ?? 'unreadable']);
   }
   const spec = { kind: 'some' as const, thresholdUs: 100_000, windowUs: 2_000_000 };
   const armed = probeTrigger(source.path, spec);

@@ -33,11 +33,13 @@ export interface TestHooks {
    * first dropped from the page cache; `random`: MADV_RANDOM (no readahead).
    */
   mapFile(file: string, bytes: number, random: boolean): Buffer;
+  /** napi_detach_arraybuffer, as another addon would call it: the napi_status (0 ok). */
+  foreignDetach(buffer: ArrayBuffer): number;
 }
 
 const NAMES = [
   'rawMlock', 'rawMunlock', 'forkProbe', 'setVerifyWipe', 'wipeChecks', 'forkReadBytes', 'rawLockAll',
-  'forceMadviseFallback', 'pokeByte', 'injectFault', 'clearFault', 'mapFile',
+  'forceMadviseFallback', 'pokeByte', 'injectFault', 'clearFault', 'mapFile', 'foreignDetach',
 ] as const satisfies readonly (keyof TestHooks)[];
 
 /**
