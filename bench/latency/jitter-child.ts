@@ -201,7 +201,7 @@ async function main(): Promise<void> {
   const results: WakeResult[] = [];
   for (const wake of wakes) results.push(await measure(wake, cfg.seconds));
   const pressureReport = cfg.pressure ? probe.pressureStop() : null;
-  const vmLckBytes = stats().vmLckBytes;
+  const vmLckBytes = stats().vmLckBytes ?? 0; // Linux only, like the jitter benchmark
   if (cfg.mode === 'pinned') unlockAll();
   working?.release();
   code?.release();

@@ -199,7 +199,7 @@ function measurePage() {
   // (validation, retaining the view, PageLock). Safe here: this function keeps
   // `page` reachable itself. Tag 0: only releaseLatest() reads it back.
   const onePageNative = timeBatches((n) => {
-    for (let i = 0; i < n; i++) binding.release(binding.lock(page, false, 0, undefined), undefined);
+    for (let i = 0; i < n; i++) binding.release(binding.lock(page, false, 0, false));
   });
   expectCount(page, 0, 'after the one-page case');
 
@@ -209,7 +209,7 @@ function measurePage() {
     for (let i = 0; i < n; i++) lock(page).release();
   });
   const relockNative = timeBatches((n) => {
-    for (let i = 0; i < n; i++) binding.release(binding.lock(page, false, 0, undefined), undefined);
+    for (let i = 0; i < n; i++) binding.release(binding.lock(page, false, 0, false));
   });
   // lock() and release() apart: take SUB_BATCH locks, then release them newest
   // first. Small sub-batches keep the lock table as small as in the pair loop
