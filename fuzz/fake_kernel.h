@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-#include "shared_numbers.h"
+#include "core/shared_numbers.h"
 
 namespace memlock {
 namespace fake {

@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "../fuzz/fake_kernel.h"
-#include "locker.h"
-#include "page_table.h"
+#include "core/locker.h"
+#include "core/page_table.h"
 
 using namespace memlock;
 

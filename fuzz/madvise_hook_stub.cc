@@ -1,5 +1,5 @@
 // The fuzzer has no V8 to protect: the hook's interface, doing nothing.
-#include "madvise_hook.h"
+#include "platform/madvise_hook.h"
 
 namespace memlock {
 namespace madvise_hook {

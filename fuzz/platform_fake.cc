@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "fake_kernel.h"
-#include "platform.h"
+#include "platform/platform.h"
 
 namespace memlock {
 namespace fake {

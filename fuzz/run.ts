@@ -29,8 +29,8 @@ if (missing.length > 0) {
 const root = path.join(__dirname, '..');
 const build = path.join(root, 'build-fuzz');
 const run = (command: string, args: string[]) => execFileSync(command, args, { cwd: root, stdio: 'inherit' });
-run('cmake', ['-S', '.', '-B', build, '-DCMAKE_CXX_COMPILER=clang++', '-DCMAKE_BUILD_TYPE=RelWithDebInfo']);
-run('cmake', ['--build', build, '--target', 'locker_fuzz', '-j2']);
+run('cmake', ['--preset', 'fuzz']);
+run('cmake', ['--build', '--preset', 'fuzz']);
 
 const fresh = mkdtempSync(path.join(tmpdir(), 'memlock-fuzz-'));
 const crashes = path.join(root, 'fuzz', 'crashes');

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The Windows x64 prebuild, cross-compiled on Linux with mingw-w64:
 #   prebuilds/win32-x64/memlock.node (the name prebuildify gives, which
-# node-gyp-build loads). The sources are binding.gyp's, common and OS=='win',
-# read from it so the two never drift. Linked statically (libstdc++, libgcc,
+# node-gyp-build loads). The sources are native/sources.json's core,
+# binding and win32 groups, as binding.gyp reads them. Linked statically (libstdc++, libgcc,
 # winpthread), then checked: the DLL may import only system DLLs and node.exe.
 #   scripts/build-win.sh   (needs scripts/win-toolchain.sh run once)
 set -euo pipefail
@@ -13,12 +13,7 @@ env_file="${MEMLOCK_WIN_CACHE:-/root/.cache/memlock-ci/win}/env.sh"
 # shellcheck source=/dev/null
 source "$env_file"
 
-mapfile -t sources < <(node -e '
-  const gyp = JSON.parse(require("fs").readFileSync("binding.gyp", "utf8").replace(/^\s*#.*$/gm, ""));
-  const target = gyp.targets.find((t) => t.target_name === "memlock");
-  const win = target.conditions.find(([condition]) => condition === "OS==\x27win\x27");
-  if (!win) throw new Error("binding.gyp has no OS==\x27win\x27 condition");
-  for (const source of [...target.sources, ...win[1].sources]) console.log(source);')
+mapfile -t sources < <(node scripts/native-sources.js core binding win32)
 
 addon_api=$(node -p "require('node-addon-api').include_dir")
 out=prebuilds/win32-x64/memlock.node
@@ -26,8 +21,8 @@ objdir=build/win32-x64  # build/ is gitignored; node-gyp-build looks only in bui
 mkdir -p "$objdir" "$(dirname "$out")"
 
 flags=(-O2 -std=c++17 -Wall -Wextra -D_WIN32_WINNT=0x0A00
-       -DNAPI_VERSION=8 -DNAPI_CPP_EXCEPTIONS -DBUILDING_NODE_EXTENSION -DWIN32_LEAN_AND_MEAN -DNOMINMAX
-       -I"$addon_api" -I"$NAPI_INCLUDE")
+       -DNAPI_CPP_EXCEPTIONS -DBUILDING_NODE_EXTENSION -DWIN32_LEAN_AND_MEAN -DNOMINMAX
+       -Inative -I"$addon_api" -I"$NAPI_INCLUDE")
 
 # Two compilers at a time: the machine is shared.
 objects=()

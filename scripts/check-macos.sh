@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CI's macOS compile-and-link check (there is no Mac here): builds the addon
-# from the sources binding.gyp lists for OS=='mac' (the common ones, the
+# from the sources binding.gyp builds for OS=='mac' (the common ones, the
 # portable backend and the stand-ins) with Zig, for x86_64 and arm64 macOS
 # 10.15+, links each into a Mach-O dylib (what node-gyp's bundle is to
 # dlopen), and fails unless the only symbols left undefined are node's
@@ -22,19 +22,15 @@ napi_include=$(bash scripts/zig-toolchain.sh --node-api-headers)
 out=build/macos
 mkdir -p "$out"
 
-# The macOS sources, read from binding.gyp so this never drifts from it.
-mapfile -t sources < <(node -e '
-  const gyp = JSON.parse(require("fs").readFileSync("binding.gyp", "utf8"));
-  const target = gyp.targets[0];
-  const mac = target.conditions.find(([cond]) => cond.includes("OS==\x27mac\x27"))[1];
-  for (const s of [...target.sources, ...mac.sources]) console.log(s);')
+# The macOS sources: native/sources.json, as binding.gyp reads them.
+mapfile -t sources < <(node scripts/native-sources.js core binding posix)
 
 status=0
 for target in x86_64-macos.10.15 aarch64-macos.11.0; do
   addon="$out/memlock-${target%%.*}.node"
   "$zig" c++ -target "$target" -std=c++17 -O2 -shared -fPIC -fvisibility=hidden -Wall -Wextra -Werror \
-    -DNAPI_VERSION=8 -DNAPI_CPP_EXCEPTIONS -DBUILDING_NODE_EXTENSION \
-    -I"$napi_include" -I node_modules/node-addon-api \
+    -DNAPI_CPP_EXCEPTIONS -DBUILDING_NODE_EXTENSION \
+    -I native -I"$napi_include" -I node_modules/node-addon-api \
     -Wl,-undefined,dynamic_lookup -Wl,-install_name,memlock.node -Wl,-dead_strip -s \
     -o "$addon" "${sources[@]}"
   kind=$(file -b "$addon")

@@ -5,8 +5,8 @@
 # Arguments go to tap (e.g. one test file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cmake -S . -B build-cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
-cmake --build build-cmake --target memlock_asan -j2
+cmake --preset asan > /dev/null
+cmake --build --preset asan
 npx tsc -p tsconfig.build.json
 
 export MEMLOCK_NATIVE_BINDING="$PWD/build-cmake/memlock_asan.node"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # npm run test:portable: the suite against the portable backend
-# (native/platform_posix.cc, the code macOS and the BSDs build), built on
+# (native/platform/posix.cc, the code macOS and the BSDs build), built on
 # Linux as the CMake target memlock_portable. Tests of Linux-only features
 # skip there, each saying which feature (test/helpers/capability.ts);
 # test/portable.test.ts checks those features are refused with
@@ -10,8 +10,8 @@
 # benchmarks' cleanup) are left out. Arguments go to tap.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cmake -S . -B build-cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
-cmake --build build-cmake --target memlock_portable -j2 > /dev/null
+cmake --preset testing > /dev/null
+cmake --build --preset portable > /dev/null
 npx tsc -p tsconfig.build.json
 export MEMLOCK_NATIVE_BINDING="$PWD/build-cmake/memlock_portable.node"
 files=(

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { threadId } from 'node:worker_threads';
 import nodeGypBuild from 'node-gyp-build';
 
-/** The numbers native code shares with TypeScript (native/shared_numbers.h). */
+/** The numbers native code shares with TypeScript (native/core/shared_numbers.h). */
 export interface SharedNumbers {
   /** Names of the native Syscall enum, by value. */
   readonly syscalls: readonly string[];
@@ -68,7 +68,7 @@ export interface NativeLockInfo {
   stack: string;
 }
 
-/** Indices of a paging sample's slots (native/paging_sample.h), and how many there are. */
+/** Indices of a paging sample's slots (native/paging/paging_sample.h), and how many there are. */
 export interface PagingSlots {
   readonly threadMajor: number;
   readonly threadMinor: number;
@@ -85,7 +85,7 @@ export interface PagingSlots {
   readonly count: number;
 }
 
-/** Layouts of the paging monitor's samples and events (native/shared_numbers.h). */
+/** Layouts of the paging monitor's samples and events (native/core/shared_numbers.h). */
 export interface PagingLayout {
   readonly slots: PagingSlots;
   /** Event kinds. */
@@ -124,7 +124,7 @@ export type PagingWatchHandle = { readonly __pagingWatch: unique symbol };
 /** Called on the JavaScript thread with an event kind and its Float64Array (see PagingLayout). */
 export type PagingEvent = (kind: number, data: Float64Array) => void;
 
-/** What the platform's kernel offers (native/platform.h Features). */
+/** What the platform's kernel offers (native/platform/platform.h Features). */
 export interface PlatformFeatures {
   readonly backend: 'linux' | 'posix' | 'win32';
   readonly onFault: boolean;

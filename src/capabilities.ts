@@ -1,4 +1,4 @@
-// What memlock can really do on this platform (native/platform.h's
+// What memlock can really do on this platform (native/platform/platform.h's
 // Features, from the backend that was built), and the error every call the
 // platform cannot honour throws: ERR_MEMLOCK_UNSUPPORTED, naming the
 // platform and the alternative, before anything changes.

@@ -1,5 +1,5 @@
 // Whole-process locking (mlockall) that Node survives: see
-// native/madvise_hook.h for why plain mlockall makes V8 abort.
+// native/platform/madvise_hook.h for why plain mlockall makes V8 abort.
 import { capabilities, unsupported } from './capabilities';
 import { binding, SCRATCH, SYSCALL_NAMES } from './binding';
 import { formatBytes, invalidArgType, invalidArgValue, MemlockError } from './errors';

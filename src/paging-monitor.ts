@@ -2,7 +2,7 @@
 // trigger, waited on by a native thread) and why the event loop stalls (each
 // loop iteration busy for longer than a threshold, attributed from this
 // thread's faults and scheduler times, GC pauses and the PSI totals over the
-// stall). The event loop is watched from libuv (native/loop_watch.h): no
+// stall). The event loop is watched from libuv (native/paging/loop_watch.h): no
 // timer, no wakeup of its own, nothing while the loop is idle.
 //
 // Nothing runs until a monitor is started: no hook, no observer, no thread.
@@ -326,7 +326,7 @@ export class PagingMonitor extends EventEmitter {
     try {
       handle = binding.pagingWatch(
         { triggerFd, trigger: watch?.mode === 'trigger', stallThresholdMs: this.stallThresholdMs, sampleEveryMs: this.resolutionMs, schedFd, psiFd },
-        // A listener's throw is uncaught, as from any emitter (native/paging_binding.cc).
+        // A listener's throw is uncaught, as from any emitter (native/binding/paging.cc).
         (kind, data) => this.#event(kind, data),
       );
     } finally {

@@ -1,6 +1,6 @@
 // Pinned buffers: allocPinned() and the PinnedBuffer handle. Memory memlock
 // maps itself for real-time use: page-aligned, on huge pages where asked,
-// locked under a counted lock and resident on return (native/pinned_memory.h).
+// locked under a counted lock and resident on return (native/core/pinned_memory.h).
 import { constants as bufferConstants } from 'node:buffer';
 import { binding, LIMIT_EXCEEDED, MAP_COUNT_EXCEEDED, SCRATCH, SYSCALL_NAMES } from './binding';
 import { unsupported } from './capabilities';

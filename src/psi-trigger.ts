@@ -1,7 +1,7 @@
 // Arming a memory PSI trigger for the paging monitor: where (the process's
 // cgroup, the system, or what systemd's $MEMORY_PRESSURE_WATCH names), with
 // what threshold and window (rounded where the kernel requires it), and how
-// the result is watched (native/psi_monitor.h, or a socket for systemd).
+// the result is watched (native/paging/psi_monitor.h, or a socket for systemd).
 import { closeSync, constants, fstatSync, openSync, readSync, statfsSync, statSync, writeSync, type Stats } from 'node:fs';
 import type net from 'node:net';
 import { parsePressure, pressureSource, SYSTEM_PRESSURE_FILE } from './pressure';

@@ -130,7 +130,7 @@ export class SecretBuffer implements Disposable {
   }
 }
 
-// What native/secret_pool.cc does with an onFork it cannot honour.
+// What native/core/secret_pool.cc does with an onFork it cannot honour.
 function forkProtection(asked: 'wipe' | 'drop'): SecretBuffer['onFork'] {
   const can = binding.platform;
   if (!can.fork) return 'no-fork';

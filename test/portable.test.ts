@@ -1,4 +1,4 @@
-// The portable backend (native/platform_posix.cc, what macOS builds), on
+// The portable backend (native/platform/posix.cc, what macOS builds), on
 // Linux: its capability report, and every Linux-only call refused with
 // ERR_MEMLOCK_UNSUPPORTED, changing nothing. The rest of the suite runs on
 // it too (scripts/test-portable.sh). And the Linux backend's own report.

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 
-// The Windows backend's working-set growth (native/working_set.h: VirtualLock,
+// The Windows backend's working-set growth (native/core/working_set.h: VirtualLock,
 // and on ERROR_WORKING_SET_QUOTA grow the working set and retry) is plain C++
 // behind a seam, so it runs here against a fake Windows: Wine implements
 // VirtualLock with mlock and never says the quota is spent. CMake target

@@ -12,7 +12,7 @@ if (!existsSync(TESTING_BUILD)) execFileSync('sh', [path.join(root, 'scripts', '
 if (!existsSync(TESTING_BUILD)) throw new Error('bench: this benchmark needs the testing build, which needs cmake');
 process.env['MEMLOCK_NATIVE_BINDING'] = TESTING_BUILD;
 
-/** The bare syscalls of the testing build (native/test_hooks.cc). */
+/** The bare syscalls of the testing build (native/testing/test_hooks.cc). */
 export interface RawSyscalls {
   rawMlock(view: ArrayBufferView): number;
   rawMunlock(view: ArrayBufferView): number;

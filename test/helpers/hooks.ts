@@ -1,4 +1,4 @@
-// The testing build's extra exports (native/test_hooks.cc), typed. Load
+// The testing build's extra exports (native/testing/test_hooks.cc), typed. Load
 // './testing-build' first so that the library runs on that build.
 import { binding } from '../../src/binding';
 

@@ -13,7 +13,7 @@
 #include <random>
 #include <vector>
 
-#include "../../native/page_table.h"
+#include "core/page_table.h"
 
 using memlock::kStickyCount;
 using memlock::LockPlan;

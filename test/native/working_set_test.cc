@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 
-#include "../../native/working_set.h"
+#include "core/working_set.h"
 
 using memlock::working_set::Api;
 using memlock::working_set::grown;

@@ -1,0 +1,101 @@
+// Secret memory: the pool's allocations handed to JavaScript as external
+// Buffers, freed by free() or by their finalizer.
+#include <cstdint>
+
+#include "binding/families.h"
+#include "core/secret_pool.h"
+
+namespace memlock {
+namespace {
+
+constexpr double kMaxSecretSize = 1 << 30;
+
+// Runs on the JS thread once a secret's Buffer is garbage-collected (or
+// detached by free, in which case the secret is gone and this does nothing).
+void FinalizeSecret(napi_env /*env*/, void* data, void* serial) {
+  SecretPool::instance().free_if_current(reinterpret_cast<uintptr_t>(data),
+                                         static_cast<uint64_t>(reinterpret_cast<uintptr_t>(serial)));
+}
+
+// allocSecret(size, flags: kSecretGuarded | kSecretRequireLock | kSecretDropOnFork)
+//   -> Buffer ('mark' mode) | ArrayBuffer ('key' mode) | -errno | kLimitExceeded |
+//   kMapCountExceeded; scratch = [locked, lock error, failed syscall, mappings, cap, margin]
+Napi::Value AllocSecret(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  double size = info[0].As<Napi::Number>().DoubleValue();
+  if (!(size >= 1 && size <= kMaxSecretSize)) throw Napi::RangeError::New(env, "memlock: secret size out of range");
+  uint32_t flags = info[1].As<Napi::Number>().Uint32Value();
+  EnvState* state = StateOf(env);
+  SecretRequest request{static_cast<size_t>(size), (flags & kSecretGuarded) != 0, (flags & kSecretRequireLock) != 0,
+                        (flags & kSecretDropOnFork) != 0 ? ForkMode::kDrop : ForkMode::kWipe, state};
+  SecretPool& pool = SecretPool::instance();
+  SecretResult result = pool.allocate(request);
+  state->scratch[kScratchLocked] = result.locked ? 1 : 0;
+  state->scratch[kScratchLockError] = static_cast<double>(result.lock_error);
+  state->scratch[kScratchFailedSyscall] = static_cast<double>(static_cast<int>(result.failed));
+  if (result.error == kMapCountExceeded || result.lock_error == kMapCountExceeded) {
+    ScratchMappings(state->scratch, result.mappings);
+  }
+  state->scratch[kScratchLockPages] = static_cast<double>(result.lock_pages);
+  state->scratch[kScratchSerial] = static_cast<double>(result.serial);
+  if (result.addr == 0) return Napi::Number::New(env, static_cast<double>(result.error));
+  void* data = reinterpret_cast<void*>(result.addr);
+  void* serial = reinterpret_cast<void*>(static_cast<uintptr_t>(result.serial));
+  napi_value value = nullptr;
+  napi_status status = WrapOwnedMemory(env, data, request.size, GuardedFinalize<FinalizeSecret>, serial, &value);
+  if (status != napi_ok) {
+    pool.free_if_current(result.addr, result.serial);
+    NAPI_THROW_IF_FAILED(env, status, Napi::Value());
+  }
+  return Napi::Value(env, value);
+}
+
+// freeSecret(buffer) -> 0 freed | 2 freed, a slab is empty (trimSecrets) | 1 not a live secret
+Napi::Value FreeSecret(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  // Detach first: if that failed, a view could outlive the wipe.
+  void* data = DetachOwnedMemory(info);
+  if (data == nullptr) return Napi::Number::New(env, 1);  // detached: freed already
+  bool trim = false;
+  bool freed = SecretPool::instance().free_owned(reinterpret_cast<uintptr_t>(data), StateOf(env), &trim);
+  return Napi::Number::New(env, !freed ? 1 : trim ? 2 : 0);
+}
+
+// wipeMovedSecret(address, serial) -> 0 wiped | 1 freed already: free() of a
+// secret whose memory node or another addon moved out of its Buffer.
+Napi::Value WipeMovedSecret(const Napi::CallbackInfo& info) {
+  double addr = info[0].As<Napi::Number>().DoubleValue();
+  double serial = info[1].As<Napi::Number>().DoubleValue();
+  bool wiped = SecretPool::instance().wipe_if_current(static_cast<uintptr_t>(addr), static_cast<uint64_t>(serial));
+  return Napi::Number::New(info.Env(), wiped ? 0 : 1);
+}
+
+Napi::Value TrimSecrets(const Napi::CallbackInfo& info) {
+  SecretPool::instance().trim();
+  return info.Env().Undefined();
+}
+
+Napi::Value GetSecretStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  SecretStats s = SecretPool::instance().stats();
+  Napi::Object obj = Napi::Object::New(env);
+  auto set = [&](const char* name, uint64_t value) { obj.Set(name, Napi::Number::New(env, static_cast<double>(value))); };
+  set("live", s.live);
+  set("slabs", s.slabs);
+  set("dedicated", s.dedicated);
+  set("mappedBytes", s.mapped_bytes);
+  set("unlockedBytes", s.unlocked_bytes);
+  return obj;
+}
+
+}  // namespace
+
+void register_secrets(Napi::Env env, Napi::Object exports) {
+  exports.Set("allocSecret", Napi::Function::New(env, AllocSecret, "allocSecret"));
+  exports.Set("freeSecret", Napi::Function::New(env, FreeSecret, "freeSecret"));
+  exports.Set("wipeMovedSecret", Napi::Function::New(env, WipeMovedSecret, "wipeMovedSecret"));
+  exports.Set("trimSecrets", Napi::Function::New(env, TrimSecrets, "trimSecrets"));
+  exports.Set("secretStats", Napi::Function::New(env, GetSecretStats, "secretStats"));
+}
+
+}  // namespace memlock
