@@ -9,10 +9,11 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { AS_NOBODY, readableInstall } from './helpers/other-user';
 import t, { type Test } from 'tap';
 import { monitorPaging, type PagingMonitor } from '../src/index';
 import { psiCheck } from '../src/cli/container';
-import { psiAbsence } from '../src/pressure';
+import { psiAbsence } from '../src/paging/pressure';
 import { hasCommand, runFixture } from './helpers/child';
 
 function tempDir(t: Test, name: string): string {
@@ -179,9 +180,14 @@ t.test('/proc/pressure that exists but may not be read is hidden, not absent', {
   writeFileSync(path.join(root, 'proc/pressure/memory'), 'some avg10=0.00 avg60=0.00 avg300=0.00 total=1\n', { mode: 0o600 });
   writeFileSync(path.join(root, 'proc/cmdline'), 'quiet\n');
   spawnSync('chmod', ['755', root]);
-  const script = `require('tsx/cjs'); const { psiAbsence } = require(${JSON.stringify(path.join(__dirname, '../src/pressure.ts'))});
+  // From a copy of the built package nobody may read: the checkout may be private (a 0700 clone).
+  const install = readableInstall(t);
+  const script = `const { psiAbsence } = require(${JSON.stringify(path.join(install.root, 'lib/paging/pressure.js'))});
     process.stdout.write(JSON.stringify(psiAbsence(${JSON.stringify(root)})));`;
-  const child = spawnSync('env', ['-u', 'NODE_OPTIONS', 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', script], { encoding: 'utf8' });
+  const child = spawnSync('env', ['-u', 'NODE_OPTIONS', ...AS_NOBODY, install.node, '-e', script], {
+    encoding: 'utf8',
+    env: { ...process.env, ...install.env },
+  });
   t.equal(child.status, 0, child.stderr);
   t.equal(JSON.parse(child.stdout).kind, 'hidden', 'EACCES: the kernel has PSI, this process may not read it');
   t.end();

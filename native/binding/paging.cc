@@ -42,6 +42,7 @@ struct Monitor {
   psi::Watcher* watcher = nullptr;
   paging::LoopWatch* loop = nullptr;
   napi_async_cleanup_hook_handle hook = nullptr;
+  bool orphan = false;  // no handle was made: the cleanup hook frees it
 };
 
 void Queue(Monitor* m, Event* event) {
@@ -120,6 +121,8 @@ void AsyncCleanup(napi_async_cleanup_hook_handle hook, void* arg) {
   Monitor* m = static_cast<Monitor*>(arg);
   m->hook = hook;
   NoThrow([&] { StopMonitor(m, true); });
+  // StopMonitor handed the hook to the loop watch's close; m is not used again.
+  if (m->orphan) delete m;
 }
 
 void FinalizeMonitor(napi_env /*env*/, void* data, void* /*hint*/) {
@@ -143,26 +146,33 @@ double NumberOption(const Napi::Object& o, const char* name) {
 Napi::Value PagingWatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject() || !info[1].IsFunction()) throw Napi::TypeError::New(env, "memlock: pagingWatch(options, onEvent)");
+  // Everything JavaScript gives is read before anything starts: a throw
+  // (the environment terminating) then leaves nothing running.
   Napi::Object o = info[0].As<Napi::Object>();
   double threshold = NumberOption(o, "stallThresholdMs");
   double every = NumberOption(o, "sampleEveryMs");
   if (!(threshold > 0) || !(every > 0)) throw Napi::RangeError::New(env, "memlock: bad stall threshold or sample spacing");
+  const int32_t sched_fd = IntOption(o, "schedFd");
+  const int32_t psi_fd = IntOption(o, "psiFd");
+  const int32_t trigger_fd = IntOption(o, "triggerFd");
+  const bool trigger = o.Get("trigger").ToBoolean();
+  napi_value name = Napi::String::New(env, "memlock:paging");
   uv_loop_t* loop = nullptr;
   NAPI_THROW_IF_FAILED(env, napi_get_uv_event_loop(env, &loop), Napi::Value());
   auto m = std::make_unique<Monitor>();
   m->env = env;
-  napi_value name = Napi::String::New(env, "memlock:paging");
   NAPI_THROW_IF_FAILED(env, napi_create_threadsafe_function(env, info[1], nullptr, name, 0, 1, nullptr, nullptr, m.get(), CallJs,
                                                             &m->tsfn),
                        Napi::Value());
   napi_unref_threadsafe_function(env, m->tsfn);
-  int rc = paging::LoopWatch::start(loop, threshold, every, IntOption(o, "schedFd"), IntOption(o, "psiFd"), DeliverStall,
-                                    m.get(), &m->loop);
-  int trigger_fd = IntOption(o, "triggerFd");
-  if (rc == 0 && trigger_fd >= 0) {
-    rc = psi::Watcher::start(trigger_fd, o.Get("trigger").ToBoolean(), DeliverWake, m.get(), &m->watcher);
+  // The cleanup hook first: whatever happens next, the environment's
+  // teardown closes what was started.
+  if (napi_add_async_cleanup_hook(env, AsyncCleanup, m.get(), &m->hook) != napi_ok) {
+    napi_release_threadsafe_function(m->tsfn, napi_tsfn_abort);
+    return Napi::Number::New(env, -ENOMEM);
   }
-  if (rc == 0 && napi_add_async_cleanup_hook(env, AsyncCleanup, m.get(), &m->hook) != napi_ok) rc = -ENOMEM;
+  int rc = paging::LoopWatch::start(loop, threshold, every, sched_fd, psi_fd, DeliverStall, m.get(), &m->loop);
+  if (rc == 0 && trigger_fd >= 0) rc = psi::Watcher::start(trigger_fd, trigger, DeliverWake, m.get(), &m->watcher);
   if (rc < 0) {
     StopMonitor(m.get(), false);
     // The loop watch frees itself once closed; nothing else outlives this.
@@ -171,6 +181,13 @@ Napi::Value PagingWatch(const Napi::CallbackInfo& info) {
   Monitor* raw = m.release();
   napi_value handle = nullptr;
   if (napi_create_external(env, raw, FinalizeMonitor, nullptr, &handle) != napi_ok) {
+    bool pending = false;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && !pending) {
+      // The environment is terminating: its cleanup hook stops the monitor
+      // and frees it (no handle will ever be finalized).
+      raw->orphan = true;
+      return Napi::Value();
+    }
     StopMonitor(raw, false);
     delete raw;
     throw Napi::Error::New(env);
