@@ -18,7 +18,7 @@ if [ ${#files[@]} -eq 0 ]; then
   files=(prebuilds/linux-*/*.node)
 fi
 if [ ${#files[@]} -eq 0 ]; then
-  echo "check-prebuilds: no prebuilds/linux-*/*.node (run npm run prebuild)" >&2
+  echo "check-prebuilds: no prebuilds/linux-*/*.node (run npm run prebuilds)" >&2
   exit 1
 fi
 

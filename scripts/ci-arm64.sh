@@ -2,7 +2,7 @@
 # The arm64 part of CI, one line in .ci/run (about 10 minutes on an idle
 # 2-core machine; the emulated suite is CPU-bound, so a busy one takes more):
 #   1. Debian's qemu-user-static and aarch64 cross toolchain, if missing;
-#   2. npm run prebuild: linux-x64 and linux-arm64, and their symbol versions;
+#   2. npm run prebuilds: linux-x64 and linux-arm64, and their symbol versions;
 #   3. npm pack, and the tarball installed into an empty directory with no
 #      compiler on PATH, then used: by this node, and by arm64 node under qemu;
 #   4. both prebuilds loaded and used with Debian 11's glibc 2.31 and
@@ -59,8 +59,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 qemu-aarch64-static --version | head -1
 
-step 'npm run prebuild: every prebuild, and its symbol versions'
-if ! npm run prebuild > "$work/prebuild.log" 2>&1; then
+step 'npm run prebuilds: every prebuild, and its symbol versions'
+if ! npm run prebuilds > "$work/prebuild.log" 2>&1; then
   tail -60 "$work/prebuild.log"
   exit 1
 fi
@@ -178,7 +178,7 @@ if [ ! -e "$old/complete" ]; then
 fi
 probe='
   const memlock = require("./lib/index.js");
-  const { guardMode } = require("./lib/guard.js");
+  const { guardMode } = require("./lib/locks/guard.js");
   const view = new Uint8Array(memlock.pageSize * 4);
   memlock.lock(view).release();
   memlock.lockAll({ current: true, future: true });

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# npm run prebuild: every prebuild the package ships, made by prebuildify,
+# npm run prebuilds: every prebuild the package ships, made by prebuildify,
 #   prebuilds/linux-x64/memlock.node and prebuilds/linux-arm64/memlock.node,
 # then checked by scripts/check-prebuilds.sh, and the Windows one,
 #   prebuilds/win32-x64/memlock.node, cross-built with mingw-w64

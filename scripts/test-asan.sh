@@ -16,4 +16,4 @@ export LD_PRELOAD="$(c++ -print-file-name=libasan.so)"
 # by npm run test:leaks, which only counts memlock's own allocations.
 export ASAN_OPTIONS="detect_leaks=0:verify_asan_link_order=0:abort_on_error=1:halt_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-exec npx tap "$@"
+exec node scripts/run-tests.mjs "$@"

@@ -18,5 +18,5 @@ files=(
   arguments concurrency counted diagnostics fork limit lock-atomic memory-moves module pinned portable
   prometheus property property-workers reachability secret secret-process sticky stress unprivileged workers
 )
-if [[ $# -gt 0 ]]; then exec npx tap "$@"; fi
-exec npx tap $(printf "test/%s.test.ts " "${files[@]}")
+if [[ $# -gt 0 ]]; then exec node scripts/run-tests.mjs "$@"; fi
+exec node scripts/run-tests.mjs $(printf "test/%s.test.ts " "${files[@]}")

@@ -46,7 +46,8 @@ export interface LimitMessage {
 /** `memlock:error`: a call failed in the kernel (the error carries errno and syscall). */
 export interface ErrorMessage {
   error: Error;
-  operation: 'lock' | 'release' | 'unlock' | 'allocSecret' | 'allocPinned' | 'lockCode';
+  operation: 'lock' | 'release' | 'unlock' | 'allocSecret' | 'allocPinned' | 'lockCode' | 'lockAll' | 'unlockAll' | 'residency'
+    | 'verify' | 'monitorPaging';
   view: unknown;
 }
 

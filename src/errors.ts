@@ -2,13 +2,26 @@
 // codes) and MemlockError for everything else.
 import { inspect } from 'node:util';
 
-// Every library code, as in README's errors table (test/errors-table.test.ts
-// checks the two agree); errno names (ENOMEM, ...) are the open end.
-export type MemlockErrorCode =
-  | 'ERR_MEMLOCK_LIMIT' | 'ERR_MEMLOCK_MAPPINGS' | 'ERR_NOT_LOCKED' | 'ERR_MEMLOCK_UNSUPPORTED' | 'ERR_MEMLOCK_HUGE_PAGES'
+/**
+ * Every code memlock itself gives a MemlockError, as in README's errors
+ * table (test/errors-table.test.ts checks that the union, the table and
+ * the codes src/ throws agree).
+ */
+export type MemlockLibraryCode =
+  | 'ERR_MEMLOCK_LIMIT' | 'ERR_MEMLOCK_MAPPINGS' | 'ERR_MEMLOCK_NOT_LOCKED' | 'ERR_MEMLOCK_UNSUPPORTED' | 'ERR_MEMLOCK_HUGE_PAGES'
   | 'ERR_MEMLOCK_BUFFER_HELD' | 'ERR_MEMLOCK_NATIVE_BINDING'
-  | 'ERR_MEMLOCK_METRICS_CONFLICT' | 'ERR_MEMLOCK_PROC_FORMAT'
-  | (string & {});
+  | 'ERR_MEMLOCK_METRICS_CONFLICT' | 'ERR_MEMLOCK_PROC_FORMAT';
+
+/** An errno name, as Node's SystemError gives it (ENOMEM, EPERM, ...): what the kernel refused with. */
+export type SystemErrorCode = `E${Uppercase<string>}`;
+
+/** A MemlockError's code: one of memlock's own, or the errno the kernel refused with. */
+export type MemlockErrorCode = MemlockLibraryCode | SystemErrorCode;
+
+/** An errno name as a SystemErrorCode ('EUNKNOWN' for what is not one: "Unknown system error -n"). */
+export function systemCode(name: string): SystemErrorCode {
+  return /^E[A-Z0-9]+$/.test(name) ? (name as SystemErrorCode) : 'EUNKNOWN';
+}
 
 export interface MemlockErrorOptions {
   code: MemlockErrorCode;
@@ -43,7 +56,7 @@ function describe(value: unknown): string {
   if (value === null || value === undefined) return `Received ${value}`;
   if (typeof value === 'function') return `Received function ${value.name || '<anonymous>'}`;
   if (typeof value === 'object') {
-    const name = (value as object).constructor?.name;
+    const name = (value).constructor?.name;
     return name ? `Received an instance of ${name}` : `Received ${inspect(value, { depth: -1 })}`;
   }
   return `Received type ${typeof value} (${inspect(value).slice(0, 28)})`;

@@ -1,54 +1,54 @@
 // memlock: counted memory locks for Node.js. The API, by feature.
 
 // Counted locks on memory you have: lock, release, unlock by bytes.
-export { lock, unlock, PageLock } from './page-lock';
-export type { LockOptions } from './page-lock';
-export type { View } from './views';
+export { lock, unlock, PageLock } from './locks/page-lock';
+export type { LockOptions } from './locks/page-lock';
+export type { View } from './locks/views';
 
 // memlock's account, the lockable-page limit, and residency.
-export { pageSize, stats, lockCounts, residency, setLockablePageLimit, getLockablePageLimit } from './stats';
-export type { MemlockStats, Residency } from './stats';
+export { pageSize, stats, lockCounts, residency, setLockablePageLimit, getLockablePageLimit } from './locks/stats';
+export type { MemlockStats, Residency } from './locks/stats';
 
 // Whole-process locking that Node survives.
-export { lockAll, unlockAll } from './lock-all';
-export type { LockAllOptions, LockAllState } from './lock-all';
+export { lockAll, unlockAll } from './locks/lock-all';
+export type { LockAllOptions, LockAllState } from './locks/lock-all';
 
 // Secret memory memlock maps itself.
-export { allocSecret, secretStats, SecretBuffer, MAX_SECRET_SIZE } from './secret';
-export type { SecretOptions, SecretStats } from './secret';
+export { allocSecret, secretStats, SecretBuffer, MAX_SECRET_SIZE } from './memory/secret';
+export type { SecretOptions, SecretStats } from './memory/secret';
 
 // Pinned buffers memlock maps itself (huge pages, prefault), and the process's code.
-export { allocPinned, pinnedStats, PinnedBuffer, MAX_PINNED_SIZE } from './pinned';
-export type { PinnedOptions, PinnedStats, HugePageKind } from './pinned';
-export { hugePageSupport } from './huge-pages';
-export type { HugePageSupport, HugetlbPool } from './huge-pages';
-export { lockCode, CodeLock } from './lock-code';
-export type { CodeMapping, LockCodeOptions } from './lock-code';
+export { allocPinned, pinnedStats, PinnedBuffer, MAX_PINNED_SIZE } from './memory/pinned';
+export type { PinnedOptions, PinnedStats, HugePageKind } from './memory/pinned';
+export { hugePageSupport } from './memory/huge-pages';
+export type { HugePageSupport, HugetlbPool } from './memory/huge-pages';
+export { lockCode, CodeLock } from './locks/lock-code';
+export type { CodeMapping, LockCodeOptions } from './locks/lock-code';
 
 // Diagnostics: held locks, the kernel's account, channels.
-export { locks, verify, setDiagnostics, getDiagnostics } from './diagnostics';
-export type { LockInfo, VerifyReport, DiagnosticsOptions } from './diagnostics';
-export { kernelStatus } from './kernel-status';
-export type { KernelStatus } from './kernel-status';
+export { locks, verify, setDiagnostics, getDiagnostics } from './diagnostics/diagnostics';
+export type { LockInfo, VerifyReport, DiagnosticsOptions } from './diagnostics/diagnostics';
+export { kernelStatus } from './diagnostics/kernel-status';
+export type { KernelStatus } from './diagnostics/kernel-status';
 export type { LockMessage, ReleaseMessage, StickyMessage, LimitMessage, ErrorMessage } from './channels';
 
 // Memory pressure (PSI) and the paging monitor, loaded on first use:
 // importing memlock (in every worker too) does not load them.
-import type * as PagingModule from './paging-monitor';
-import type * as PressureModule from './pressure';
-/** The memory PSI that applies to this process, its faults, VmLck and VmSwap (src/pressure.ts). */
+import type * as PagingModule from './paging/paging-monitor';
+import type * as PressureModule from './paging/pressure';
+/** The memory PSI that applies to this process, its faults, VmLck and VmSwap (src/paging/pressure.ts). */
 export function pressure(): PressureModule.PressureSnapshot {
-  return (require('./pressure') as typeof PressureModule).pressure();
+  return (require('./paging/pressure') as typeof PressureModule).pressure();
 }
-/** Starts watching memory pressure and event-loop stalls in this thread (src/paging-monitor.ts). */
+/** Starts watching memory pressure and event-loop stalls in this thread (src/paging/paging-monitor.ts). */
 export function monitorPaging(options?: PagingModule.PagingMonitorOptions): PagingModule.PagingMonitor {
-  return (require('./paging-monitor') as typeof PagingModule).monitorPaging(options);
+  return (require('./paging/paging-monitor') as typeof PagingModule).monitorPaging(options);
 }
-export type { PressureSnapshot, PressureFigures, PressureSourceKind } from './pressure';
+export type { PressureSnapshot, PressureFigures, PressureSourceKind } from './paging/pressure';
 export type {
   PagingMonitor, PagingMonitorOptions, PressureTriggerOptions, PressureEvent, PsiUnavailableEvent, StallReport, StallVerdict, PagingMonitorStats,
   PressureKind, TriggerInfo, WatchSource,
-} from './paging-monitor';
+} from './paging/paging-monitor';
 
 // What this platform can do: every call it cannot honour throws ERR_MEMLOCK_UNSUPPORTED.
 export { capabilities } from './capabilities';

@@ -1,9 +1,13 @@
-// Turns a refused syscall into a MemlockError that names the errno, the
-// syscall and what to do about it.
+// The one way to fail: nativeFailure() turns what a native call returned
+// (-errno, LIMIT_EXCEEDED or MAP_COUNT_EXCEEDED) into a MemlockError that
+// names the errno, the syscall and what to do about it, and publishes every
+// refusal: a lockable-page limit refusal on memlock:limit, anything else on
+// memlock:error (which memlock/prometheus counts).
 import { constants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
-import { binding, SCRATCH } from './binding';
-import { formatBytes, MemlockError } from './errors';
+import { binding, LIMIT_EXCEEDED, MAP_COUNT_EXCEEDED, SCRATCH, SYSCALL_NAMES } from './binding';
+import { limitChannel, reportError, type ErrorMessage, type LimitMessage } from './channels';
+import { formatBytes, MemlockError, systemCode, type SystemErrorCode } from './errors';
 import { maxMapCount, procStatus } from './proc';
 
 // How to let a process lock more memory, one fix per environment. Shared by
@@ -101,6 +105,10 @@ function advice(syscall: string, code: string, bytes: number): string {
         ? `the process has reached vm.max_map_count mappings (each guarded secret takes about two; ` +
             "pooled secrets share theirs): free secrets, use placement 'pooled', or raise vm.max_map_count"
         : `on ${formatBytes(bytes)}`;
+    case 'open':
+      return "could not read the kernel's account of this process (/proc/self)";
+    case 'pthread_create':
+      return 'out of threads, file descriptors or memory: nothing was started';
     default:
       return `on ${formatBytes(bytes)}`;
   }
@@ -111,7 +119,7 @@ function advice(syscall: string, code: string, bytes: number): string {
  * vm.max_map_count. The figures come from the scratch slots the refused
  * call filled: building this error reads nothing from /proc.
  */
-export function mappingsError(): MemlockError {
+function mappingsError(): MemlockError {
   const scratch = binding.scratch;
   const [mappings, cap, margin] = [scratch[SCRATCH.mappings]!, scratch[SCRATCH.mapCap]!, scratch[SCRATCH.mapMargin]!];
   return new MemlockError(
@@ -131,11 +139,68 @@ const WINDOWS_ERRNO_NAMES = process.platform === 'win32'
   : undefined;
 
 /** The errno name (ENOMEM) of a native -errno result. */
-export function errnoName(errno: number): string {
-  return WINDOWS_ERRNO_NAMES?.get(-errno) ?? getSystemErrorName(errno);
+export function errnoName(errno: number): SystemErrorCode {
+  return systemCode(WINDOWS_ERRNO_NAMES?.get(-errno) ?? getSystemErrorName(errno));
 }
 
-export function systemError(errno: number, syscall: string, bytes: number): MemlockError {
+function systemError(errno: number, syscall: string, bytes: number): MemlockError {
   const code = errnoName(errno);
   return new MemlockError(`${syscall} failed with ${code}: ${advice(syscall, code, bytes)}`, { code, errno, syscall });
+}
+
+/** What a refused native call was doing, for nativeFailure(). */
+export interface Refusal {
+  /** The public call that was refused. */
+  operation: ErrorMessage['operation'];
+  /** The native result: -errno, LIMIT_EXCEEDED or MAP_COUNT_EXCEEDED. */
+  result: number;
+  /**
+   * The syscall to name when native code did not say which failed (its
+   * scratch slot says 'none'): what the call makes first.
+   */
+  syscall: string;
+  /** Bytes it tried to lock or map, for the message. */
+  bytes: number;
+  /** The view it was given, for the channels. */
+  view?: unknown;
+  /**
+   * For a lockable-page limit refusal: the pages it would have locked (and
+   * of those, pages not locked yet), what they were for ('' for a view,
+   * ' of secret memory', ...), the label, and what to do.
+   */
+  limit?: { pages: number; newPages: number; what: string; label: string | undefined; remedy: string };
+  /** Appended to a kernel refusal's message. */
+  detail?: string;
+}
+
+/** The error for a refused native call, published on memlock:limit or memlock:error. */
+export function nativeFailure(refusal: Refusal): MemlockError {
+  const { operation, result, view } = refusal;
+  if (result === LIMIT_EXCEEDED) {
+    const limit = refusal.limit ?? { pages: 0, newPages: 0, what: '', label: undefined, remedy: 'release some' };
+    const { lockedPages, limitPages } = binding.stats();
+    if (limitChannel.hasSubscribers) {
+      limitChannel.publish({
+        view, pages: limit.pages, newPages: limit.newPages, lockedPages, limitPages, label: limit.label,
+      } satisfies LimitMessage);
+    }
+    return new MemlockError(
+      `locking ${limit.pages} page(s)${limit.what} would exceed memlock's lockable-page limit: ${lockedPages} of ` +
+        `${limitPages} pages are locked; ${limit.remedy}`,
+      { code: 'ERR_MEMLOCK_LIMIT' },
+    );
+  }
+  if (result === MAP_COUNT_EXCEEDED) return reportError(mappingsError(), operation, view);
+  const named = SYSCALL_NAMES[binding.scratch[SCRATCH.failedSyscall]!];
+  const syscall = named === undefined || named === 'none' ? refusal.syscall : named;
+  const error = systemError(result, syscall, refusal.bytes);
+  if (refusal.detail !== undefined) error.message += ` ${refusal.detail}`;
+  return reportError(error, operation, view);
+}
+
+/** Why a native call was refused, in words: a warning's text (a best-effort secret). */
+export function refusalReason(result: number, syscall: string, bytes: number): string {
+  if (result === LIMIT_EXCEEDED) return "memlock's lockable-page limit is reached (setLockablePageLimit)";
+  if (result === MAP_COUNT_EXCEEDED) return mappingsError().message;
+  return systemError(result, syscall, bytes).message;
 }

@@ -2,7 +2,7 @@
 // one file; failures surface as MemlockError with the errno code (ENOENT for
 // a process that does not exist, EACCES for one that may not be read).
 import { readFileSync } from 'node:fs';
-import { MemlockError } from './errors';
+import { MemlockError, systemCode } from './errors';
 
 const CAP_IPC_LOCK = 14n;
 
@@ -18,7 +18,7 @@ export function readProcFile(path: string): string {
       : code === 'ESRCH' ? 'the process has no memory to report (a zombie, a kernel thread, or exiting)'
       : e.message;
     throw new MemlockError(`cannot read ${path}: ${what}`, {
-      code,
+      code: systemCode(code),
       ...(e.errno === undefined ? {} : { errno: e.errno }),
       syscall: 'open',
     });

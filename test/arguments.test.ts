@@ -1,3 +1,4 @@
+// test-tier: quick
 import t from 'tap';
 import {
   allocPinned,
@@ -17,7 +18,7 @@ import {
   stats,
   unlock,
 } from '../src/index';
-import { registerMetrics } from '../src/prometheus';
+import { registerMetrics } from '../src/metrics/prometheus';
 
 // Each call takes unchecked input on purpose, as JavaScript callers can.
 const anyLock = lock as (view: unknown, options?: unknown) => unknown;

@@ -2,6 +2,7 @@
 // file or directory, no child process (and so no locked page: locks end
 // with their process). Runs the real benchmark, quick and without swap, in a
 // TMPDIR of its own, and sends SIGINT part way.
+// test-exclusive: the hugetlb pool (vm.nr_hugepages)
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -37,8 +38,8 @@ function startBench(only: string, tmp: string): Bench {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal })),
   );

@@ -1,5 +1,6 @@
 // memlock status's pressure and faults, and memlock doctor's container
 // checks, run as a user runs the CLI and checked against the kernel.
+// test-exclusive: a memory cgroup
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -66,7 +67,7 @@ t.test("status of another process reads that process's cgroup pressure", { skip:
   if ('reason' in plan) return;
   const group = makeTestCgroup(plan, 'status');
   const [command, ...args] = [...intoCgroups(group), 'sleep', '60'];
-  const child = spawn(command!, args, { stdio: 'ignore' });
+  const child = spawn(command, args, { stdio: 'ignore' });
   t.teardown(() => {
     child.kill('SIGKILL');
     group.remove();

@@ -1,3 +1,4 @@
+// test-tier: quick
 import t from 'tap';
 import { binding } from '../src/binding';
 import { lock, lockCounts, pageSize, stats, unlock } from '../src/index';
@@ -70,14 +71,14 @@ t.test('unlock(view) releases the most recent lock on exactly those bytes', (t) 
   const older = lock(view);
   const newer = lock(view);
   const firstPage = view.subarray(0, pageSize);
-  t.throws(() => unlock(firstPage), { code: 'ERR_NOT_LOCKED' }, 'other bytes: nothing to unlock');
+  t.throws(() => unlock(firstPage), { code: 'ERR_MEMLOCK_NOT_LOCKED' }, 'other bytes: nothing to unlock');
   t.same(Array.from(lockCounts(view)), [2, 2], 'a refused unlock changes nothing');
   unlock(view);
   t.ok(newer.released, 'the newer lock was released');
   t.notOk(older.released, 'the older lock is still held');
   unlock(view);
   t.ok(older.released);
-  t.throws(() => unlock(view), { code: 'ERR_NOT_LOCKED' });
+  t.throws(() => unlock(view), { code: 'ERR_MEMLOCK_NOT_LOCKED' });
   t.equal(kernelLockState(view).lockedPages, 0);
   t.end();
 });
@@ -172,6 +173,6 @@ t.test('releases in any order, mixed with unlock(view), keep the newest-first or
   for (const held of locks) held.release();
   t.same(Array.from(lockCounts(view)), [0, 0]);
   t.equal(kernelLockState(view).lockedPages, 0);
-  t.throws(() => unlock(view), { code: 'ERR_NOT_LOCKED' });
+  t.throws(() => unlock(view), { code: 'ERR_MEMLOCK_NOT_LOCKED' });
   t.end();
 });

@@ -1,4 +1,5 @@
 // The testing build (raw munlock behind memlock's back), loaded before src/.
+// test-tier: quick
 import { NO_TESTING_BUILD } from './helpers/testing-build';
 import { spawnSync } from 'node:child_process';
 import diagnosticsChannel from 'node:diagnostics_channel';

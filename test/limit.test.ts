@@ -1,3 +1,4 @@
+// test-tier: quick
 import t from 'tap';
 import {
   getLockablePageLimit,

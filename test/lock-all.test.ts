@@ -1,3 +1,4 @@
+// test-exclusive: the machine's memory (whole-process locking)
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import t from 'tap';

@@ -8,6 +8,7 @@ import { alignedPages, kernelLockState } from './helpers/kernel';
 t.test('a stack-trace hook that throws leaves nothing locked', (t) => {
   const view = alignedPages(2);
   const before = stats();
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- saved to be put back as it was
   const hook = Error.prepareStackTrace;
   setDiagnostics({ captureStacks: true });
   Error.prepareStackTrace = () => {

@@ -1,5 +1,6 @@
 // lockCode(): a counted lock on every file-backed executable mapping, per the
 // kernel (VmFlags lo on each r-xp file mapping), and its release.
+// test-tier: quick
 import { realpathSync } from 'node:fs';
 import t from 'tap';
 import { binding } from '../src/binding';

@@ -1,9 +1,9 @@
 // Memory under a count is never detached, transferred, resized or freed
 // behind memlock's back; where node moves it anyway, its counts go with it.
 // Each scenario runs in a child (test/fixtures/memory-moves.ts); what each
-// Node line can guarantee differs (src/guard.ts), and is asserted per line.
+// Node line can guarantee differs (src/locks/guard.ts), and is asserted per line.
 import t, { type Test } from 'tap';
-import { guardMode } from '../src/guard';
+import { guardMode } from '../src/locks/guard';
 import { lock, lockCounts, pageSize, stats } from '../src/index';
 import { runFixture } from './helpers/child';
 import { kernelLockState, tableAgreesWithKernel } from './helpers/kernel';
@@ -52,7 +52,7 @@ t.test('a locked ArrayBuffer stays put, locked and counted, whatever JavaScript 
     for (const path of MESSAGE_PATHS) t.equal(r[path]!.code, 'ERR_MEMLOCK_BUFFER_HELD', `Node ${MAJOR}: ${path} refused by memlock`);
   }
   const stream = r['byte stream enqueue']!;
-  t.notOk(stream.stayed, `Node ${MAJOR}: node's byte streams detach without asking (survived, not refused: see src/guard.ts)`);
+  t.notOk(stream.stayed, `Node ${MAJOR}: node's byte streams detach without asking (survived, not refused: see src/locks/guard.ts)`);
   t.ok(r.verify, "memlock's table and the kernel agree afterwards");
   t.equal(r.stats.heldLocks, 0);
   t.equal(r.stats.lockedPages, 0);

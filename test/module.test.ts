@@ -1,3 +1,4 @@
+// test-tier: quick
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';

@@ -2,6 +2,7 @@
 // (issue #20): $MEMORY_PRESSURE_WATCH naming what is not a pressure source,
 // a systemd socket that hangs up, a throwing listener, fds left after
 // close(), and PSI hidden by a container against a kernel without it.
+// test-tier: quick
 import { once } from 'node:events';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -3,6 +3,7 @@
 // included in one place, which sets the exception rule (no C++ exception
 // crosses the N-API boundary: native/binding/addon_api.h); every source is
 // in the one list the builds read.
+// test-tier: quick
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';

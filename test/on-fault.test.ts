@@ -1,3 +1,4 @@
+// test-tier: quick
 import t from 'tap';
 import { lock, lockCounts, pageSize, residency } from '../src/index';
 import { kernelLockState, noMlock2 } from './helpers/kernel';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { monitorPaging, pressure } from '../src/index';
-import { hasSysResource } from '../src/psi-trigger';
+import { hasSysResource } from '../src/paging/psi-trigger';
 import { hasCommand, runFixture, type FixtureOptions } from './helpers/child';
 import { hidePsi } from './helpers/psi';
 

@@ -6,6 +6,7 @@
 // test/fixtures/paging-pressure.ts (on the testing build, whose mapFile hook
 // makes the file mappings). Skips, with the reason, where no memory
 // cgroup can be made; removes every cgroup it makes, also when it fails.
+// test-exclusive: a memory cgroup and the machine's memory
 import { NO_TESTING_BUILD } from './helpers/testing-build';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';

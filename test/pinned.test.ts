@@ -2,6 +2,7 @@
 // Locked: and VmFlags over the whole range, huge pages as AnonHugePages or
 // hugetlb, residency with no fault on first touch, and nothing left behind
 // by free(), GC or a refusal.
+// test-exclusive: the hugetlb pool (vm.nr_hugepages)
 import diagnosticsChannel from 'node:diagnostics_channel';
 import path from 'node:path';
 import t from 'tap';

@@ -1,9 +1,10 @@
 // pressure(): the memory PSI that applies to this process, with its faults,
 // VmLck and VmSwap, checked against the kernel's files.
+// test-exclusive: a memory cgroup
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { lock, pageSize, pressure } from '../src/index';
-import { parsePressure } from '../src/pressure';
+import { parsePressure } from '../src/paging/pressure';
 import { intoCgroups, makeTestCgroup, planCgroups } from './helpers/cgroup';
 import { runFixture } from './helpers/child';
 import { alignedPages } from './helpers/kernel';

@@ -1,10 +1,11 @@
 // memlock/prometheus: the paging metrics and the gauges for held locks,
 // whole-process locking and secret memory, against the kernel's own figures.
+// test-tier: quick
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { Registry } from 'prom-client';
 import { allocSecret, lock, monitorPaging, pressure, secretStats, stats } from '../src/index';
-import { registerMetrics } from '../src/prometheus';
+import { registerMetrics } from '../src/metrics/prometheus';
 import { alignedPages } from './helpers/kernel';
 
 async function scrape(registry: Registry): Promise<{ values: Map<string, number>; text: string }> {

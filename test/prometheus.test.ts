@@ -1,9 +1,10 @@
+// test-tier: quick
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import t from 'tap';
 import { Gauge, Registry } from 'prom-client';
 import { allocSecret, getLockablePageLimit, lock, pageSize, setLockablePageLimit, stats } from '../src/index';
-import { registerMetrics } from '../src/prometheus';
+import { registerMetrics } from '../src/metrics/prometheus';
 import { alignedPages, vmLockedBytes } from './helpers/kernel';
 import { needs } from './helpers/capability';
 

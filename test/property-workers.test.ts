@@ -275,7 +275,7 @@ function apply(w: World, op: Op): string {
         if (reply.code !== undefined) code = reply.code;
         if (expected !== undefined) w.workerSettled.add(w.workerIds.get(expected)!);
       }
-      assert.equal(code, expected === undefined ? 'ERR_NOT_LOCKED' : 'unlocked', `unlock() from thread ${thread}: outcome`);
+      assert.equal(code, expected === undefined ? 'ERR_MEMLOCK_NOT_LOCKED' : 'unlocked', `unlock() from thread ${thread}: outcome`);
       return target.owner === thread ? code : `${code} (bytes of the other thread's lock)`;
     }
   }
@@ -408,7 +408,7 @@ t.test('regression: unlock(view) from the other thread does not release; exit re
   });
   t.same(outcomes, [
     'locked', 'locked', 'locked',
-    "ERR_NOT_LOCKED (bytes of the other thread's lock)", // main holds nothing on page 3's bytes
+    "ERR_MEMLOCK_NOT_LOCKED (bytes of the other thread's lock)", // main holds nothing on page 3's bytes
     "unlocked (bytes of the other thread's lock)", // the worker released its own lock on main's bytes
     'locked', 'worker exited',
   ]);

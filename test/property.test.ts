@@ -6,6 +6,7 @@
 // Replay a failure: FC_SEED=<seed> [FC_PATH=<path>] npx tap test/property.test.ts
 // Run longer:       FC_RUNS=2000 FC_TIME_LIMIT=1200 npx tap --timeout=1300 test/property.test.ts
 //                   (FC_MAX_OPS=80: longer sequences, deeper states)
+// test-tier: quick
 import assert from 'node:assert/strict';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import fc from 'fast-check';
@@ -119,7 +120,7 @@ type Op =
   | { op: 'releaseAgain'; i: number }
   /** unlock() a new view object over the bytes of held lock #i. */
   | { op: 'unlock'; i: number; kind: Kind }
-  /** unlock() arbitrary arena bytes: usually ERR_NOT_LOCKED. */
+  /** unlock() arbitrary arena bytes: usually ERR_MEMLOCK_NOT_LOCKED. */
   | { op: 'unlockBytes'; off: number; len: number; kind: Kind }
   /** setLockablePageLimit(what is locked now + delta): may be below it. */
   | { op: 'limit'; delta: number }
@@ -291,7 +292,7 @@ function unlockBoth(w: World, view: ArrayBufferView): string {
     assert.ok(err instanceof MemlockError, `unlock threw ${String(err)}`);
     code = err.code;
   }
-  assert.equal(code, expected === undefined ? 'ERR_NOT_LOCKED' : 'unlocked', 'unlock(): outcome');
+  assert.equal(code, expected === undefined ? 'ERR_MEMLOCK_NOT_LOCKED' : 'unlocked', 'unlock(): outcome');
   if (expected !== undefined) {
     // The model released it: move its handle along (the released flags are checked next).
     const entry = w.entry(expected);
@@ -543,7 +544,7 @@ t.test('regression: overlapping mid-page views of every kind, released out of or
   );
   t.same(outcomes, [
     'locked', 'locked', 'locked', 'locked', 'released', 'unlocked', 'released', 'released',
-    'released again', 'released again', 'ERR_NOT_LOCKED',
+    'released again', 'released again', 'ERR_MEMLOCK_NOT_LOCKED',
   ]);
   t.same(counts, [
     [1, 1, 1, 0], [1, 2, 2, 0], [1, 3, 3, 1], [1, 4, 4, 1], [0, 3, 3, 1],

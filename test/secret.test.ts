@@ -1,4 +1,5 @@
 // The testing build (the wipe check before munmap), loaded before src/.
+// test-tier: quick
 import { NO_TESTING_BUILD } from './helpers/testing-build';
 import t from 'tap';
 import { binding } from '../src/binding';

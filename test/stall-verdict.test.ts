@@ -1,7 +1,8 @@
-// The attribution rule alone (src/stall-verdict.ts), on figures of the kinds
+// The attribution rule alone (src/paging/stall-verdict.ts), on figures of the kinds
 // measured in the monitor's own runs here.
+// test-tier: quick
 import t from 'tap';
-import { stallVerdict, type StallFigures } from '../src/stall-verdict';
+import { stallVerdict, type StallFigures } from '../src/paging/stall-verdict';
 
 const base: StallFigures = {
   delayMs: 200, windowMs: 210, majorFaults: 0, cpuMs: 0, runQueueMs: 0, blockedMs: 0, sleeps: 0, preemptions: 0, gcMs: 0,

@@ -1,3 +1,4 @@
+// test-tier: quick
 import diagnosticsChannel from 'node:diagnostics_channel';
 import t from 'tap';
 import { lock, lockCounts, pageSize, stats, type PageLock, type StickyMessage } from '../src/index';

@@ -1,6 +1,7 @@
 // unlockAll(): counted locks survive it as they were, whatever the kernel
 // would now refuse; everything else is unlocked. Each case runs in a child
 // (whole-process locking is process-wide).
+// test-exclusive: the machine's memory (whole-process locking)
 import t from 'tap';
 import { pageSize } from '../src/index';
 import { runFixture, SKIP_LOCK_ALL_UNDER_ASAN } from './helpers/child';

@@ -151,7 +151,7 @@ function timeInterleaved(a: (n: number) => void, b: (n: number) => void): [Summa
     [a, b].forEach((body, which) => {
       const t0 = process.hrtime.bigint();
       body(PAGE_ITERS);
-      totals[which].push(process.hrtime.bigint() - t0);
+      totals[which]!.push(process.hrtime.bigint() - t0);
     });
   }
   return [summarize(totals[0], PAGE_ITERS), summarize(totals[1], PAGE_ITERS)];

@@ -1,5 +1,5 @@
 // lockCode()'s glue: the ranges come from /proc/self/maps, read in
-// src/lock-code.ts; the locking is core/code_locks.cc's.
+// src/locks/lock-code.ts; the locking is core/code_locks.cc's.
 #include <string>
 #include <vector>
 

@@ -30,7 +30,7 @@ void* DetachOwnedMemory(const Napi::CallbackInfo& info) {
 napi_status WrapOwnedMemory(napi_env env, void* data, size_t size, napi_finalize finalize, void* hint,
                             napi_value* value) {
   // Freed when the last ArrayBuffer over the memory goes, which may not be
-  // this one (src/guard.ts). No detach key is ever set on it: a keyed
+  // this one (src/locks/guard.ts). No detach key is ever set on it: a keyed
   // external buffer aborts Node 24 when node detaches it at teardown or
   // another addon detaches it (napi_detach_arraybuffer checks the result).
   return napi_create_external_buffer(env, size, data, finalize, hint, value);

@@ -23,7 +23,7 @@ struct EnvState {
   // JS that reads it.
   double scratch[kScratchSlots] = {};
   int32_t thread_id = 0;  // worker_threads.threadId, for locks()
-  // Views whose lock made pages sticky: src/retained.ts keeps them for the
+  // Views whose lock made pages sticky: src/locks/retained.ts keeps them for the
   // life of this environment, so their counts end with it; a
   // SharedArrayBuffer's memory may live on in other threads.
   struct StickyView {

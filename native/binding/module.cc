@@ -39,7 +39,7 @@ void FinalizeEnvState(Napi::Env /*env*/, EnvState* state) {
     // Its pinned buffers' Buffers go with its heap: so does their memory.
     PinnedMemory::instance().free_owner(state);
     // A slab this environment emptied is unmapped by a trim its event loop
-    // scheduled (src/secret.ts); a worker terminated before that turn would
+    // scheduled (src/memory/secret.ts); a worker terminated before that turn would
     // leave it mapped and locked until another thread frees a secret.
     SecretPool::instance().trim();
   });

@@ -1,6 +1,6 @@
 // The paging monitor where its Linux sources are missing (PSI, per-thread
 // faults, schedstat): the same exports, each answering "not here", so the
-// addon offers one surface everywhere and src/paging-monitor.ts says
+// addon offers one surface everywhere and src/paging/paging-monitor.ts says
 // ERR_MEMLOCK_UNSUPPORTED before it calls any of them.
 #include <errno.h>
 

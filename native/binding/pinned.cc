@@ -12,7 +12,7 @@
 namespace memlock {
 namespace {
 
-// The largest buffer allocPinned maps; src/pinned.ts refuses more first.
+// The largest buffer allocPinned maps; src/memory/pinned.ts refuses more first.
 constexpr double kMaxPinnedSize = 1ULL << 46;
 
 // Runs on the JS thread once a pinned Buffer is garbage-collected (or

@@ -2,7 +2,7 @@
 // on huge pages where asked, locked under a counted lock and (by default)
 // resident before it is handed out, so its first access costs what memory
 // costs. Which page kind to try, and in which order, is decided in
-// src/pinned.ts; this maps one kind per call and undoes all of it on any
+// src/memory/pinned.ts; this maps one kind per call and undoes all of it on any
 // refusal.
 //
 // Process-wide, behind its own mutex, never held across a Locker call (so

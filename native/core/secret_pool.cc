@@ -120,7 +120,7 @@ uintptr_t SecretPool::map_secret_memory(size_t len, bool guard, ForkMode fork, b
     if (int rc = platform::protect_none(base, ps); rc < 0) return fail(rc, Syscall::kMprotect);
     if (int rc = platform::protect_none(data + len, ps); rc < 0) return fail(rc, Syscall::kMprotect);
   }
-  // What the platform lacks is left out (src/secret.ts warns, once, naming
+  // What the platform lacks is left out (src/memory/secret.ts warns, once, naming
   // it): no core-dump exclusion on macOS and Windows; a wipe on fork becomes
   // a drop where only that exists (macOS's minherit), and nothing where the
   // platform has neither (Windows cannot fork).

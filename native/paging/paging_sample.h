@@ -9,7 +9,7 @@ namespace memlock {
 namespace paging {
 
 // The sample's slots (enum Slot) are in shared_numbers.h, shared with
-// src/paging-monitor.ts.
+// src/paging/paging-monitor.ts.
 
 double monotonic_ms();
 

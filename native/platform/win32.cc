@@ -24,7 +24,7 @@ namespace platform {
 
 namespace {
 
-// The C runtime's errno for a Win32 error, which src/system-error.ts names
+// The C runtime's errno for a Win32 error, which src/native-failure.ts names
 // by os.constants.errno (libuv numbers its own codes apart on Windows).
 int posix_errno(DWORD error) {
   switch (error) {

@@ -3,13 +3,13 @@
 // PSI and its triggers, and the hypervisor under the guest. Each check looks
 // at this process, like the rest of doctor.
 import { readFileSync } from 'node:fs';
-import { memoryCgroup, type MemoryCgroup } from '../cgroup';
-import type { Check, CheckId, CheckStatus } from './doctor';
+import { memoryCgroup, type MemoryCgroup } from '../paging/cgroup';
+import type { Check, CheckId, CheckStatus } from './check';
 import { formatBytes } from './format';
-import { lock } from '../page-lock';
-import { psiAbsence, pressureSource } from '../pressure';
+import { lock } from '../locks/page-lock';
+import { psiAbsence, pressureSource } from '../paging/pressure';
 import { procMemlockLimit, procStatus, readProcFile } from '../proc';
-import { hasSysResource, probeTrigger } from '../psi-trigger';
+import { hasSysResource, probeTrigger } from '../paging/psi-trigger';
 
 const MiB = 1024 * 1024;
 const CAP_IPC_LOCK = 14n;

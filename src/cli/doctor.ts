@@ -1,39 +1,18 @@
 // `memlock doctor`: can this environment lock memory the way memlock does?
 // Each check looks at this process, so run it the way the service runs (same
 // user, systemd unit, container). Shapes of --json: see the top of cli.ts.
+import { inspect } from 'node:util';
 import { release } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { binding } from '../binding';
 import {
   capabilityEffectiveCheck, cgroupLimitCheck, cgroupProtectionCheck, hypervisorCheck, lockableNow, psiCheck, type CgroupLimitCheck,
 } from './container';
+import type { Check, CheckError, CheckId, CheckStatus } from './check';
 import { columns, formatBytes, limitJson, parseCommand, positiveNumber, stylist, USAGE } from './format';
 import { allocSecret, hugePageSupport, lock, MemlockError } from '../index';
 import { maxMapCount, procMappings, procMemlockLimit, procStatus, swapAreas, type Mapping } from '../proc';
-import { MEMLOCK_REMEDIES } from '../system-error';
-
-export type CheckStatus = 'pass' | 'warn' | 'fail';
-export type CheckId = 'rlimit' | 'capability' | 'swap' | 'max-map-count' | 'test-lock' | 'on-fault' | 'madvise' | 'kernel'
-  | 'cgroup-limit' | 'cgroup-protection' | 'cap-effective' | 'psi' | 'hypervisor' | 'huge-pages';
-
-export interface CheckError {
-  code: string;
-  message: string;
-  syscall: string | null;
-  errno: number | null;
-}
-
-export interface Check {
-  id: CheckId;
-  title: string;
-  status: CheckStatus;
-  /** One line: what was found. */
-  finding: string;
-  /** What to do, one fix per entry; empty when the check passed. */
-  remedy: string[];
-  /** The error behind a failed or skipped check, if there was one. */
-  error: CheckError | null;
-}
+import { MEMLOCK_REMEDIES } from '../native-failure';
 
 /** `memlock doctor --json`: one object; exit code 0 when ok, else 1. */
 export interface DoctorReport {
@@ -86,7 +65,7 @@ function errorInfo(error: unknown): CheckError | null {
   }
   const e = error as { code?: unknown; name?: unknown; message?: unknown };
   const code = typeof e.code === 'string' ? e.code : typeof e.name === 'string' ? e.name : 'ERR_UNKNOWN';
-  return { code, message: String(e.message ?? error), syscall: null, errno: null };
+  return { code, message: typeof e.message === 'string' ? e.message : inspect(error), syscall: null, errno: null };
 }
 
 /** A refusal in a few words; the library's full message, with its advice, is in the JSON's error. */

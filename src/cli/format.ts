@@ -48,7 +48,7 @@ export function parseCommand<T extends Options>(args: string[], options: T, usag
   }
   try {
     const { values } = parseArgs({ args: joined, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false });
-    return values as OptionValues<T>;
+    return values;
   } catch (error) {
     // parseArgs' own messages may span lines; the first one says what is wrong.
     const line = error instanceof Error ? error.message.split('\n')[0]! : String(error);

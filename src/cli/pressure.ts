@@ -1,7 +1,7 @@
 // `memlock status`: the memory pressure and page faults of the inspected
 // process, and with --watch their rates over each interval.
 import { formatBytes } from './format';
-import { pressureOf, type PressureFigures, type PressureSourceKind } from '../pressure';
+import { pressureOf, type PressureFigures, type PressureSourceKind } from '../paging/pressure';
 
 export interface PressureRates {
   /** The interval the rates cover. */

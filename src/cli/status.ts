@@ -4,7 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { columns, formatBytes, limitJson, parseCommand, positiveInteger, positiveNumber, stylist, UsageError, USAGE } from './format';
 import { MemlockError } from '../errors';
-import { kernelStatus } from '../kernel-status';
+import { kernelStatus } from '../diagnostics/kernel-status';
 import { procMappings, procName, readProcFile } from '../proc';
 import { pressureRows, pressureStatus, type PressureStatus } from './pressure';
 

@@ -1,9 +1,9 @@
 // What memlock holds and whether the kernel agrees: locks(), verify() and
 // the diagnostics switches.
-import { getSystemErrorName } from 'node:util';
-import { unsupported } from './capabilities';
-import { binding, SCRATCH } from './binding';
-import { invalidArgType, MemlockError } from './errors';
+import { unsupported } from '../capabilities';
+import { binding, SCRATCH } from '../binding';
+import { invalidArgType } from '../errors';
+import { nativeFailure } from '../native-failure';
 
 /** Diagnostics switches, read on the lock path. */
 export interface DiagnosticsOptions {
@@ -96,8 +96,7 @@ export function verify(): VerifyReport {
   const pageSize = binding.pageSize;
   const result = binding.verify();
   if (typeof result === 'number') {
-    const code = getSystemErrorName(result);
-    throw new MemlockError(`cannot read /proc/self/smaps: ${code}`, { code, errno: result, syscall: 'open' });
+    throw nativeFailure({ operation: 'verify', result, syscall: 'open', bytes: 0 });
   }
   const countedPages = binding.scratch[SCRATCH.pages]!;
   const missing: { address: number; bytes: number }[] = [];

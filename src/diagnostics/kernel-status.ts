@@ -1,8 +1,8 @@
 // The kernel's account of a process's locked memory, from /proc.
-import { binding } from './binding';
-import { unsupported } from './capabilities';
-import { invalidArgType, outOfRange } from './errors';
-import { mappingCount, maxMapCount, procMemlockLimit, procStatus, smapsLockedBytes } from './proc';
+import { binding } from '../binding';
+import { unsupported } from '../capabilities';
+import { invalidArgType, outOfRange } from '../errors';
+import { mappingCount, maxMapCount, procMemlockLimit, procStatus, smapsLockedBytes } from '../proc';
 
 export interface KernelStatus {
   pid: number;

@@ -24,7 +24,7 @@
 // free() of a moved secret wipes it in place (secret.ts).
 import { types } from 'node:util';
 import { markAsUntransferable, MessagePort } from 'node:worker_threads';
-import { MemlockError } from './errors';
+import { MemlockError } from '../errors';
 
 /**
  * 'mark' where markAsUntransferable leaves a buffer detachable by its
@@ -49,14 +49,14 @@ function markingKeysBuffers(): boolean {
 // the rest of a re-lock.
 class Stamp {
   constructor(target: object) {
-    return target as Stamp;
+    return target;
   }
 }
 class GuardCount extends Stamp {
   #holds = 0;
 
   static holds(buffer: object): number {
-    return #holds in buffer ? (buffer as GuardCount).#holds : 0;
+    return #holds in buffer ? (buffer).#holds : 0;
   }
 
   static add(buffer: object): void {
@@ -111,7 +111,7 @@ function guardTransfers(): void {
   if (guardMode !== 'wrap') return;  // 'mark': node refuses (or copies) marked buffers itself
   wrap(MessagePort.prototype as unknown as Record<string, unknown>, 'postMessage', (_self, args) =>
     refuseHeldTransfers('postMessage', args[1]));
-  wrap(globalThis as unknown as Record<string, unknown>, 'structuredClone', (_self, args) =>
+  wrap(globalThis, 'structuredClone', (_self, args) =>
     refuseHeldTransfers('structuredClone', args[1]));
 }
 

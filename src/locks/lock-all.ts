@@ -1,10 +1,10 @@
 // Whole-process locking (mlockall) that Node survives: see
 // native/platform/madvise_hook.h for why plain mlockall makes V8 abort.
-import { capabilities, unsupported } from './capabilities';
-import { binding, SCRATCH, SYSCALL_NAMES } from './binding';
-import { formatBytes, invalidArgType, invalidArgValue, MemlockError } from './errors';
-import { procStatus } from './proc';
-import { MEMLOCK_REMEDIES, memlockRlimit, systemError } from './system-error';
+import { capabilities, unsupported } from '../capabilities';
+import { binding } from '../binding';
+import { formatBytes, invalidArgType, invalidArgValue, MemlockError } from '../errors';
+import { procStatus } from '../proc';
+import { MEMLOCK_REMEDIES, memlockRlimit, nativeFailure } from '../native-failure';
 
 export interface LockAllOptions {
   /** Lock every page mapped now (MCL_CURRENT). Default true. */
@@ -65,7 +65,7 @@ export function lockAll(options: LockAllOptions = {}): void {
     );
   }
   // What it tried to lock: everything mapped (VmSize, read before the call).
-  if (rc < 0) throw systemError(rc, 'mlockall', status.vmSizeBytes);
+  if (rc < 0) throw nativeFailure({ operation: 'lockAll', result: rc, syscall: 'mlockall', bytes: status.vmSizeBytes });
 }
 
 // The call as it was made, with the options actually passed.
@@ -88,11 +88,8 @@ export function unlockAll(): void {
   // What it keeps locked: the counted pages.
   const keptBytes = binding.stats().lockedPages * binding.pageSize;
   const rc = binding.unlockAll();
-  if (rc < 0) {
-    const syscall = SYSCALL_NAMES[binding.scratch[SCRATCH.failedSyscall]!];
-    // 'none': /proc/self/maps could not be read.
-    throw systemError(rc, syscall === undefined || syscall === 'none' ? 'open' : syscall, keptBytes);
-  }
+  // No syscall named: /proc/self/maps could not be read (open).
+  if (rc < 0) throw nativeFailure({ operation: 'unlockAll', result: rc, syscall: 'open', bytes: keptBytes });
 }
 
 /** The whole-process locking in force, or null. */

@@ -2,12 +2,11 @@
 // process (node itself, shared libraries, addons), for services that cannot
 // lock everything but must not take major faults in their own code.
 import { realpathSync } from 'node:fs';
-import { binding, LIMIT_EXCEEDED, MAP_COUNT_EXCEEDED, SCRATCH, SYSCALL_NAMES } from './binding';
-import { unsupported } from './capabilities';
-import { reportError } from './channels';
-import { checkInternal, INTERNAL, invalidArgType, MemlockError } from './errors';
-import { readProcFile } from './proc';
-import { mappingsError, systemError } from './system-error';
+import { binding, SCRATCH } from '../binding';
+import { unsupported } from '../capabilities';
+import { checkInternal, INTERNAL, invalidArgType } from '../errors';
+import { readProcFile } from '../proc';
+import { nativeFailure } from '../native-failure';
 
 export interface CodeMapping {
   /** The file mapped (node, a shared library, an addon). */
@@ -50,12 +49,12 @@ export class CodeLock implements Disposable {
   release(): void {
     if (this.#released) return;
     this.#released = true;
-    let failure: Error | undefined;
+    let failed: { rc: number; bytes: number } | undefined;
     this.#ids.forEach((id, i) => {
       const rc = binding.release(id);
-      if (rc < 0 && failure === undefined) failure = systemError(rc, 'munlock', this.mappings[i]!.bytes);
+      if (rc < 0 && failed === undefined) failed = { rc, bytes: this.mappings[i]!.bytes };
     });
-    if (failure !== undefined) throw reportError(failure, 'release', undefined);
+    if (failed !== undefined) throw nativeFailure({ operation: 'release', result: failed.rc, syscall: 'munlock', bytes: failed.bytes });
   }
 
   [Symbol.dispose](): void {
@@ -138,17 +137,11 @@ export function lockCode(options?: LockCodeOptions): CodeLock {
 function lockCodeFailure(rc: number, mappings: CodeMapping[]): Error {
   const refused = mappings[binding.scratch[SCRATCH.failedRange]!];
   const total = mappings.reduce((sum, m) => sum + m.bytes, 0);
-  if (rc === LIMIT_EXCEEDED) {
-    const { lockedPages, limitPages } = binding.stats();
-    return new MemlockError(
-      `locking the process's code (${Math.ceil(total / binding.pageSize)} pages) would exceed the lockable-page ` +
-        `limit: ${lockedPages} of ${limitPages} pages are locked; release some or raise it with setLockablePageLimit()`,
-      { code: 'ERR_MEMLOCK_LIMIT' },
-    );
-  }
-  if (rc === MAP_COUNT_EXCEEDED) return mappingsError();
-  const syscall = SYSCALL_NAMES[binding.scratch[SCRATCH.failedSyscall]!] ?? 'mlock';
-  const error = systemError(rc, syscall === 'none' ? 'mlock' : syscall, total);
-  if (refused !== undefined) error.message += ` (refused at ${refused.path}; nothing is left locked)`;
-  return reportError(error, 'lockCode', undefined);
+  const pages = Math.ceil(total / binding.pageSize);
+  return nativeFailure({
+    operation: 'lockCode', result: rc, syscall: 'mlock', bytes: total,
+    // Every page of the mappings (some may be locked already).
+    limit: { pages, newPages: pages, what: " of the process's code", label: 'memlock: code', remedy: 'release some or raise it with setLockablePageLimit()' },
+    ...(refused === undefined ? {} : { detail: `(refused at ${refused.path}; nothing is left locked)` }),
+  });
 }

@@ -1,22 +1,20 @@
 // Counted locks: lock(), unlock() and the PageLock handle.
 import { types } from 'node:util';
-import { binding, LIMIT_EXCEEDED, MAP_COUNT_EXCEEDED, SCRATCH, SYSCALL_NAMES } from './binding';
+import { binding, SCRATCH, SYSCALL_NAMES } from '../binding';
 import {
   limitChannel,
   lockChannel,
   releaseChannel,
-  reportError,
   reportSticky,
-  type LimitMessage,
   type LockMessage,
   type ReleaseMessage,
-} from './channels';
-import { diagnosticsSettings } from './diagnostics';
-import { unsupported } from './capabilities';
-import { checkInternal, INTERNAL, invalidArgType, MemlockError } from './errors';
+} from '../channels';
+import { diagnosticsSettings } from '../diagnostics/diagnostics';
+import { unsupported } from '../capabilities';
+import { checkInternal, INTERNAL, invalidArgType, MemlockError } from '../errors';
 import { hold, letGo } from './guard';
 import { bind, heldView, keepForever, retain, unretain } from './retained';
-import { mappingsError, systemError } from './system-error';
+import { nativeFailure } from '../native-failure';
 import { bufferOf, lockableView, nativeView, type View } from './views';
 
 export interface LockOptions {
@@ -65,7 +63,7 @@ export class PageLock implements Disposable {
     if (view === undefined) return; // released before, by this handle or unlock(view)
     const buffer = bufferOf(view);
     const rc = binding.release(this.#id);
-    if (rc < 0) throw reportError(systemError(rc, 'munlock', this.bytes), 'release', undefined);
+    if (rc < 0) throw nativeFailure({ operation: 'release', result: rc, syscall: 'munlock', bytes: this.bytes });
     unretain(this.#slot, this.#id);
     letGo(buffer);
     // 1 (not held): memlock unmapped the memory under it (a freed secret).
@@ -156,26 +154,18 @@ export function lock(view: View, options?: LockOptions): PageLock {
 }
 
 function lockFailure(id: number, view: View, target: ArrayBufferView, pages: number, label: string | undefined): Error {
-  if (id === LIMIT_EXCEEDED) return limitError(view, target, pages, label);
-  if (id === MAP_COUNT_EXCEEDED) return mappingsError();
-  const syscall = SYSCALL_NAMES[binding.scratch[SCRATCH.failedSyscall]!];
-  if (syscall === undefined || syscall === 'none') {
+  if (id === -12 && SYSCALL_NAMES[binding.scratch[SCRATCH.failedSyscall]!] === 'none') {
+    // ENOMEM with no syscall made: the lock registry is full.
     return new MemlockError('too many locks are held at once (16,777,216)', { code: 'ENOMEM', errno: id });
   }
-  return reportError(systemError(id, syscall, pages * binding.pageSize), 'lock', view);
-}
-
-function limitError(view: View, target: ArrayBufferView, pages: number, label: string | undefined): MemlockError {
-  const { lockedPages, limitPages } = binding.stats();
-  if (limitChannel.hasSubscribers) {
-    const newPages = binding.counts(target).reduce((n, count) => n + (count === 0 ? 1 : 0), 0);
-    limitChannel.publish({ view, pages, newPages, lockedPages, limitPages, label } satisfies LimitMessage);
-  }
-  return new MemlockError(
-    `locking ${pages} page(s) would exceed the lockable-page limit: ${lockedPages} of ${limitPages} pages ` +
-      'are locked; release some or raise it with setLockablePageLimit()',
-    { code: 'ERR_MEMLOCK_LIMIT' },
-  );
+  return nativeFailure({
+    operation: 'lock', result: id, syscall: 'mlock', bytes: pages * binding.pageSize, view,
+    limit: {
+      pages,
+      newPages: limitChannel.hasSubscribers ? binding.counts(target).reduce((n, count) => n + (count === 0 ? 1 : 0), 0) : pages,
+      what: '', label, remedy: 'release some or raise it with setLockablePageLimit()',
+    },
+  });
 }
 
 // The stack of lock()'s caller, without memlock's own frame.
@@ -187,15 +177,15 @@ function callerStack(): string {
 
 /**
  * Releases the most recent lock this thread took on exactly the bytes of
- * `view`. Throws ERR_NOT_LOCKED if there is none.
+ * `view`. Throws ERR_MEMLOCK_NOT_LOCKED if there is none.
  */
 export function unlock(view: View): void {
   const target = nativeView(view);
   const rc = binding.releaseLatest(target);
   if (rc === 0) {
-    throw new MemlockError('no lock is held on exactly these bytes', { code: 'ERR_NOT_LOCKED' });
+    throw new MemlockError('no lock is held on exactly these bytes', { code: 'ERR_MEMLOCK_NOT_LOCKED' });
   }
-  if (rc < 0) throw reportError(systemError(rc, 'munlock', target.byteLength), 'unlock', view);
+  if (rc < 0) throw nativeFailure({ operation: 'unlock', result: rc, syscall: 'munlock', bytes: target.byteLength, view });
   const slot = binding.scratch[SCRATCH.tag]!;
   const held = heldView(slot, rc);
   const handle = unretain(slot, rc);

@@ -1,11 +1,11 @@
 // memlock's own account and the lockable-page limit: stats(), lockCounts(),
 // residency(), pageSize and the limit on distinct locked pages.
-import { binding, SCRATCH } from './binding';
+import { binding, SCRATCH } from '../binding';
 import { lockAllState, type LockAllState } from './lock-all';
-import { procStatus } from './proc';
-import { unsupported } from './capabilities';
-import { invalidArgType, outOfRange } from './errors';
-import { systemError } from './system-error';
+import { procStatus } from '../proc';
+import { unsupported } from '../capabilities';
+import { invalidArgType, outOfRange } from '../errors';
+import { nativeFailure } from '../native-failure';
 import { nativeView, type View } from './views';
 
 export const pageSize: number = binding.pageSize;
@@ -61,7 +61,7 @@ export function residency(view: View): Residency {
   if (!binding.platform.residency) throw unsupported('residency()', 'this kernel has no mincore');
   const resident = binding.residentPages(target);
   const totalPages = binding.scratch[SCRATCH.pages]!;
-  if (resident < 0) throw systemError(resident, 'mincore', totalPages * pageSize);
+  if (resident < 0) throw nativeFailure({ operation: 'residency', result: resident, syscall: 'mincore', bytes: totalPages * pageSize, view });
   return { residentPages: resident, totalPages };
 }
 

@@ -2,8 +2,8 @@
 // Lengths and buffers are read through the built-in getters, not the view's
 // own properties: a TypedArray subclass may override `byteLength`.
 import { types } from 'node:util';
-import { binding } from './binding';
-import { invalidArgType, invalidArgValue } from './errors';
+import { binding } from '../binding';
+import { invalidArgType, invalidArgValue } from '../errors';
 
 /** Memory memlock can lock: its bytes are the range it covers. */
 export type View = ArrayBufferView | ArrayBuffer | SharedArrayBuffer;
@@ -12,6 +12,8 @@ const EXPECTED = 'an instance of ArrayBuffer, SharedArrayBuffer, Buffer, TypedAr
 
 type Getter<T> = (this: unknown) => T;
 function builtinGetter<T>(prototype: object, name: string): Getter<T> | undefined {
+  // A getter taken off the prototype on purpose: it is called with .call().
+  // eslint-disable-next-line @typescript-eslint/unbound-method
   return Object.getOwnPropertyDescriptor(prototype, name)?.get as Getter<T> | undefined;
 }
 const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object;

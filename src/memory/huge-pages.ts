@@ -2,7 +2,7 @@
 // asked (an administrator may resize a pool at any moment): the hugetlb
 // pools (vm.nr_hugepages and its per-size twins) and transparent huge pages.
 import { readFileSync, readdirSync } from 'node:fs';
-import { binding } from './binding';
+import { binding } from '../binding';
 
 export interface HugetlbPool {
   /** Bytes per page: 2 MiB, 1 GiB, ... */

@@ -2,14 +2,13 @@
 // maps itself for real-time use: page-aligned, on huge pages where asked,
 // locked under a counted lock and resident on return (native/core/pinned_memory.h).
 import { constants as bufferConstants } from 'node:buffer';
-import { binding, LIMIT_EXCEEDED, MAP_COUNT_EXCEEDED, SCRATCH, SYSCALL_NAMES } from './binding';
-import { unsupported } from './capabilities';
-import { limitChannel, reportError, type LimitMessage } from './channels';
-import { checkInternal, formatBytes, INTERNAL, invalidArgType, invalidArgValue, MemlockError, oneOf, outOfRange } from './errors';
-import { hold } from './guard';
+import { binding, MAP_COUNT_EXCEEDED, SCRATCH, SYSCALL_NAMES } from '../binding';
+import { unsupported } from '../capabilities';
+import { checkInternal, formatBytes, INTERNAL, invalidArgType, invalidArgValue, MemlockError, oneOf, outOfRange } from '../errors';
+import { OwnedMemory } from './owned';
 import { hugePageSupport, type HugePageSupport } from './huge-pages';
-import { procMappings } from './proc';
-import { mappingsError, systemError } from './system-error';
+import { procMappings } from '../proc';
+import { errnoName, nativeFailure } from '../native-failure';
 
 /** The largest pinned buffer: the largest Buffer this Node line makes. */
 export const MAX_PINNED_SIZE = bufferConstants.MAX_LENGTH;
@@ -56,7 +55,7 @@ export interface PinnedStats {
 }
 
 /** A buffer memlock mapped, locked and keeps in place until free(). */
-export class PinnedBuffer implements Disposable {
+export class PinnedBuffer extends OwnedMemory {
   /** Bytes asked for: `buffer.length`. */
   readonly size: number;
   /** Bytes mapped and locked: `size` rounded up to whole pages of `pageSize`. */
@@ -75,13 +74,11 @@ export class PinnedBuffer implements Disposable {
   readonly prefaulted: boolean;
   readonly onFork: 'drop' | 'keep';
   readonly label: string;
-  readonly #buffer: Buffer;
-  #freed = false;
 
   /** @internal Made by allocPinned(); `new PinnedBuffer()` throws ERR_ILLEGAL_CONSTRUCTOR. */
   constructor(token: typeof INTERNAL, buffer: Buffer, facts: PinnedFacts) {
     checkInternal(token, 'PinnedBuffer', 'allocPinned()');
-    this.#buffer = buffer;
+    super(buffer);
     this.size = buffer.length;
     this.mappedBytes = facts.mappedBytes;
     this.hugePages = facts.hugePages;
@@ -93,16 +90,6 @@ export class PinnedBuffer implements Disposable {
     this.label = facts.label;
   }
 
-  /** The memory. After free() this Buffer is detached (zero length). */
-  get buffer(): Buffer {
-    return this.#buffer;
-  }
-
-  /** True once free() unmapped the memory. */
-  get freed(): boolean {
-    return this.#freed;
-  }
-
   /**
    * Detaches the Buffer and unmaps the memory: its lock and every count on
    * it go. Freeing twice is harmless. If the memory was moved out of this
@@ -112,14 +99,16 @@ export class PinnedBuffer implements Disposable {
    * and counted until that buffer is collected (or was already, if it was
    * detached).
    */
-  free(): void {
-    if (this.#freed) return;
-    this.#freed = true;
-    if (this.#buffer.length > 0) binding.freePinned(this.#buffer);
+  override free(): void {
+    super.free();
   }
 
-  [Symbol.dispose](): void {
-    this.free();
+  protected freeMapped(buffer: Buffer): void {
+    binding.freePinned(buffer);
+  }
+
+  protected freeMoved(): void {
+    // Its finalizer unmaps it once the buffer that has it now is collected.
   }
 }
 
@@ -262,7 +251,7 @@ export function allocPinned(size: number, options?: PinnedOptions): PinnedBuffer
       if (attempt.kind !== 'none' && result !== MAP_COUNT_EXCEEDED) {
         // Mapping or advising huge pages can fail where base pages would not.
         if (syscall === 'mmap' || syscall === 'madvise') {
-          refusals.push(`${describeAttempt(attempt)}: ${syscall} failed with ${systemError(result, syscall, tried).code}`);
+          refusals.push(`${describeAttempt(attempt)}: ${syscall} failed with ${errnoName(result)}`);
           continue;
         }
         // A lock refused (the lockable-page limit, RLIMIT_MEMLOCK) may fit
@@ -272,8 +261,6 @@ export function allocPinned(size: number, options?: PinnedOptions): PinnedBuffer
       throw allocFailure(result, syscall, tried, checked.label);
     }
     const buffer = result;
-    // Pinned memory never moves: see src/guard.ts.
-    hold(buffer.buffer);
     const mappedBytes = scratch[SCRATCH.mappedBytes]!;
     const facts: PinnedFacts = {
       mappedBytes, hugePages: 'none', pageSize: binding.pageSize, hugePageBytes: 0, onFault: checked.onFault,
@@ -308,20 +295,11 @@ function describeAttempt(attempt: Attempt): string {
 }
 
 function allocFailure(result: number, syscall: string, size: number, label: string): Error {
-  if (result === LIMIT_EXCEEDED) {
-    const pages = binding.scratch[SCRATCH.lockPages]!;
-    const { lockedPages, limitPages } = binding.stats();
-    if (limitChannel.hasSubscribers) {
-      limitChannel.publish({ view: undefined, pages, newPages: pages, lockedPages, limitPages, label } satisfies LimitMessage);
-    }
-    return new MemlockError(
-      `locking ${pages} page(s) for a pinned buffer would exceed memlock's lockable-page limit: ${lockedPages} of ` +
-        `${limitPages} pages are locked; free buffers or raise it with setLockablePageLimit()`,
-      { code: 'ERR_MEMLOCK_LIMIT' },
-    );
-  }
-  if (result === MAP_COUNT_EXCEEDED) return mappingsError();
-  return reportError(systemError(result, syscall === 'none' ? 'mmap' : syscall, size), 'allocPinned', undefined);
+  const pages = binding.scratch[SCRATCH.lockPages]!;
+  return nativeFailure({
+    operation: 'allocPinned', result, syscall, bytes: size,
+    limit: { pages, newPages: pages, what: ' for a pinned buffer', label, remedy: 'free buffers or raise it with setLockablePageLimit()' },
+  });
 }
 
 // 'require' and the kernel had none to give: why, per kind, and the remedy.

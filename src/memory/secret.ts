@@ -1,10 +1,9 @@
 // Secret memory: allocSecret() and the SecretBuffer handle.
-import { binding, LIMIT_EXCEEDED, MAP_COUNT_EXCEEDED, SCRATCH, SYSCALL_NAMES } from './binding';
-import { limitChannel, reportError, type LimitMessage } from './channels';
-import { checkInternal, INTERNAL, invalidArgType, MemlockError, oneOf, outOfRange } from './errors';
-import { platformName } from './capabilities';
-import { hold } from './guard';
-import { mappingsError, systemError } from './system-error';
+import { binding, SCRATCH } from '../binding';
+import { checkInternal, INTERNAL, invalidArgType, oneOf, outOfRange } from '../errors';
+import { platformName } from '../capabilities';
+import { OwnedMemory } from './owned';
+import { nativeFailure, refusalReason } from '../native-failure';
 
 /** The largest secret allocSecret() makes: 1 GiB. */
 export const MAX_SECRET_SIZE = 2 ** 30;
@@ -60,7 +59,7 @@ function scheduleTrim(): void {
 }
 
 /** Secret bytes in memory memlock mapped itself. Free it when done. */
-export class SecretBuffer implements Disposable {
+export class SecretBuffer extends OwnedMemory {
   readonly size: number;
   readonly placement: 'pooled' | 'guarded';
   /**
@@ -73,17 +72,15 @@ export class SecretBuffer implements Disposable {
   readonly noCoreDump: boolean;
   /** Whether the memory is locked (always, unless allocated best-effort). */
   readonly locked: boolean;
-  readonly #buffer: Buffer;
   // Where the memory is and which secret it holds, for free() after the
-  // memory moved out of #buffer.
+  // memory moved out of its Buffer.
   readonly #address: number;
   readonly #serial: number;
-  #freed = false;
 
   /** @internal Made by allocSecret(); `new SecretBuffer()` throws ERR_ILLEGAL_CONSTRUCTOR. */
   constructor(token: typeof INTERNAL, buffer: Buffer, placement: 'pooled' | 'guarded', onFork: 'wipe' | 'drop', locked: boolean, serial: number) {
     checkInternal(token, 'SecretBuffer', 'allocSecret()');
-    this.#buffer = buffer;
+    super(buffer);
     this.#address = binding.addressOf(buffer);
     this.#serial = serial;
     this.size = buffer.length;
@@ -98,13 +95,8 @@ export class SecretBuffer implements Disposable {
    * copies memlock cannot protect. After free() this Buffer is detached
    * (zero length).
    */
-  get buffer(): Buffer {
-    return this.#buffer;
-  }
-
-  /** True once free() wiped and released the memory. */
-  get freed(): boolean {
-    return this.#freed;
+  override get buffer(): Buffer {
+    return super.buffer;
   }
 
   /**
@@ -115,18 +107,16 @@ export class SecretBuffer implements Disposable {
    * so the buffer that has it now reads zeros, and the memory is freed when
    * that buffer is collected (or was already, if it was detached).
    */
-  free(): void {
-    if (this.#freed) return;
-    this.#freed = true;
-    if (this.#buffer.length === 0) {
-      binding.wipeMovedSecret(this.#address, this.#serial);
-      return;
-    }
-    if (binding.freeSecret(this.#buffer) === 2) scheduleTrim();
+  override free(): void {
+    super.free();
   }
 
-  [Symbol.dispose](): void {
-    this.free();
+  protected freeMapped(buffer: Buffer): void {
+    if (binding.freeSecret(buffer) === 2) scheduleTrim();
+  }
+
+  protected freeMoved(): void {
+    binding.wipeMovedSecret(this.#address, this.#serial);
   }
 }
 
@@ -160,11 +150,7 @@ function warnDegraded(onFork: 'wipe' | 'drop'): void {
 function warnUnlocked(lockError: number, bytes: number): void {
   if (warnedUnlocked) return;
   warnedUnlocked = true;
-  const why = lockError === LIMIT_EXCEEDED
-    ? "memlock's lockable-page limit is reached (setLockablePageLimit)"
-    : lockError === MAP_COUNT_EXCEEDED
-      ? mappingsError().message
-      : systemError(lockError, 'mlock', bytes).message;
+  const why = refusalReason(lockError, 'mlock', bytes);
   process.emitWarning(
     `secret memory is not locked and may be swapped out (lock: 'best-effort'): ${why}`,
     { type: 'MemlockWarning', code: 'MEMLOCK_SECRET_UNLOCKED' },
@@ -195,34 +181,22 @@ export function allocSecret(size: number, options?: SecretOptions): SecretBuffer
   const scratch = binding.scratch;
   if (typeof result !== 'number') {
     const buffer = result;
-    // Secret memory never moves: see src/guard.ts.
-    hold(buffer.buffer);
     const locked = scratch[SCRATCH.locked] === 1;
     if (!locked) warnUnlocked(scratch[SCRATCH.lockError]!, size);
     warnDegraded(onFork);
     return new SecretBuffer(INTERNAL, buffer, placement, onFork, locked, scratch[SCRATCH.serial]!);
   }
-  if (result === LIMIT_EXCEEDED) throw limitError(scratch[SCRATCH.lockPages]!, placement);
-  if (result === MAP_COUNT_EXCEEDED) throw mappingsError();
-  throw reportError(systemError(result, SYSCALL_NAMES[scratch[SCRATCH.failedSyscall]!] ?? 'mmap', size), 'allocSecret', undefined);
-}
-
-// Refused by the lockable-page limit: published on memlock:limit, as a
-// refused lock() is (and so counted by memlock/prometheus), with the pages of
-// the mapping the pool could not lock, all of them new, and the label
-// locks() shows for such memory.
-function limitError(pages: number, placement: 'pooled' | 'guarded'): MemlockError {
-  const { lockedPages, limitPages } = binding.stats();
-  if (limitChannel.hasSubscribers) {
-    const label = placement === 'guarded' ? 'memlock: guarded secret' : 'memlock: secret memory';
-    limitChannel.publish({ view: undefined, pages, newPages: pages, lockedPages, limitPages, label } satisfies LimitMessage);
-  }
-  return new MemlockError(
-    `locking ${pages} page(s) of secret memory would exceed memlock's lockable-page limit: ${lockedPages} of ` +
-      `${limitPages} pages are locked; free secrets, raise it with setLockablePageLimit(), or allocate with ` +
-      "{ lock: 'best-effort' }",
-    { code: 'ERR_MEMLOCK_LIMIT' },
-  );
+  // A limit refusal names the pages of the mapping the pool could not lock,
+  // all of them new, and the label locks() shows for such memory.
+  const pages = scratch[SCRATCH.lockPages]!;
+  throw nativeFailure({
+    operation: 'allocSecret', result, syscall: 'mmap', bytes: size,
+    limit: {
+      pages, newPages: pages, what: ' of secret memory',
+      label: placement === 'guarded' ? 'memlock: guarded secret' : 'memlock: secret memory',
+      remedy: "free secrets, raise it with setLockablePageLimit(), or allocate with { lock: 'best-effort' }",
+    },
+  });
 }
 
 /** The secret pool's own figures (its locks also show in stats() and lockCounts()). */

@@ -2,16 +2,16 @@
 // importing `memlock` never loads prom-client; importing this does.
 import diagnosticsChannel from 'node:diagnostics_channel';
 import promClient = require('prom-client');
-import type { ErrorMessage } from './channels';
-import { invalidArgType, invalidArgValue, MemlockError } from './errors';
-import type { PressureEvent, StallReport } from './paging-monitor';
-import { capabilities } from './capabilities';
-import { pinnedStats } from './pinned';
-import { pressure } from './pressure';
-import { kbField, procStatus, readProcFile } from './proc';
-import { secretStats } from './secret';
-import type { StallVerdict } from './stall-verdict';
-import { stats } from './stats';
+import type { ErrorMessage } from '../channels';
+import { invalidArgType, invalidArgValue, MemlockError } from '../errors';
+import type { PressureEvent, StallReport } from '../paging/paging-monitor';
+import { capabilities } from '../capabilities';
+import { pinnedStats } from '../memory/pinned';
+import { pressure } from '../paging/pressure';
+import { kbField, procStatus, readProcFile } from '../proc';
+import { secretStats } from '../memory/secret';
+import type { StallVerdict } from '../paging/stall-verdict';
+import { stats } from '../locks/stats';
 
 export interface MetricsOptions {
   /** Where to register; default prom-client's global registry. */
@@ -21,6 +21,8 @@ export interface MetricsOptions {
 }
 
 const registered = new WeakMap<promClient.Registry, Set<string>>();
+// The calls that take locks: their refusals are counted (a failed release is not a refused lock).
+const REFUSABLE = new Set<ErrorMessage['operation']>(['lock', 'allocSecret', 'allocPinned', 'lockCode', 'lockAll']);
 
 /**
  * Registers memlock's metrics. Gauges are read at scrape time:
@@ -127,7 +129,7 @@ export function registerMetrics(options: MetricsOptions = {}): void {
   diagnosticsChannel.subscribe('memlock:limit', () => refused.inc({ reason: 'limit' }));
   diagnosticsChannel.subscribe('memlock:error', (message) => {
     const { error, operation } = message as ErrorMessage;
-    if (operation === 'lock' || operation === 'allocSecret' || operation === 'allocPinned') refused.inc({ reason: String((error as { code?: unknown }).code) });
+    if (REFUSABLE.has(operation)) refused.inc({ reason: String((error as { code?: unknown }).code) });
   });
   subscribePressure();
 }

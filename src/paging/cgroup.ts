@@ -3,7 +3,7 @@
 // Read on demand; nothing here is cached, as a process can be moved.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { readProcFile } from './proc';
+import { readProcFile } from '../proc';
 
 interface Mount {
   /** The cgroup path (in this namespace) mounted at mountPoint. */

@@ -6,15 +6,15 @@
 // timer, no wakeup of its own, nothing while the loop is idle.
 //
 // Nothing runs until a monitor is started: no hook, no observer, no thread.
-import { capabilities, unsupported } from './capabilities';
+import { capabilities, unsupported } from '../capabilities';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import type { PerformanceObserver } from 'node:perf_hooks';
 import { threadId } from 'node:worker_threads';
-import { binding, type PagingWatchHandle } from './binding';
-import { getSystemErrorName } from 'node:util';
-import { invalidArgType, invalidArgValue, MemlockError, outOfRange } from './errors';
+import { binding, type PagingWatchHandle } from '../binding';
+import { invalidArgType, invalidArgValue, outOfRange } from '../errors';
+import { errnoName, nativeFailure } from '../native-failure';
 import { parsePressure, pressureSource } from './pressure';
 import {
   armPressureWatch, WINDOW_MAX_US, WINDOW_MIN_US,
@@ -176,7 +176,7 @@ function validate(options: unknown): Config {
   if (p !== undefined && (typeof p !== 'object' || p === null || Array.isArray(p))) throw invalidArgType('options.pressure', 'of type object or false', p);
   const kind = p?.kind ?? DEFAULTS.kind;
   if (typeof kind !== 'string') throw invalidArgType('options.pressure.kind', 'of type string', kind);
-  if (kind !== 'some' && kind !== 'full') throw invalidArgValue('options.pressure.kind', `must be 'some' or 'full'. Received '${kind}'`);
+  if (kind !== 'some' && kind !== 'full') throw invalidArgValue('options.pressure.kind', `must be 'some' or 'full'. Received '${String(kind)}'`);
   const windowMs = numberOption('options.pressure.windowMs', p?.windowMs, DEFAULTS.windowMs, WINDOW_MIN_US / 1000, WINDOW_MAX_US / 1000, '>= 500 and <= 10000');
   // The kernel counts in whole microseconds: 0.001 ms is the least threshold.
   const thresholdMs = numberOption('options.pressure.thresholdMs', p?.thresholdMs, Math.min(DEFAULTS.thresholdMs, windowMs), 0.001, windowMs,
@@ -335,9 +335,7 @@ export class PagingMonitor extends EventEmitter {
     if (typeof handle === 'number') {
       this.#observer.disconnect();
       watch?.socket?.destroy();
-      const code = getSystemErrorName(handle);
-      // Out of threads, fds or memory: nothing was started.
-      throw new MemlockError(`monitorPaging could not start its watcher (${code})`, { code, errno: handle });
+      throw nativeFailure({ operation: 'monitorPaging', result: handle, syscall: 'pthread_create', bytes: 0 });
     }
     this.#handle = handle;
     if (watch?.mode === 'socket') {
@@ -405,7 +403,7 @@ export class PagingMonitor extends EventEmitter {
     if (this.#closed || watch === null) return;
     if (errno !== 0) {
       // The cgroup went away, or the FIFO hung up: no more wakes will come.
-      this.#ended(`the pressure watch on ${watch.path} ended (${getSystemErrorName(-Math.abs(errno))})`);
+      this.#ended(`the pressure watch on ${watch.path} ended (${errnoName(-Math.abs(errno))})`);
       return;
     }
     const trigger = watch.trigger;

@@ -3,8 +3,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { unifiedCgroup } from './cgroup';
-import { capabilities, unsupported } from './capabilities';
-import { kbField, readProcFile } from './proc';
+import { capabilities, unsupported } from '../capabilities';
+import { kbField, readProcFile } from '../proc';
 
 export const SYSTEM_PRESSURE_FILE = '/proc/pressure/memory';
 

@@ -5,7 +5,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync, statfsSync, statSync, writeSync, type Stats } from 'node:fs';
 import type net from 'node:net';
 import { parsePressure, pressureSource, SYSTEM_PRESSURE_FILE } from './pressure';
-import { readProcFile } from './proc';
+import { readProcFile } from '../proc';
 
 export type PressureKind = 'some' | 'full';
 

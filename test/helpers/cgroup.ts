@@ -5,7 +5,7 @@
 // SIGINT/SIGTERM, and (left by a killed run) by the next run.
 import fs from 'node:fs';
 import path from 'node:path';
-import { memoryCgroup, unifiedCgroup } from '../../src/cgroup';
+import { memoryCgroup, unifiedCgroup } from '../../src/paging/cgroup';
 
 const PREFIX = 'memlock-test-';
 

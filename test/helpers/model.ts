@@ -164,7 +164,7 @@ export class CountModel {
     return undefined;
   }
 
-  /** unlock(view): the lock it released, or undefined for ERR_NOT_LOCKED (no change). */
+  /** unlock(view): the lock it released, or undefined for ERR_MEMLOCK_NOT_LOCKED (no change). */
   unlock(address: number, length: number, owner = 0): ModelLock | undefined {
     const newest = this.newestOn(address, length, owner);
     if (newest !== undefined) this.release(newest);
