@@ -15,7 +15,10 @@ export default tseslint.config(
       // require() is deliberate: modules loaded on first use (the paging
       // monitor, the CLI's commands) and optional peers (prom-client).
       '@typescript-eslint/no-require-imports': 'off',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
+      ],
     },
   },
   {
@@ -47,8 +50,16 @@ export default tseslint.config(
       ...tseslint.configs.disableTypeChecked.languageOptions,
       sourceType: 'commonjs',
       globals: {
-        require: 'readonly', module: 'writable', __dirname: 'readonly', process: 'readonly', console: 'readonly',
-        global: 'readonly', __filename: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', setImmediate: 'readonly',
+        require: 'readonly',
+        module: 'writable',
+        __dirname: 'readonly',
+        process: 'readonly',
+        console: 'readonly',
+        global: 'readonly',
+        __filename: 'readonly',
+        Buffer: 'readonly',
+        setTimeout: 'readonly',
+        setImmediate: 'readonly',
       },
     },
   },

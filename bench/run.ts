@@ -69,9 +69,13 @@ function options() {
   const seed = Number(values.seed);
   const problems = [
     ...(bad.length > 0 ? [`--only: unknown ${bad.join(', ')}`] : []),
-    ...(clock !== 'auto' && clock !== 'rdtscp' && clock !== 'clock_gettime' ? ['--clock: auto, rdtscp or clock_gettime'] : []),
+    ...(clock !== 'auto' && clock !== 'rdtscp' && clock !== 'clock_gettime'
+      ? ['--clock: auto, rdtscp or clock_gettime']
+      : []),
     ...(!Number.isInteger(seed) ? ['--seed: an integer'] : []),
-    ...(values.swapfile !== undefined && !validSize(values['swap-size']) ? [`--swap-size: not a size: ${values['swap-size']}`] : []),
+    ...(values.swapfile !== undefined && !validSize(values['swap-size'])
+      ? [`--swap-size: not a size: ${values['swap-size']}`]
+      : []),
   ];
   if (problems.length > 0) usageError(USAGE, problems.join('\n'));
   return { ...values, only: new Set(only as Bench[]), clock: clock as 'auto' | 'rdtscp' | 'clock_gettime', seed };
@@ -81,12 +85,16 @@ function options() {
 function runOverhead(dir: string): Promise<unknown> {
   const file = path.join(dir, 'overhead.json');
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'overhead', 'overhead.ts'), '--json', file], {
-      cwd: ROOT,
-      stdio: ['ignore', 'inherit', 'inherit'],
-      // The file is this run's scratch, removed at the end: not worth a "wrote" line.
-      env: { ...process.env, MEMLOCK_BENCH_SCRATCH_JSON: '1' },
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(__dirname, 'overhead', 'overhead.ts'), '--json', file],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'inherit', 'inherit'],
+        // The file is this run's scratch, removed at the end: not worth a "wrote" line.
+        env: { ...process.env, MEMLOCK_BENCH_SCRATCH_JSON: '1' },
+      },
+    );
     track(child);
     child.on('exit', (code, signal) => {
       if (code === 0 && fs.existsSync(file)) resolve(JSON.parse(fs.readFileSync(file, 'utf8')));
@@ -182,7 +190,13 @@ async function main(): Promise<void> {
     const report = {
       machine,
       build,
-      config: { full: opts.full, only: [...opts.only], seed: opts.seed, clock: opts.clock, swapfile: opts.swapfile ?? null },
+      config: {
+        full: opts.full,
+        only: [...opts.only],
+        seed: opts.seed,
+        clock: opts.clock,
+        swapfile: opts.swapfile ?? null,
+      },
       loadAverage: { start: machine.loadAverage, end: loadAfter },
       overhead,
       latency,

@@ -104,8 +104,10 @@ void disarm() { fake::kernel().fail_syscall = Syscall::kNone; }
 // Expected effect of a successful lock on the model.
 void apply_lock(Model& m, uint64_t first, uint64_t pages, bool on_fault) {
   for (uint64_t p = first; p < first + pages; ++p) {
-    if (m.count[p] == 0) m.on_fault[p] = on_fault;
-    else if (!on_fault) m.on_fault[p] = false;
+    if (m.count[p] == 0)
+      m.on_fault[p] = on_fault;
+    else if (!on_fault)
+      m.on_fault[p] = false;
     if (m.count[p] < kStickyCount) m.count[p] += 1;
   }
 }
@@ -147,7 +149,9 @@ void do_unlock_all(Locker& locker, Model& m, FuzzedDataProvider& in) {
   fake::kernel().enomem_unmaps = true;
   fake::Kernel before = fake::kernel();
   Syscall failed = Syscall::kNone;
-  if (tracing()) fprintf(stderr, "unlock_all armed syscall=%d after=%d\n", static_cast<int>(fake::kernel().fail_syscall), fake::kernel().fail_after);
+  if (tracing())
+    fprintf(stderr, "unlock_all armed syscall=%d after=%d\n", static_cast<int>(fake::kernel().fail_syscall),
+            fake::kernel().fail_after);
   int rc = locker.unlock_all(&failed);
   if (tracing()) fprintf(stderr, "  -> %d fired %d\n", rc, fake::kernel().fired);
   const fake::Kernel& k = fake::kernel();
@@ -194,8 +198,8 @@ void do_lock(Locker& locker, Model& m, FuzzedDataProvider& in, const void* owner
   const fake::Kernel& k = fake::kernel();
   if (tracing()) {
     fprintf(stderr, "lock pages %llu+%llu on_fault=%d armed syscall=%d after=%d errno=%d partial=%d\n",
-            static_cast<unsigned long long>(first), static_cast<unsigned long long>(pages), on_fault, static_cast<int>(k.fail_syscall),
-            k.fail_after, k.fail_errno, k.fail_partial);
+            static_cast<unsigned long long>(first), static_cast<unsigned long long>(pages), on_fault,
+            static_cast<int>(k.fail_syscall), k.fail_after, k.fail_errno, k.fail_partial);
   }
   LockOutcome out = locker.lock(owner, addr, len, on_fault, static_cast<uint32_t>(m.held.size()));
   int fired = fake::kernel().fired;
@@ -281,13 +285,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FuzzedDataProvider in(data, size);
   while (in.remaining_bytes() > 0) {
     switch (in.ConsumeIntegralInRange(0, 15)) {
-      case 0: case 1: case 2: case 3: case 4: case 5:
+      case 0:
+      case 1:
+      case 2:
+      case 3:
+      case 4:
+      case 5:
         do_lock(locker, model, in, &owner);
         break;
-      case 6: case 7: case 8: case 9:
+      case 6:
+      case 7:
+      case 8:
+      case 9:
         do_release(locker, model, in, &owner, false);
         break;
-      case 10: case 11:
+      case 10:
+      case 11:
         do_release(locker, model, in, &owner, true);
         break;
       case 12:

@@ -131,7 +131,8 @@ int locked_ranges(std::vector<LockedRange>* out) {
       continue;
     }
     uint64_t end = p + 1;
-    while (end < fake::kPages && k.locked[end] && k.on_fault[end] == k.on_fault[p] && end % fake::kMappingPages != 0) ++end;
+    while (end < fake::kPages && k.locked[end] && k.on_fault[end] == k.on_fault[p] && end % fake::kMappingPages != 0)
+      ++end;
     out->push_back(LockedRange{fake::address_of_page(p), fake::address_of_page(end), k.on_fault[p]});
     p = end;
   }

@@ -41,7 +41,14 @@ try {
   // (libFuzzer's fork mode): ~17k runs/s each here.
   const result = spawnSync(
     path.join(build, 'locker_fuzz'),
-    [`-fork=${availableParallelism()}`, `-max_total_time=${seconds}`, '-max_len=128', `-artifact_prefix=${crashes}/`, fresh, path.join(root, 'fuzz', 'corpus')],
+    [
+      `-fork=${availableParallelism()}`,
+      `-max_total_time=${seconds}`,
+      '-max_len=128',
+      `-artifact_prefix=${crashes}/`,
+      fresh,
+      path.join(root, 'fuzz', 'corpus'),
+    ],
     { cwd: root, encoding: 'utf8' },
   );
   const output = `${result.stdout}${result.stderr}`;
@@ -52,7 +59,9 @@ try {
   console.log([progress[progress.length - 1] ?? '', ...notable].join('\n'));
   console.log(`memlock fuzz: ${Number(executed ?? 0).toLocaleString('en-US')} executions in ${seconds} s`);
   if (result.status !== 0) {
-    console.error(`memlock fuzz: the fuzzer found a divergence or a sanitizer report (exit ${result.status}); the input is in fuzz/crashes/`);
+    console.error(
+      `memlock fuzz: the fuzzer found a divergence or a sanitizer report (exit ${result.status}); the input is in fuzz/crashes/`,
+    );
     process.exit(1);
   }
 } finally {

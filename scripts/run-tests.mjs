@@ -26,7 +26,10 @@ const files = readdirSync(path.join(root, 'test'))
   .sort()
   .filter((name) => named.length === 0 || named.includes(`test/${name}`))
   .map((name) => {
-    const head = readFileSync(path.join(root, 'test', name), 'utf8').split('\n').slice(0, 30).join('\n');
+    const head = readFileSync(path.join(root, 'test', name), 'utf8')
+      .split('\n')
+      .slice(0, 30)
+      .join('\n');
     return {
       file: `test/${name}`,
       quick: /^\/\/ test-tier: quick\b/m.test(head),
@@ -39,19 +42,35 @@ function run(label, list, jobs) {
   if (list.length === 0) return true;
   console.log(`\n# memlock tests: ${label}: ${list.length} file(s), ${jobs} at a time`);
   const started = Date.now();
-  const result = spawnSync(tap, ['--jobs', String(jobs), ...tapArgs, ...list.map((f) => f.file)], { cwd: root, stdio: 'inherit' });
-  console.log(`# memlock tests: ${label}: ${result.status === 0 ? 'passed' : 'FAILED'} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  const result = spawnSync(tap, ['--jobs', String(jobs), ...tapArgs, ...list.map((f) => f.file)], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+  console.log(
+    `# memlock tests: ${label}: ${result.status === 0 ? 'passed' : 'FAILED'} in ${((Date.now() - started) / 1000).toFixed(0)} s`,
+  );
   return result.status === 0;
 }
 
 const started = Date.now();
 let ok;
 if (quick) {
-  ok = run('quick tier', files.filter((f) => f.quick && f.exclusive === undefined), 2);
+  ok = run(
+    'quick tier',
+    files.filter((f) => f.quick && f.exclusive === undefined),
+    2,
+  );
 } else {
-  const shared = run('in parallel', files.filter((f) => f.exclusive === undefined), 2);
-  const alone = run(`alone (${[...new Set(files.map((f) => f.exclusive).filter(Boolean))].join(', ')})`,
-    files.filter((f) => f.exclusive !== undefined), 1);
+  const shared = run(
+    'in parallel',
+    files.filter((f) => f.exclusive === undefined),
+    2,
+  );
+  const alone = run(
+    `alone (${[...new Set(files.map((f) => f.exclusive).filter(Boolean))].join(', ')})`,
+    files.filter((f) => f.exclusive !== undefined),
+    1,
+  );
   ok = shared && alone;
 }
 console.log(`# memlock tests: ${ok ? 'all passed' : 'some FAILED'} in ${((Date.now() - started) / 1000).toFixed(0)} s`);

@@ -240,11 +240,39 @@ export interface NativeBinding {
 
 /** Every function the addon exports: the API's needs and nothing else. */
 export const NATIVE_FUNCTIONS = [
-  'lock', 'release', 'releaseLatest', 'isHeld', 'counts', 'residentPages', 'addressOf',
-  'isDetached', 'stats', 'getLimit', 'setLimit', 'memlockRlimit', 'mappingCount',
-  'allocSecret', 'freeSecret', 'wipeMovedSecret', 'trimSecrets', 'secretStats', 'allocPinned', 'freePinned', 'pinnedStats', 'lockRanges',
-  'setThreadId', 'annotate', 'locks', 'verify', 'lockAll', 'unlockAll', 'lockAllFlags', 'madviseHookCounts',
-  'pagingSample', 'pagingWatch', 'pagingUnwatch',
+  'lock',
+  'release',
+  'releaseLatest',
+  'isHeld',
+  'counts',
+  'residentPages',
+  'addressOf',
+  'isDetached',
+  'stats',
+  'getLimit',
+  'setLimit',
+  'memlockRlimit',
+  'mappingCount',
+  'allocSecret',
+  'freeSecret',
+  'wipeMovedSecret',
+  'trimSecrets',
+  'secretStats',
+  'allocPinned',
+  'freePinned',
+  'pinnedStats',
+  'lockRanges',
+  'setThreadId',
+  'annotate',
+  'locks',
+  'verify',
+  'lockAll',
+  'unlockAll',
+  'lockAllFlags',
+  'madviseHookCounts',
+  'pagingSample',
+  'pagingWatch',
+  'pagingUnwatch',
 ] as const satisfies readonly (keyof NativeBinding)[];
 
 // A stale build/ or prebuild from another version fails here, at load, with
@@ -257,7 +285,9 @@ function checkBinding(addon: unknown): asserts addon is NativeBinding {
   if (typeof record?.['platform'] !== 'object') missing.push('platform');
   if (!(record?.['scratch'] instanceof Float64Array)) missing.push('scratch');
   if (missing.length > 0) {
-    throw new Error(`memlock: the native addon is out of date (missing ${missing.join(', ')}); rebuild it with "npm run build"`);
+    throw new Error(
+      `memlock: the native addon is out of date (missing ${missing.join(', ')}); rebuild it with "npm run build"`,
+    );
   }
 }
 
@@ -273,7 +303,9 @@ function loadAddon(): unknown {
   if (chosen === undefined || chosen === '') return nodeGypBuild(path.join(__dirname, '..'));
   if (!path.isAbsolute(chosen) || path.extname(chosen) !== '.node') {
     throw Object.assign(
-      new Error(`memlock: MEMLOCK_NATIVE_BINDING must be the absolute path of a .node file, not ${JSON.stringify(chosen)}`),
+      new Error(
+        `memlock: MEMLOCK_NATIVE_BINDING must be the absolute path of a .node file, not ${JSON.stringify(chosen)}`,
+      ),
       { code: 'ERR_MEMLOCK_NATIVE_BINDING' },
     );
   }

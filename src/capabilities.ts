@@ -76,5 +76,7 @@ export function platformName(): string {
 
 /** ERR_MEMLOCK_UNSUPPORTED: `what` cannot be done here; `instead` says what can. */
 export function unsupported(what: string, instead: string): MemlockError {
-  return new MemlockError(`${what} is not supported on ${platformName()}: ${instead}`, { code: 'ERR_MEMLOCK_UNSUPPORTED' });
+  return new MemlockError(`${what} is not supported on ${platformName()}: ${instead}`, {
+    code: 'ERR_MEMLOCK_UNSUPPORTED',
+  });
 }

@@ -46,8 +46,18 @@ export interface LimitMessage {
 /** `memlock:error`: a call failed in the kernel (the error carries errno and syscall). */
 export interface ErrorMessage {
   error: Error;
-  operation: 'lock' | 'release' | 'unlock' | 'allocSecret' | 'allocPinned' | 'lockCode' | 'lockAll' | 'unlockAll' | 'residency'
-    | 'verify' | 'monitorPaging';
+  operation:
+    | 'lock'
+    | 'release'
+    | 'unlock'
+    | 'allocSecret'
+    | 'allocPinned'
+    | 'lockCode'
+    | 'lockAll'
+    | 'unlockAll'
+    | 'residency'
+    | 'verify'
+    | 'monitorPaging';
   view: unknown;
 }
 

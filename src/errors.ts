@@ -8,9 +8,15 @@ import { inspect } from 'node:util';
  * the codes src/ throws agree).
  */
 export type MemlockLibraryCode =
-  | 'ERR_MEMLOCK_LIMIT' | 'ERR_MEMLOCK_MAPPINGS' | 'ERR_MEMLOCK_NOT_LOCKED' | 'ERR_MEMLOCK_UNSUPPORTED' | 'ERR_MEMLOCK_HUGE_PAGES'
-  | 'ERR_MEMLOCK_BUFFER_HELD' | 'ERR_MEMLOCK_NATIVE_BINDING'
-  | 'ERR_MEMLOCK_METRICS_CONFLICT' | 'ERR_MEMLOCK_PROC_FORMAT';
+  | 'ERR_MEMLOCK_LIMIT'
+  | 'ERR_MEMLOCK_MAPPINGS'
+  | 'ERR_MEMLOCK_NOT_LOCKED'
+  | 'ERR_MEMLOCK_UNSUPPORTED'
+  | 'ERR_MEMLOCK_HUGE_PAGES'
+  | 'ERR_MEMLOCK_BUFFER_HELD'
+  | 'ERR_MEMLOCK_NATIVE_BINDING'
+  | 'ERR_MEMLOCK_METRICS_CONFLICT'
+  | 'ERR_MEMLOCK_PROC_FORMAT';
 
 /** An errno name, as Node's SystemError gives it (ENOMEM, EPERM, ...): what the kernel refused with. */
 export type SystemErrorCode = `E${Uppercase<string>}`;
@@ -56,14 +62,17 @@ function describe(value: unknown): string {
   if (value === null || value === undefined) return `Received ${value}`;
   if (typeof value === 'function') return `Received function ${value.name || '<anonymous>'}`;
   if (typeof value === 'object') {
-    const name = (value).constructor?.name;
+    const name = value.constructor?.name;
     return name ? `Received an instance of ${name}` : `Received ${inspect(value, { depth: -1 })}`;
   }
   return `Received type ${typeof value} (${inspect(value).slice(0, 28)})`;
 }
 
 export function invalidArgType(name: string, expected: string, actual: unknown): TypeError {
-  return withCode(new TypeError(`The "${name}" argument must be ${expected}. ${describe(actual)}`), 'ERR_INVALID_ARG_TYPE');
+  return withCode(
+    new TypeError(`The "${name}" argument must be ${expected}. ${describe(actual)}`),
+    'ERR_INVALID_ARG_TYPE',
+  );
 }
 
 export function invalidArgValue(name: string, reason: string): TypeError {
@@ -93,7 +102,10 @@ export const INTERNAL: unique symbol = Symbol('memlock internal');
 /** A handle class constructed by user code, as Node's own classes refuse it. */
 export function checkInternal(token: unknown, name: string, maker: string): void {
   if (token !== INTERNAL) {
-    throw withCode(new TypeError(`Illegal constructor: ${name} objects are made by ${maker}`), 'ERR_ILLEGAL_CONSTRUCTOR');
+    throw withCode(
+      new TypeError(`Illegal constructor: ${name} objects are made by ${maker}`),
+      'ERR_ILLEGAL_CONSTRUCTOR',
+    );
   }
 }
 

@@ -46,8 +46,17 @@ export function monitorPaging(options?: PagingModule.PagingMonitorOptions): Pagi
 }
 export type { PressureSnapshot, PressureFigures, PressureSourceKind } from './paging/pressure';
 export type {
-  PagingMonitor, PagingMonitorOptions, PressureTriggerOptions, PressureEvent, PsiUnavailableEvent, StallReport, StallVerdict, PagingMonitorStats,
-  PressureKind, TriggerInfo, WatchSource,
+  PagingMonitor,
+  PagingMonitorOptions,
+  PressureTriggerOptions,
+  PressureEvent,
+  PsiUnavailableEvent,
+  StallReport,
+  StallVerdict,
+  PagingMonitorStats,
+  PressureKind,
+  TriggerInfo,
+  WatchSource,
 } from './paging/paging-monitor';
 
 // What this platform can do: every call it cannot honour throws ERR_MEMLOCK_UNSUPPORTED.

@@ -65,17 +65,23 @@ function lockAdvice(name: string, bytes: number): string {
   const capability = capable === true ? 'this process has CAP_IPC_LOCK' : 'this process lacks CAP_IPC_LOCK';
   const bound = capable !== true && rlimit !== undefined && rlimit.soft !== Infinity;
   if ((name === 'ENOMEM' || name === 'EPERM' || name === 'EAGAIN') && bound) {
-    return `could not lock ${formatBytes(bytes)}: ${limits} and ${capability}, so everything the process ` +
-      `locks must fit in ${formatBytes(rlimit.soft)}. ${REMEDIES}`;
+    return (
+      `could not lock ${formatBytes(bytes)}: ${limits} and ${capability}, so everything the process ` +
+      `locks must fit in ${formatBytes(rlimit.soft)}. ${REMEDIES}`
+    );
   }
   if (name === 'ENOMEM' && atMappingCap()) {
-    return `could not lock ${formatBytes(bytes)}: the process is at vm.max_map_count (${maxMapCount()}) mappings, ` +
+    return (
+      `could not lock ${formatBytes(bytes)}: the process is at vm.max_map_count (${maxMapCount()}) mappings, ` +
       'not out of memory. Each separately locked range splits a mapping: lock fewer, larger ranges ' +
-      '(or use allocSecret, whose pool shares them), or raise vm.max_map_count (sysctl -w vm.max_map_count=...).';
+      '(or use allocSecret, whose pool shares them), or raise vm.max_map_count (sysctl -w vm.max_map_count=...).'
+    );
   }
   if (name === 'ENOMEM') {
-    return `could not lock ${formatBytes(bytes)} (${limits}; ${capability}): the kernel is out of memory it ` +
-      'may lock, or the process has reached vm.max_map_count mappings (each separately locked range can split one).';
+    return (
+      `could not lock ${formatBytes(bytes)} (${limits}; ${capability}): the kernel is out of memory it ` +
+      'may lock, or the process has reached vm.max_map_count mappings (each separately locked range can split one).'
+    );
   }
   if (name === 'EAGAIN') return `some of the ${formatBytes(bytes)} could not be locked; try again`;
   return `${limits}; ${capability}`;
@@ -84,8 +90,10 @@ function lockAdvice(name: string, bytes: number): string {
 // Not an RLIMIT_MEMLOCK problem, whatever the limit: the syscall is missing.
 function notImplemented(syscall: string): string {
   const instead = syscall === 'mlock2' ? ': onFault locking is unavailable, lock without it' : '';
-  return `${syscall} is not implemented here (an old kernel, a seccomp filter, or an emulator such as ` +
-    `qemu-user 7.2, which has no mlock2)${instead}`;
+  return (
+    `${syscall} is not implemented here (an old kernel, a seccomp filter, or an emulator such as ` +
+    `qemu-user 7.2, which has no mlock2)${instead}`
+  );
 }
 
 function advice(syscall: string, code: string, bytes: number): string {
@@ -134,9 +142,10 @@ function mappingsError(): MemlockError {
 // The native backends return -errno in the C library's numbering. On POSIX
 // systems that is libuv's too; on Windows libuv numbers its codes apart
 // (ENOMEM is -4057), so the name comes from the C runtime's table.
-const WINDOWS_ERRNO_NAMES = process.platform === 'win32'
-  ? new Map(Object.entries(constants.errno).map(([name, value]) => [value, name]))
-  : undefined;
+const WINDOWS_ERRNO_NAMES =
+  process.platform === 'win32'
+    ? new Map(Object.entries(constants.errno).map(([name, value]) => [value, name]))
+    : undefined;
 
 /** The errno name (ENOMEM) of a native -errno result. */
 export function errnoName(errno: number): SystemErrorCode {
@@ -181,7 +190,12 @@ export function nativeFailure(refusal: Refusal): MemlockError {
     const { lockedPages, limitPages } = binding.stats();
     if (limitChannel.hasSubscribers) {
       limitChannel.publish({
-        view, pages: limit.pages, newPages: limit.newPages, lockedPages, limitPages, label: limit.label,
+        view,
+        pages: limit.pages,
+        newPages: limit.newPages,
+        lockedPages,
+        limitPages,
+        label: limit.label,
       } satisfies LimitMessage);
     }
     return new MemlockError(

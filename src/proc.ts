@@ -13,10 +13,13 @@ export function readProcFile(path: string): string {
     const e = error as NodeJS.ErrnoException;
     const code = e.code ?? 'EIO';
     const what =
-      code === 'ENOENT' ? 'no such process (or no /proc)'
-      : code === 'EACCES' ? 'permission denied'
-      : code === 'ESRCH' ? 'the process has no memory to report (a zombie, a kernel thread, or exiting)'
-      : e.message;
+      code === 'ENOENT'
+        ? 'no such process (or no /proc)'
+        : code === 'EACCES'
+          ? 'permission denied'
+          : code === 'ESRCH'
+            ? 'the process has no memory to report (a zombie, a kernel thread, or exiting)'
+            : e.message;
     throw new MemlockError(`cannot read ${path}: ${what}`, {
       code: systemCode(code),
       ...(e.errno === undefined ? {} : { errno: e.errno }),
@@ -68,7 +71,8 @@ export function procName(pid: number | 'self'): string {
 /** RLIMIT_MEMLOCK of any process, from /proc/<pid>/limits; Infinity = unlimited. */
 export function procMemlockLimit(pid: number | 'self'): { soft: number; hard: number } {
   const line = /^Max locked memory\s+(\S+)\s+(\S+)/m.exec(readProcFile(`/proc/${pid}/limits`));
-  const bytes = (value: string | undefined) => (value === undefined || value === 'unlimited' ? Infinity : Number(value));
+  const bytes = (value: string | undefined) =>
+    value === undefined || value === 'unlimited' ? Infinity : Number(value);
   return { soft: bytes(line?.[1]), hard: bytes(line?.[2]) };
 }
 

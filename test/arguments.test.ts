@@ -65,8 +65,16 @@ t.test('empty or detached: ERR_INVALID_ARG_VALUE', (t) => {
       t.throws(() => call(bad), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' }, `${name}: ${what}`);
     }
   }
-  t.match(t.throws(() => lock(gone.buffer)), { message: /detached/ }, 'says the buffer is detached');
-  t.match(t.throws(() => lock(gone.view)), { message: /detached/ }, 'says the view is detached');
+  t.match(
+    t.throws(() => lock(gone.buffer)),
+    { message: /detached/ },
+    'says the buffer is detached',
+  );
+  t.match(
+    t.throws(() => lock(gone.view)),
+    { message: /detached/ },
+    'says the view is detached',
+  );
   t.same(stats(), before, 'nothing changed');
   t.end();
 });
@@ -84,32 +92,35 @@ t.test('bad lock options: ERR_INVALID_ARG_TYPE, nothing locked', (t) => {
   t.end();
 });
 
-t.test('an array is not an options object: ERR_INVALID_ARG_TYPE from every call that takes one, nothing changed', (t) => {
-  const before = stats();
-  const diagnostics = getDiagnostics();
-  // Each with an array whose elements would read as options if it were taken for one.
-  const takers: Record<string, (options: unknown) => unknown> = {
-    lock: (o) => anyLock(new Uint8Array(4096), o),
-    allocPinned: (o) => (allocPinned as (size: number, o: unknown) => unknown)(4096, o),
-    allocSecret: (o) => (allocSecret as (size: number, o: unknown) => unknown)(64, o),
-    lockCode: lockCode as (o: unknown) => unknown,
-    lockAll: lockAll as (o: unknown) => unknown,
-    setDiagnostics: setDiagnostics as (o: unknown) => unknown,
-    registerMetrics: registerMetrics as (o: unknown) => unknown,
-  };
-  for (const [name, call] of Object.entries(takers)) {
-    const array = Object.assign([], { captureStacks: true, current: true, label: 'x' });
-    let result: unknown;
-    t.throws(() => (result = call(array)), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }, `${name}([])`);
-    // Taken anyway (the bug): undo what it did, so the suite runs on.
-    if (name === 'lockAll' && result === undefined && stats().lockAll !== null) unlockAll();
-    (result as { release?: () => void; free?: () => void } | undefined)?.release?.();
-    (result as { free?: () => void } | undefined)?.free?.();
-  }
-  t.same(getDiagnostics(), diagnostics, 'diagnostics unchanged');
-  t.same(stats(), before, 'nothing locked');
-  t.end();
-});
+t.test(
+  'an array is not an options object: ERR_INVALID_ARG_TYPE from every call that takes one, nothing changed',
+  (t) => {
+    const before = stats();
+    const diagnostics = getDiagnostics();
+    // Each with an array whose elements would read as options if it were taken for one.
+    const takers: Record<string, (options: unknown) => unknown> = {
+      lock: (o) => anyLock(new Uint8Array(4096), o),
+      allocPinned: (o) => (allocPinned as (size: number, o: unknown) => unknown)(4096, o),
+      allocSecret: (o) => (allocSecret as (size: number, o: unknown) => unknown)(64, o),
+      lockCode: lockCode as (o: unknown) => unknown,
+      lockAll: lockAll as (o: unknown) => unknown,
+      setDiagnostics: setDiagnostics as (o: unknown) => unknown,
+      registerMetrics: registerMetrics as (o: unknown) => unknown,
+    };
+    for (const [name, call] of Object.entries(takers)) {
+      const array = Object.assign([], { captureStacks: true, current: true, label: 'x' });
+      let result: unknown;
+      t.throws(() => (result = call(array)), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }, `${name}([])`);
+      // Taken anyway (the bug): undo what it did, so the suite runs on.
+      if (name === 'lockAll' && result === undefined && stats().lockAll !== null) unlockAll();
+      (result as { release?: () => void; free?: () => void } | undefined)?.release?.();
+      (result as { free?: () => void } | undefined)?.free?.();
+    }
+    t.same(getDiagnostics(), diagnostics, 'diagnostics unchanged');
+    t.same(stats(), before, 'nothing locked');
+    t.end();
+  },
+);
 
 t.test('bad limits: type and range errors, limit unchanged', (t) => {
   const limit = getLockablePageLimit();

@@ -95,18 +95,22 @@ function tempDir(t: { teardown(fn: () => void): void }): string {
   return tmp;
 }
 
-t.test('SIGINT during the file-backed latency scenario: data files and directory removed', { skip: unbuildable }, async (t) => {
-  const tmp = tempDir(t);
-  const bench = startBench('latency', tmp);
-  const file = await waitFor(() => filesUnder(tmp).find((f) => f.endsWith('paged.dat')) ?? null, bench);
-  t.ok(file, `the benchmark made its data file (${file ?? 'none'})`);
-  bench.child.kill('SIGINT');
-  const { code } = await bench.exited;
-  t.equal(code, 130, 'exits with 128 + SIGINT');
-  t.match(bench.output(), /SIGINT: stopping and cleaning up/);
-  t.same(filesUnder(tmp), [], 'nothing of the benchmark left in TMPDIR');
-  t.notOk(alive(bench.child.pid!), 'the benchmark process is gone');
-});
+t.test(
+  'SIGINT during the file-backed latency scenario: data files and directory removed',
+  { skip: unbuildable },
+  async (t) => {
+    const tmp = tempDir(t);
+    const bench = startBench('latency', tmp);
+    const file = await waitFor(() => filesUnder(tmp).find((f) => f.endsWith('paged.dat')) ?? null, bench);
+    t.ok(file, `the benchmark made its data file (${file ?? 'none'})`);
+    bench.child.kill('SIGINT');
+    const { code } = await bench.exited;
+    t.equal(code, 130, 'exits with 128 + SIGINT');
+    t.match(bench.output(), /SIGINT: stopping and cleaning up/);
+    t.same(filesUnder(tmp), [], 'nothing of the benchmark left in TMPDIR');
+    t.notOk(alive(bench.child.pid!), 'the benchmark process is gone');
+  },
+);
 
 t.test('SIGINT while a jitter child runs: the child is stopped, files removed', { skip: unbuildable }, async (t) => {
   const tmp = tempDir(t);
@@ -124,19 +128,25 @@ t.test('SIGINT while a jitter child runs: the child is stopped, files removed', 
   for (const pid of pids ?? []) t.notOk(alive(pid), `jitter child ${pid} is gone`);
 });
 
-t.test('SIGINT while the pinned benchmark holds a hugetlb pool: the pool is put back', {
-  skip: unbuildable || (process.getuid?.() !== 0 ? 'needs root to size the hugetlb pool' : false) ||
-    (fs.existsSync('/proc/sys/vm/nr_hugepages') ? false : 'no hugetlb pool in this kernel'),
-}, async (t) => {
-  const poolSize = () => Number(fs.readFileSync('/proc/sys/vm/nr_hugepages', 'latin1').trim());
-  const original = poolSize();
-  const tmp = tempDir(t);
-  const bench = startBench('pinned', tmp);
-  const raised = await waitFor(() => (poolSize() > original ? poolSize() : null), bench);
-  t.ok(raised, `the benchmark sized the pool for its run (${raised ?? 'not seen'} pages)`);
-  bench.child.kill('SIGINT');
-  const { code } = await bench.exited;
-  t.ok(code === 130 || code === 0, `exits with 128 + SIGINT, or had just finished (${code})`);
-  t.equal(poolSize(), original, 'vm.nr_hugepages is as it was');
-  t.same(filesUnder(tmp), [], 'nothing of the benchmark left in TMPDIR');
-});
+t.test(
+  'SIGINT while the pinned benchmark holds a hugetlb pool: the pool is put back',
+  {
+    skip:
+      unbuildable ||
+      (process.getuid?.() !== 0 ? 'needs root to size the hugetlb pool' : false) ||
+      (fs.existsSync('/proc/sys/vm/nr_hugepages') ? false : 'no hugetlb pool in this kernel'),
+  },
+  async (t) => {
+    const poolSize = () => Number(fs.readFileSync('/proc/sys/vm/nr_hugepages', 'latin1').trim());
+    const original = poolSize();
+    const tmp = tempDir(t);
+    const bench = startBench('pinned', tmp);
+    const raised = await waitFor(() => (poolSize() > original ? poolSize() : null), bench);
+    t.ok(raised, `the benchmark sized the pool for its run (${raised ?? 'not seen'} pages)`);
+    bench.child.kill('SIGINT');
+    const { code } = await bench.exited;
+    t.ok(code === 130 || code === 0, `exits with 128 + SIGINT, or had just finished (${code})`);
+    t.equal(poolSize(), original, 'vm.nr_hugepages is as it was');
+    t.same(filesUnder(tmp), [], 'nothing of the benchmark left in TMPDIR');
+  },
+);

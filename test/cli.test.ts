@@ -15,8 +15,20 @@ const root = path.join(__dirname, '..');
 const cli = path.join(root, 'lib', 'cli', 'index.js');
 const MiB = 1024 * 1024;
 const CHECK_IDS = [
-  'rlimit', 'capability', 'swap', 'max-map-count', 'test-lock', 'on-fault', 'madvise', 'kernel',
-  'cgroup-limit', 'cgroup-protection', 'cap-effective', 'psi', 'hypervisor', 'huge-pages',
+  'rlimit',
+  'capability',
+  'swap',
+  'max-map-count',
+  'test-lock',
+  'on-fault',
+  'madvise',
+  'kernel',
+  'cgroup-limit',
+  'cgroup-protection',
+  'cap-effective',
+  'psi',
+  'hypervisor',
+  'huge-pages',
 ];
 
 // Without the test runner's NODE_OPTIONS hooks: the child is a plain node process.
@@ -69,8 +81,10 @@ t.test('lib/cli/ is built from the current src/cli/', (t) => {
   const built = statSync(cli).mtimeMs;
   for (const file of readdirSync(path.join(root, 'src', 'cli')).filter((f) => f.endsWith('.ts'))) {
     const js = path.join(root, 'lib', 'cli', file.replace(/\.ts$/, '.js'));
-    t.ok(existsSync(js) && statSync(js).mtimeMs >= statSync(path.join(root, 'src', 'cli', file)).mtimeMs,
-      `lib/ is not older than src/cli/${file} (else: npm run build:ts)`);
+    t.ok(
+      existsSync(js) && statSync(js).mtimeMs >= statSync(path.join(root, 'src', 'cli', file)).mtimeMs,
+      `lib/ is not older than src/cli/${file} (else: npm run build:ts)`,
+    );
   }
   t.ok(built > 0);
   t.end();
@@ -79,82 +93,123 @@ t.test('lib/cli/ is built from the current src/cli/', (t) => {
 const self = procStatus('self');
 const canLock64 = self.hasIpcLock || procMemlockLimit('self').soft >= 64 * MiB;
 
-t.test('doctor --json passes here, with every check', { skip: canLock64 ? false : 'needs CAP_IPC_LOCK or RLIMIT_MEMLOCK >= 64 MiB' }, (t) => {
-  const run = runCli(['doctor', '--json']);
-  t.equal(run.status, 0, run.stderr || run.stdout);
-  const report = JSON.parse(run.stdout);
-  t.equal(report.command, 'doctor');
-  t.equal(report.ok, true);
-  t.equal(report.sizeBytes, 64 * MiB, 'default --size is 64 MiB');
-  t.same(report.checks.map((c: Check) => c.id), CHECK_IDS, 'every check, in order');
-  for (const c of report.checks as Check[]) {
-    t.ok(['pass', 'warn'].includes(c.status), `${c.id}: ${c.status}`);
-    t.type(c.finding, 'string');
-    t.ok(c.finding.length > 0 && !c.finding.includes('\n'), `${c.id}: a one-line finding`);
-    t.ok(Array.isArray(c.remedy), `${c.id}: remedy is a list`);
-    if (c.status === 'pass') t.same(c.remedy, [], `${c.id}: no remedy when it passed`);
-    else t.ok(c.remedy.length > 0, `${c.id}: a remedy for a warning`);
-  }
-  t.equal(byId(report, 'test-lock').status, 'pass', 'the 64 MiB test lock worked');
-  const thp = /\[(\w+)\]/.exec(readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'latin1'))?.[1];
-  t.match(byId(report, 'huge-pages').finding, new RegExp(`transparent huge pages ${thp === 'never' ? 'off' : thp}`),
-    'huge pages: the THP mode, as /sys says');
-  t.equal(report.summary.pass + report.summary.warn + report.summary.fail, CHECK_IDS.length);
-  t.equal(report.summary.fail, 0);
-  t.end();
-});
-
-t.test('doctor (human) prints one line per check and a summary', { skip: canLock64 ? false : 'needs CAP_IPC_LOCK or RLIMIT_MEMLOCK >= 64 MiB' }, (t) => {
-  const run = runCli(['doctor', '--size', '1']);
-  t.equal(run.status, 0, run.stderr || run.stdout);
-  t.notMatch(run.stdout, ESCAPE, 'no colour on a pipe');
-  t.match(run.stdout, /test size 1 MiB/);
-  for (const title of ['RLIMIT_MEMLOCK', 'CAP_IPC_LOCK', 'swap', 'vm.max_map_count', 'test lock', 'MLOCK_ONFAULT', 'MADV_DONTDUMP', 'kernel']) {
-    t.match(run.stdout, new RegExp(`^(PASS|WARN)  ${title}`, 'm'), title);
-  }
-  t.match(run.stdout, /locked and released 1 MiB/);
-  t.match(run.stdout, /\d passed, \d warnings?, 0 failed/);
-  t.end();
-});
-
-t.test('doctor without CAP_IPC_LOCK under a 64 KiB RLIMIT_MEMLOCK fails with the fixes', { skip: cannotDropPrivileges() ?? false }, (t) => {
-  const run = runCli(['doctor', '--json'], unprivileged(65536));
-  t.equal(run.status, 1, 'exit code 1: a check failed');
-  const report = JSON.parse(run.stdout);
-  t.equal(report.ok, false);
-  t.equal(report.capIpcLock, false);
-  t.same(report.rlimitMemlock, { soft: 65536, hard: 65536 });
-  t.same(report.checks.map((c: Check) => c.id), CHECK_IDS);
-  const rlimit = byId(report, 'rlimit');
-  const testLock = byId(report, 'test-lock');
-  t.equal(rlimit.status, 'fail', 'the rlimit check fails');
-  t.equal(testLock.status, 'fail', 'the test lock fails');
-  t.equal(byId(report, 'capability').status, 'warn', 'CAP_IPC_LOCK not held: a warning, not a pass');
-  t.equal(testLock.error?.code, 'ENOMEM', 'with the MemlockError code');
-  t.equal(testLock.error?.syscall, 'mlock');
-  for (const c of [rlimit, testLock]) {
-    const remedy = c.remedy.join('\n');
-    for (const fix of ['ulimit -l', 'LimitMEMLOCK=infinity', '--ulimit memlock=-1:-1', 'IPC_LOCK', 'securityContext.capabilities.add']) {
-      t.ok(remedy.includes(fix), `${c.id}: the remedy mentions ${fix}`);
+t.test(
+  'doctor --json passes here, with every check',
+  { skip: canLock64 ? false : 'needs CAP_IPC_LOCK or RLIMIT_MEMLOCK >= 64 MiB' },
+  (t) => {
+    const run = runCli(['doctor', '--json']);
+    t.equal(run.status, 0, run.stderr || run.stdout);
+    const report = JSON.parse(run.stdout);
+    t.equal(report.command, 'doctor');
+    t.equal(report.ok, true);
+    t.equal(report.sizeBytes, 64 * MiB, 'default --size is 64 MiB');
+    t.same(
+      report.checks.map((c: Check) => c.id),
+      CHECK_IDS,
+      'every check, in order',
+    );
+    for (const c of report.checks as Check[]) {
+      t.ok(['pass', 'warn'].includes(c.status), `${c.id}: ${c.status}`);
+      t.type(c.finding, 'string');
+      t.ok(c.finding.length > 0 && !c.finding.includes('\n'), `${c.id}: a one-line finding`);
+      t.ok(Array.isArray(c.remedy), `${c.id}: remedy is a list`);
+      if (c.status === 'pass') t.same(c.remedy, [], `${c.id}: no remedy when it passed`);
+      else t.ok(c.remedy.length > 0, `${c.id}: a remedy for a warning`);
     }
-  }
-  t.ok(report.summary.fail >= 2);
+    t.equal(byId(report, 'test-lock').status, 'pass', 'the 64 MiB test lock worked');
+    const thp = /\[(\w+)\]/.exec(readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'latin1'))?.[1];
+    t.match(
+      byId(report, 'huge-pages').finding,
+      new RegExp(`transparent huge pages ${thp === 'never' ? 'off' : thp}`),
+      'huge pages: the THP mode, as /sys says',
+    );
+    t.equal(report.summary.pass + report.summary.warn + report.summary.fail, CHECK_IDS.length);
+    t.equal(report.summary.fail, 0);
+    t.end();
+  },
+);
 
-  const human = runCli(['doctor'], unprivileged(65536));
-  t.equal(human.status, 1);
-  t.match(human.stdout, /^FAIL {2}RLIMIT_MEMLOCK +64 KiB soft \/ 64 KiB hard/m);
-  t.match(human.stdout, /^FAIL {2}test lock +lock\(\) of 64 MiB refused: ENOMEM from mlock/m);
-  t.match(human.stdout, /fix: shell: ulimit -l/);
-  t.end();
-});
+t.test(
+  'doctor (human) prints one line per check and a summary',
+  { skip: canLock64 ? false : 'needs CAP_IPC_LOCK or RLIMIT_MEMLOCK >= 64 MiB' },
+  (t) => {
+    const run = runCli(['doctor', '--size', '1']);
+    t.equal(run.status, 0, run.stderr || run.stdout);
+    t.notMatch(run.stdout, ESCAPE, 'no colour on a pipe');
+    t.match(run.stdout, /test size 1 MiB/);
+    for (const title of [
+      'RLIMIT_MEMLOCK',
+      'CAP_IPC_LOCK',
+      'swap',
+      'vm.max_map_count',
+      'test lock',
+      'MLOCK_ONFAULT',
+      'MADV_DONTDUMP',
+      'kernel',
+    ]) {
+      t.match(run.stdout, new RegExp(`^(PASS|WARN)  ${title}`, 'm'), title);
+    }
+    t.match(run.stdout, /locked and released 1 MiB/);
+    t.match(run.stdout, /\d passed, \d warnings?, 0 failed/);
+    t.end();
+  },
+);
+
+t.test(
+  'doctor without CAP_IPC_LOCK under a 64 KiB RLIMIT_MEMLOCK fails with the fixes',
+  { skip: cannotDropPrivileges() ?? false },
+  (t) => {
+    const run = runCli(['doctor', '--json'], unprivileged(65536));
+    t.equal(run.status, 1, 'exit code 1: a check failed');
+    const report = JSON.parse(run.stdout);
+    t.equal(report.ok, false);
+    t.equal(report.capIpcLock, false);
+    t.same(report.rlimitMemlock, { soft: 65536, hard: 65536 });
+    t.same(
+      report.checks.map((c: Check) => c.id),
+      CHECK_IDS,
+    );
+    const rlimit = byId(report, 'rlimit');
+    const testLock = byId(report, 'test-lock');
+    t.equal(rlimit.status, 'fail', 'the rlimit check fails');
+    t.equal(testLock.status, 'fail', 'the test lock fails');
+    t.equal(byId(report, 'capability').status, 'warn', 'CAP_IPC_LOCK not held: a warning, not a pass');
+    t.equal(testLock.error?.code, 'ENOMEM', 'with the MemlockError code');
+    t.equal(testLock.error?.syscall, 'mlock');
+    for (const c of [rlimit, testLock]) {
+      const remedy = c.remedy.join('\n');
+      for (const fix of [
+        'ulimit -l',
+        'LimitMEMLOCK=infinity',
+        '--ulimit memlock=-1:-1',
+        'IPC_LOCK',
+        'securityContext.capabilities.add',
+      ]) {
+        t.ok(remedy.includes(fix), `${c.id}: the remedy mentions ${fix}`);
+      }
+    }
+    t.ok(report.summary.fail >= 2);
+
+    const human = runCli(['doctor'], unprivileged(65536));
+    t.equal(human.status, 1);
+    t.match(human.stdout, /^FAIL {2}RLIMIT_MEMLOCK +64 KiB soft \/ 64 KiB hard/m);
+    t.match(human.stdout, /^FAIL {2}test lock +lock\(\) of 64 MiB refused: ENOMEM from mlock/m);
+    t.match(human.stdout, /fix: shell: ulimit -l/);
+    t.end();
+  },
+);
 
 t.test('status of another process that locks 4 MiB', async (t) => {
   // env execs node: the child's pid is the fixture's.
-  const child = spawn(PLAIN[0]!, [...PLAIN.slice(1), process.execPath, '--import', 'tsx', path.join(FIXTURES, 'cli-locker.ts')], {
-    cwd: root,
-    env,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    PLAIN[0]!,
+    [...PLAIN.slice(1), process.execPath, '--import', 'tsx', path.join(FIXTURES, 'cli-locker.ts')],
+    {
+      cwd: root,
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   t.teardown(() => {
     child.kill();
   });
@@ -187,16 +242,20 @@ t.test('status of another process that locks 4 MiB', async (t) => {
   const { soft, hard } = procMemlockLimit(Number(pid));
   t.same(report.rlimitMemlock, { soft: soft === Infinity ? null : soft, hard: hard === Infinity ? null : hard });
   t.equal(report.lockedMappings, 1, 'one locked mapping');
-  t.same(report.topMappings[0], {
-    start,
-    end,
-    perms: 'rw-p',
-    path: '',
-    sizeBytes: 4 * MiB,
-    lockedBytes: 4 * MiB,
-    vmLocked: true,
-    onFault: false,
-  }, 'the top mapping is the locked region');
+  t.same(
+    report.topMappings[0],
+    {
+      start,
+      end,
+      perms: 'rw-p',
+      path: '',
+      sizeBytes: 4 * MiB,
+      lockedBytes: 4 * MiB,
+      vmLocked: true,
+      onFault: false,
+    },
+    'the top mapping is the locked region',
+  );
 
   const human = runCli(['status', '--pid', pid]);
   t.equal(human.status, 0, human.stderr);
@@ -206,7 +265,11 @@ t.test('status of another process that locks 4 MiB', async (t) => {
   t.match(human.stdout, /^ +smaps Locked: +4 MiB/m);
   t.match(human.stdout, /^ +CAP_IPC_LOCK +(yes|no)/m);
   t.match(human.stdout, new RegExp(`^ +mappings +\\d+ of ${report.maxMappings}`, 'm'));
-  t.match(human.stdout, new RegExp(`^ +${start}-${end} +rw-p +4 MiB +4 MiB +lo +\\[anon\\]$`, 'm'), 'the mapping, aligned');
+  t.match(
+    human.stdout,
+    new RegExp(`^ +${start}-${end} +rw-p +4 MiB +4 MiB +lo +\\[anon\\]$`, 'm'),
+    'the mapping, aligned',
+  );
 
   const watched = runCli(['status', '--pid', pid, '--json', '--watch', '0.2', '--count', '3', '--top', '1']);
   t.equal(watched.status, 0, watched.stderr);
@@ -280,26 +343,30 @@ t.test('bad input: exit code 2, one line and the usage on stderr, no stack', (t)
   t.end();
 });
 
-t.test('status of a process that may not be read: exit code 2', { skip: cannotDropPrivileges() ?? false }, async (t) => {
-  // The target runs as nobody; the CLI runs as root (so it can read a
-  // checkout only root may read, such as a clone in a mktemp -d directory)
-  // with every capability dropped: without CAP_SYS_PTRACE the kernel's
-  // ptrace access check refuses another user's /proc/<pid>/smaps*.
-  const target = spawn(AS_NOBODY[0]!, [...AS_NOBODY.slice(1), 'sleep', '300'], { stdio: 'ignore' });
-  t.teardown(() => {
-    target.kill();
-  });
-  const pid = String(target.pid);
-  // setpriv execs sleep once it is nobody.
-  await until(() => (readProc(`/proc/${pid}/comm`).trim() === 'sleep' ? true : undefined));
-  t.match(readProc(`/proc/${pid}/status`), /^Uid:\s+65534\s/m, 'the target runs as nobody');
-  const allowed = runCli(['status', '--pid', pid, '--json']);
-  t.equal(allowed.status, 0, `with its capabilities, root reads it: ${allowed.stderr}`);
-  const run = runCli(['status', '--pid', pid], ['setpriv', '--inh-caps=-all', '--bounding-set=-all']);
-  t.equal(run.status, 2, run.stderr);
-  t.match(run.stderr, new RegExp(`^memlock: cannot read /proc/${pid}: permission denied`));
-  t.notMatch(run.stderr, /^\s+at /m);
-});
+t.test(
+  'status of a process that may not be read: exit code 2',
+  { skip: cannotDropPrivileges() ?? false },
+  async (t) => {
+    // The target runs as nobody; the CLI runs as root (so it can read a
+    // checkout only root may read, such as a clone in a mktemp -d directory)
+    // with every capability dropped: without CAP_SYS_PTRACE the kernel's
+    // ptrace access check refuses another user's /proc/<pid>/smaps*.
+    const target = spawn(AS_NOBODY[0]!, [...AS_NOBODY.slice(1), 'sleep', '300'], { stdio: 'ignore' });
+    t.teardown(() => {
+      target.kill();
+    });
+    const pid = String(target.pid);
+    // setpriv execs sleep once it is nobody.
+    await until(() => (readProc(`/proc/${pid}/comm`).trim() === 'sleep' ? true : undefined));
+    t.match(readProc(`/proc/${pid}/status`), /^Uid:\s+65534\s/m, 'the target runs as nobody');
+    const allowed = runCli(['status', '--pid', pid, '--json']);
+    t.equal(allowed.status, 0, `with its capabilities, root reads it: ${allowed.stderr}`);
+    const run = runCli(['status', '--pid', pid], ['setpriv', '--inh-caps=-all', '--bounding-set=-all']);
+    t.equal(run.status, 2, run.stderr);
+    t.match(run.stderr, new RegExp(`^memlock: cannot read /proc/${pid}: permission denied`));
+    t.notMatch(run.stderr, /^\s+at /m);
+  },
+);
 
 t.test('status of a zombie: exit code 2, and it says so (ESRCH)', async (t) => {
   // sh starts a child and becomes sleep, which never reaps it: once the
@@ -312,11 +379,17 @@ t.test('status of a zombie: exit code 2, and it says so (ESRCH)', async (t) => {
     const child = readProc(`/proc/${parent.pid}/task/${parent.pid}/children`).trim();
     return child !== '' && /^State:\s+Z/m.test(readProc(`/proc/${child}/status`)) ? child : undefined;
   });
-  for (const args of [['status', '--pid', zombie], ['status', '--pid', zombie, '--json']]) {
+  for (const args of [
+    ['status', '--pid', zombie],
+    ['status', '--pid', zombie, '--json'],
+  ]) {
     const run = runCli(args);
     t.equal(run.status, 2, `memlock ${args.join(' ')}: exit code 2`);
     t.equal(run.stdout, '', 'nothing on stdout');
-    t.match(run.stderr, new RegExp(`^memlock: process ${zombie} is a zombie: .*parent \\(pid ${parent.pid}\\).* \\(ESRCH\\)\n`));
+    t.match(
+      run.stderr,
+      new RegExp(`^memlock: process ${zombie} is a zombie: .*parent \\(pid ${parent.pid}\\).* \\(ESRCH\\)\n`),
+    );
     t.match(run.stderr.split('\n')[1], /^usage: memlock status/);
     t.notMatch(run.stderr, /^\s+at /m);
   }

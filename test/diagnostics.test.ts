@@ -84,9 +84,17 @@ t.test("a label reads back as given: '' is a label, not none (lock and allocPinn
   const address = binding.addressOf(view);
   const ofView = () => locks().filter((l) => l.start >= address && l.start < address + 3 * pageSize);
   const held = [lock(view, { label: '' }), lock(view), lock(view, { label: '\0x' }), lock(view, { label: '\0' })];
-  t.same(held.map((h) => h.label), ['', undefined, '\0x', '\0'], 'on the handles');
+  t.same(
+    held.map((h) => h.label),
+    ['', undefined, '\0x', '\0'],
+    'on the handles',
+  );
   const listed = ofView();
-  t.same(listed.map((l) => l.label), ['', undefined, '\0x', '\0'], 'in locks()');
+  t.same(
+    listed.map((l) => l.label),
+    ['', undefined, '\0x', '\0'],
+    'in locks()',
+  );
   t.ok(Object.hasOwn(listed[0]!, 'label') && !Object.hasOwn(listed[1]!, 'label'), "'' is there; no label is not");
   for (const h of held) h.release();
 
@@ -104,7 +112,10 @@ t.test('locks() shows sticky pages', (t) => {
   for (let i = 0; i < 0xffff; i += 1) held.push(lock(view));
   const address = binding.addressOf(view);
   const listed = locks().filter((l) => l.start === address);
-  t.ok(listed.every((l) => l.sticky && l.count === 0xffff), 'every lock on it reports sticky');
+  t.ok(
+    listed.every((l) => l.sticky && l.count === 0xffff),
+    'every lock on it reports sticky',
+  );
   for (const h of held) h.release();
   t.end();
 });
@@ -126,42 +137,57 @@ t.test('locks() is oldest first, also when a lock reuses a released slot', (t) =
   a.release();
   const c = lock(page(4)); // reuses A's slot
   const mine = locks().filter((l) => l.start >= address && l.start < address + 5 * pageSize);
-  t.same(mine.map((l) => (l.start - address) / pageSize), [3, 4], 'B then C');
-  const ids = binding.locks().filter((l) => l.start >= address && l.start < address + 5 * pageSize).map((l) => l.id);
+  t.same(
+    mine.map((l) => (l.start - address) / pageSize),
+    [3, 4],
+    'B then C',
+  );
+  const ids = binding
+    .locks()
+    .filter((l) => l.start >= address && l.start < address + 5 * pageSize)
+    .map((l) => l.id);
   t.ok(ids[0]! > ids[1]!, `in taking order, not id order (ids ${ids.join(', ')})`);
   b.release();
   c.release();
   t.end();
 });
 
-t.test('verify() agrees with the kernel, and reports pages unlocked behind its back', { skip: NO_TESTING_BUILD || needs('kernelAccount') }, (t) => {
-  const view = alignedPages(8);
-  const held = lock(view);
-  const before = verify();
-  t.ok(before.ok, 'the kernel agrees');
-  t.equal(before.missingPages, 0);
-  t.ok(before.countedPages >= 8);
-  t.equal(hooks().rawMunlock(view.subarray(2 * pageSize, 5 * pageSize)), 0, 'munlock behind memlock\'s back');
-  const after = verify();
-  t.notOk(after.ok, 'verify notices');
-  t.equal(after.missingPages, 3);
-  t.same(after.missing, [{ address: binding.addressOf(view) + 2 * pageSize, bytes: 3 * pageSize }]);
-  held.release();
-  t.ok(verify().ok, 'consistent again once released');
-  t.end();
-});
+t.test(
+  'verify() agrees with the kernel, and reports pages unlocked behind its back',
+  { skip: NO_TESTING_BUILD || needs('kernelAccount') },
+  (t) => {
+    const view = alignedPages(8);
+    const held = lock(view);
+    const before = verify();
+    t.ok(before.ok, 'the kernel agrees');
+    t.equal(before.missingPages, 0);
+    t.ok(before.countedPages >= 8);
+    t.equal(hooks().rawMunlock(view.subarray(2 * pageSize, 5 * pageSize)), 0, "munlock behind memlock's back");
+    const after = verify();
+    t.notOk(after.ok, 'verify notices');
+    t.equal(after.missingPages, 3);
+    t.same(after.missing, [{ address: binding.addressOf(view) + 2 * pageSize, bytes: 3 * pageSize }]);
+    held.release();
+    t.ok(verify().ok, 'consistent again once released');
+    t.end();
+  },
+);
 
-t.test('verify() while workers lock and release their own buffers: every report is ok', { skip: needs('kernelAccount') }, (t) => {
-  const child = runFixture('verify-workers.ts');
-  t.equal(child.status, 0, child.stderr.slice(0, 300));
-  const r = JSON.parse(child.stdout);
-  t.same(r.rounds, [40_000, 40_000, 40_000], 'every worker did its rounds');
-  t.equal(r.verifies, 200, 'the main thread verified 200 times');
-  t.equal(r.badCount, 0, `no report said ok: false (${r.whileBusy} of them while workers were locking)`);
-  t.same(r.bad, []);
-  t.ok(r.final.ok, 'and the last one, with everything released');
-  t.end();
-});
+t.test(
+  'verify() while workers lock and release their own buffers: every report is ok',
+  { skip: needs('kernelAccount') },
+  (t) => {
+    const child = runFixture('verify-workers.ts');
+    t.equal(child.status, 0, child.stderr.slice(0, 300));
+    const r = JSON.parse(child.stdout);
+    t.same(r.rounds, [40_000, 40_000, 40_000], 'every worker did its rounds');
+    t.equal(r.verifies, 200, 'the main thread verified 200 times');
+    t.equal(r.badCount, 0, `no report said ok: false (${r.whileBusy} of them while workers were locking)`);
+    t.same(r.bad, []);
+    t.ok(r.final.ok, 'and the last one, with everything released');
+    t.end();
+  },
+);
 
 t.test('channels: lock and release, with the documented fields', (t) => {
   const locked = listen<LockMessage>(t, 'memlock:lock');
@@ -206,12 +232,32 @@ t.test('channels: memlock:limit when the lockable-page limit refuses secret memo
   setLockablePageLimit(locked);
   t.throws(() => allocSecret(3 * pageSize, { placement: 'guarded' }), { code: 'ERR_MEMLOCK_LIMIT' });
   t.equal(limited.length, 1, 'a guarded secret');
-  t.same(limited[0], { view: undefined, pages: 3, newPages: 3, lockedPages: locked, limitPages: locked, label: 'memlock: guarded secret' },
-    'its three pages (not the guard pages), no view, labelled as locks() shows such memory');
+  t.same(
+    limited[0],
+    {
+      view: undefined,
+      pages: 3,
+      newPages: 3,
+      lockedPages: locked,
+      limitPages: locked,
+      label: 'memlock: guarded secret',
+    },
+    'its three pages (not the guard pages), no view, labelled as locks() shows such memory',
+  );
   t.throws(() => allocSecret(32), { code: 'ERR_MEMLOCK_LIMIT' });
   t.equal(limited.length, 2, 'a pooled secret that needs a new slab');
-  t.same(limited[1], { view: undefined, pages: 1, newPages: 1, lockedPages: locked, limitPages: locked, label: 'memlock: secret memory' },
-    "the new slab's one page");
+  t.same(
+    limited[1],
+    {
+      view: undefined,
+      pages: 1,
+      newPages: 1,
+      lockedPages: locked,
+      limitPages: locked,
+      label: 'memlock: secret memory',
+    },
+    "the new slab's one page",
+  );
   const unlocked = allocSecret(32, { lock: 'best-effort' });
   t.equal(unlocked.locked, false);
   t.equal(limited.length, 2, 'best-effort is not refused: no message');
@@ -220,20 +266,38 @@ t.test('channels: memlock:limit when the lockable-page limit refuses secret memo
 });
 
 // /dev/null bound over the file in a mount namespace of the child's own.
-const EMPTY_MAX_MAP_COUNT = ['unshare', '--mount', 'sh', '-c', 'mount --bind /dev/null /proc/sys/vm/max_map_count && exec "$@"', 'sh'];
-const cannotEmpty = process.getuid?.() !== 0 || !hasCommand('unshare') ? 'needs root and unshare to empty vm.max_map_count for a child'
-  : spawnSync(EMPTY_MAX_MAP_COUNT[0]!, [...EMPTY_MAX_MAP_COUNT.slice(1), 'true']).status !== 0 ? 'cannot make a mount namespace here' : false;
+const EMPTY_MAX_MAP_COUNT = [
+  'unshare',
+  '--mount',
+  'sh',
+  '-c',
+  'mount --bind /dev/null /proc/sys/vm/max_map_count && exec "$@"',
+  'sh',
+];
+const cannotEmpty =
+  process.getuid?.() !== 0 || !hasCommand('unshare')
+    ? 'needs root and unshare to empty vm.max_map_count for a child'
+    : spawnSync(EMPTY_MAX_MAP_COUNT[0]!, [...EMPTY_MAX_MAP_COUNT.slice(1), 'true']).status !== 0
+      ? 'cannot make a mount namespace here'
+      : false;
 
-t.test('an empty vm.max_map_count is unreadable (ERR_MEMLOCK_PROC_FORMAT), not a cap of 0', { skip: needs('kernelAccount') || cannotEmpty }, (t) => {
-  const child = runFixture('empty-max-map-count.ts', { prefix: EMPTY_MAX_MAP_COUNT });
-  t.equal(child.status, 0, child.stderr.slice(-2000));
-  const r = JSON.parse(child.stdout) as { kernelStatus: { code: string; isMemlockError: boolean } | null; doctor: { status: string; code: string } };
-  t.match(r.kernelStatus, { isMemlockError: true, code: 'ERR_MEMLOCK_PROC_FORMAT' }, 'kernelStatus() throws');
-  t.same(r.doctor, { status: 'fail', code: 'ERR_MEMLOCK_PROC_FORMAT' }, 'doctor says it could not check');
-  t.end();
-});
+t.test(
+  'an empty vm.max_map_count is unreadable (ERR_MEMLOCK_PROC_FORMAT), not a cap of 0',
+  { skip: needs('kernelAccount') || cannotEmpty },
+  (t) => {
+    const child = runFixture('empty-max-map-count.ts', { prefix: EMPTY_MAX_MAP_COUNT });
+    t.equal(child.status, 0, child.stderr.slice(-2000));
+    const r = JSON.parse(child.stdout) as {
+      kernelStatus: { code: string; isMemlockError: boolean } | null;
+      doctor: { status: string; code: string };
+    };
+    t.match(r.kernelStatus, { isMemlockError: true, code: 'ERR_MEMLOCK_PROC_FORMAT' }, 'kernelStatus() throws');
+    t.same(r.doctor, { status: 'fail', code: 'ERR_MEMLOCK_PROC_FORMAT' }, 'doctor says it could not check');
+    t.end();
+  },
+);
 
-t.test('kernelStatus() gives the kernel\'s figures', { skip: needs('kernelAccount') }, (t) => {
+t.test("kernelStatus() gives the kernel's figures", { skip: needs('kernelAccount') }, (t) => {
   const view = alignedPages(1024); // 4 MiB
   const before = kernelStatus();
   const held = lock(view);

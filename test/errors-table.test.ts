@@ -17,9 +17,11 @@ t.test('the MemlockLibraryCode union, README and src/ name the same library code
 
   const readme = read('README.md');
   const start = readme.indexOf('Everything else is a `MemlockError`:');
-  t.not(start, -1, "README has the MemlockError table");
+  t.not(start, -1, 'README has the MemlockError table');
   const rows = readme.slice(start).split('\n\n')[1]!.split('\n');
-  const documented = new Set(rows.map((row) => /^\| `(ERR_[A-Z_]+)` \|/.exec(row)?.[1]).filter((code) => code !== undefined));
+  const documented = new Set(
+    rows.map((row) => /^\| `(ERR_[A-Z_]+)` \|/.exec(row)?.[1]).filter((code) => code !== undefined),
+  );
   t.same([...typed].sort(), [...documented].sort(), "the union's codes are README's");
 
   const thrown = new Set<string>();

@@ -19,7 +19,15 @@ interface Account {
   secrets: number;
   pinned: number;
 }
-const EMPTY: Account = { heldLocks: 0, lockedPages: 0, stickyPages: 0, missingBytes: 0, ok: true, secrets: 0, pinned: 0 };
+const EMPTY: Account = {
+  heldLocks: 0,
+  lockedPages: 0,
+  stickyPages: 0,
+  missingBytes: 0,
+  ok: true,
+  secrets: 0,
+  pinned: 0,
+};
 
 function scenario<T>(t: Test, name: string, options: { node?: string[]; testingBuild?: boolean } = {}): T {
   const { NODE_OPTIONS: _runnerHooks, ...env } = process.env;
@@ -43,7 +51,11 @@ t.test('a worker terminated, or out of heap, while it holds secrets, pinned buff
     'worker-ends-holding',
   );
   t.equal(r.afterTerminate.exitCode, 1, 'terminate() ended the worker, and only the worker');
-  t.equal(r.afterOom.errorCode, 'ERR_WORKER_OUT_OF_MEMORY', 'out of heap ends the worker with its own error, not the process');
+  t.equal(
+    r.afterOom.errorCode,
+    'ERR_WORKER_OUT_OF_MEMORY',
+    'out of heap ends the worker with its own error, not the process',
+  );
   t.same(r.account, EMPTY, "what the workers held left the table with them, and the kernel's account agrees");
   t.end();
 });
@@ -56,25 +68,34 @@ t.test("memlock memory made in 'exit' listeners, after every other and after all
 
 t.test('another addon detaches memlock-owned memory, or memory memlock has locked', { skip: NO_TESTING_BUILD }, (t) => {
   type Outcome = { status: number; detached: boolean; freeThrew: string | null; freed: boolean };
-  const r = scenario<Record<'pooled' | 'guarded' | 'pinned', Outcome> & { sodium: { detached: boolean; released: boolean }; account: Account }>(
-    t,
-    'foreign-detach',
-    { testingBuild: true },
-  );
+  const r = scenario<
+    Record<'pooled' | 'guarded' | 'pinned', Outcome> & {
+      sodium: { detached: boolean; released: boolean };
+      account: Account;
+    }
+  >(t, 'foreign-detach', { testingBuild: true });
   for (const kind of ['pooled', 'guarded', 'pinned'] as const) {
     t.equal(r[kind].status, 0, `${kind}: napi_detach_arraybuffer succeeded (no abort, whatever the Node line)`);
     t.ok(r[kind].detached, `${kind}: the Buffer is detached`);
     t.equal(r[kind].freeThrew, null, `${kind}: free() afterwards does not throw`);
     t.ok(r[kind].freed, `${kind}: and reports it freed`);
   }
-  t.ok(r.sodium.detached && r.sodium.released, "sodium_free() of a locked sodium_malloc buffer, then the lock's release");
+  t.ok(
+    r.sodium.detached && r.sodium.released,
+    "sodium_free() of a locked sodium_malloc buffer, then the lock's release",
+  );
   t.same(r.account, EMPTY, 'every secret and pinned buffer was freed, no count left, the kernel agrees');
   t.end();
 });
 
 t.test("lockCode() and workers: a worker's code leaves the table with the worker", (t) => {
   const r = scenario<{
-    withWorkers: number; afterExit: Account; expectedPages: number; counted: number; races: string[]; end: Account;
+    withWorkers: number;
+    afterExit: Account;
+    expectedPages: number;
+    counted: number;
+    races: string[];
+    end: Account;
   }>(t, 'lock-code-workers');
   t.ok(r.withWorkers > 0, `lockCode() locked ${r.withWorkers} mappings with three workers running`);
   t.equal(r.afterExit.missingBytes, 0, 'after they exit, verify() finds no counted page the kernel has not locked');
@@ -107,18 +128,27 @@ t.test('a SharedArrayBuffer made sticky in a worker, then freed by every thread'
   t.end();
 });
 
-t.test('ArrayBuffer.prototype.transfer captured before memlock loaded', { skip: HAS_TRANSFER ? false : 'Node 20 has no ArrayBuffer.prototype.transfer' }, (t) => {
-  type Moved = { freeThrew: string | null; freed: boolean; movedBytesZero: boolean };
-  const r = scenario<{ pooled: Moved; guarded: Moved; lockedMove: { counted: boolean; ok: boolean }; account: Account }>(
-    t,
-    'captured-transfer',
-  );
-  for (const placement of ['pooled', 'guarded'] as const) {
-    t.equal(r[placement].freeThrew, null, `${placement}: free() of the moved secret works`);
-    t.ok(r[placement].freed, `${placement}: and says it is freed`);
-    t.ok(r[placement].movedBytesZero, `${placement}: the buffer it moved into reads zeros: the secret is unreachable`);
-  }
-  t.ok(r.lockedMove.counted && r.lockedMove.ok, "a locked buffer's moved memory is still counted and locked");
-  t.same(r.account, EMPTY, 'moved secrets are freed once their new buffers are collected');
-  t.end();
-});
+t.test(
+  'ArrayBuffer.prototype.transfer captured before memlock loaded',
+  { skip: HAS_TRANSFER ? false : 'Node 20 has no ArrayBuffer.prototype.transfer' },
+  (t) => {
+    type Moved = { freeThrew: string | null; freed: boolean; movedBytesZero: boolean };
+    const r = scenario<{
+      pooled: Moved;
+      guarded: Moved;
+      lockedMove: { counted: boolean; ok: boolean };
+      account: Account;
+    }>(t, 'captured-transfer');
+    for (const placement of ['pooled', 'guarded'] as const) {
+      t.equal(r[placement].freeThrew, null, `${placement}: free() of the moved secret works`);
+      t.ok(r[placement].freed, `${placement}: and says it is freed`);
+      t.ok(
+        r[placement].movedBytesZero,
+        `${placement}: the buffer it moved into reads zeros: the secret is unreachable`,
+      );
+    }
+    t.ok(r.lockedMove.counted && r.lockedMove.ok, "a locked buffer's moved memory is still counted and locked");
+    t.same(r.account, EMPTY, 'moved secrets are freed once their new buffers are collected');
+    t.end();
+  },
+);

@@ -22,14 +22,28 @@ t.test('every executable file mapping is locked, counted and labelled; release r
     [],
     'VmFlags lo on each of them',
   );
-  t.same(mapped.filter((m) => m.rssBytes !== m.end - m.start).map((m) => m.path), [], 'each wholly resident (Rss)');
+  t.same(
+    mapped.filter((m) => m.rssBytes !== m.end - m.start).map((m) => m.path),
+    [],
+    'each wholly resident (Rss)',
+  );
   // smaps Locked: is proportional (Pss): a page every process maps (libdl's
   // one page) rounds to 0 kB there. VmLck counts the locked mappings whole.
   t.equal(vmLockedBytes() - vmLckBefore, handle.bytes, 'VmLck grew by exactly the bytes locked');
   t.equal(handle.mappings.length, mapped.length, 'the handle lists each');
-  t.equal(handle.bytes, mapped.reduce((sum, m) => sum + m.end - m.start, 0), 'and the bytes they cover');
-  t.ok(handle.mappings.some((m) => m.path === realpathSync(process.execPath)), 'node itself is among them');
-  t.ok(handle.mappings.some((m) => m.path.endsWith('.node')), 'and the addon');
+  t.equal(
+    handle.bytes,
+    mapped.reduce((sum, m) => sum + m.end - m.start, 0),
+    'and the bytes they cover',
+  );
+  t.ok(
+    handle.mappings.some((m) => m.path === realpathSync(process.execPath)),
+    'node itself is among them',
+  );
+  t.ok(
+    handle.mappings.some((m) => m.path.endsWith('.node')),
+    'and the addon',
+  );
   const labelled = locks().filter((l) => l.label?.startsWith('code /'));
   t.equal(labelled.length, mapped.length, 'locks() shows one lock per mapping, labelled with its file');
   t.equal(stats().lockedPages, before.lockedPages + handle.bytes / binding.pageSize, 'counted page by page');
@@ -38,26 +52,45 @@ t.test('every executable file mapping is locked, counted and labelled; release r
   const nested = lockCode();
   handle.release();
   t.ok(handle.released);
-  t.ok(codeMappings().every((m) => m.flags.includes('lo')), 'a second lockCode keeps them locked');
+  t.ok(
+    codeMappings().every((m) => m.flags.includes('lo')),
+    'a second lockCode keeps them locked',
+  );
   nested.release();
-  t.same(codeMappings().filter((m) => m.flags.includes('lo')).map((m) => m.path), [], 'the last release unlocks them all');
+  t.same(
+    codeMappings()
+      .filter((m) => m.flags.includes('lo'))
+      .map((m) => m.path),
+    [],
+    'the last release unlocks them all',
+  );
   t.equal(stats().lockedPages, before.lockedPages);
   t.equal(stats().vmLckBytes, before.vmLckBytes, 'VmLck as before');
   handle.release();
   t.end();
 });
 
-t.test('refused by RLIMIT_MEMLOCK without CAP_IPC_LOCK: its errno, nothing left locked', { skip: cannotDropPrivileges() ?? false }, (t) => {
-  const child = runFixture('lock-code-rlimit.ts', { prefix: unprivileged(1 << 20) });
-  t.equal(child.status, 0, child.stderr.slice(-2000));
-  const r = JSON.parse(child.stdout) as { code: string; syscall: string; vmLck: number; heldLocks: number; lockedPages: number };
-  t.equal(r.code, 'ENOMEM');
-  t.equal(r.syscall, 'mlock');
-  t.equal(r.vmLck, 0, 'VmLck 0: the mappings locked before the refusal were unlocked again');
-  t.equal(r.heldLocks, 0);
-  t.equal(r.lockedPages, 0);
-  t.end();
-});
+t.test(
+  'refused by RLIMIT_MEMLOCK without CAP_IPC_LOCK: its errno, nothing left locked',
+  { skip: cannotDropPrivileges() ?? false },
+  (t) => {
+    const child = runFixture('lock-code-rlimit.ts', { prefix: unprivileged(1 << 20) });
+    t.equal(child.status, 0, child.stderr.slice(-2000));
+    const r = JSON.parse(child.stdout) as {
+      code: string;
+      syscall: string;
+      vmLck: number;
+      heldLocks: number;
+      lockedPages: number;
+    };
+    t.equal(r.code, 'ENOMEM');
+    t.equal(r.syscall, 'mlock');
+    t.equal(r.vmLck, 0, 'VmLck 0: the mappings locked before the refusal were unlocked again');
+    t.equal(r.heldLocks, 0);
+    t.equal(r.lockedPages, 0);
+    t.end();
+  },
+);
 
 t.test('bad arguments', (t) => {
   const before = stats().lockedPages;

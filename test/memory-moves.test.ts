@@ -30,7 +30,13 @@ function scenario<T>(t: Test, name: string): T {
 const MESSAGE_PATHS = ['structuredClone transfer', 'MessagePort transfer list', 'Worker transferList'];
 
 t.test('a locked ArrayBuffer stays put, locked and counted, whatever JavaScript tries', (t) => {
-  type Outcome = Attempt & { stayed: boolean; contentIntact: boolean; counts: number[]; kernelLocked: number; pages: number };
+  type Outcome = Attempt & {
+    stayed: boolean;
+    contentIntact: boolean;
+    counts: number[];
+    kernelLocked: number;
+    pages: number;
+  };
   const r = scenario<Record<string, Outcome> & { verify: boolean; stats: { heldLocks: number; lockedPages: number } }>(
     t,
     'detach-paths',
@@ -46,13 +52,21 @@ t.test('a locked ArrayBuffer stays put, locked and counted, whatever JavaScript 
     else t.notOk(o.threw, `${path}: Node 20 copies instead of transferring`);
   }
   if (HAS_TRANSFER) {
-    t.equal(r['transfer()']!.code, 'ERR_MEMLOCK_BUFFER_HELD', `Node ${MAJOR}: transfer() refused by memlock, with a code`);
+    t.equal(
+      r['transfer()']!.code,
+      'ERR_MEMLOCK_BUFFER_HELD',
+      `Node ${MAJOR}: transfer() refused by memlock, with a code`,
+    );
   }
   if (WRAP) {
-    for (const path of MESSAGE_PATHS) t.equal(r[path]!.code, 'ERR_MEMLOCK_BUFFER_HELD', `Node ${MAJOR}: ${path} refused by memlock`);
+    for (const path of MESSAGE_PATHS)
+      t.equal(r[path]!.code, 'ERR_MEMLOCK_BUFFER_HELD', `Node ${MAJOR}: ${path} refused by memlock`);
   }
   const stream = r['byte stream enqueue']!;
-  t.notOk(stream.stayed, `Node ${MAJOR}: node's byte streams detach without asking (survived, not refused: see src/locks/guard.ts)`);
+  t.notOk(
+    stream.stayed,
+    `Node ${MAJOR}: node's byte streams detach without asking (survived, not refused: see src/locks/guard.ts)`,
+  );
   t.ok(r.verify, "memlock's table and the kernel agree afterwards");
   t.equal(r.stats.heldLocks, 0);
   t.equal(r.stats.lockedPages, 0);
@@ -88,14 +102,23 @@ t.test('secret memory never leaves through a plain ArrayBuffer', (t) => {
     const stream = r[`${placement} byte stream enqueue`]!;
     t.notOk(stream.stayed, `${placement}: node's byte stream moved the secret's memory without asking`);
     t.notOk(stream.free.threw, `${placement}: free() still works`);
-    t.ok(stream.freedAfter, `${placement}: and the secret is freed (wiped in place; unmapped once the stream's buffer goes)`);
+    t.ok(
+      stream.freedAfter,
+      `${placement}: and the secret is freed (wiped in place; unmapped once the stream's buffer goes)`,
+    );
   }
   t.equal(r.live, 0, 'every secret is wiped and freed in the end, moved ones once their new owner is collected');
   t.end();
 });
 
 t.test('a pinned buffer stays where memlock mapped it, locked, and free() still unmaps it', (t) => {
-  type Outcome = Attempt & { stayed: boolean; counts: number[]; kernelLocked: number; free: Attempt; freedAfter: boolean };
+  type Outcome = Attempt & {
+    stayed: boolean;
+    counts: number[];
+    kernelLocked: number;
+    free: Attempt;
+    freedAfter: boolean;
+  };
   const r = scenario<Record<string, Outcome> & { live: number; verify: boolean; stats: { heldLocks: number } }>(
     t,
     'pinned-paths',
@@ -105,7 +128,7 @@ t.test('a pinned buffer stays where memlock mapped it, locked, and free() still 
     const o = r[path]!;
     t.ok(o.stayed, `${path}: the memory stayed with the pinned buffer`);
     t.same(o.counts, [1], `${path}: its pages still count 1`);
-    t.equal(o.kernelLocked, 64 * 1024 / pageSize, `${path}: and the kernel has every page locked`);
+    t.equal(o.kernelLocked, (64 * 1024) / pageSize, `${path}: and the kernel has every page locked`);
     t.ok(o.freedAfter && !o.free.threw, `${path}: free() unmaps it`);
     if (MAJOR >= 22) t.ok(o.threw, `${path}: refused on Node ${MAJOR}`);
   }
@@ -120,8 +143,13 @@ t.test('a pinned buffer stays where memlock mapped it, locked, and free() still 
 
 t.test("a worker's pinned buffer cannot leave it, and goes with it", (t) => {
   const r = scenario<{
-    sent: string; intact: boolean; liveInWorker: number; receivedBytes: number; liveAfter: number;
-    stats: { heldLocks: number; lockedPages: number }; verify: boolean;
+    sent: string;
+    intact: boolean;
+    liveInWorker: number;
+    receivedBytes: number;
+    liveAfter: number;
+    stats: { heldLocks: number; lockedPages: number };
+    verify: boolean;
   }>(t, 'pinned-worker');
   t.ok(r.intact, 'the worker still has its buffer, whole, after trying to send it');
   t.equal(r.liveInWorker, 1);
@@ -134,13 +162,17 @@ t.test("a worker's pinned buffer cannot leave it, and goes with it", (t) => {
   t.end();
 });
 
-t.test("a worker cannot hand its secret to the main thread, nor free one under it", (t) => {
+t.test('a worker cannot hand its secret to the main thread, nor free one under it', (t) => {
   const r = scenario<{ report: Record<string, string>; received: number; aliased: boolean; verify: boolean }>(
     t,
     'secret-worker',
   );
   if (MAJOR >= 22) {
-    t.same(Object.values(r.report).every((v) => v !== 'sent'), true, 'the worker could not send its secrets');
+    t.same(
+      Object.values(r.report).every((v) => v !== 'sent'),
+      true,
+      'the worker could not send its secrets',
+    );
     t.equal(r.received, 0);
   }
   t.notOk(r.aliased, 'nothing the main thread holds shares memory with a later secret');
@@ -182,10 +214,14 @@ t.test("a worker's sticky memory goes with its heap, and so do the counts", (t) 
 });
 
 t.test('memory node moved and freed anyway: release() drops its counts', (t) => {
-  const r = scenario<{ moved: Attempt; detached: boolean; release: Attempt; released: boolean; stats: { lockedPages: number; heldLocks: number }; verify: boolean }>(
-    t,
-    'stream-moves-memory',
-  );
+  const r = scenario<{
+    moved: Attempt;
+    detached: boolean;
+    release: Attempt;
+    released: boolean;
+    stats: { lockedPages: number; heldLocks: number };
+    verify: boolean;
+  }>(t, 'stream-moves-memory');
   t.ok(r.detached, `Node ${MAJOR}: the byte stream took the memory`);
   t.notOk(r.release.threw, 'release() does not fail on memory that is gone');
   t.ok(r.released);
@@ -196,10 +232,14 @@ t.test('memory node moved and freed anyway: release() drops its counts', (t) => 
 });
 
 t.test('a WebAssembly memory that grows while locked stays locked, and node survives', (t) => {
-  const r = scenario<{ grow: Attempt; kernelLocked: number; pages: number; intact: boolean; verify: boolean; afterRelease: number }>(
-    t,
-    'wasm-grow',
-  );
+  const r = scenario<{
+    grow: Attempt;
+    kernelLocked: number;
+    pages: number;
+    intact: boolean;
+    verify: boolean;
+    afterRelease: number;
+  }>(t, 'wasm-grow');
   t.notOk(r.grow.threw, 'memory.grow() works');
   t.equal(r.kernelLocked, r.pages, 'the locked pages are still locked');
   t.ok(r.intact && r.verify);
@@ -217,7 +257,9 @@ t.test('a resizable ArrayBuffer is refused; a growable SharedArrayBuffer is not'
   t.same(stats(), before, 'nothing changed');
 
   const Growable = SharedArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => SharedArrayBuffer;
-  const growable = new Growable(2 * pageSize, { maxByteLength: 16 * pageSize }) as SharedArrayBuffer & { grow(n: number): void };
+  const growable = new Growable(2 * pageSize, { maxByteLength: 16 * pageSize }) as SharedArrayBuffer & {
+    grow(n: number): void;
+  };
   const handle = lock(growable);
   growable.grow(16 * pageSize);
   t.equal(kernelLockState(new Uint8Array(growable, 0, 2 * pageSize)).lockedPages, 2, 'still locked after growing');

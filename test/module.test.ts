@@ -9,7 +9,11 @@ const root = path.join(__dirname, '..');
 
 function runConsumer(file: string) {
   const { NODE_OPTIONS: _runnerHooks, ...env } = process.env;
-  const result = spawnSync(process.execPath, [path.join(__dirname, 'fixtures', file)], { cwd: root, encoding: 'utf8', env });
+  const result = spawnSync(process.execPath, [path.join(__dirname, 'fixtures', file)], {
+    cwd: root,
+    encoding: 'utf8',
+    env,
+  });
   return result;
 }
 
@@ -38,12 +42,21 @@ for (const file of ['consumer.mjs', 'consumer.cjs']) {
 t.test('the shipped addon exports what the API needs and no test hook', (t) => {
   // The build npm install made (or the prebuild), as node-gyp-build finds it.
   const shipped = require('node-gyp-build')(root) as Record<string, unknown>;
-  const functions = Object.keys(shipped).filter((name) => typeof shipped[name] === 'function').sort();
+  const functions = Object.keys(shipped)
+    .filter((name) => typeof shipped[name] === 'function')
+    .sort();
   t.same(functions, [...NATIVE_FUNCTIONS].sort(), 'its functions are exactly the ones src/binding.ts declares');
-  for (const name of ['pagingSample', 'pagingWatch', 'pagingUnwatch']) t.ok(functions.includes(name), `the paging monitor's ${name}`);
+  for (const name of ['pagingSample', 'pagingWatch', 'pagingUnwatch'])
+    t.ok(functions.includes(name), `the paging monitor's ${name}`);
   t.notOk(functions.includes('mapFile'), "the paging tests' file mappings are the testing build's");
-  t.type((shipped['numbers'] as { paging?: unknown }).paging, 'object', "the paging monitor's layouts come with the shared numbers");
-  const values = Object.keys(shipped).filter((name) => typeof shipped[name] !== 'function').sort();
+  t.type(
+    (shipped['numbers'] as { paging?: unknown }).paging,
+    'object',
+    "the paging monitor's layouts come with the shared numbers",
+  );
+  const values = Object.keys(shipped)
+    .filter((name) => typeof shipped[name] !== 'function')
+    .sort();
   t.same(values, ['numbers', 'pageSize', 'physicalPages', 'platform', 'scratch']);
   t.end();
 });

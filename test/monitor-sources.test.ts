@@ -48,7 +48,11 @@ t.test('$MEMORY_PRESSURE_WATCH naming a regular file that is not a PSI file: ref
   writeFileSync(file, content);
   for (const write of [undefined, 'some 150000 2000000']) {
     const monitor = withWatch(file, () => monitorPaging(), write);
-    t.equal(readFileSync(file, 'utf8'), content, `unchanged (MEMORY_PRESSURE_WRITE ${write ?? 'unset'}), though its text looks like PSI`);
+    t.equal(
+      readFileSync(file, 'utf8'),
+      content,
+      `unchanged (MEMORY_PRESSURE_WRITE ${write ?? 'unset'}), though its text looks like PSI`,
+    );
     t.equal(monitor.mode, 'event-loop-only', 'not reported as psi');
     t.equal(monitor.source, null);
     t.equal(monitor.trigger, null);
@@ -70,28 +74,31 @@ t.test('$MEMORY_PRESSURE_WATCH naming a procfs file that is not a PSI file: refu
   t.end();
 });
 
-t.test('a systemd socket that hangs up is reported: mode, psiUnavailableReason and a psi-unavailable event', async (t) => {
-  const dir = tempDir(t, 'watch-socket');
-  const file = path.join(dir, 'pressure.sock');
-  const received: string[] = [];
-  const server = net.createServer((connection) => {
-    connection.once('data', (data) => {
-      received.push(data.toString('latin1'));
-      connection.end();
+t.test(
+  'a systemd socket that hangs up is reported: mode, psiUnavailableReason and a psi-unavailable event',
+  async (t) => {
+    const dir = tempDir(t, 'watch-socket');
+    const file = path.join(dir, 'pressure.sock');
+    const received: string[] = [];
+    const server = net.createServer((connection) => {
+      connection.once('data', (data) => {
+        received.push(data.toString('latin1'));
+        connection.end();
+      });
     });
-  });
-  await new Promise<void>((resolve) => server.listen(file, resolve));
-  t.teardown(() => server.close());
-  const monitor: PagingMonitor = withWatch(file, () => monitorPaging(), 'some 200000 2000000');
-  t.teardown(() => monitor.close());
-  t.equal(monitor.source, 'systemd');
-  const ended = once(monitor, 'psi-unavailable', { signal: AbortSignal.timeout(10_000) });
-  const [event] = await ended;
-  t.same(received, ['some 200000 2000000\0'], 'the trigger was written before the hang-up');
-  t.match(event, { source: 'systemd', path: file, reason: String });
-  t.equal(monitor.mode, 'event-loop-only', 'no longer shown as watching');
-  t.equal(monitor.psiUnavailableReason, event.reason);
-});
+    await new Promise<void>((resolve) => server.listen(file, resolve));
+    t.teardown(() => server.close());
+    const monitor: PagingMonitor = withWatch(file, () => monitorPaging(), 'some 200000 2000000');
+    t.teardown(() => monitor.close());
+    t.equal(monitor.source, 'systemd');
+    const ended = once(monitor, 'psi-unavailable', { signal: AbortSignal.timeout(10_000) });
+    const [event] = await ended;
+    t.same(received, ['some 200000 2000000\0'], 'the trigger was written before the hang-up');
+    t.match(event, { source: 'systemd', path: file, reason: String });
+    t.equal(monitor.mode, 'event-loop-only', 'no longer shown as watching');
+    t.equal(monitor.psiUnavailableReason, event.reason);
+  },
+);
 
 t.test('a systemd socket nobody listens on is reported the same way', async (t) => {
   const dir = tempDir(t, 'watch-stale');
@@ -106,18 +113,29 @@ t.test('a systemd socket nobody listens on is reported the same way', async (t) 
   t.equal(monitor.mode, 'event-loop-only');
 });
 
-t.test("a throwing 'pressure' listener is an uncaught exception, as from any EventEmitter", { skip: hasCommand('mkfifo') ? false : 'no mkfifo' }, (t) => {
-  const dir = tempDir(t, 'watch-fifo');
-  const fifo = path.join(dir, 'pressure');
-  spawnSync('mkfifo', [fifo]);
-  const child = runFixture('paging-monitor.ts', { args: ['throwing-listener'], env: { MEMORY_PRESSURE_WATCH: fifo } });
-  t.equal(child.status, 0, child.stderr);
-  const r = JSON.parse(child.stdout);
-  t.equal(r.stats.pressureEvents, 1, 'the event was emitted');
-  t.same(r.caught, ['ERR_TEST_LISTENER'], "the process's uncaughtException saw the listener's error");
-  t.same(r.warnings.filter((w: { code?: string }) => w.code === 'DEP0168'), [], 'not swallowed with a DEP0168 warning');
-  t.end();
-});
+t.test(
+  "a throwing 'pressure' listener is an uncaught exception, as from any EventEmitter",
+  { skip: hasCommand('mkfifo') ? false : 'no mkfifo' },
+  (t) => {
+    const dir = tempDir(t, 'watch-fifo');
+    const fifo = path.join(dir, 'pressure');
+    spawnSync('mkfifo', [fifo]);
+    const child = runFixture('paging-monitor.ts', {
+      args: ['throwing-listener'],
+      env: { MEMORY_PRESSURE_WATCH: fifo },
+    });
+    t.equal(child.status, 0, child.stderr);
+    const r = JSON.parse(child.stdout);
+    t.equal(r.stats.pressureEvents, 1, 'the event was emitted');
+    t.same(r.caught, ['ERR_TEST_LISTENER'], "the process's uncaughtException saw the listener's error");
+    t.same(
+      r.warnings.filter((w: { code?: string }) => w.code === 'DEP0168'),
+      [],
+      'not swallowed with a DEP0168 warning',
+    );
+    t.end();
+  },
+);
 
 function openFds(): string[] {
   return readdirSync('/proc/self/fd').sort();
@@ -148,13 +166,18 @@ t.test('why PSI is missing: a kernel without it, turned off, or hidden by a cont
     }
     return root;
   };
-  const pressureText = 'some avg10=0.00 avg60=0.00 avg300=0.00 total=1\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n';
+  const pressureText =
+    'some avg10=0.00 avg60=0.00 avg300=0.00 total=1\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n';
   const cmdline = 'console=ttyS0 quiet\n';
 
   t.equal(psiAbsence(fake(t, { 'proc/pressure/memory': pressureText })), undefined, 'present: nothing missing');
   const none = fake(t, { 'proc/cmdline': cmdline, 'sys/fs/cgroup': null });
   t.equal(psiAbsence(none)?.kind, 'no-psi', 'no /proc/pressure, no cgroup pressure file, no psi=: the kernel has none');
-  t.equal(psiAbsence(fake(t, { 'proc/cmdline': 'quiet psi=1\n' }))?.kind, 'no-psi', 'psi=1 asked for and still none: built without it');
+  t.equal(
+    psiAbsence(fake(t, { 'proc/cmdline': 'quiet psi=1\n' }))?.kind,
+    'no-psi',
+    'psi=1 asked for and still none: built without it',
+  );
   t.equal(psiAbsence(fake(t, { 'proc/cmdline': 'quiet psi=0\n' }))?.kind, 'disabled', 'psi=0');
   // A container runtime's mount over /proc/pressure leaves the directory.
   const masked = fake(t, { 'proc/cmdline': cmdline, 'proc/pressure': null });
@@ -175,21 +198,29 @@ t.test('why PSI is missing: a kernel without it, turned off, or hidden by a cont
   t.end();
 });
 
-t.test('/proc/pressure that exists but may not be read is hidden, not absent', { skip: process.getuid?.() === 0 && hasCommand('setpriv') ? false : 'needs root and setpriv to read as another user' }, (t) => {
-  const root = tempDir(t, 'root');
-  mkdirSync(path.join(root, 'proc/pressure'), { recursive: true });
-  writeFileSync(path.join(root, 'proc/pressure/memory'), 'some avg10=0.00 avg60=0.00 avg300=0.00 total=1\n', { mode: 0o600 });
-  writeFileSync(path.join(root, 'proc/cmdline'), 'quiet\n');
-  spawnSync('chmod', ['755', root]);
-  // From a copy of the built package nobody may read: the checkout may be private (a 0700 clone).
-  const install = readableInstall(t);
-  const script = `const { psiAbsence } = require(${JSON.stringify(path.join(install.root, 'lib/paging/pressure.js'))});
+t.test(
+  '/proc/pressure that exists but may not be read is hidden, not absent',
+  {
+    skip: process.getuid?.() === 0 && hasCommand('setpriv') ? false : 'needs root and setpriv to read as another user',
+  },
+  (t) => {
+    const root = tempDir(t, 'root');
+    mkdirSync(path.join(root, 'proc/pressure'), { recursive: true });
+    writeFileSync(path.join(root, 'proc/pressure/memory'), 'some avg10=0.00 avg60=0.00 avg300=0.00 total=1\n', {
+      mode: 0o600,
+    });
+    writeFileSync(path.join(root, 'proc/cmdline'), 'quiet\n');
+    spawnSync('chmod', ['755', root]);
+    // From a copy of the built package nobody may read: the checkout may be private (a 0700 clone).
+    const install = readableInstall(t);
+    const script = `const { psiAbsence } = require(${JSON.stringify(path.join(install.root, 'lib/paging/pressure.js'))});
     process.stdout.write(JSON.stringify(psiAbsence(${JSON.stringify(root)})));`;
-  const child = spawnSync('env', ['-u', 'NODE_OPTIONS', ...AS_NOBODY, install.node, '-e', script], {
-    encoding: 'utf8',
-    env: { ...process.env, ...install.env },
-  });
-  t.equal(child.status, 0, child.stderr);
-  t.equal(JSON.parse(child.stdout).kind, 'hidden', 'EACCES: the kernel has PSI, this process may not read it');
-  t.end();
-});
+    const child = spawnSync('env', ['-u', 'NODE_OPTIONS', ...AS_NOBODY, install.node, '-e', script], {
+      encoding: 'utf8',
+      env: { ...process.env, ...install.env },
+    });
+    t.equal(child.status, 0, child.stderr);
+    t.equal(JSON.parse(child.stdout).kind, 'hidden', 'EACCES: the kernel has PSI, this process may not read it');
+    t.end();
+  },
+);

@@ -17,7 +17,11 @@ t.test('residency reports mincore: untouched, then faulted in by a plain lock', 
   t.ok(before.totalPages >= FRESH / pageSize && before.totalPages <= FRESH / pageSize + 1, 'covers its pages');
   t.ok(before.residentPages < before.totalPages / 4, `mostly not resident yet (${before.residentPages})`);
   const held = lock(view);
-  t.same(residency(view), { residentPages: before.totalPages, totalPages: before.totalPages }, 'all resident after mlock');
+  t.same(
+    residency(view),
+    { residentPages: before.totalPages, totalPages: before.totalPages },
+    'all resident after mlock',
+  );
   t.equal(kernelLockState(view).onFaultPages, 0, 'a plain lock is not on-fault');
   held.release();
   t.end();
@@ -34,26 +38,30 @@ t.test('onFault locks pages as they are touched, not before', { skip: noMlock2()
   view.fill(1, 0, 4 << 20);
   const touched = residency(view).residentPages;
   t.ok(touched >= 1024 && touched < kernel.totalPages / 2, `touched pages became resident (${touched})`);
-  t.ok(kernelLockState(view).lockedBytes >= (4 << 20), 'and count in smaps Locked:');
+  t.ok(kernelLockState(view).lockedBytes >= 4 << 20, 'and count in smaps Locked:');
   held.release();
   t.equal(kernelLockState(view).lockedPages, 0);
   t.end();
 });
 
-t.test('a plain lock over pages held on fault faults them in; the pages stay locked after it', { skip: noMlock2() }, (t) => {
-  const view = untouched();
-  const onFault = lock(view, { onFault: true });
-  const plain = lock(view);
-  const total = residency(view).totalPages;
-  t.equal(residency(view).residentPages, total, 'all resident: the plain lock kept its promise');
-  t.equal(kernelLockState(view).onFaultPages, 0, 'no longer on-fault per the kernel');
-  plain.release();
-  t.equal(kernelLockState(view).lockedPages, total, 'still locked by the on-fault lock');
-  t.ok(lockCounts(view).every((c) => c === 1));
-  onFault.release();
-  t.equal(kernelLockState(view).lockedPages, 0);
-  t.end();
-});
+t.test(
+  'a plain lock over pages held on fault faults them in; the pages stay locked after it',
+  { skip: noMlock2() },
+  (t) => {
+    const view = untouched();
+    const onFault = lock(view, { onFault: true });
+    const plain = lock(view);
+    const total = residency(view).totalPages;
+    t.equal(residency(view).residentPages, total, 'all resident: the plain lock kept its promise');
+    t.equal(kernelLockState(view).onFaultPages, 0, 'no longer on-fault per the kernel');
+    plain.release();
+    t.equal(kernelLockState(view).lockedPages, total, 'still locked by the on-fault lock');
+    t.ok(lockCounts(view).every((c) => c === 1));
+    onFault.release();
+    t.equal(kernelLockState(view).lockedPages, 0);
+    t.end();
+  },
+);
 
 t.test('an on-fault lock over pages already fully locked changes nothing in the kernel', { skip: noMlock2() }, (t) => {
   const view = untouched(2 * pageSize * 64);

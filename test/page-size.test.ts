@@ -41,7 +41,11 @@ t.test('pageSize is the kernel page size, and views cover pages of that size', (
 t.test('the page-table model at 16 KiB and 64 KiB pages', { skip: NO_MODEL }, (t) => {
   for (const size of SIZES) {
     const result = execFileSync(MODEL, ['100000', '1', String(size)], { encoding: 'utf8' }).trim();
-    t.match(result, /^ok 100000 sticky [1-9]\d*$/, `${size / 1024} KiB pages: no divergence in 100,000 steps, pages saturated on the way`);
+    t.match(
+      result,
+      /^ok 100000 sticky [1-9]\d*$/,
+      `${size / 1024} KiB pages: no divergence in 100,000 steps, pages saturated on the way`,
+    );
   }
   t.end();
 });
@@ -51,7 +55,11 @@ t.test("the fuzzer's model of the Locker at 16 KiB and 64 KiB pages", { skip: NO
   const dir = tempDir(t);
   // The fuzzer's own build (CMakeLists.txt, build-fuzz/), as npm run fuzz makes it.
   const build = path.join(root, 'build-fuzz');
-  execFileSync('cmake', ['-S', root, '-B', build, '-DCMAKE_CXX_COMPILER=clang++', '-DCMAKE_BUILD_TYPE=RelWithDebInfo'], { stdio: 'pipe' });
+  execFileSync(
+    'cmake',
+    ['-S', root, '-B', build, '-DCMAKE_CXX_COMPILER=clang++', '-DCMAKE_BUILD_TYPE=RelWithDebInfo'],
+    { stdio: 'pipe' },
+  );
   execFileSync('cmake', ['--build', build, '--target', 'locker_fuzz', '-j2'], { stdio: 'pipe' });
   const binary = path.join(build, 'locker_fuzz');
   // The fuzzer carries clang's ASan runtime: not the gcc one the sanitizer
@@ -62,16 +70,30 @@ t.test("the fuzzer's model of the Locker at 16 KiB and 64 KiB pages", { skip: NO
     mkdirSync(path.join(dir, `new-${size}`));
     // The committed corpus, then 20,000 inputs mutated from it. New inputs go
     // to a scratch directory (the first one named), never to fuzz/corpus.
-    const result = spawnSync(binary, [
-      '-runs=20000', '-seed=1', '-max_len=128', `-artifact_prefix=${dir}/`, path.join(dir, `new-${size}`), path.join(root, 'fuzz', 'corpus'),
-    ], { encoding: 'utf8', timeout: 240_000, env: fuzzerEnv(String(size)) });
+    const result = spawnSync(
+      binary,
+      [
+        '-runs=20000',
+        '-seed=1',
+        '-max_len=128',
+        `-artifact_prefix=${dir}/`,
+        path.join(dir, `new-${size}`),
+        path.join(root, 'fuzz', 'corpus'),
+      ],
+      { encoding: 'utf8', timeout: 240_000, env: fuzzerEnv(String(size)) },
+    );
     const output = `${result.stdout}${result.stderr}`;
-    t.equal(result.status, 0, `${size / 1024} KiB pages: no divergence${result.status === 0 ? '' : `\n${output.slice(-2000)}`}`);
+    t.equal(
+      result.status,
+      0,
+      `${size / 1024} KiB pages: no divergence${result.status === 0 ? '' : `\n${output.slice(-2000)}`}`,
+    );
     t.match(output, /Done 20000 runs/, `${size / 1024} KiB pages: 20,000 runs`);
   }
   mkdirSync(path.join(dir, 'empty'));
   const refused = spawnSync(binary, ['-runs=1', `-artifact_prefix=${dir}/`, path.join(dir, 'empty')], {
-    encoding: 'utf8', env: fuzzerEnv('1000'),
+    encoding: 'utf8',
+    env: fuzzerEnv('1000'),
   });
   t.not(refused.status, 0, 'a page size of 1000 is refused: the fake kernel reads the setting');
   t.end();

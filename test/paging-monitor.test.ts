@@ -57,7 +57,11 @@ t.test('bad options are argument errors, thrown before anything starts', (t) => 
     [{ resolutionMs: 1e-300 }, 'ERR_OUT_OF_RANGE'],
   ];
   for (const [options, code] of cases) {
-    t.throws(() => monitorPaging(options as never), { code }, `${JSON.stringify(options) ?? String(options)} -> ${code}`);
+    t.throws(
+      () => monitorPaging(options as never),
+      { code },
+      `${JSON.stringify(options) ?? String(options)} -> ${code}`,
+    );
   }
   t.end();
 });
@@ -108,10 +112,16 @@ t.test('workers each run their own monitor; a worker terminated with one running
   t.equal(r.results.length, 2);
   for (const w of r.results) {
     t.ok(w.stalls.length >= 1, `worker ${w.threadId} saw its own stall`);
-    t.ok(w.stalls.every((s: { threadId: number }) => s.threadId === w.threadId), 'attributed to that worker');
+    t.ok(
+      w.stalls.every((s: { threadId: number }) => s.threadId === w.threadId),
+      'attributed to that worker',
+    );
   }
   const workerIds = r.results.map((w: { threadId: number }) => w.threadId);
-  t.notOk(r.mainStalls.some((s: { threadId: number }) => workerIds.includes(s.threadId)), "the main thread's monitor does not see workers' stalls");
+  t.notOk(
+    r.mainStalls.some((s: { threadId: number }) => workerIds.includes(s.threadId)),
+    "the main thread's monitor does not see workers' stalls",
+  );
   if (!noPsi) {
     t.equal(r.duringDoomed, r.threadsWithWorkersDone + 1, 'the doomed worker armed a watcher');
     t.equal(r.afterTerminate, r.threadsWithWorkersDone, "terminate() joined the worker's watcher thread");
@@ -121,36 +131,54 @@ t.test('workers each run their own monitor; a worker terminated with one running
 
 const hidden = hidePsi();
 
-t.test('without PSI: fault and event-loop watching only, said once', { skip: 'skip' in hidden ? hidden.skip : false }, (t) => {
-  if (!('prefix' in hidden)) return t.end();
-  const r = run('no-psi', { prefix: hidden.prefix, env: { MEMORY_PRESSURE_WATCH: '' } });
-  for (const m of [r.a, r.b]) {
-    t.equal(m.mode, 'event-loop-only');
-    t.type(m.reason, 'string');
-    t.equal(m.trigger, null);
-  }
-  t.equal(r.warnings.filter((w: { code: string }) => w.code === 'MEMLOCK_NO_PSI').length, 1, 'one warning for two monitors');
-  t.equal(r.threads, 0, 'no watcher thread');
-  t.ok(r.stalls.length >= 1, 'stalls are still reported');
-  t.equal(r.stalls[0].pressure, null, 'with no PSI figures');
-  t.equal(r.pressure.source, 'unavailable');
-  t.type(r.pressure.reason, 'string');
-  t.equal(r.pressure.some, null);
-  t.ok(r.pressure.minorFaults > 0, 'faults are still read');
-  t.end();
-});
+t.test(
+  'without PSI: fault and event-loop watching only, said once',
+  { skip: 'skip' in hidden ? hidden.skip : false },
+  (t) => {
+    if (!('prefix' in hidden)) return t.end();
+    const r = run('no-psi', { prefix: hidden.prefix, env: { MEMORY_PRESSURE_WATCH: '' } });
+    for (const m of [r.a, r.b]) {
+      t.equal(m.mode, 'event-loop-only');
+      t.type(m.reason, 'string');
+      t.equal(m.trigger, null);
+    }
+    t.equal(
+      r.warnings.filter((w: { code: string }) => w.code === 'MEMLOCK_NO_PSI').length,
+      1,
+      'one warning for two monitors',
+    );
+    t.equal(r.threads, 0, 'no watcher thread');
+    t.ok(r.stalls.length >= 1, 'stalls are still reported');
+    t.equal(r.stalls[0].pressure, null, 'with no PSI figures');
+    t.equal(r.pressure.source, 'unavailable');
+    t.type(r.pressure.reason, 'string');
+    t.equal(r.pressure.some, null);
+    t.ok(r.pressure.minorFaults > 0, 'faults are still read');
+    t.end();
+  },
+);
 
-t.test('without CAP_SYS_RESOURCE windows are rounded up to whole 2 s, said once', { skip: noPsi || (hasSysResource() ? 'this process has CAP_SYS_RESOURCE' : false) }, (t) => {
-  const r = run('rounded', { env: { MEMORY_PRESSURE_WATCH: '' } });
-  t.match(r.a.trigger, { windowMs: 2000, thresholdMs: 200, rounded: true, requested: { windowMs: 1000, thresholdMs: 100 } }, 'same share of the window');
-  t.match(r.b.trigger, { windowMs: 4000, thresholdMs: 400, rounded: true });
-  t.equal(r.warnings.filter((w: { code: string }) => w.code === 'MEMLOCK_PSI_WINDOW_ROUNDED').length, 1);
-  t.end();
-});
+t.test(
+  'without CAP_SYS_RESOURCE windows are rounded up to whole 2 s, said once',
+  { skip: noPsi || (hasSysResource() ? 'this process has CAP_SYS_RESOURCE' : false) },
+  (t) => {
+    const r = run('rounded', { env: { MEMORY_PRESSURE_WATCH: '' } });
+    t.match(
+      r.a.trigger,
+      { windowMs: 2000, thresholdMs: 200, rounded: true, requested: { windowMs: 1000, thresholdMs: 100 } },
+      'same share of the window',
+    );
+    t.match(r.b.trigger, { windowMs: 4000, thresholdMs: 400, rounded: true });
+    t.equal(r.warnings.filter((w: { code: string }) => w.code === 'MEMLOCK_PSI_WINDOW_ROUNDED').length, 1);
+    t.end();
+  },
+);
 
 t.test("systemd's $MEMORY_PRESSURE_WATCH naming a pressure file, or /dev/null", { skip: noPsi }, (t) => {
   const write = (text: string) => Buffer.from(`${text}\0`).toString('base64');
-  const file = run('systemd-file', { env: { MEMORY_PRESSURE_WATCH: psi.path!, MEMORY_PRESSURE_WRITE: write('some 150000 2000000') } });
+  const file = run('systemd-file', {
+    env: { MEMORY_PRESSURE_WATCH: psi.path!, MEMORY_PRESSURE_WRITE: write('some 150000 2000000') },
+  });
   t.equal(file.summary.trigger.text, 'some 150000 2000000', "the service manager's trigger, as written");
   t.equal(file.summary.systemd, true);
   t.equal(file.summary.path, psi.path);
@@ -167,26 +195,35 @@ t.test("systemd's $MEMORY_PRESSURE_WATCH naming a pressure file, or /dev/null", 
   t.end();
 });
 
-t.test("systemd's $MEMORY_PRESSURE_WATCH naming a FIFO: a write into it is a pressure event", { skip: hasCommand('mkfifo') ? false : 'no mkfifo' }, (t) => {
-  const write = (text: string) => Buffer.from(`${text}\0`).toString('base64');
-  const dir = mkdtempSync(path.join(tmpdir(), 'memlock-fifo-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const fifo = path.join(dir, 'pressure');
-  spawnSync('mkfifo', [fifo]);
-  const r = run('systemd-fifo', { env: { MEMORY_PRESSURE_WATCH: fifo, MEMORY_PRESSURE_WRITE: write('some 200000 2000000') } });
-  t.equal(r.summary.source, 'systemd');
-  t.equal(r.summary.trigger.thresholdMs, 200);
-  t.equal(r.events.length, 1, 'a write into the FIFO is one pressure event');
-  t.match(r.events[0], { source: 'systemd', path: fifo, kind: 'some', thresholdMs: 200, windowMs: 2000 });
-  t.end();
-});
+t.test(
+  "systemd's $MEMORY_PRESSURE_WATCH naming a FIFO: a write into it is a pressure event",
+  { skip: hasCommand('mkfifo') ? false : 'no mkfifo' },
+  (t) => {
+    const write = (text: string) => Buffer.from(`${text}\0`).toString('base64');
+    const dir = mkdtempSync(path.join(tmpdir(), 'memlock-fifo-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const fifo = path.join(dir, 'pressure');
+    spawnSync('mkfifo', [fifo]);
+    const r = run('systemd-fifo', {
+      env: { MEMORY_PRESSURE_WATCH: fifo, MEMORY_PRESSURE_WRITE: write('some 200000 2000000') },
+    });
+    t.equal(r.summary.source, 'systemd');
+    t.equal(r.summary.trigger.thresholdMs, 200);
+    t.equal(r.events.length, 1, 'a write into the FIFO is one pressure event');
+    t.match(r.events[0], { source: 'systemd', path: fifo, kind: 'some', thresholdMs: 200, windowMs: 2000 });
+    t.end();
+  },
+);
 
-t.test("systemd's $MEMORY_PRESSURE_WATCH naming an AF_UNIX socket: the trigger is written to it, data back is an event", (t) => {
-  const r = run('systemd-socket');
-  t.equal(r.summary.source, 'systemd');
-  t.equal(r.summary.systemd, true);
-  t.same(r.received, ['some 200000 2000000\0'], "the service manager's trigger, as written, NUL included");
-  t.equal(r.events.length, 1);
-  t.match(r.events[0], { source: 'systemd', kind: 'some', thresholdMs: 200, windowMs: 2000 });
-  t.end();
-});
+t.test(
+  "systemd's $MEMORY_PRESSURE_WATCH naming an AF_UNIX socket: the trigger is written to it, data back is an event",
+  (t) => {
+    const r = run('systemd-socket');
+    t.equal(r.summary.source, 'systemd');
+    t.equal(r.summary.systemd, true);
+    t.same(r.received, ['some 200000 2000000\0'], "the service manager's trigger, as written, NUL included");
+    t.equal(r.events.length, 1);
+    t.match(r.events[0], { source: 'systemd', kind: 'some', thresholdMs: 200, windowMs: 2000 });
+    t.end();
+  },
+);

@@ -40,23 +40,35 @@ t.test('a snapshot of the pressure that applies here, and of this process', (t) 
 });
 
 const plan = planCgroups();
-const unifiedSkip = 'reason' in plan ? plan.reason
-  : plan.unifiedParent === undefined && plan.version === 1 ? 'no writable cgroup v2 hierarchy' : false;
+const unifiedSkip =
+  'reason' in plan
+    ? plan.reason
+    : plan.unifiedParent === undefined && plan.version === 1
+      ? 'no writable cgroup v2 hierarchy'
+      : false;
 
-t.test("in a cgroup of its own, a process reads its cgroup's memory.pressure and arms its trigger there", { skip: unifiedSkip }, (t) => {
-  if ('reason' in plan) return t.end();
-  const group = makeTestCgroup(plan, 'snapshot');
-  t.teardown(() => {
-    group.remove();
-  });
-  const dir = group.unified ?? group.memory.dir;
-  const child = runFixture('paging-monitor.ts', { args: ['snapshot'], prefix: intoCgroups(group), env: { MEMORY_PRESSURE_WATCH: '' } });
-  t.equal(child.status, 0, child.stderr);
-  const r = JSON.parse(child.stdout);
-  t.equal(r.pressure.source, 'cgroup');
-  t.equal(r.pressure.path, `${dir}/memory.pressure`);
-  t.equal(r.summary.source, 'cgroup', 'the trigger is on the cgroup too');
-  t.equal(r.summary.path, `${dir}/memory.pressure`);
-  t.same(group.remove(), [], 'removed');
-  t.end();
-});
+t.test(
+  "in a cgroup of its own, a process reads its cgroup's memory.pressure and arms its trigger there",
+  { skip: unifiedSkip },
+  (t) => {
+    if ('reason' in plan) return t.end();
+    const group = makeTestCgroup(plan, 'snapshot');
+    t.teardown(() => {
+      group.remove();
+    });
+    const dir = group.unified ?? group.memory.dir;
+    const child = runFixture('paging-monitor.ts', {
+      args: ['snapshot'],
+      prefix: intoCgroups(group),
+      env: { MEMORY_PRESSURE_WATCH: '' },
+    });
+    t.equal(child.status, 0, child.stderr);
+    const r = JSON.parse(child.stdout);
+    t.equal(r.pressure.source, 'cgroup');
+    t.equal(r.pressure.path, `${dir}/memory.pressure`);
+    t.equal(r.summary.source, 'cgroup', 'the trigger is on the cgroup too');
+    t.equal(r.summary.path, `${dir}/memory.pressure`);
+    t.same(group.remove(), [], 'removed');
+    t.end();
+  },
+);

@@ -19,9 +19,16 @@ async function scrape(registry: Registry): Promise<{ values: Map<string, number>
 }
 
 const NEW_METRICS = [
-  'memlock_pressure_stall_seconds_total', 'memlock_major_faults_total', 'memlock_minor_faults_total',
-  'memlock_event_loop_stalls_total', 'memlock_pressure_events_total', 'memlock_held_locks', 'memlock_lock_all',
-  'memlock_secrets', 'memlock_secret_mapped_bytes', 'memlock_kernel_swapped_bytes',
+  'memlock_pressure_stall_seconds_total',
+  'memlock_major_faults_total',
+  'memlock_minor_faults_total',
+  'memlock_event_loop_stalls_total',
+  'memlock_pressure_events_total',
+  'memlock_held_locks',
+  'memlock_lock_all',
+  'memlock_secrets',
+  'memlock_secret_mapped_bytes',
+  'memlock_kernel_swapped_bytes',
 ];
 
 t.test('pressure, faults, held locks, lockAll and secrets, read at scrape time, each with HELP', async (t) => {
@@ -40,8 +47,10 @@ t.test('pressure, faults, held locks, lockAll and secrets, read at scrape time, 
   if (before.source !== 'unavailable') {
     for (const kind of ['some', 'full'] as const) {
       const value = values.get(`memlock_pressure_stall_seconds_total{kind="${kind}",source="${before.source}"}`);
-      t.ok(value !== undefined && value >= before[kind]!.totalUs / 1e6 && value <= after[kind]!.totalUs / 1e6,
-        `${kind}: the PSI total in seconds (${value})`);
+      t.ok(
+        value !== undefined && value >= before[kind]!.totalUs / 1e6 && value <= after[kind]!.totalUs / 1e6,
+        `${kind}: the PSI total in seconds (${value})`,
+      );
     }
   }
   const major = values.get('memlock_major_faults_total')!;
@@ -53,7 +62,8 @@ t.test('pressure, faults, held locks, lockAll and secrets, read at scrape time, 
   }
   t.equal(values.get('memlock_held_locks'), stats().heldLocks);
   t.ok(values.get('memlock_held_locks')! >= 1);
-  for (const flag of ['current', 'future', 'on_fault']) t.equal(values.get(`memlock_lock_all{flag="${flag}"}`), 0, `lock_all{flag="${flag}"}`);
+  for (const flag of ['current', 'future', 'on_fault'])
+    t.equal(values.get(`memlock_lock_all{flag="${flag}"}`), 0, `lock_all{flag="${flag}"}`);
   t.equal(values.get('memlock_secrets'), secretStats().live);
   t.ok(values.get('memlock_secrets')! >= 1);
   t.equal(values.get('memlock_secret_mapped_bytes'), secretStats().mappedBytes);
@@ -61,7 +71,11 @@ t.test('pressure, faults, held locks, lockAll and secrets, read at scrape time, 
   t.equal(values.get('memlock_kernel_swapped_bytes'), after.vmSwapBytes);
   held.release();
   secret.free();
-  t.equal((await scrape(registry)).values.get('memlock_held_locks'), stats().heldLocks, 'read again at the next scrape');
+  t.equal(
+    (await scrape(registry)).values.get('memlock_held_locks'),
+    stats().heldLocks,
+    'read again at the next scrape',
+  );
 });
 
 t.test('an attributed stall counts under its cause', async (t) => {
@@ -77,5 +91,9 @@ t.test('an attributed stall counts under its cause', async (t) => {
   while (performance.now() < until);
   const report = (await seen) as { verdict: string };
   const { values } = await scrape(registry);
-  t.equal(values.get(`memlock_event_loop_stalls_total{cause="${report.verdict}"}`), 1, `one stall, cause ${report.verdict}`);
+  t.equal(
+    values.get(`memlock_event_loop_stalls_total{cause="${report.verdict}"}`),
+    1,
+    `one stall, cause ${report.verdict}`,
+  );
 });

@@ -37,7 +37,8 @@ t.test('the collector exposes the documented metrics with the right values', asy
   t.ok(s.lockedPages >= 64);
   t.equal(m.get('memlock_sticky_pages'), s.stickyPages);
   t.equal(m.get('memlock_limit_pages'), limit);
-  if (needs('kernelAccount')) t.notOk(m.has('memlock_kernel_locked_bytes'), 'no kernel gauge where memlock does not read the kernel');
+  if (needs('kernelAccount'))
+    t.notOk(m.has('memlock_kernel_locked_bytes'), 'no kernel gauge where memlock does not read the kernel');
   else t.equal(m.get('memlock_kernel_locked_bytes'), vmLockedBytes());
   t.ok(vmLockedBytes() >= 64 * pageSize);
   t.equal(m.get('memlock_refused_locks_total{reason="limit"}'), 2, 'two refused locks counted');
@@ -52,34 +53,53 @@ t.test('the collector exposes the documented metrics with the right values', asy
   t.throws(() => registerMetrics(null as never), { code: 'ERR_INVALID_ARG_TYPE' });
 });
 
-t.test('all or nothing: a name already taken registers none (ERR_MEMLOCK_METRICS_CONFLICT); once it is free, a retry registers all', async (t) => {
-  const names = (registry: Registry) => registry.getMetricsAsArray().map((m) => m.name);
-  const reference = new Registry();
-  registerMetrics({ registry: reference });
-  const all = names(reference);
-  t.ok(all.length >= 16, `${all.length} metrics`);
-  const limit = getLockablePageLimit();
-  t.teardown(() => setLockablePageLimit(limit));
-  for (const [where, name] of [['first', all[0]!], ['middle', all[all.length >> 1]!], ['last', all.at(-1)!]] as const) {
+t.test(
+  'all or nothing: a name already taken registers none (ERR_MEMLOCK_METRICS_CONFLICT); once it is free, a retry registers all',
+  async (t) => {
+    const names = (registry: Registry) => registry.getMetricsAsArray().map((m) => m.name);
+    const reference = new Registry();
+    registerMetrics({ registry: reference });
+    const all = names(reference);
+    t.ok(all.length >= 16, `${all.length} metrics`);
+    const limit = getLockablePageLimit();
+    t.teardown(() => setLockablePageLimit(limit));
+    for (const [where, name] of [
+      ['first', all[0]!],
+      ['middle', all[all.length >> 1]!],
+      ['last', all.at(-1)!],
+    ] as const) {
+      const registry = new Registry();
+      const theirs = new Gauge({ name, help: 'not memlock', registers: [registry] });
+      t.throws(
+        () => registerMetrics({ registry }),
+        { name: 'MemlockError', code: 'ERR_MEMLOCK_METRICS_CONFLICT' },
+        `the ${where} name (${name}) taken`,
+      );
+      t.same(names(registry), [name], `${where}: the registry is as it was`);
+      t.equal(registry.getSingleMetric(name), theirs, `${where}: with its own metric`);
+      registry.removeSingleMetric(name);
+      registerMetrics({ registry });
+      t.same(names(registry), all, `${where}: once the name is free, a retry registers every metric`);
+      setLockablePageLimit(stats().lockedPages);
+      t.throws(() => lock(alignedPages(1)), { code: 'ERR_MEMLOCK_LIMIT' });
+      setLockablePageLimit(limit);
+      t.equal(
+        (await scrape(registry)).get('memlock_refused_locks_total{reason="limit"}'),
+        1,
+        `${where}: a refusal counts once`,
+      );
+    }
     const registry = new Registry();
-    const theirs = new Gauge({ name, help: 'not memlock', registers: [registry] });
-    t.throws(() => registerMetrics({ registry }), { name: 'MemlockError', code: 'ERR_MEMLOCK_METRICS_CONFLICT' }, `the ${where} name (${name}) taken`);
-    t.same(names(registry), [name], `${where}: the registry is as it was`);
-    t.equal(registry.getSingleMetric(name), theirs, `${where}: with its own metric`);
-    registry.removeSingleMetric(name);
-    registerMetrics({ registry });
-    t.same(names(registry), all, `${where}: once the name is free, a retry registers every metric`);
-    setLockablePageLimit(stats().lockedPages);
-    t.throws(() => lock(alignedPages(1)), { code: 'ERR_MEMLOCK_LIMIT' });
-    setLockablePageLimit(limit);
-    t.equal((await scrape(registry)).get('memlock_refused_locks_total{reason="limit"}'), 1, `${where}: a refusal counts once`);
-  }
-  const registry = new Registry();
-  t.throws(() => registerMetrics({ registry, prefix: 'my-app_' }), { code: 'ERR_INVALID_ARG_VALUE' }, 'a prefix no metric name can start with');
-  t.same(names(registry), [], 'registers nothing');
-  registerMetrics({ registry, prefix: 'my_app_' });
-  t.equal(names(registry).length, all.length, 'and a good one then registers all');
-});
+    t.throws(
+      () => registerMetrics({ registry, prefix: 'my-app_' }),
+      { code: 'ERR_INVALID_ARG_VALUE' },
+      'a prefix no metric name can start with',
+    );
+    t.same(names(registry), [], 'registers nothing');
+    registerMetrics({ registry, prefix: 'my_app_' });
+    t.equal(names(registry).length, all.length, 'and a good one then registers all');
+  },
+);
 
 t.test('secrets refused by the lockable-page limit count as reason="limit", as refused locks do', async (t) => {
   const registry = new Registry();
@@ -100,7 +120,11 @@ t.test('importing memlock does not load prom-client', (t) => {
   const probe = "require('memlock'); console.log(Object.keys(require.cache).some((f) => f.includes('prom-client')))";
   const main = spawnSync(process.execPath, ['-e', probe], { cwd: root, encoding: 'utf8', env });
   t.equal(main.stdout.trim(), 'false', 'memlock alone');
-  const sub = spawnSync(process.execPath, ['-e', probe.replace("'memlock'", "'memlock/prometheus'")], { cwd: root, encoding: 'utf8', env });
+  const sub = spawnSync(process.execPath, ['-e', probe.replace("'memlock'", "'memlock/prometheus'")], {
+    cwd: root,
+    encoding: 'utf8',
+    env,
+  });
   t.equal(sub.stdout.trim(), 'true', 'memlock/prometheus loads it');
   t.end();
 });

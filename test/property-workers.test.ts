@@ -203,7 +203,8 @@ function check(w: World): void {
     else assert.equal(w.workerReleased[w.workerIds.get(held)!], false, `worker lock #${held.seq}: released`);
   }
   for (const handle of w.mainReleased) assert.equal(handle.released, true, 'a released main lock: released');
-  for (const wid of w.workerSettled) assert.equal(w.workerReleased[wid], true, `released worker lock w${wid}: released`);
+  for (const wid of w.workerSettled)
+    assert.equal(w.workerReleased[wid], true, `released worker lock w${wid}: released`);
 }
 
 function heldBy(w: World, owner: number, i: number): ModelLock | undefined {
@@ -275,7 +276,11 @@ function apply(w: World, op: Op): string {
         if (reply.code !== undefined) code = reply.code;
         if (expected !== undefined) w.workerSettled.add(w.workerIds.get(expected)!);
       }
-      assert.equal(code, expected === undefined ? 'ERR_MEMLOCK_NOT_LOCKED' : 'unlocked', `unlock() from thread ${thread}: outcome`);
+      assert.equal(
+        code,
+        expected === undefined ? 'ERR_MEMLOCK_NOT_LOCKED' : 'unlocked',
+        `unlock() from thread ${thread}: outcome`,
+      );
       return target.owner === thread ? code : `${code} (bytes of the other thread's lock)`;
     }
   }
@@ -393,27 +398,33 @@ t.test('property: main thread and a worker share one table; unlock matches only 
   t.end();
 });
 
-t.test('regression: unlock(view) from the other thread does not release; exit releases the worker\'s locks', async (t) => {
-  const ps = pageSize;
-  const outcomes = await runScenario({
-    ops: [
-      { t: MAIN, op: 'lock', off: 100, len: 2 * ps, onFault: false }, // pages 0-2
-      { t: WORKER, op: 'lock', off: 100, len: 2 * ps, onFault: true }, // the same bytes, from the worker
-      { t: WORKER, op: 'lock', off: 3 * ps, len: 1, onFault: true }, // page 3, the worker's only
-      { t: MAIN, op: 'unlock', i: 2 }, // page 3's bytes: the main thread holds none there
-      { t: WORKER, op: 'unlock', i: 0 }, // the shared bytes: releases the worker's lock, not main's
-      { t: MAIN, op: 'lock', off: 3 * ps + 7, len: ps, onFault: false }, // pages 3-4
-    ],
-    exitWithLocks: true,
-  });
-  t.same(outcomes, [
-    'locked', 'locked', 'locked',
-    "ERR_MEMLOCK_NOT_LOCKED (bytes of the other thread's lock)", // main holds nothing on page 3's bytes
-    "unlocked (bytes of the other thread's lock)", // the worker released its own lock on main's bytes
-    'locked', 'worker exited',
-  ]);
-  t.end();
-});
+t.test(
+  "regression: unlock(view) from the other thread does not release; exit releases the worker's locks",
+  async (t) => {
+    const ps = pageSize;
+    const outcomes = await runScenario({
+      ops: [
+        { t: MAIN, op: 'lock', off: 100, len: 2 * ps, onFault: false }, // pages 0-2
+        { t: WORKER, op: 'lock', off: 100, len: 2 * ps, onFault: true }, // the same bytes, from the worker
+        { t: WORKER, op: 'lock', off: 3 * ps, len: 1, onFault: true }, // page 3, the worker's only
+        { t: MAIN, op: 'unlock', i: 2 }, // page 3's bytes: the main thread holds none there
+        { t: WORKER, op: 'unlock', i: 0 }, // the shared bytes: releases the worker's lock, not main's
+        { t: MAIN, op: 'lock', off: 3 * ps + 7, len: ps, onFault: false }, // pages 3-4
+      ],
+      exitWithLocks: true,
+    });
+    t.same(outcomes, [
+      'locked',
+      'locked',
+      'locked',
+      "ERR_MEMLOCK_NOT_LOCKED (bytes of the other thread's lock)", // main holds nothing on page 3's bytes
+      "unlocked (bytes of the other thread's lock)", // the worker released its own lock on main's bytes
+      'locked',
+      'worker exited',
+    ]);
+    t.end();
+  },
+);
 
 t.teardown(async () => {
   if (worker !== undefined) await worker.exit();

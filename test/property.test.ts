@@ -206,7 +206,12 @@ function lockBoth(w: World, view: ArrayBufferView, asked: boolean): string {
     const [message] = published.limit;
     assert.ok(message !== undefined, 'memlock:limit published the refusal');
     assert.deepEqual(
-      { pages: message.pages, newPages: message.newPages, lockedPages: message.lockedPages, limitPages: message.limitPages },
+      {
+        pages: message.pages,
+        newPages: message.newPages,
+        lockedPages: message.lockedPages,
+        limitPages: message.limitPages,
+      },
       { pages, newPages, lockedPages: w.model.baseLockedPages + w.model.lockedPages, limitPages: w.model.limit },
       'memlock:limit message',
     );
@@ -434,7 +439,9 @@ const kindArb = fc.constantFrom(...KINDS);
 // Page boundaries and one byte either side, where an off-by-one in the page
 // span would show; uniform offsets almost never land there.
 const nearBoundary = (minPages: number, maxPages: number) =>
-  fc.tuple(fc.integer({ min: minPages, max: maxPages }), fc.constantFrom(-1, 0, 1)).map(([pages, d]) => pages * pageSize + d);
+  fc
+    .tuple(fc.integer({ min: minPages, max: maxPages }), fc.constantFrom(-1, 0, 1))
+    .map(([pages, d]) => pages * pageSize + d);
 const offArb = fc.oneof(
   { weight: 3, arbitrary: fc.integer({ min: 0, max: ARENA_BYTES - 1 }) },
   { weight: 1, arbitrary: nearBoundary(0, ARENA_PAGES - 1).map((off) => Math.max(0, off)) },
@@ -448,14 +455,37 @@ const lenArb = fc.oneof(
 const indexArb = fc.nat({ max: 63 });
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 8, arbitrary: fc.record({ op: fc.constant('lock' as const), off: offArb, len: lenArb, kind: kindArb, onFault: fc.boolean() }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('relock' as const), i: indexArb, kind: kindArb, onFault: fc.boolean() }) },
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      op: fc.constant('lock' as const),
+      off: offArb,
+      len: lenArb,
+      kind: kindArb,
+      onFault: fc.boolean(),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({ op: fc.constant('relock' as const), i: indexArb, kind: kindArb, onFault: fc.boolean() }),
+  },
   // Below 4096 bytes allocUnsafe slices the shared 8 KiB pool.
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('pool' as const), size: fc.integer({ min: 1, max: 4095 }), kind: kindArb, onFault: fc.boolean() }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant('pool' as const),
+      size: fc.integer({ min: 1, max: 4095 }),
+      kind: kindArb,
+      onFault: fc.boolean(),
+    }),
+  },
   { weight: 7, arbitrary: fc.record({ op: fc.constant('release' as const), i: indexArb, dispose: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('releaseAgain' as const), i: indexArb }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('unlock' as const), i: indexArb, kind: kindArb }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('unlockBytes' as const), off: offArb, len: lenArb, kind: kindArb }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ op: fc.constant('unlockBytes' as const), off: offArb, len: lenArb, kind: kindArb }),
+  },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('limit' as const), delta: fc.integer({ min: -6, max: 6 }) }) },
   { weight: 1, arbitrary: fc.constant({ op: 'unlimit' as const }) },
   // Rare: ~10 ms of locks each, and sticky pages are for good.
@@ -504,7 +534,12 @@ t.test('property: random lock sequences agree with the model and the kernel', (t
   );
   // Fewer runs than asked means the time limit cut the property short.
   t.comment(`${runs} of ${numRuns} runs in ${Date.now() - started} ms`);
-  t.comment(`exercised: ${[...tally].sort().map(([what, n]) => `${what} ${n}`).join(', ')}`);
+  t.comment(
+    `exercised: ${[...tally]
+      .sort()
+      .map(([what, n]) => `${what} ${n}`)
+      .join(', ')}`,
+  );
   t.equal(stats().limitPages, defaultLimit, 'the limit is restored');
   t.end();
 });
@@ -543,12 +578,30 @@ t.test('regression: overlapping mid-page views of every kind, released out of or
     },
   );
   t.same(outcomes, [
-    'locked', 'locked', 'locked', 'locked', 'released', 'unlocked', 'released', 'released',
-    'released again', 'released again', 'ERR_MEMLOCK_NOT_LOCKED',
+    'locked',
+    'locked',
+    'locked',
+    'locked',
+    'released',
+    'unlocked',
+    'released',
+    'released',
+    'released again',
+    'released again',
+    'ERR_MEMLOCK_NOT_LOCKED',
   ]);
   t.same(counts, [
-    [1, 1, 1, 0], [1, 2, 2, 0], [1, 3, 3, 1], [1, 4, 4, 1], [0, 3, 3, 1],
-    [0, 2, 2, 1], [0, 1, 1, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0],
+    [1, 1, 1, 0],
+    [1, 2, 2, 0],
+    [1, 3, 3, 1],
+    [1, 4, 4, 1],
+    [0, 3, 3, 1],
+    [0, 2, 2, 1],
+    [0, 1, 1, 0],
+    [0, 0, 0, 0],
+    [0, 0, 0, 0],
+    [0, 0, 0, 0],
+    [0, 0, 0, 0],
   ]);
   t.same(held[5], [2, 3], 'unlock(view) took the newest lock on those bytes (#4), not the older #2');
   t.end();
@@ -576,58 +629,82 @@ t.test('regression: a limit lowered below what is locked, then raised', (t) => {
     (_step, w) => locked.push(stats().lockedPages - w.base.lockedPages),
   );
   t.same(outcomes, [
-    'locked', 'limit 2', 'ERR_MEMLOCK_LIMIT', 'locked', 'ERR_MEMLOCK_LIMIT', 'ERR_MEMLOCK_LIMIT',
-    'released', 'released', 'ERR_MEMLOCK_LIMIT', 'locked', 'ERR_MEMLOCK_LIMIT', 'limit default', 'locked',
+    'locked',
+    'limit 2',
+    'ERR_MEMLOCK_LIMIT',
+    'locked',
+    'ERR_MEMLOCK_LIMIT',
+    'ERR_MEMLOCK_LIMIT',
+    'released',
+    'released',
+    'ERR_MEMLOCK_LIMIT',
+    'locked',
+    'ERR_MEMLOCK_LIMIT',
+    'limit default',
+    'locked',
   ]);
   t.same(locked, [4, 4, 4, 4, 4, 4, 4, 0, 0, 2, 2, 2, 3], 'stats().lockedPages, less what was locked before');
   t.equal(getLockablePageLimit(), defaultLimit, 'the limit is restored');
   t.end();
 });
 
-t.test('regression: on-fault pages covered by a plain lock stay fully locked until 0', { skip: needs('onFault') }, (t) => {
-  const ps = pageSize;
-  const kernel: string[] = [];
-  // The first three ops are what fast-check shrank a broken model to.
-  const outcomes = runScenario(
-    [
-      { op: 'lock', off: 0, len: 4 * ps, kind: 'Uint8Array', onFault: true }, // F F F F
-      { op: 'lock', off: ps + 10, len: ps, kind: 'DataView', onFault: false }, // plain over pages 1-2
-      { op: 'release', i: 1, dispose: false }, // the plain one: pages 1-2 stay fully locked
-      { op: 'lock', off: 3 * ps, len: 2 * ps, kind: 'Int32Array', onFault: false }, // page 3 populated, 4 new
-      { op: 'lock', off: 5 * ps, len: 1, kind: 'Uint8Array', onFault: true }, // page 5 new, on fault
-      { op: 'release', i: 0, dispose: false }, // pages 0-2 to 0, 3 held by the plain lock
-    ],
-    (_step, w) => kernel.push(kernelPages(w).slice(0, 6)),
-  );
-  t.same(outcomes, ['locked', 'locked', 'released', 'locked', 'locked', 'released']);
-  t.same(kernel, ['FFFF--', 'FLLF--', 'FLLF--', 'FLLLL-', 'FLLLLF', '---LLF'], 'smaps VmFlags per page (F: lo lf)');
-  t.end();
-});
+t.test(
+  'regression: on-fault pages covered by a plain lock stay fully locked until 0',
+  { skip: needs('onFault') },
+  (t) => {
+    const ps = pageSize;
+    const kernel: string[] = [];
+    // The first three ops are what fast-check shrank a broken model to.
+    const outcomes = runScenario(
+      [
+        { op: 'lock', off: 0, len: 4 * ps, kind: 'Uint8Array', onFault: true }, // F F F F
+        { op: 'lock', off: ps + 10, len: ps, kind: 'DataView', onFault: false }, // plain over pages 1-2
+        { op: 'release', i: 1, dispose: false }, // the plain one: pages 1-2 stay fully locked
+        { op: 'lock', off: 3 * ps, len: 2 * ps, kind: 'Int32Array', onFault: false }, // page 3 populated, 4 new
+        { op: 'lock', off: 5 * ps, len: 1, kind: 'Uint8Array', onFault: true }, // page 5 new, on fault
+        { op: 'release', i: 0, dispose: false }, // pages 0-2 to 0, 3 held by the plain lock
+      ],
+      (_step, w) => kernel.push(kernelPages(w).slice(0, 6)),
+    );
+    t.same(outcomes, ['locked', 'locked', 'released', 'locked', 'locked', 'released']);
+    t.same(kernel, ['FFFF--', 'FLLF--', 'FLLF--', 'FLLLL-', 'FLLLLF', '---LLF'], 'smaps VmFlags per page (F: lo lf)');
+    t.end();
+  },
+);
 
-t.test('regression: a burst makes one page of a range sticky; it stays locked after every release', { skip: needs('onFault') }, (t) => {
-  const ps = pageSize;
-  const counts: number[][] = [];
-  const kernel: string[] = [];
-  const stickyBefore = stats().stickyPages;
-  const outcomes = runScenario(
-    [
-      { op: 'lock', off: 4 * ps + 5, len: 2 * ps, kind: 'Uint8Array', onFault: false }, // pages 4-6
-      { op: 'burst', page: 6, pages: 2, onFault: true, keep: true }, // 65534 locks on pages 6-7, one kept
-      { op: 'release', i: 0, dispose: false },
-      { op: 'release', i: 0, dispose: false }, // the kept burst lock
-      { op: 'lock', off: 6 * ps, len: ps, kind: 'BigUint64Array', onFault: false },
-      { op: 'unlock', i: 0, kind: 'Uint8Array' },
-    ],
-    (_step, w) => {
-      counts.push(firstCounts(w, 8).slice(4));
-      kernel.push(kernelPages(w).slice(4, 8));
-    },
-  );
-  t.same(outcomes, ['locked', 'sticky 1', 'released', 'released', 'locked', 'unlocked']);
-  t.same(counts, [
-    [1, 1, 1, 0], [1, 1, 0xffff, 1], [0, 0, 0xffff, 1], [0, 0, 0xffff, 0], [0, 0, 0xffff, 0], [0, 0, 0xffff, 0],
-  ]);
-  t.same(kernel, ['LLL-', 'LLLF', '--LF', '--L-', '--L-', '--L-'], 'page 6 stays locked for good');
-  t.equal(stats().stickyPages - stickyBefore, 1);
-  t.end();
-});
+t.test(
+  'regression: a burst makes one page of a range sticky; it stays locked after every release',
+  { skip: needs('onFault') },
+  (t) => {
+    const ps = pageSize;
+    const counts: number[][] = [];
+    const kernel: string[] = [];
+    const stickyBefore = stats().stickyPages;
+    const outcomes = runScenario(
+      [
+        { op: 'lock', off: 4 * ps + 5, len: 2 * ps, kind: 'Uint8Array', onFault: false }, // pages 4-6
+        { op: 'burst', page: 6, pages: 2, onFault: true, keep: true }, // 65534 locks on pages 6-7, one kept
+        { op: 'release', i: 0, dispose: false },
+        { op: 'release', i: 0, dispose: false }, // the kept burst lock
+        { op: 'lock', off: 6 * ps, len: ps, kind: 'BigUint64Array', onFault: false },
+        { op: 'unlock', i: 0, kind: 'Uint8Array' },
+      ],
+      (_step, w) => {
+        counts.push(firstCounts(w, 8).slice(4));
+        kernel.push(kernelPages(w).slice(4, 8));
+      },
+    );
+    t.same(outcomes, ['locked', 'sticky 1', 'released', 'released', 'locked', 'unlocked']);
+    t.same(counts, [
+      [1, 1, 1, 0],
+      [1, 1, 0xffff, 1],
+      [0, 0, 0xffff, 1],
+      [0, 0, 0xffff, 0],
+      [0, 0, 0xffff, 0],
+      [0, 0, 0xffff, 0],
+    ]);
+    t.same(kernel, ['LLL-', 'LLLF', '--LF', '--L-', '--L-', '--L-'], 'page 6 stays locked for good');
+    t.equal(stats().stickyPages - stickyBefore, 1);
+    t.end();
+  },
+);

@@ -5,7 +5,17 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import t from 'tap';
 import { Registry } from 'prom-client';
-import { allocPinned, allocSecret, getLockablePageLimit, lock, lockCode, pageSize, setLockablePageLimit, stats, type LimitMessage } from '../src/index';
+import {
+  allocPinned,
+  allocSecret,
+  getLockablePageLimit,
+  lock,
+  lockCode,
+  pageSize,
+  setLockablePageLimit,
+  stats,
+  type LimitMessage,
+} from '../src/index';
 import { registerMetrics } from '../src/metrics/prometheus';
 
 const CALLS: Record<string, () => unknown> = {
@@ -40,7 +50,10 @@ t.test('every refusal by the lockable-page limit reaches memlock:limit and the P
     setLockablePageLimit(limit);
     const published = messages.slice(before.messages);
     t.equal(published.length, 1, `${name}: published once on memlock:limit`);
-    t.ok(published[0]!.pages > 0 && published[0]!.newPages > 0 && published[0]!.newPages <= published[0]!.pages, `${name}: with its pages`);
+    t.ok(
+      published[0]!.pages > 0 && published[0]!.newPages > 0 && published[0]!.newPages <= published[0]!.pages,
+      `${name}: with its pages`,
+    );
     t.equal(published[0]!.limitPages, before.stats.lockedPages, `${name}: and the limit that refused it`);
     t.equal(await refusedCount(registry), before.counted + 1, `${name}: counted once by memlock_refused_locks_total`);
     const after = stats();

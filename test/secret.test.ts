@@ -43,15 +43,29 @@ for (const placement of ['pooled', 'guarded'] as const) {
     t.equal(secret.buffer.length, 48);
     t.equal(secret.placement, placement);
     t.equal(secret.locked, true);
-    t.ok(secret.buffer.every((b) => b === 0), 'starts zeroed');
+    t.ok(
+      secret.buffer.every((b) => b === 0),
+      'starts zeroed',
+    );
     const flags = flagsOf(secret.buffer);
-    t.ok(flags.includes('dd'), 'VmFlags dd: excluded from core dumps', { skip: SKIP_MADVISE_FLAGS_UNDER_QEMU || needs('dontDump') });
-    t.ok(flags.includes('wf'), 'VmFlags wf: wiped on fork', { skip: SKIP_MADVISE_FLAGS_UNDER_QEMU || needs('wipeOnFork') });
+    t.ok(flags.includes('dd'), 'VmFlags dd: excluded from core dumps', {
+      skip: SKIP_MADVISE_FLAGS_UNDER_QEMU || needs('dontDump'),
+    });
+    t.ok(flags.includes('wf'), 'VmFlags wf: wiped on fork', {
+      skip: SKIP_MADVISE_FLAGS_UNDER_QEMU || needs('wipeOnFork'),
+    });
     t.equal(secret.noCoreDump, binding.platform.dontDump, 'noCoreDump says what the platform gave');
     t.ok(flags.includes('lo'), 'VmFlags lo: locked');
-    t.equal(kernelLockState(secret.buffer).lockedPages, kernelLockState(secret.buffer).totalPages, 'smaps: every page locked');
+    t.equal(
+      kernelLockState(secret.buffer).lockedPages,
+      kernelLockState(secret.buffer).totalPages,
+      'smaps: every page locked',
+    );
     t.ok(kernelLockState(secret.buffer).lockedBytes >= pageSize, 'smaps Locked: covers it');
-    t.ok(lockCounts(secret.buffer).every((c) => c >= 1), 'a counted lock, visible in lockCounts');
+    t.ok(
+      lockCounts(secret.buffer).every((c) => c >= 1),
+      'a counted lock, visible in lockCounts',
+    );
     t.ok(stats().lockedPages >= 1, 'and in stats');
     secret.free();
     await nextTurn();
@@ -98,7 +112,10 @@ t.test('free zeroes, detaches, and a second free is harmless', async (t) => {
   t.doesNotThrow(() => secret[Symbol.dispose](), 'dispose after free');
   const reused = allocSecret(32);
   t.equal(binding.addressOf(reused.buffer), address, 'the freed slot is reused');
-  t.ok(reused.buffer.every((b) => b === 0), 'and reads zeros: it was wiped');
+  t.ok(
+    reused.buffer.every((b) => b === 0),
+    'and reads zeros: it was wiped',
+  );
   reused.free();
   keep.free();
   await nextTurn();
@@ -143,7 +160,10 @@ t.test('a user lock on secret memory ends when memlock unmaps it', async (t) => 
   await nextTurn();
   const secret = allocSecret(5000); // a dedicated mapping (over 2 KiB)
   const held = lock(secret.buffer);
-  t.ok(lockCounts(secret.buffer).every((c) => c === 2), 'pool lock + user lock');
+  t.ok(
+    lockCounts(secret.buffer).every((c) => c === 2),
+    'pool lock + user lock',
+  );
   const lockedBefore = stats().lockedPages;
   secret.free();
   t.equal(stats().lockedPages, lockedBefore - 2, 'the unmapped pages lost all their counts');
@@ -188,33 +208,43 @@ t.test("memlock's lockable-page limit: ERR_MEMLOCK_LIMIT and nothing allocated, 
   t.same(secretStats(), before);
 });
 
-t.test('a million 32-byte secrets: written, read, freed; nothing left locked, mappings back', { skip: SKIP_SLOW_UNDER_QEMU }, async (t) => {
-  await nextTurn();
-  const mappingsBefore = secretMappingCount();
-  const processMappingsBefore = mappingCount();
-  const lockedBefore = stats().lockedPages;
-  const secrets: SecretBuffer[] = new Array(1_000_000);
-  for (let i = 0; i < secrets.length; i += 1) {
-    const secret = allocSecret(32);
-    secret.buffer.writeUInt32LE(i, 0);
-    secret.buffer.writeUInt32LE(i ^ 0x5a5a5a5a, 28);
-    secrets[i] = secret;
-  }
-  const mappingsPeak = secretMappingCount();
-  const processMappingsPeak = mappingCount();
-  let intact = 0;
-  for (let i = 0; i < secrets.length; i += 1) {
-    const b = secrets[i]!.buffer;
-    if (b.readUInt32LE(0) === i && b.readUInt32LE(28) === ((i ^ 0x5a5a5a5a) >>> 0)) intact += 1;
-  }
-  t.equal(intact, 1_000_000, 'every secret holds what was written');
-  t.ok(mappingsPeak - mappingsBefore < 300, `secret memory takes a few hundred mappings at most (${mappingsPeak - mappingsBefore})`);
-  // The rest of the process grows too (the JS heap holds a million objects):
-  // far below vm.max_map_count, where a mapping per secret would not be.
-  t.ok(processMappingsPeak - processMappingsBefore < 5000, `the process as a whole: +${processMappingsPeak - processMappingsBefore}`);
-  for (const secret of secrets) secret.free();
-  await nextTurn();
-  t.equal(secretStats().live, 0);
-  t.equal(stats().lockedPages, lockedBefore, 'nothing left locked');
-  t.equal(secretMappingCount(), mappingsBefore, 'secret mappings back where they started');
-});
+t.test(
+  'a million 32-byte secrets: written, read, freed; nothing left locked, mappings back',
+  { skip: SKIP_SLOW_UNDER_QEMU },
+  async (t) => {
+    await nextTurn();
+    const mappingsBefore = secretMappingCount();
+    const processMappingsBefore = mappingCount();
+    const lockedBefore = stats().lockedPages;
+    const secrets: SecretBuffer[] = new Array(1_000_000);
+    for (let i = 0; i < secrets.length; i += 1) {
+      const secret = allocSecret(32);
+      secret.buffer.writeUInt32LE(i, 0);
+      secret.buffer.writeUInt32LE(i ^ 0x5a5a5a5a, 28);
+      secrets[i] = secret;
+    }
+    const mappingsPeak = secretMappingCount();
+    const processMappingsPeak = mappingCount();
+    let intact = 0;
+    for (let i = 0; i < secrets.length; i += 1) {
+      const b = secrets[i]!.buffer;
+      if (b.readUInt32LE(0) === i && b.readUInt32LE(28) === (i ^ 0x5a5a5a5a) >>> 0) intact += 1;
+    }
+    t.equal(intact, 1_000_000, 'every secret holds what was written');
+    t.ok(
+      mappingsPeak - mappingsBefore < 300,
+      `secret memory takes a few hundred mappings at most (${mappingsPeak - mappingsBefore})`,
+    );
+    // The rest of the process grows too (the JS heap holds a million objects):
+    // far below vm.max_map_count, where a mapping per secret would not be.
+    t.ok(
+      processMappingsPeak - processMappingsBefore < 5000,
+      `the process as a whole: +${processMappingsPeak - processMappingsBefore}`,
+    );
+    for (const secret of secrets) secret.free();
+    await nextTurn();
+    t.equal(secretStats().live, 0);
+    t.equal(stats().lockedPages, lockedBefore, 'nothing left locked');
+    t.equal(secretMappingCount(), mappingsBefore, 'secret mappings back where they started');
+  },
+);

@@ -7,7 +7,9 @@ import path from 'node:path';
 import t from 'tap';
 
 const src = path.join(__dirname, '..', 'src');
-const modules = readdirSync(src, { recursive: true, encoding: 'utf8' }).filter((file) => /\.m?ts$/.test(file) && !file.endsWith('.d.ts')).sort();
+const modules = readdirSync(src, { recursive: true, encoding: 'utf8' })
+  .filter((file) => /\.m?ts$/.test(file) && !file.endsWith('.d.ts'))
+  .sort();
 const read = (file: string) => readFileSync(path.join(src, file), 'utf8');
 
 // Value imports (not `import type`, not `export type ... from`) of other src/ modules, as module paths.
@@ -20,7 +22,9 @@ function valueImports(file: string): string[] {
   return specs.map((spec) => {
     // './x.js' is x.ts, './x.mjs' is x.mts, './x' is x.ts (Node16 resolution as tsc emits it).
     const resolved = path.normalize(path.join(path.dirname(file), spec));
-    const candidate = resolved.endsWith('.mjs') ? resolved.replace(/\.mjs$/, '.mts') : `${resolved.replace(/\.js$/, '')}.ts`;
+    const candidate = resolved.endsWith('.mjs')
+      ? resolved.replace(/\.mjs$/, '.mts')
+      : `${resolved.replace(/\.js$/, '')}.ts`;
     return modules.includes(candidate) ? candidate : `${candidate} (missing)`;
   });
 }
@@ -41,18 +45,33 @@ t.test('no import cycle in src/ (type-only imports aside)', (t) => {
   };
   for (const m of modules) visit(m, []);
   t.same(cycles, []);
-  t.same([...graph.values()].flat().filter((m) => m.endsWith('(missing)')), [], 'every import resolves');
+  t.same(
+    [...graph.values()].flat().filter((m) => m.endsWith('(missing)')),
+    [],
+    'every import resolves',
+  );
   t.end();
 });
 
 t.test('one decoder of native results', (t) => {
-  const decoding = modules.filter((m) => m !== 'native-failure.ts' && m !== 'binding.ts' && /\b(LIMIT_EXCEEDED|getSystemErrorName)\b/.test(read(m)));
+  const decoding = modules.filter(
+    (m) => m !== 'native-failure.ts' && m !== 'binding.ts' && /\b(LIMIT_EXCEEDED|getSystemErrorName)\b/.test(read(m)),
+  );
   t.same(decoding, [], 'only native-failure.ts turns a native result into an error');
   t.end();
 });
 
 t.test('features in folders; the top level holds what every feature shares', (t) => {
   const top = modules.filter((m) => !m.includes('/')).sort();
-  t.same(top, ['binding.ts', 'capabilities.ts', 'channels.ts', 'errors.ts', 'index.mts', 'index.ts', 'native-failure.ts', 'proc.ts']);
+  t.same(top, [
+    'binding.ts',
+    'capabilities.ts',
+    'channels.ts',
+    'errors.ts',
+    'index.mts',
+    'index.ts',
+    'native-failure.ts',
+    'proc.ts',
+  ]);
   t.end();
 });

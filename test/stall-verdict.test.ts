@@ -5,7 +5,15 @@ import t from 'tap';
 import { stallVerdict, type StallFigures } from '../src/paging/stall-verdict';
 
 const base: StallFigures = {
-  delayMs: 200, windowMs: 210, majorFaults: 0, cpuMs: 0, runQueueMs: 0, blockedMs: 0, sleeps: 0, preemptions: 0, gcMs: 0,
+  delayMs: 200,
+  windowMs: 210,
+  majorFaults: 0,
+  cpuMs: 0,
+  runQueueMs: 0,
+  blockedMs: 0,
+  sleeps: 0,
+  preemptions: 0,
+  gcMs: 0,
 };
 
 t.test('page-ins that keep the thread asleep are paging', (t) => {
@@ -16,23 +24,56 @@ t.test('page-ins that keep the thread asleep are paging', (t) => {
 
 t.test('on a busy machine the wait for a CPU after each page-in is paging, after preemptions cpu', (t) => {
   // 2,244 ms stall measured under load 16: 237 ms on a CPU, 753 ms queued, 1,263 ms asleep.
-  const paged = { ...base, delayMs: 2244, windowMs: 2254, majorFaults: 1921, cpuMs: 237, runQueueMs: 753, blockedMs: 1263, sleeps: 1896, preemptions: 33 };
+  const paged = {
+    ...base,
+    delayMs: 2244,
+    windowMs: 2254,
+    majorFaults: 1921,
+    cpuMs: 237,
+    runQueueMs: 753,
+    blockedMs: 1263,
+    sleeps: 1896,
+    preemptions: 33,
+  };
   t.equal(stallVerdict(paged).verdict, 'paging');
   // 658 ms: 41 page-ins, but mostly queued behind other work after preemption.
-  const crowded = { ...base, delayMs: 658, windowMs: 668, majorFaults: 41, cpuMs: 137, runQueueMs: 484, blockedMs: 47, sleeps: 26, preemptions: 88 };
+  const crowded = {
+    ...base,
+    delayMs: 658,
+    windowMs: 668,
+    majorFaults: 41,
+    cpuMs: 137,
+    runQueueMs: 484,
+    blockedMs: 47,
+    sleeps: 26,
+    preemptions: 88,
+  };
   t.equal(stallVerdict(crowded).verdict, 'cpu');
   t.end();
 });
 
 t.test('GC pauses are gc, even while the pause waits for a CPU', (t) => {
-  const f = { ...base, delayMs: 916, windowMs: 926, cpuMs: 91, runQueueMs: 440, blockedMs: 394, sleeps: 14, preemptions: 33, gcMs: 917 };
+  const f = {
+    ...base,
+    delayMs: 916,
+    windowMs: 926,
+    cpuMs: 91,
+    runQueueMs: 440,
+    blockedMs: 394,
+    sleeps: 14,
+    preemptions: 33,
+    gcMs: 917,
+  };
   t.equal(stallVerdict(f).verdict, 'gc');
   t.end();
 });
 
 t.test('a busy loop is cpu; a major fault or two in it does not make it paging', (t) => {
   t.equal(stallVerdict({ ...base, cpuMs: 190, blockedMs: 5, preemptions: 3 }).verdict, 'cpu');
-  t.equal(stallVerdict({ ...base, majorFaults: 2, cpuMs: 180, blockedMs: 15, sleeps: 2, preemptions: 3 }).verdict, 'cpu');
+  t.equal(
+    stallVerdict({ ...base, majorFaults: 2, cpuMs: 180, blockedMs: 15, sleeps: 2, preemptions: 3 }).verdict,
+    'cpu',
+  );
   t.end();
 });
 
@@ -44,6 +85,9 @@ t.test('asleep without a major fault is unknown (I/O, a lock, Atomics.wait)', (t
 });
 
 t.test('nothing covering half the stall is unknown', (t) => {
-  t.equal(stallVerdict({ ...base, delayMs: 200, windowMs: 210, cpuMs: 60, gcMs: 60, blockedMs: 90 }).verdict, 'unknown');
+  t.equal(
+    stallVerdict({ ...base, delayMs: 200, windowMs: 210, cpuMs: 60, gcMs: 60, blockedMs: 90 }).verdict,
+    'unknown',
+  );
   t.end();
 });

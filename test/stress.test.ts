@@ -12,10 +12,16 @@ t.test('stress: main thread and 8 workers, shared and private views, secrets; ev
   const r = JSON.parse(child.stdout);
   t.equal(r.totals.length, 9, 'nine threads');
   r.totals.forEach((done: unknown, i: number) => {
-    t.same(done, { locks: LOCKS, releases: LOCKS, secrets: SECRETS, frees: SECRETS },
-      `thread ${i}: took and released ${LOCKS} locks, allocated and freed ${SECRETS} secrets`);
+    t.same(
+      done,
+      { locks: LOCKS, releases: LOCKS, secrets: SECRETS, frees: SECRETS },
+      `thread ${i}: took and released ${LOCKS} locks, allocated and freed ${SECRETS} secrets`,
+    );
   });
-  t.ok(r.sharedCounts.every((c: number) => c === 0), 'every count on the shared memory is 0');
+  t.ok(
+    r.sharedCounts.every((c: number) => c === 0),
+    'every count on the shared memory is 0',
+  );
   t.equal(r.sharedKernel.lockedPages, 0, 'nothing of it locked per the kernel');
   t.equal(r.stats.lockedPages, 0, 'memlock holds no page');
   t.equal(r.stats.heldLocks, 0, 'and no lock record');

@@ -29,7 +29,11 @@ interface Run {
 function run(args: string[]): Promise<Run> {
   const { NODE_OPTIONS: _runnerHooks, ...env } = process.env;
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--expose-gc', fixture, ...args], { env, timeout: 300_000, killSignal: 'SIGKILL' });
+    const child = spawn(process.execPath, ['--expose-gc', fixture, ...args], {
+      env,
+      timeout: 300_000,
+      killSignal: 'SIGKILL',
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -61,7 +65,11 @@ t.test('a thread or the process ends inside any native call', { jobs: 2 }, async
         left?: { heldLocks: number; lockedPages: number; secrets: number; pinned: number; verified: boolean };
       };
       t.same(report.ends, { terminated: ROUNDS, selfExit: 1, outOfHeap: 1 }, `${entry}: every kind of end happened`);
-      t.same(report.left, { heldLocks: 0, lockedPages: 0, secrets: 0, pinned: 0, verified: true }, `${entry}: no count left behind`);
+      t.same(
+        report.left,
+        { heldLocks: 0, lockedPages: 0, secrets: 0, pinned: 0, verified: true },
+        `${entry}: no count left behind`,
+      );
       terminations[entry] = report.ends?.terminated ?? 0;
       for (const how of EXITS) {
         const exit = await run(['exit', entry, how]);
@@ -74,7 +82,11 @@ t.test('a thread or the process ends inside any native call', { jobs: 2 }, async
 });
 
 t.test('terminations made per entry point', (t) => {
-  t.comment(`Node ${process.version}: ${Object.entries(terminations).map(([entry, n]) => `${entry} ${n}`).join(', ')}`);
+  t.comment(
+    `Node ${process.version}: ${Object.entries(terminations)
+      .map(([entry, n]) => `${entry} ${n}`)
+      .join(', ')}`,
+  );
   t.equal(Object.keys(terminations).length, NATIVE_FUNCTIONS.length, 'every entry point was terminated inside');
   t.end();
 });

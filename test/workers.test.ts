@@ -6,8 +6,14 @@ t.test('main thread and workers on the same SharedArrayBuffer pages end with eve
   t.equal(child.status, 0, child.stderr);
   const r = JSON.parse(child.stdout);
   t.equal(r.taken.length, 5, 'five threads took locks');
-  t.ok(r.taken.every((n: number) => n > 10000), 'each took over ten thousand');
-  t.ok(r.counts.every((c: number) => c === 0), 'every count is 0');
+  t.ok(
+    r.taken.every((n: number) => n > 10000),
+    'each took over ten thousand',
+  );
+  t.ok(
+    r.counts.every((c: number) => c === 0),
+    'every count is 0',
+  );
   t.equal(r.kernel.lockedPages, 0, 'the kernel has nothing locked in the range');
   t.equal(r.kernel.lockedBytes, 0, 'smaps Locked: is 0');
   t.equal(r.stats.lockedPages, 0);

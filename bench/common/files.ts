@@ -24,7 +24,8 @@ export function writeOutput(arg: string, text: string): string {
   return shown(file);
 }
 
-export const writeJson = (arg: string, value: unknown): string => writeOutput(arg, `${JSON.stringify(value, null, 2)}\n`);
+export const writeJson = (arg: string, value: unknown): string =>
+  writeOutput(arg, `${JSON.stringify(value, null, 2)}\n`);
 
 /** A path as short as it reads: relative to the working directory when under it. */
 export function shown(file: string): string {

@@ -127,7 +127,10 @@ function bucketsFor(): { buckets: number; subBuckets: number } {
  */
 export function hgrm(rec: Recorded, unitNs = 1000): string {
   const v = (ns: number): string => (ns / unitNs).toFixed(3).padStart(12);
-  const lines = [`${'Value'.padStart(12)} ${'Percentile'.padStart(14)} ${'TotalCount'.padStart(10)} ${'1/(1-Percentile)'.padStart(14)}`, ''];
+  const lines = [
+    `${'Value'.padStart(12)} ${'Percentile'.padStart(14)} ${'TotalCount'.padStart(10)} ${'1/(1-Percentile)'.padStart(14)}`,
+    '',
+  ];
   for (const p of rec.distribution) {
     const fraction = p.percentile / 100;
     const head = `${v(p.value)} ${fraction.toFixed(12).padStart(14)} ${String(p.count).padStart(10)}`;

@@ -8,7 +8,8 @@ import path from 'node:path';
 
 const root = path.join(__dirname, '..', '..');
 export const TESTING_BUILD = path.join(root, 'build-cmake', 'memlock_testing.node');
-if (!existsSync(TESTING_BUILD)) execFileSync('sh', [path.join(root, 'scripts', 'build-testing.sh')], { stdio: 'inherit' });
+if (!existsSync(TESTING_BUILD))
+  execFileSync('sh', [path.join(root, 'scripts', 'build-testing.sh')], { stdio: 'inherit' });
 if (!existsSync(TESTING_BUILD)) throw new Error('bench: this benchmark needs the testing build, which needs cmake');
 process.env['MEMLOCK_NATIVE_BINDING'] = TESTING_BUILD;
 

@@ -20,18 +20,26 @@ function curve(label: string, color: string, side: SideResult | Recorded, dashed
 
 function latencyPanels(r: LatencyReport): Panel[] {
   return r.scenarios.map((s) => {
-    const name = { 'first-touch': 'First touch', file: 'Evicted, file-backed', anon: 'Evicted, anonymous (swap)' }[s.id];
+    const name = { 'first-touch': 'First touch', file: 'Evicted, file-backed', anon: 'Evicted, anonymous (swap)' }[
+      s.id
+    ];
     if (s.status === 'skipped') return { title: name, subtitle: 'skipped', curves: [], skipped: s.reason ?? '' };
     const main = s.variants[0]!;
     const curves = [curve('pinned', PINNED, main.pinned), curve('paged', PAGED, main.paged)];
     // One dashed curve for what the main variant hides: readahead for the
     // evicted scenarios, a region larger than the caches for first touch.
     const extra: VariantResult | undefined =
-      s.id === 'first-touch' ? s.variants.find((v) => v.id === 'random-64mib') : s.variants.find((v) => v.id === 'sequential');
+      s.id === 'first-touch'
+        ? s.variants.find((v) => v.id === 'random-64mib')
+        : s.variants.find((v) => v.id === 'sequential');
     if (extra && s.id === 'first-touch') curves.push(curve('pinned, 64 MiB regions', PINNED, extra.pinned, true));
     if (extra && s.id !== 'first-touch') curves.push(curve('paged, sequential', PAGED, extra.paged, true));
     const access = s.access === 'write' ? 'one write per page' : 'one read per page';
-    return { title: name, subtitle: `${main.label}, ${access}, ${main.pinned.accesses.toLocaleString('en-US')} accesses per curve`, curves };
+    return {
+      title: name,
+      subtitle: `${main.label}, ${access}, ${main.pinned.accesses.toLocaleString('en-US')} accesses per curve`,
+      curves,
+    };
   });
 }
 
@@ -43,7 +51,14 @@ function jitterPanels(j: JitterReport): Panel[] {
   const paged = run('paged');
   const pinned = run('pinned');
   if (!paged || !pinned) {
-    return [{ title: 'Jitter under pressure', subtitle: 'not measured', curves: [], skipped: 'a jitter run failed: see the text output' }];
+    return [
+      {
+        title: 'Jitter under pressure',
+        subtitle: 'not measured',
+        curves: [],
+        skipped: 'a jitter run failed: see the text output',
+      },
+    ];
   }
   const wake = (r: JitterRun, w: 'setTimeout' | 'busy-wait') => r.wakes.find((x) => x.wake === w)!;
   const every = `every ${j.config.intervalUs} us, pressure every ${j.config.pressurePeriodMs} ms`;

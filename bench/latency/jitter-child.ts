@@ -194,7 +194,10 @@ async function main(): Promise<void> {
     lockAllMs = performance.now() - t0;
   }
   const ranges = fileMappings();
-  const evictable = { mappings: ranges.length / 2, bytes: ranges.filter((_, i) => i % 2 === 1).reduce((a, b) => a + b, 0) };
+  const evictable = {
+    mappings: ranges.length / 2,
+    bytes: ranges.filter((_, i) => i % 2 === 1).reduce((a, b) => a + b, 0),
+  };
   if (cfg.pressure) probe.pressureStart(Float64Array.from(ranges), cfg.pressurePeriodMs * 1000);
   const wakes: Wake[] = ['setTimeout', 'busy-wait'];
   for (const wake of wakes) await measure(wake, cfg.warmupSeconds); // JIT, and a first pass over everything

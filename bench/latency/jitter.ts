@@ -47,7 +47,12 @@ function runChild(cfg: ChildConfig): Promise<JitterRun> {
     child.on('exit', (code, signal) => {
       const line = stdout.split('\n').find((l) => l.startsWith('R '));
       if (code === 0 && line) resolve(JSON.parse(line.slice(2)) as JitterRun);
-      else reject(new Error(`jitter child (${cfg.mode}) ${signal ?? `exit ${code}`}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`));
+      else
+        reject(
+          new Error(
+            `jitter child (${cfg.mode}) ${signal ?? `exit ${code}`}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`,
+          ),
+        );
     });
   });
 }
@@ -68,7 +73,9 @@ export async function runJitter(cfg: JitterConfig): Promise<JitterReport> {
   const runs: JitterReport['runs'] = [];
   for (const pressure of pressures) {
     for (const mode of ['paged', 'code', 'pinned'] as const) {
-      progress(`jitter: ${mode}${pressure ? ', under pressure' : ''} (${runs.length + 1}/6, ~${(base.seconds * 2 + 1).toFixed(0)} s each)`);
+      progress(
+        `jitter: ${mode}${pressure ? ', under pressure' : ''} (${runs.length + 1}/6, ~${(base.seconds * 2 + 1).toFixed(0)} s each)`,
+      );
       checkInterrupted();
       try {
         runs.push(await runChild({ ...base, mode, pressure, wsFile }));
@@ -86,7 +93,9 @@ export async function runJitter(cfg: JitterConfig): Promise<JitterReport> {
 
 function printJitter(r: JitterReport): void {
   const c = r.config;
-  console.log(heading('\nmemlock jitter: wake-up lateness of a periodic loop, paged against lockCode() against lockAll'));
+  console.log(
+    heading('\nmemlock jitter: wake-up lateness of a periodic loop, paged against lockCode() against lockAll'),
+  );
   console.log(
     `every ${c.intervalUs} us for ${c.seconds} s per wake method (after ${c.warmupSeconds} s untimed); each cycle reads a byte of every ` +
       `page of a ${c.wsBytes / MIB} MiB file mapping (the work).\n` +
@@ -123,7 +132,22 @@ function printJitter(r: JitterReport): void {
   }
   console.log(
     table(
-      ['run', 'wake', 'cycles', 'min', 'avg', 'p99', 'p99.9', 'max', 'work p50', 'work max', 'missed', 'major', 'minor', 'preempted'],
+      [
+        'run',
+        'wake',
+        'cycles',
+        'min',
+        'avg',
+        'p99',
+        'p99.9',
+        'max',
+        'work p50',
+        'work max',
+        'missed',
+        'major',
+        'minor',
+        'preempted',
+      ],
       rows,
       [false, false, true, true, true, true, true, true, true, true, true, true, true, true],
     ),

@@ -42,7 +42,8 @@ function printScenario(s: ScenarioResult): void {
     ),
   );
   for (const v of s.variants) {
-    if (v !== main && !v.differs) console.log(`  ${v.label}: within 25% of ${main.label} (p50, p99, major faults); see --json`);
+    if (v !== main && !v.differs)
+      console.log(`  ${v.label}: within 25% of ${main.label} (p50, p99, major faults); see --json`);
   }
   for (const note of s.notes) console.log(`  ${note}`);
 }
@@ -50,7 +51,9 @@ function printScenario(s: ScenarioResult): void {
 export function evictionNote(v: VariantResult): string {
   const e = v.eviction!;
   const pinned =
-    e.pinnedPageoutErrno === 22 ? 'MADV_PAGEOUT refused (EINVAL: locked)' : `MADV_PAGEOUT returned ${-e.pinnedPageoutErrno}`;
+    e.pinnedPageoutErrno === 22
+      ? 'MADV_PAGEOUT refused (EINVAL: locked)'
+      : `MADV_PAGEOUT returned ${-e.pinnedPageoutErrno}`;
   return (
     `${v.label}: before timing (mincore), paged ${count(v.paged.pages - e.pagedResident)}/${count(v.paged.pages)} pages ` +
     `evicted (${e.passes} MADV_PAGEOUT pass${e.passes > 1 ? 'es' : ''}); pinned ${count(e.pinnedResident)}/` +
@@ -94,7 +97,6 @@ export function goals(scenarios: ScenarioResult[]): Goal[] {
   return out;
 }
 
-
 export function printLatency(r: LatencyReport): void {
   const c = r.clock;
   const floor = c.name === 'rdtscp' ? c.floor.rdtscp! : c.floor.clockGettime;
@@ -108,24 +110,38 @@ export function printLatency(r: LatencyReport): void {
   );
   console.log(
     `  Every sample includes the floor; nothing is subtracted. Other clock's floor: ${
-      c.name === 'rdtscp' ? `clock_gettime ${duration(c.floor.clockGettime.p50)}` : c.floor.rdtscp ? `rdtscp ${duration(c.floor.rdtscp.p50)}` : 'none (no rdtscp)'
+      c.name === 'rdtscp'
+        ? `clock_gettime ${duration(c.floor.clockGettime.p50)}`
+        : c.floor.rdtscp
+          ? `rdtscp ${duration(c.floor.rdtscp.p50)}`
+          : 'none (no rdtscp)'
     } p50.`,
   );
   console.log(
     '  Samples go into perf_hooks histograms as whole ns (3 significant figures; a value under 1 ns would be\n' +
-      '  recorded as 1). Faults are the timing thread\'s own (getrusage RUSAGE_THREAD) over the timed accesses.',
+      "  recorded as 1). Faults are the timing thread's own (getrusage RUSAGE_THREAD) over the timed accesses.",
   );
   for (const s of r.scenarios) printScenario(s);
-  const clamped = r.scenarios.flatMap((s) => s.variants).reduce((n, v) => n + v.pinned.summary.clamped + v.paged.summary.clamped, 0);
-  const migrations = r.scenarios.flatMap((s) => s.variants).reduce((n, v) => n + v.pinned.migrations + v.paged.migrations, 0);
-  const preempted = r.scenarios.flatMap((s) => s.variants).reduce((n, v) => n + v.pinned.involuntarySwitches + v.paged.involuntarySwitches, 0);
+  const clamped = r.scenarios
+    .flatMap((s) => s.variants)
+    .reduce((n, v) => n + v.pinned.summary.clamped + v.paged.summary.clamped, 0);
+  const migrations = r.scenarios
+    .flatMap((s) => s.variants)
+    .reduce((n, v) => n + v.pinned.migrations + v.paged.migrations, 0);
+  const preempted = r.scenarios
+    .flatMap((s) => s.variants)
+    .reduce((n, v) => n + v.pinned.involuntarySwitches + v.paged.involuntarySwitches, 0);
   console.log(
     `\nnoise: the timing thread was preempted ${count(preempted)} times while timing (each turns one sample into up to ` +
       'milliseconds: the max column); load average now ' +
-      `${os.loadavg().map((l) => l.toFixed(2)).join(' ')}.`,
+      `${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}.`,
   );
   if (clamped > 0) console.log(`${count(clamped)} samples under 1 ns were recorded as 1 ns.`);
-  if (migrations > 0) console.log(`${count(migrations)} samples straddled a CPU migration (kept: the TSC is synchronized across CPUs).`);
+  if (migrations > 0)
+    console.log(`${count(migrations)} samples straddled a CPU migration (kept: the TSC is synchronized across CPUs).`);
   console.log(`\nGoals (latency, ${r.seconds.toFixed(1)} s):`);
   for (const g of r.goals) console.log(`  ${g.name}: ${verdict(g.met)} (${g.value})`);
 }

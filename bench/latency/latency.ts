@@ -110,12 +110,18 @@ function differs(a: VariantResult, b: VariantResult): boolean {
   const off = (x: number, y: number): boolean => Math.max(x, y) > 1.25 * Math.min(x, y);
   return (['pinned', 'paged'] as const).some((side) => {
     const [x, y] = [a[side], b[side]];
-    const faults = Math.max(x.majorFaults, y.majorFaults) > Math.max(2 * Math.min(x.majorFaults, y.majorFaults), 0.01 * x.accesses);
+    const faults =
+      Math.max(x.majorFaults, y.majorFaults) > Math.max(2 * Math.min(x.majorFaults, y.majorFaults), 0.01 * x.accesses);
     return off(x.summary.p50, y.summary.p50) || off(x.summary.p99, y.summary.p99) || faults;
   });
 }
 
-function variantResult(spec: VariantSpec, pinned: Side, paged: Side, eviction: VariantResult['eviction']): VariantResult {
+function variantResult(
+  spec: VariantSpec,
+  pinned: Side,
+  paged: Side,
+  eviction: VariantResult['eviction'],
+): VariantResult {
   const p = pinned.result();
   const q = paged.result();
   const r = {} as Record<Metric, number>;
@@ -248,7 +254,10 @@ async function timeEvicted(
   const sides = { paged: new Side(pages), pinned: new Side(pages) };
   const out = new Float64Array(pages);
   const CHUNK = 512;
-  for (const [name, buffer] of [['pinned', pinned], ['paged', paged]] as const) {
+  for (const [name, buffer] of [
+    ['pinned', pinned],
+    ['paged', paged],
+  ] as const) {
     for (let from = 0; from < pages; from += CHUNK) {
       const n = Math.min(CHUNK, pages - from);
       sides[name].add(out, from, n, probe.probe(clockId, buffer, order, from, n, false, out));
@@ -350,8 +359,22 @@ export async function runLatency(cfg: LatencyConfig): Promise<LatencyReport> {
 
   const region = 4 * MIB;
   const touchSpecs: VariantSpec[] = [
-    { id: 'random', label: 'random order', order: 'random', advice: 'normal', regionBytes: region, rounds: cfg.full ? 512 : 64 },
-    { id: 'sequential', label: 'sequential', order: 'sequential', advice: 'normal', regionBytes: region, rounds: cfg.full ? 512 : 64 },
+    {
+      id: 'random',
+      label: 'random order',
+      order: 'random',
+      advice: 'normal',
+      regionBytes: region,
+      rounds: cfg.full ? 512 : 64,
+    },
+    {
+      id: 'sequential',
+      label: 'sequential',
+      order: 'sequential',
+      advice: 'normal',
+      regionBytes: region,
+      rounds: cfg.full ? 512 : 64,
+    },
     {
       id: 'random-64mib',
       label: 'random, 64 MiB regions',
@@ -378,7 +401,14 @@ export async function runLatency(cfg: LatencyConfig): Promise<LatencyReport> {
 
   const evictedBytes = (cfg.full ? 256 : 64) * MIB;
   const fileSpecs: VariantSpec[] = [
-    { id: 'random', label: 'random order, MADV_RANDOM', order: 'random', advice: 'random', regionBytes: evictedBytes, rounds: 1 },
+    {
+      id: 'random',
+      label: 'random order, MADV_RANDOM',
+      order: 'random',
+      advice: 'random',
+      regionBytes: evictedBytes,
+      rounds: 1,
+    },
     {
       id: 'random-readaround',
       label: 'random order, default advice',
@@ -387,9 +417,19 @@ export async function runLatency(cfg: LatencyConfig): Promise<LatencyReport> {
       regionBytes: evictedBytes,
       rounds: 1,
     },
-    { id: 'sequential', label: 'sequential, default advice', order: 'sequential', advice: 'normal', regionBytes: evictedBytes, rounds: 1 },
+    {
+      id: 'sequential',
+      label: 'sequential, default advice',
+      order: 'sequential',
+      advice: 'normal',
+      regionBytes: evictedBytes,
+      rounds: 1,
+    },
   ];
-  const readAhead = cfg.readAheadKb === null ? '' : ` (${cfg.readAheadKb} KiB here: ${count((cfg.readAheadKb * 1024) / pageSize)} pages)`;
+  const readAhead =
+    cfg.readAheadKb === null
+      ? ''
+      : ` (${cfg.readAheadKb} KiB here: ${count((cfg.readAheadKb * 1024) / pageSize)} pages)`;
   scenarios.push({
     id: 'file',
     title: `Evicted, file-backed: a ${evictedBytes / MIB} MiB MAP_SHARED file mapping after MADV_PAGEOUT, one read per page`,
@@ -423,13 +463,17 @@ export async function runLatency(cfg: LatencyConfig): Promise<LatencyReport> {
 }
 
 async function anonScenario(cfg: LatencyConfig, wanted: number, random: () => number): Promise<ScenarioResult> {
-  const scenario = (bytes: number, rest: Pick<ScenarioResult, 'status' | 'reason' | 'variants' | 'notes'>): ScenarioResult => ({
+  const scenario = (
+    bytes: number,
+    rest: Pick<ScenarioResult, 'status' | 'reason' | 'variants' | 'notes'>,
+  ): ScenarioResult => ({
     id: 'anon',
     title: `Evicted, anonymous: ${bytes / MIB} MiB of private memory after MADV_PAGEOUT to swap, one read per page`,
     access: 'read',
     ...rest,
   });
-  const skipped = (reason: string): ScenarioResult => scenario(wanted, { status: 'skipped', reason, variants: [], notes: [] });
+  const skipped = (reason: string): ScenarioResult =>
+    scenario(wanted, { status: 'skipped', reason, variants: [], notes: [] });
   let removeSwap: (() => void) | null = null;
   if (cfg.swapfile !== null) {
     try {
@@ -448,10 +492,25 @@ async function anonScenario(cfg: LatencyConfig, wanted: number, random: () => nu
     }
     // What free swap allows, with a quarter spare, up to the size asked for.
     const bytes = Math.min(wanted, Math.floor((swap.freeBytes * 0.8) / MIB) * MIB);
-    if (bytes < 16 * MIB) return skipped(`swap has ${(swap.freeBytes / MIB).toFixed(0)} MiB free; this scenario needs 20 MiB or more`);
+    if (bytes < 16 * MIB)
+      return skipped(`swap has ${(swap.freeBytes / MIB).toFixed(0)} MiB free; this scenario needs 20 MiB or more`);
     const specs: VariantSpec[] = [
-      { id: 'random', label: 'random order, MADV_RANDOM', order: 'random', advice: 'random', regionBytes: bytes, rounds: 1 },
-      { id: 'sequential', label: 'sequential, default advice', order: 'sequential', advice: 'normal', regionBytes: bytes, rounds: 1 },
+      {
+        id: 'random',
+        label: 'random order, MADV_RANDOM',
+        order: 'random',
+        advice: 'random',
+        regionBytes: bytes,
+        rounds: 1,
+      },
+      {
+        id: 'sequential',
+        label: 'sequential, default advice',
+        order: 'sequential',
+        advice: 'normal',
+        regionBytes: bytes,
+        rounds: 1,
+      },
     ];
     return scenario(bytes, {
       status: 'measured',
@@ -466,4 +525,3 @@ async function anonScenario(cfg: LatencyConfig, wanted: number, random: () => nu
     removeSwap?.();
   }
 }
-

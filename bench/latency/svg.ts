@@ -72,7 +72,9 @@ function panel(p: Panel, x0: number, y0: number): string {
   out.push(`<text x="${f(x0 + 8)}" y="${f(y0 + 34)}" class="sub">${esc(p.subtitle)}</text>`);
   out.push(`<rect x="${f(left)}" y="${f(top)}" width="${f(plotW)}" height="${f(plotH)}" class="frame"/>`);
   if (p.skipped !== undefined) {
-    wrap(p.skipped, 62).forEach((l, row) => out.push(`<text x="${f(left + 12)}" y="${f(top + 30 + LINE * row)}" class="note">${esc(l)}</text>`));
+    wrap(p.skipped, 62).forEach((l, row) =>
+      out.push(`<text x="${f(left + 12)}" y="${f(top + 30 + LINE * row)}" class="note">${esc(l)}</text>`),
+    );
     return out.join('\n');
   }
 
@@ -96,12 +98,17 @@ function panel(p: Panel, x0: number, y0: number): string {
       out.push(`<line x1="${f(xm)}" y1="${f(top + plotH)}" x2="${f(xm)}" y2="${f(top + plotH - 4)}" class="axis"/>`);
     }
   }
-  const yTicks: [number, string][] = [[Math.log10(2), '50%'], ...Array.from({ length: yTop + 1 }, (_, i) => [i, Y_LABELS[i]!] as [number, string])];
+  const yTicks: [number, string][] = [
+    [Math.log10(2), '50%'],
+    ...Array.from({ length: yTop + 1 }, (_, i) => [i, Y_LABELS[i]!] as [number, string]),
+  ];
   for (const [y, label] of yTicks) {
     out.push(`<line x1="${f(left)}" y1="${f(sy(y))}" x2="${f(left + plotW)}" y2="${f(sy(y))}" class="grid"/>`);
     out.push(`<text x="${f(left - 6)}" y="${f(sy(y) + 4)}" class="tick" text-anchor="end">${label}</text>`);
   }
-  out.push(`<text x="${f(left + plotW / 2)}" y="${f(top + plotH + 36)}" class="axislabel" text-anchor="middle">latency (log scale)</text>`);
+  out.push(
+    `<text x="${f(left + plotW / 2)}" y="${f(top + plotH + 36)}" class="axislabel" text-anchor="middle">latency (log scale)</text>`,
+  );
   out.push(
     `<text transform="translate(${f(x0 + 14)} ${f(top + plotH / 2)}) rotate(-90)" class="axislabel" text-anchor="middle">percentile</text>`,
   );

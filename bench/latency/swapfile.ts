@@ -18,7 +18,8 @@ export function parseSize(text: string): number {
 /** Creates, formats and enables a swapfile; it is removed at cleanup. Returns the remover. */
 export function createSwapfile(file: string, bytes: number): () => void {
   if (process.getuid?.() !== 0) throw new Error('--swapfile needs root (swapon/swapoff)');
-  if (fs.existsSync(file)) throw new Error(`--swapfile ${file} already exists: refusing to touch a file this run did not make`);
+  if (fs.existsSync(file))
+    throw new Error(`--swapfile ${file} already exists: refusing to touch a file this run did not make`);
   let created = false;
   let enabled = false;
   // Registered before anything exists, so a failure or an interrupt part way

@@ -84,4 +84,5 @@ console.log(
   ),
 );
 console.log('RSS and VmLck: memlock lockAll, after the workload and the GC (a plain mlockall run aborts before then).');
-if (args.json !== undefined) console.log(`wrote ${writeJson(args.json, { machine, build, config: { runs: RUNS }, rows })}`);
+if (args.json !== undefined)
+  console.log(`wrote ${writeJson(args.json, { machine, build, config: { runs: RUNS }, rows })}`);

@@ -25,10 +25,12 @@ async function cpu(what: string, seconds: number): Promise<unknown> {
   // A service's loop iterates: a 1 ms timer doing a little work, about 1,000 iterations a second.
   let iterations = 0;
   const work = { id: 1, name: 'request', items: [1, 2, 3] };
-  const busyTimer = what.startsWith('busy') ? setInterval(() => {
-    iterations += 1;
-    JSON.parse(JSON.stringify(work));
-  }, 1) : undefined;
+  const busyTimer = what.startsWith('busy')
+    ? setInterval(() => {
+        iterations += 1;
+        JSON.parse(JSON.stringify(work));
+      }, 1)
+    : undefined;
   await sleep(500); // past start-up
   const c0 = process.cpuUsage();
   const t0 = performance.now();
@@ -54,7 +56,13 @@ async function stall(rounds: number): Promise<unknown> {
     const end = performance.now();
     const report = await seen;
     const at = performance.now();
-    samples.push({ stallMs: end - start, afterEndMs: at - end, afterStartMs: at - start, delayMs: report.delayMs, verdict: report.verdict });
+    samples.push({
+      stallMs: end - start,
+      afterEndMs: at - end,
+      afterStartMs: at - start,
+      delayMs: report.delayMs,
+      verdict: report.verdict,
+    });
   }
   clearInterval(alive);
   return { samples };
@@ -75,7 +83,8 @@ async function psi(rounds: number, config: PsiConfig): Promise<unknown> {
   using monitor = monitorPaging(); // the defaults: some 100 ms per 2 s
   const events: { time: number; deliveryMs: number; stallMs: number | null }[] = [];
   monitor.on('pressure', (e: { time: number; deliveryMs: number; stallMs: number | null }) => events.push(e));
-  const samples: { latencyMs: number | null; deliveryMs: number | null; stallMs: number | null; calmEvents: number }[] = [];
+  const samples: { latencyMs: number | null; deliveryMs: number | null; stallMs: number | null; calmEvents: number }[] =
+    [];
   for (let i = 0; i < rounds; i += 1) {
     // Calm first: an event now would be someone else's pressure (or stale).
     await sleep(4000);

@@ -29,14 +29,21 @@ const CHILD = path.join(__dirname, 'paging-monitor-child.ts');
 const TESTING_BUILD = path.join(ROOT, 'build-cmake', 'memlock_testing.node');
 
 function testingBuild(): string | { skipped: string } {
-  if (!fs.existsSync(TESTING_BUILD)) execFileSync('sh', [path.join(ROOT, 'scripts', 'build-testing.sh')], { stdio: 'inherit' });
-  return fs.existsSync(TESTING_BUILD) ? TESTING_BUILD : { skipped: 'needs the testing build (cmake) for its file mappings' };
+  if (!fs.existsSync(TESTING_BUILD))
+    execFileSync('sh', [path.join(ROOT, 'scripts', 'build-testing.sh')], { stdio: 'inherit' });
+  return fs.existsSync(TESTING_BUILD)
+    ? TESTING_BUILD
+    : { skipped: 'needs the testing build (cmake) for its file mappings' };
 }
 
 function runChild(args: string[], prefix: string[] = []): Promise<unknown> {
   const command = [...prefix, process.execPath, '--import', 'tsx', CHILD, ...args];
   return new Promise((resolve, reject) => {
-    const child = spawn(command[0]!, command.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, MEMORY_PRESSURE_WATCH: '' } });
+    const child = spawn(command[0]!, command.slice(1), {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, MEMORY_PRESSURE_WATCH: '' },
+    });
     track(child);
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
@@ -52,7 +59,8 @@ const median = (xs: number[]): number => {
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
-const quantile = (xs: number[], q: number): number => [...xs].sort((x, y) => x - y)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
+const quantile = (xs: number[], q: number): number =>
+  [...xs].sort((x, y) => x - y)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
 const ms = (n: number): string => (n >= 100 ? `${Math.round(n)} ms` : `${n.toPrecision(3)} ms`);
 
 interface CpuSample {
@@ -86,25 +94,36 @@ async function measureCpu(seconds: number, rounds: number) {
   const rows = modes.map((mode) => {
     const of = samples.filter((s) => s.mode === mode);
     return {
-      mode, percent: median(of.map(percent)), min: Math.min(...of.map(percent)), max: Math.max(...of.map(percent)),
+      mode,
+      percent: median(of.map(percent)),
+      min: Math.min(...of.map(percent)),
+      max: Math.max(...of.map(percent)),
       iterationsPerSecond: median(of.map((s) => (s.iterations / s.wallMs) * 1000)),
     };
   });
   const row = (mode: string) => rows.find((r) => r.mode === mode)!;
   const busyCost = row('busy-monitor').percent - row('busy').percent;
   return {
-    seconds, rounds, rows,
+    seconds,
+    rounds,
+    rows,
     idleCostPercent: row('monitor').percent - row('idle').percent,
     busyCostPercent: busyCost,
-    perIterationUs: (busyCost / 100) * 1e6 / row('busy').iterationsPerSecond,
+    perIterationUs: ((busyCost / 100) * 1e6) / row('busy').iterationsPerSecond,
     samples,
   };
 }
 
 async function measureStall(rounds: number) {
-  const result = (await runChild(['stall', String(rounds)])) as { samples: { afterEndMs: number; afterStartMs: number; delayMs: number; verdict: string }[] };
+  const result = (await runChild(['stall', String(rounds)])) as {
+    samples: { afterEndMs: number; afterStartMs: number; delayMs: number; verdict: string }[];
+  };
   const after = result.samples.map((s) => s.afterEndMs);
-  return { rounds, afterEnd: { p50: median(after), p95: quantile(after, 0.95), max: Math.max(...after) }, samples: result.samples };
+  return {
+    rounds,
+    afterEnd: { p50: median(after), p95: quantile(after, 0.95), max: Math.max(...after) },
+    samples: result.samples,
+  };
 }
 
 async function measurePsi(rounds: number, dir: string) {
@@ -118,10 +137,19 @@ async function measurePsi(rounds: number, dir: string) {
   makeDataFile(file, 256 * MiB);
   const group = makeTestCgroup(plan, 'bench');
   try {
-    const config = { probe, file, bytes: 256 * MiB, limitFile: group.memory.limitFile, usageFile: group.memory.usageFile, headroomBytes: 64 * MiB };
+    const config = {
+      probe,
+      file,
+      bytes: 256 * MiB,
+      limitFile: group.memory.limitFile,
+      usageFile: group.memory.usageFile,
+      headroomBytes: 64 * MiB,
+    };
     process.stderr.write(`psi: ${rounds} rounds of 4 s calm, then pressure until the trigger fires...`);
     const result = (await runChild(['psi', String(rounds), JSON.stringify(config)], intoCgroups(group))) as {
-      source: string; trigger: { text: string }; samples: { latencyMs: number | null; deliveryMs: number | null; stallMs: number | null; calmEvents: number }[];
+      source: string;
+      trigger: { text: string };
+      samples: { latencyMs: number | null; deliveryMs: number | null; stallMs: number | null; calmEvents: number }[];
     };
     process.stderr.write('\r\x1b[K');
     const fired = result.samples.filter((s) => s.latencyMs !== null);
@@ -174,23 +202,47 @@ async function main(): Promise<void> {
   const machine = describeMachine();
   const dir = makeTempDir();
   console.log(heading(`memlock paging monitor: ${machineLine(machine)}`));
-  console.log(`build: ${buildInfo().commit ?? 'unknown'}; load average ${machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `build: ${buildInfo().commit ?? 'unknown'}; load average ${machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}`,
+  );
 
   const sample = sampleCost();
-  console.log(`\none paging sample (getrusage x2 and schedstat; the PSI totals at most every 500 ms) costs ${sample.toFixed(1)} us here; ` +
-    `at most one per resolution (10 ms) while the loop iterates: at most ${((sample * 100) / 1e4).toFixed(3)}% of one core, plus two clock reads per iteration`);
+  console.log(
+    `\none paging sample (getrusage x2 and schedstat; the PSI totals at most every 500 ms) costs ${sample.toFixed(1)} us here; ` +
+      `at most one per resolution (10 ms) while the loop iterates: at most ${((sample * 100) / 1e4).toFixed(3)}% of one core, plus two clock reads per iteration`,
+  );
   const cpu = only.has('cpu') ? await measureCpu(Number(values.seconds), Number(values.rounds)) : null;
-  if (cpu) console.log(`\nCPU time of a process, % of one core (median of ${cpu.rounds} interleaved rounds of ${cpu.seconds} s):\n`);
-  if (cpu) console.log(table(['process', 'CPU', 'min', 'max', 'loop iterations/s'], cpu.rows.map((r) => [
-    LABELS[r.mode]!, `${r.percent.toFixed(3)}%`, `${r.min.toFixed(3)}%`, `${r.max.toFixed(3)}%`, r.iterationsPerSecond.toFixed(0),
-  ]), [false, true, true, true, true]));
-  if (cpu) console.log(`\nthe monitor at its defaults costs ${cpu.idleCostPercent.toFixed(3)}% of one core on an idle loop and ` +
-    `${cpu.busyCostPercent.toFixed(3)}% on the busy one (goal < 1%): about ${cpu.perIterationUs.toFixed(2)} us per loop iteration`);
+  if (cpu)
+    console.log(
+      `\nCPU time of a process, % of one core (median of ${cpu.rounds} interleaved rounds of ${cpu.seconds} s):\n`,
+    );
+  if (cpu)
+    console.log(
+      table(
+        ['process', 'CPU', 'min', 'max', 'loop iterations/s'],
+        cpu.rows.map((r) => [
+          LABELS[r.mode]!,
+          `${r.percent.toFixed(3)}%`,
+          `${r.min.toFixed(3)}%`,
+          `${r.max.toFixed(3)}%`,
+          r.iterationsPerSecond.toFixed(0),
+        ]),
+        [false, true, true, true, true],
+      ),
+    );
+  if (cpu)
+    console.log(
+      `\nthe monitor at its defaults costs ${cpu.idleCostPercent.toFixed(3)}% of one core on an idle loop and ` +
+        `${cpu.busyCostPercent.toFixed(3)}% on the busy one (goal < 1%): about ${cpu.perIterationUs.toFixed(2)} us per loop iteration`,
+    );
 
   const stall = only.has('stall') ? await measureStall(Number(values['stall-rounds'])) : null;
-  if (stall) console.log(`\nstall detection: a 100 ms busy loop, from its end to the 'stall' event (${stall.rounds} rounds): ` +
-    `p50 ${ms(stall.afterEnd.p50)}, p95 ${ms(stall.afterEnd.p95)}, max ${ms(stall.afterEnd.max)}; ` +
-    `verdicts ${[...new Set(stall.samples.map((s) => s.verdict))].join(', ')}`);
+  if (stall)
+    console.log(
+      `\nstall detection: a 100 ms busy loop, from its end to the 'stall' event (${stall.rounds} rounds): ` +
+        `p50 ${ms(stall.afterEnd.p50)}, p95 ${ms(stall.afterEnd.p95)}, max ${ms(stall.afterEnd.max)}; ` +
+        `verdicts ${[...new Set(stall.samples.map((s) => s.verdict))].join(', ')}`,
+    );
 
   let psi: unknown = { skipped: 'not asked for (--only)' };
   try {
@@ -203,16 +255,23 @@ async function main(): Promise<void> {
   if ('skipped' in p) console.log(`\npsi detection: not measured: ${p.skipped}`);
   else if (p.error) console.log(`\npsi detection: not measured: ${p.error}`);
   else {
-    console.log(`\npsi detection: from the start of paging (a worker reading a 256 MiB file in a cgroup capped at baseline + 64 MiB) ` +
-      `to the 'pressure' event, trigger "${p.trigger}" on the ${p.source}: fired in ${p.fired} of ${p.rounds} rounds` +
-      (p.latency ? `; p50 ${ms(p.latency.p50)} (${ms(p.latency.min)} to ${ms(p.latency.max)}); ` +
-        `kernel wake to JavaScript p50 ${ms(p.delivery!.p50)}, max ${ms(p.delivery!.max)}` : '') +
-      `; events in the 4 s after each pressure stopped (the kernel's deferred events): ${p.calmEvents}`);
+    console.log(
+      `\npsi detection: from the start of paging (a worker reading a 256 MiB file in a cgroup capped at baseline + 64 MiB) ` +
+        `to the 'pressure' event, trigger "${p.trigger}" on the ${p.source}: fired in ${p.fired} of ${p.rounds} rounds` +
+        (p.latency
+          ? `; p50 ${ms(p.latency.p50)} (${ms(p.latency.min)} to ${ms(p.latency.max)}); ` +
+            `kernel wake to JavaScript p50 ${ms(p.delivery!.p50)}, max ${ms(p.delivery!.max)}`
+          : '') +
+        `; events in the 4 s after each pressure stopped (the kernel's deferred events): ${p.calmEvents}`,
+    );
   }
   const loadAfter = describeMachine().loadAverage;
   console.log(`\nload average now ${loadAfter.map((l) => l.toFixed(2)).join(' ')}`);
   if (values.json !== undefined) {
-    fs.writeFileSync(values.json, `${JSON.stringify({ machine, build: buildInfo(), loadAverage: { start: machine.loadAverage, end: loadAfter }, sampleUs: sample, cpu, stall, psi }, null, 2)}\n`);
+    fs.writeFileSync(
+      values.json,
+      `${JSON.stringify({ machine, build: buildInfo(), loadAverage: { start: machine.loadAverage, end: loadAfter }, sampleUs: sample, cpu, stall, psi }, null, 2)}\n`,
+    );
     console.log(`wrote ${values.json}`);
   }
 }

@@ -22,7 +22,7 @@ import { buildInfo, buildLine, describeMachine, machineLine } from '../common/ma
 import { fixed, table } from '../common/report';
 
 const args = benchArgs(
-  'usage: npm run bench:overhead -- [--json FILE]\n  --json FILE  every figure, with the machine\'s description (a bare name: under bench/results/)',
+  "usage: npm run bench:overhead -- [--json FILE]\n  --json FILE  every figure, with the machine's description (a bare name: under bench/results/)",
   { json: { type: 'string' } },
 );
 
@@ -76,7 +76,6 @@ function runRaw<T>(...rawArgs: string[]): T {
   const out = execFileSync(rawBinary, rawArgs, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   return parseRaw<T>(out);
 }
-
 
 // PAGE_BATCHES batches in all, over RAW_PAGE_PROCESSES processes.
 function runRawPages(): RawPage & { processes: RawPage[] } {

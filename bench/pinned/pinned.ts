@@ -264,7 +264,12 @@ function printPinned(r: PinnedBenchReport): void {
       r.allocate.map((row) =>
         'skipped' in row
           ? [row.name, 'skipped', row.skipped]
-          : [row.name, `${row.medianMs.toFixed(1)} ms`, row.roundsMs.map((ms) => ms.toFixed(1)).join(' '), js ? ratio(row.medianMs / js.medianMs) : '-'],
+          : [
+              row.name,
+              `${row.medianMs.toFixed(1)} ms`,
+              row.roundsMs.map((ms) => ms.toFixed(1)).join(' '),
+              js ? ratio(row.medianMs / js.medianMs) : '-',
+            ],
       ),
       [false, true, false, true],
     ),

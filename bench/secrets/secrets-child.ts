@@ -47,7 +47,7 @@ const count = Number(countArg);
 // stdout may be a non-blocking pipe: when it is full, wait for the parent.
 const out = (line: string): void => {
   const bytes = Buffer.from(`${line}\n`);
-  for (let done = 0; done < bytes.length; ) {
+  for (let done = 0; done < bytes.length;) {
     try {
       done += fs.writeSync(1, bytes, done);
     } catch (e) {

@@ -305,7 +305,6 @@ async function runBatch(name: CaseName, pattern: Pattern): Promise<Phases> {
   return { alloc: t1 - t0, free: t2 - t1, deferred: t3 - t2, total: t3 - t0 };
 }
 
-
 // Cases run in turns, one batch each per round, the starting case rotating,
 // so the machine's drift and GC timing hit every case alike.
 async function measureThroughput(): Promise<Throughput[]> {
@@ -574,10 +573,22 @@ async function main(): Promise<void> {
   );
   console.log('Buffer.alloc: the control, what V8 heap growth alone adds.');
 
-  console.log(`\nThe million: ${fmt(MILLION)} secrets kept, one child process per allocator (timeout ${CHILD_TIMEOUT_MS / 1000} s):\n`);
+  console.log(
+    `\nThe million: ${fmt(MILLION)} secrets kept, one child process per allocator (timeout ${CHILD_TIMEOUT_MS / 1000} s):\n`,
+  );
   console.log(
     table(
-      ['allocator', 'succeeded', 'outcome', 'mappings at peak', 'at the cap', 'after it', 'alloc time', 'us/secret', 'RSS'],
+      [
+        'allocator',
+        'succeeded',
+        'outcome',
+        'mappings at peak',
+        'at the cap',
+        'after it',
+        'alloc time',
+        'us/secret',
+        'RSS',
+      ],
       million.map((m) => {
         const ms = m.report?.allocMs ?? m.lastProgressMs;
         const peak = m.report
@@ -620,14 +631,15 @@ async function main(): Promise<void> {
   const sodiumCrash = million.find((m) => m.allocator === 'sodium' && m.outcome === 'crashed');
   if (sodiumCrash?.error?.includes('data == nullptr')) {
     console.log(
-      "sodium_malloc: libsodium returned NULL (its mmap refused) and sodium-native 5 hands that to\n" +
+      'sodium_malloc: libsodium returned NULL (its mmap refused) and sodium-native 5 hands that to\n' +
         'napi_create_external_arraybuffer unchecked: Node asserts and aborts the process, nothing to catch.',
     );
   }
 
   const pooledMillion = million.find((m) => m.allocator === 'pooled')!;
   const sodiumMillion = million.find((m) => m.allocator === 'sodium')!;
-  const millionMet = pooledMillion.succeeded === MILLION && pooledMillion.outcome === 'ok' && sodiumMillion.succeeded < MILLION;
+  const millionMet =
+    pooledMillion.succeeded === MILLION && pooledMillion.outcome === 'ok' && sodiumMillion.succeeded < MILLION;
   console.log('\nGoals:');
   for (const r of ratios) {
     console.log(

@@ -39,7 +39,8 @@ void ScratchMappings(double* scratch, int64_t mappings);
 // Memory memlock mapped, handed to JavaScript as an external Buffer;
 // `finalize(env, data, hint)` runs once the memory's last ArrayBuffer is
 // garbage-collected or detached (by memlock or anyone else).
-napi_status WrapOwnedMemory(napi_env env, void* data, size_t size, napi_finalize finalize, void* hint, napi_value* value);
+napi_status WrapOwnedMemory(napi_env env, void* data, size_t size, napi_finalize finalize, void* hint,
+                            napi_value* value);
 // The other end: detaches the Buffer over memory memlock mapped before that
 // memory goes, so that no view can outlive it. Returns its data address;
 // nullptr if it was detached already (by anyone: the memory may have moved

@@ -46,7 +46,6 @@ napi_value RawFunction(napi_env env, const char* name, napi_callback callback, E
   return fn;
 }
 
-
 // lock(view, onFault, tag, shared) -> id (> 0) | -errno | kLimitExceeded |
 // kMapCountExceeded; details in scratch. `shared`: the view is over a
 // SharedArrayBuffer, whose memory may outlive this environment.
@@ -168,7 +167,6 @@ Napi::Value MemlockRlimit(const Napi::CallbackInfo& info) {
   pair.Set(1u, Napi::Number::New(env, static_cast<double>(hard)));
   return pair;
 }
-
 
 }  // namespace
 

@@ -69,30 +69,53 @@ Napi::Object SharedNumbers(Napi::Env env) {
   for (uint32_t i = 0; i < static_cast<uint32_t>(Syscall::kCount); ++i) syscalls.Set(i, kSyscallNames[i]);
   Napi::Object numbers = Napi::Object::New(env);
   numbers.Set("syscalls", syscalls);
-  numbers.Set("scratch", object({{"pages", kScratchPages}, {"tag", kScratchTag}, {"locked", kScratchLocked},
-                                 {"newlySticky", kScratchNewlySticky}, {"lockError", kScratchLockError},
-                                 {"failedSyscall", kScratchFailedSyscall}, {"mappings", kScratchMappings},
-                                 {"mapCap", kScratchMapCap}, {"mapMargin", kScratchMapMargin},
-                                 {"lockPages", kScratchLockPages}, {"mappedBytes", kScratchMappedBytes},
-                                 {"failedRange", kScratchFailedRange}, {"serial", kScratchSerial}}));
+  numbers.Set("scratch", object({{"pages", kScratchPages},
+                                 {"tag", kScratchTag},
+                                 {"locked", kScratchLocked},
+                                 {"newlySticky", kScratchNewlySticky},
+                                 {"lockError", kScratchLockError},
+                                 {"failedSyscall", kScratchFailedSyscall},
+                                 {"mappings", kScratchMappings},
+                                 {"mapCap", kScratchMapCap},
+                                 {"mapMargin", kScratchMapMargin},
+                                 {"lockPages", kScratchLockPages},
+                                 {"mappedBytes", kScratchMappedBytes},
+                                 {"failedRange", kScratchFailedRange},
+                                 {"serial", kScratchSerial}}));
   numbers.Set("lockAll", object({{"current", kLockCurrent}, {"future", kLockFuture}, {"onFault", kLockOnFault}}));
-  numbers.Set("secret", object({{"guarded", kSecretGuarded}, {"requireLock", kSecretRequireLock},
-                                {"dropOnFork", kSecretDropOnFork}}));
-  numbers.Set("pinned", object({{"onFault", kPinnedOnFault}, {"prefault", kPinnedPrefault},
-                                {"dropOnFork", kPinnedDropOnFork}}));
+  numbers.Set(
+      "secret",
+      object({{"guarded", kSecretGuarded}, {"requireLock", kSecretRequireLock}, {"dropOnFork", kSecretDropOnFork}}));
+  numbers.Set("pinned",
+              object({{"onFault", kPinnedOnFault}, {"prefault", kPinnedPrefault}, {"dropOnFork", kPinnedDropOnFork}}));
   numbers.Set("results", object({{"limitExceeded", static_cast<double>(kLimitExceeded)},
                                  {"mapCountExceeded", static_cast<double>(kMapCountExceeded)}}));
   using namespace paging;
-  Napi::Object layout = object({{"eventWake", kWake}, {"eventStall", kStall}, {"wakeTime", kWakeTime},
-                                {"wakeSome", kWakeSome}, {"wakeFull", kWakeFull}, {"wakeErrno", kWakeErrno},
-                                {"stallStart", kStallStart}, {"stallEnd", kStallEnd}, {"stallBusy", kStallBusy},
-                                {"stallIdle", kStallIdle}, {"stallPsiStart", kStallPsiStart},
-                                {"stallBefore", kStallBefore}, {"stallAfter", kStallAfter}});
-  layout.Set("slots", object({{"threadMajor", kThreadMajor}, {"threadMinor", kThreadMinor},
-                              {"threadCpuUs", kThreadCpuUs}, {"threadVoluntary", kThreadVoluntary},
-                              {"threadInvoluntary", kThreadInvoluntary}, {"runNs", kRunNs}, {"waitNs", kWaitNs},
-                              {"processMajor", kProcessMajor}, {"processMinor", kProcessMinor},
-                              {"someTotalUs", kSomeTotalUs}, {"fullTotalUs", kFullTotalUs}, {"timeMs", kTimeMs},
+  Napi::Object layout = object({{"eventWake", kWake},
+                                {"eventStall", kStall},
+                                {"wakeTime", kWakeTime},
+                                {"wakeSome", kWakeSome},
+                                {"wakeFull", kWakeFull},
+                                {"wakeErrno", kWakeErrno},
+                                {"stallStart", kStallStart},
+                                {"stallEnd", kStallEnd},
+                                {"stallBusy", kStallBusy},
+                                {"stallIdle", kStallIdle},
+                                {"stallPsiStart", kStallPsiStart},
+                                {"stallBefore", kStallBefore},
+                                {"stallAfter", kStallAfter}});
+  layout.Set("slots", object({{"threadMajor", kThreadMajor},
+                              {"threadMinor", kThreadMinor},
+                              {"threadCpuUs", kThreadCpuUs},
+                              {"threadVoluntary", kThreadVoluntary},
+                              {"threadInvoluntary", kThreadInvoluntary},
+                              {"runNs", kRunNs},
+                              {"waitNs", kWaitNs},
+                              {"processMajor", kProcessMajor},
+                              {"processMinor", kProcessMinor},
+                              {"someTotalUs", kSomeTotalUs},
+                              {"fullTotalUs", kFullTotalUs},
+                              {"timeMs", kTimeMs},
                               {"count", kSlotCount}}));
   numbers.Set("paging", layout);
   return numbers;
@@ -122,9 +145,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EnvState* state = new EnvState();
   env.SetInstanceData<EnvState, FinalizeEnvState>(state);
   napi_value scratch_buffer = nullptr;
-  NAPI_THROW_IF_FAILED(env, napi_create_external_arraybuffer(env, state->scratch, sizeof(state->scratch), nullptr,
-                                                             nullptr, &scratch_buffer),
-                       exports);
+  NAPI_THROW_IF_FAILED(
+      env,
+      napi_create_external_arraybuffer(env, state->scratch, sizeof(state->scratch), nullptr, nullptr, &scratch_buffer),
+      exports);
   exports.Set("scratch", Napi::Float64Array::New(env, kScratchSlots, Napi::ArrayBuffer(env, scratch_buffer), 0));
   exports.Set("numbers", SharedNumbers(env));
   exports.Set("platform", PlatformFeatures(env));

@@ -46,7 +46,8 @@ struct Monitor {
 };
 
 void Queue(Monitor* m, Event* event) {
-  if (m->tsfn == nullptr || napi_call_threadsafe_function(m->tsfn, event, napi_tsfn_nonblocking) != napi_ok) delete event;
+  if (m->tsfn == nullptr || napi_call_threadsafe_function(m->tsfn, event, napi_tsfn_nonblocking) != napi_ok)
+    delete event;
 }
 
 // On the watcher thread. Non-blocking: the kernel sends at most one trigger
@@ -145,13 +146,15 @@ double NumberOption(const Napi::Object& o, const char* name) {
 //   -> handle | -errno. Every fd is duplicated; the caller closes its own.
 Napi::Value PagingWatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsObject() || !info[1].IsFunction()) throw Napi::TypeError::New(env, "memlock: pagingWatch(options, onEvent)");
+  if (!info[0].IsObject() || !info[1].IsFunction())
+    throw Napi::TypeError::New(env, "memlock: pagingWatch(options, onEvent)");
   // Everything JavaScript gives is read before anything starts: a throw
   // (the environment terminating) then leaves nothing running.
   Napi::Object o = info[0].As<Napi::Object>();
   double threshold = NumberOption(o, "stallThresholdMs");
   double every = NumberOption(o, "sampleEveryMs");
-  if (!(threshold > 0) || !(every > 0)) throw Napi::RangeError::New(env, "memlock: bad stall threshold or sample spacing");
+  if (!(threshold > 0) || !(every > 0))
+    throw Napi::RangeError::New(env, "memlock: bad stall threshold or sample spacing");
   const int32_t sched_fd = IntOption(o, "schedFd");
   const int32_t psi_fd = IntOption(o, "psiFd");
   const int32_t trigger_fd = IntOption(o, "triggerFd");
@@ -161,9 +164,10 @@ Napi::Value PagingWatch(const Napi::CallbackInfo& info) {
   NAPI_THROW_IF_FAILED(env, napi_get_uv_event_loop(env, &loop), Napi::Value());
   auto m = std::make_unique<Monitor>();
   m->env = env;
-  NAPI_THROW_IF_FAILED(env, napi_create_threadsafe_function(env, info[1], nullptr, name, 0, 1, nullptr, nullptr, m.get(), CallJs,
-                                                            &m->tsfn),
-                       Napi::Value());
+  NAPI_THROW_IF_FAILED(
+      env,
+      napi_create_threadsafe_function(env, info[1], nullptr, name, 0, 1, nullptr, nullptr, m.get(), CallJs, &m->tsfn),
+      Napi::Value());
   napi_unref_threadsafe_function(env, m->tsfn);
   // The cleanup hook first: whatever happens next, the environment's
   // teardown closes what was started.

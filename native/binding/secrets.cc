@@ -79,7 +79,9 @@ Napi::Value GetSecretStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   SecretStats s = SecretPool::instance().stats();
   Napi::Object obj = Napi::Object::New(env);
-  auto set = [&](const char* name, uint64_t value) { obj.Set(name, Napi::Number::New(env, static_cast<double>(value))); };
+  auto set = [&](const char* name, uint64_t value) {
+    obj.Set(name, Napi::Number::New(env, static_cast<double>(value)));
+  };
   set("live", s.live);
   set("slabs", s.slabs);
   set("dedicated", s.dedicated);

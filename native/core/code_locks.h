@@ -19,10 +19,10 @@ struct CodeRange {
 };
 
 struct CodeLockOutcome {
-  int64_t error = 0;       // 0, or -errno, kLimitExceeded or kMapCountExceeded: nothing locked
+  int64_t error = 0;        // 0, or -errno, kLimitExceeded or kMapCountExceeded: nothing locked
   size_t failed_range = 0;  // which range was refused
   Syscall failed = Syscall::kNone;
-  int64_t mappings = 0;    // kMapCountExceeded: the mappings counted
+  int64_t mappings = 0;  // kMapCountExceeded: the mappings counted
   // One per range: the lock's id, or 0 for a mapping unmapped since the
   // caller read the maps (not locked, and no failure).
   std::vector<int64_t> ids;

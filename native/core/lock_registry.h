@@ -34,7 +34,7 @@ class LockRegistry {
   static constexpr uint32_t kMaxSlots = 1u << kSlotBits;
 
   bool full() const { return free_.empty() && slots_.size() >= kMaxSlots; }
-  int64_t add(const LockRecord& record);  // > 0; the caller checks full() first
+  int64_t add(const LockRecord& record);     // > 0; the caller checks full() first
   const LockRecord* find(int64_t id) const;  // nullptr unless held
   void remove(int64_t id);                   // id must be held
   // The newest lock `owner` holds on exactly [addr, addr + len), or 0.

@@ -106,8 +106,8 @@ void Locker::unlock_runs(const std::vector<PageRun>& runs, size_t count) {
   for (size_t i = 0; i < count; ++i) platform::unlock_range(runs[i].first * page_size_, runs[i].pages * page_size_);
 }
 
-LockOutcome Locker::lock(const void* owner, uintptr_t addr, size_t len, bool on_fault, uint32_t tag,
-                         int32_t thread_id, bool check_watched) {
+LockOutcome Locker::lock(const void* owner, uintptr_t addr, size_t len, bool on_fault, uint32_t tag, int32_t thread_id,
+                         bool check_watched) {
   LockOutcome out;
   const uint64_t first = page_index(addr);
   const uint64_t pages = pages_spanned(addr, len);
@@ -544,8 +544,10 @@ void Locker::restore_kernel_locks(const std::vector<platform::LockedRange>& rang
   std::vector<PageRun> keep;
   keep.reserve(ranges.size());
   for (const platform::LockedRange& r : ranges) {
-    if (r.on_fault) platform::lock_range_on_fault(r.start, r.end - r.start);
-    else platform::lock_range(r.start, r.end - r.start);
+    if (r.on_fault)
+      platform::lock_range_on_fault(r.start, r.end - r.start);
+    else
+      platform::lock_range(r.start, r.end - r.start);
     keep.push_back(PageRun{r.start / page_size_, (r.end - r.start) / page_size_, r.on_fault});
   }
   Syscall ignored;

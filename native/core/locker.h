@@ -13,13 +13,13 @@
 
 #include "core/lock_registry.h"
 #include "core/page_table.h"
-#include "platform/platform.h"
 #include "core/shared_numbers.h"
+#include "platform/platform.h"
 
 namespace memlock {
 
 struct LockOutcome {
-  int64_t id = 0;      // > 0 the new lock's id; < 0 -errno, kLimitExceeded or kMapCountExceeded
+  int64_t id = 0;  // > 0 the new lock's id; < 0 -errno, kLimitExceeded or kMapCountExceeded
   Syscall failed = Syscall::kNone;
   uint64_t newly_sticky = 0;
   int64_t mappings = 0;  // kMapCountExceeded: the process's mappings, as counted
@@ -55,8 +55,8 @@ class Locker {
   // owner's own number for the lock, handed back when it is released.
   // `check_watched` false: the caller has just settled the watched memory
   // (settle_watched()), so a lock overlapping it need not read smaps again.
-  LockOutcome lock(const void* owner, uintptr_t addr, size_t len, bool on_fault, uint32_t tag,
-                   int32_t thread_id = -1, bool check_watched = true);
+  LockOutcome lock(const void* owner, uintptr_t addr, size_t len, bool on_fault, uint32_t tag, int32_t thread_id = -1,
+                   bool check_watched = true);
   // Attaches a label (if `labelled`: '' is a label too) and the stack that
   // took it to a held lock (diagnostics).
   void annotate(int64_t id, bool labelled, std::string label, std::string stack);
@@ -182,7 +182,7 @@ class Locker {
   // /proc/self/maps) only when the estimate passes recount_at_.
   int64_t mappings_ = 0;
   int64_t recount_at_ = 0;
-  int lock_all_flags_ = 0;  // while set, no count reaching 0 unlocks a page
+  int lock_all_flags_ = 0;   // while set, no count reaching 0 unlocks a page
   bool guard_code_ = false;  // see guard_code_releases()
   LockRegistry records_;
   struct Note {

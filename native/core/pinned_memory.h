@@ -33,10 +33,10 @@ struct PinnedRequest {
 };
 
 struct PinnedResult {
-  uintptr_t addr = 0;    // 0 on failure
-  size_t mapped = 0;     // bytes mapped (a whole number of pages of the kind)
-  uint64_t serial = 0;   // tells this buffer from a later one at the same address
-  int64_t error = 0;     // -errno, kLimitExceeded or kMapCountExceeded
+  uintptr_t addr = 0;   // 0 on failure
+  size_t mapped = 0;    // bytes mapped (a whole number of pages of the kind)
+  uint64_t serial = 0;  // tells this buffer from a later one at the same address
+  int64_t error = 0;    // -errno, kLimitExceeded or kMapCountExceeded
   Syscall failed = Syscall::kNone;
   int64_t mappings = 0;  // after kMapCountExceeded: the mappings counted
   uint64_t lock_pages = 0;

@@ -68,7 +68,7 @@ void register_fork_handlers() {
   // A function-local static: registered once, whichever singleton calls first.
   static const int registered = pthread_atfork(
       [] {
-        SecretPool::instance().mu_.lock();  // the pool's first, as on every path
+        SecretPool::instance().mu_.lock();    // the pool's first, as on every path
         PinnedMemory::instance().mu_.lock();  // held across no other: any place will do
         Locker::before_fork();
       },
@@ -129,8 +129,10 @@ uintptr_t SecretPool::map_secret_memory(size_t len, bool guard, ForkMode fork, b
     if (int rc = platform::advise_dont_dump(data, len); rc < 0) return fail(rc, Syscall::kMadvise);
   }
   int rc = 0;
-  if (fork == ForkMode::kWipe && can.wipe_on_fork) rc = platform::advise_wipe_on_fork(data, len);
-  else if (can.drop_on_fork) rc = platform::advise_dont_fork(data, len);
+  if (fork == ForkMode::kWipe && can.wipe_on_fork)
+    rc = platform::advise_wipe_on_fork(data, len);
+  else if (can.drop_on_fork)
+    rc = platform::advise_dont_fork(data, len);
   if (rc < 0) return fail(rc, Syscall::kMadvise);
 
   // Memory the kernel just mapped cannot be under a lock: a count here is
@@ -162,8 +164,10 @@ void SecretPool::unmap_secret_memory(uintptr_t data, size_t len, bool guard, int
   }
 #endif
   Locker& locker = Locker::instance();
-  if (lock_id > 0) locker.release(&kPoolOwner, lock_id);
-  else unlocked_bytes_ -= len;
+  if (lock_id > 0)
+    locker.release(&kPoolOwner, lock_id);
+  else
+    unlocked_bytes_ -= len;
   // Any lock a user took on the memory ends with it: unmapped memory is
   // implicitly unlocked, so every count on it goes, sticky ones included.
   locker.forget(data, len);
@@ -190,8 +194,8 @@ SecretPool::Slab* SecretPool::new_slab(size_t size_class, ForkMode fork, bool re
   if (base == 0) return nullptr;
   // Each new slab of a kind is twice the last, up to 1 MiB.
   next = std::min(kMaxSlab, bytes * 2);
-  Slab* slab = new Slab{base, bytes, slot_size, static_cast<uint32_t>(bytes / slot_size), 0, 0, {}, lock_id,
-                        Key{size_class, lock_id > 0, fork}};
+  Slab* slab = new Slab{base, bytes, slot_size, static_cast<uint32_t>(bytes / slot_size), 0,
+                        0,    {},    lock_id,   Key{size_class, lock_id > 0, fork}};
   slabs_for(slab->key).push_back(slab);
   slab_count_ += 1;
   return slab;
@@ -205,8 +209,8 @@ SecretResult SecretPool::allocate_dedicated(const SecretRequest& request) {
   if (data == 0) return result;
   // Guarded: flush against the trailing guard page, so one byte over faults.
   uintptr_t addr = request.guarded ? data + len - request.size : data;
-  Secret* secret = new Secret{addr,    request.size, nullptr, 0, request.guarded, data, len,
-                              lock_id, request.owner, next_serial_++};
+  Secret* secret =
+      new Secret{addr, request.size, nullptr, 0, request.guarded, data, len, lock_id, request.owner, next_serial_++};
   result.addr = addr;
   result.serial = secret->serial;
   result.locked = lock_id > 0;

@@ -34,13 +34,13 @@ struct SecretRequest {
 struct Secret;
 
 struct SecretResult {
-  uintptr_t addr = 0;     // 0 on failure
-  uint64_t serial = 0;    // tells this secret from a later one at the same address
+  uintptr_t addr = 0;   // 0 on failure
+  uint64_t serial = 0;  // tells this secret from a later one at the same address
   bool locked = false;
-  int64_t error = 0;       // allocation failed: -errno, kLimitExceeded or kMapCountExceeded
+  int64_t error = 0;  // allocation failed: -errno, kLimitExceeded or kMapCountExceeded
   Syscall failed = Syscall::kNone;
-  int64_t lock_error = 0;  // why a best-effort secret is not locked
-  int64_t mappings = 0;    // kMapCountExceeded (either error): the mappings counted
+  int64_t lock_error = 0;   // why a best-effort secret is not locked
+  int64_t mappings = 0;     // kMapCountExceeded (either error): the mappings counted
   uint64_t lock_pages = 0;  // pages of the new mapping it tried to lock (0: it used a slab's room)
 };
 
@@ -54,7 +54,7 @@ struct SecretStats {
 
 class SecretPool {
  public:
-  static constexpr size_t kMaxPooled = 2048;   // larger secrets get a mapping each
+  static constexpr size_t kMaxPooled = 2048;  // larger secrets get a mapping each
   static constexpr size_t kMaxSlab = 1 << 20;
 
   static SecretPool& instance();
@@ -112,8 +112,8 @@ class SecretPool {
   bool verify_wipe_ = false;
   WipeChecks wipe_checks_{};
 #endif
-  std::vector<Slab*> slabs_[8][2][2];       // [class][locked][fork]
-  size_t next_slab_bytes_[8][2] = {};      // [class][fork]
+  std::vector<Slab*> slabs_[8][2][2];  // [class][locked][fork]
+  size_t next_slab_bytes_[8][2] = {};  // [class][fork]
   uint64_t next_serial_ = 1;
   std::unordered_map<uintptr_t, Secret*> live_;
   uint64_t dedicated_ = 0, mapped_bytes_ = 0, unlocked_bytes_ = 0, slab_count_ = 0;

@@ -11,7 +11,17 @@ namespace memlock {
 // The syscalls memlock makes, as a failure reports the one refused (and as
 // the testing build's fault injection names them).
 enum class Syscall : int {
-  kNone, kMlock, kMlock2, kMunlock, kMmap, kMprotect, kMadvise, kMlockall, kMunlockall, kMincore, kCount
+  kNone,
+  kMlock,
+  kMlock2,
+  kMunlock,
+  kMmap,
+  kMprotect,
+  kMadvise,
+  kMlockall,
+  kMunlockall,
+  kMincore,
+  kCount
 };
 constexpr const char* kSyscallNames[] = {"none",     "mlock",   "mlock2",   "munlock",    "mmap",
                                          "mprotect", "madvise", "mlockall", "munlockall", "mincore"};
@@ -21,19 +31,19 @@ static_assert(sizeof(kSyscallNames) / sizeof(kSyscallNames[0]) == static_cast<in
 // one number and leaves the rest here. Which slots a call sets is in its
 // comment in binding.cc.
 enum ScratchSlot : int {
-  kScratchPages = 0,         // lock, residentPages: pages covered; verify: pages counted
-  kScratchMappedBytes = 0,   // allocPinned: bytes mapped
-  kScratchFailedRange = 0,   // lockRanges: the index of the range refused
-  kScratchTag = 0,           // releaseLatest: the released lock's tag
-  kScratchLocked = 0,        // allocSecret: 1 if the memory is locked
-  kScratchNewlySticky = 1,   // lock: pages that turned sticky
-  kScratchLockError = 1,     // allocSecret: why a best-effort secret is not locked
-  kScratchFailedSyscall = 2, // lock, allocSecret, allocPinned, lockRanges, unlockAll: the Syscall refused
-  kScratchMappings = 3,      // after kMapCountExceeded: mappings counted,
-  kScratchMapCap = 4,        //   vm.max_map_count,
-  kScratchMapMargin = 5,     //   and the margin memlock keeps below it
-  kScratchLockPages = 6,     // allocSecret, allocPinned after kLimitExceeded: pages it tried to lock
-  kScratchSerial = 7,        // allocSecret: the secret's serial (wipeMovedSecret)
+  kScratchPages = 0,          // lock, residentPages: pages covered; verify: pages counted
+  kScratchMappedBytes = 0,    // allocPinned: bytes mapped
+  kScratchFailedRange = 0,    // lockRanges: the index of the range refused
+  kScratchTag = 0,            // releaseLatest: the released lock's tag
+  kScratchLocked = 0,         // allocSecret: 1 if the memory is locked
+  kScratchNewlySticky = 1,    // lock: pages that turned sticky
+  kScratchLockError = 1,      // allocSecret: why a best-effort secret is not locked
+  kScratchFailedSyscall = 2,  // lock, allocSecret, allocPinned, lockRanges, unlockAll: the Syscall refused
+  kScratchMappings = 3,       // after kMapCountExceeded: mappings counted,
+  kScratchMapCap = 4,         //   vm.max_map_count,
+  kScratchMapMargin = 5,      //   and the margin memlock keeps below it
+  kScratchLockPages = 6,      // allocSecret, allocPinned after kLimitExceeded: pages it tried to lock
+  kScratchSerial = 7,         // allocSecret: the secret's serial (wipeMovedSecret)
   kScratchSlots = 8
 };
 
@@ -55,18 +65,18 @@ namespace paging {
 // Slots of the Float64Array a paging sample fills (paging_sample.h). NaN
 // where a figure is not available here.
 enum Slot : int {
-  kThreadMajor = 0,   // getrusage(RUSAGE_THREAD) ru_majflt
-  kThreadMinor,       // ru_minflt
-  kThreadCpuUs,       // ru_utime + ru_stime
-  kThreadVoluntary,   // ru_nvcsw: the thread slept (a page-in, I/O, a lock, an idle loop)
-  kThreadInvoluntary, // ru_nivcsw: the thread was preempted
-  kRunNs,             // /proc/thread-self/schedstat: time on a CPU
-  kWaitNs,            //   and time runnable, waiting for a CPU
-  kProcessMajor,      // getrusage(RUSAGE_SELF)
+  kThreadMajor = 0,    // getrusage(RUSAGE_THREAD) ru_majflt
+  kThreadMinor,        // ru_minflt
+  kThreadCpuUs,        // ru_utime + ru_stime
+  kThreadVoluntary,    // ru_nvcsw: the thread slept (a page-in, I/O, a lock, an idle loop)
+  kThreadInvoluntary,  // ru_nivcsw: the thread was preempted
+  kRunNs,              // /proc/thread-self/schedstat: time on a CPU
+  kWaitNs,             //   and time runnable, waiting for a CPU
+  kProcessMajor,       // getrusage(RUSAGE_SELF)
   kProcessMinor,
-  kSomeTotalUs,       // memory PSI "some" total
-  kFullTotalUs,       //   and "full" total
-  kTimeMs,            // CLOCK_MONOTONIC, the clock performance.now() counts on
+  kSomeTotalUs,  // memory PSI "some" total
+  kFullTotalUs,  //   and "full" total
+  kTimeMs,       // CLOCK_MONOTONIC, the clock performance.now() counts on
   kSlotCount
 };
 

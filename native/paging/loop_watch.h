@@ -24,11 +24,11 @@ namespace paging {
 constexpr double kPsiEveryMs = 500;
 
 struct StallWindow {
-  double start_ms;    // CLOCK_MONOTONIC of `before`: the last sample before the stall
-  double end_ms;      //   and of `after`, taken as the stall ended
+  double start_ms;      // CLOCK_MONOTONIC of `before`: the last sample before the stall
+  double end_ms;        //   and of `after`, taken as the stall ended
   double psi_start_ms;  // when the PSI totals in `before` were read (up to kPsiEveryMs earlier)
-  double busy_ms;     // the stalled iteration's busy time
-  double idle_ms;     // time idle in poll between the two samples
+  double busy_ms;       // the stalled iteration's busy time
+  double idle_ms;       // time idle in poll between the two samples
   double before[kSlotCount];
   double after[kSlotCount];
 };

@@ -18,7 +18,7 @@ struct Wake {
   double time_ms;  // CLOCK_MONOTONIC when poll() returned
   double some_us;  // the file's PSI totals read right then; NaN for a FIFO
   double full_us;
-  int error;       // 0, or an errno: the watch has ended (the cgroup was removed, ...)
+  int error;  // 0, or an errno: the watch has ended (the cgroup was removed, ...)
 };
 
 class Watcher {

@@ -21,12 +21,12 @@ int take(Syscall syscall);
 }  // namespace memlock
 
 #ifdef MEMLOCK_TESTING
-#define MEMLOCK_INJECT(syscall)                              \
-  do {                                                       \
-    if (int injected_ = ::memlock::fault::take(syscall)) {   \
-      errno = injected_;                                     \
-      return -injected_;                                     \
-    }                                                        \
+#define MEMLOCK_INJECT(syscall)                            \
+  do {                                                     \
+    if (int injected_ = ::memlock::fault::take(syscall)) { \
+      errno = injected_;                                   \
+      return -injected_;                                   \
+    }                                                      \
   } while (0)
 #else
 #define MEMLOCK_INJECT(syscall) \

@@ -1,7 +1,7 @@
 #include "platform/platform.h"
 
-#include "platform/fault_injection.h"
 #include "core/shared_numbers.h"
+#include "platform/fault_injection.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,8 +35,8 @@ namespace platform {
 const Features& features() {
   // mlock2 of nothing: 0 where it exists, ENOSYS where it does not (Linux
   // before 4.4, qemu-user 7.2, a seccomp filter).
-  static const Features linux_features{"linux", syscall(SYS_mlock2, 0, 0, MLOCK_ONFAULT) == 0,
-                                       true, true, true, true, true, true, true, true, true};
+  static const Features linux_features{
+      "linux", syscall(SYS_mlock2, 0, 0, MLOCK_ONFAULT) == 0, true, true, true, true, true, true, true, true, true};
   return linux_features;
 }
 
@@ -87,7 +87,8 @@ int locked_ranges(std::vector<LockedRange>* out) {
     if (sscanf(line, "%lx-%lx ", &s, &e) == 2) {  // a mapping's header line
       start = s;
       end = e;
-    } else if (strncmp(line, "VmFlags:", 8) == 0 && (strstr(line, " lo") != nullptr || strstr(line, " ht") != nullptr)) {
+    } else if (strncmp(line, "VmFlags:", 8) == 0 &&
+               (strstr(line, " lo") != nullptr || strstr(line, " ht") != nullptr)) {
       // hugetlb memory (ht) never leaves RAM, and mlock leaves its VmFlags alone.
       out->push_back(LockedRange{start, end, strstr(line, " lf") != nullptr});
     }
@@ -117,8 +118,10 @@ int for_each_mapping(void (*fn)(uintptr_t start, uintptr_t end, void* context), 
         state = kStart;
         start = end = 0;
       } else if (state == kStart) {
-        if (c == '-') state = kEnd;
-        else start = start * 16 + static_cast<uintptr_t>(hex(c));
+        if (c == '-')
+          state = kEnd;
+        else
+          start = start * 16 + static_cast<uintptr_t>(hex(c));
       } else if (state == kEnd) {
         if (c == ' ') {
           state = kRest;

@@ -58,8 +58,7 @@ long sys(long number, void* addr, size_t len, long arg) { return syscall(number,
 extern "C" int memlock_madvise(void* addr, size_t len, int advice) {
   if (sys(SYS_madvise, addr, len, advice) == 0) return 0;
   int error = errno;
-  if (error != EINVAL || !active.load(std::memory_order_relaxed) ||
-      (advice != MADV_DONTNEED && advice != MADV_FREE)) {
+  if (error != EINVAL || !active.load(std::memory_order_relaxed) || (advice != MADV_DONTNEED && advice != MADV_FREE)) {
     errno = error;
     return -1;
   }
@@ -68,7 +67,7 @@ extern "C" int memlock_madvise(void* addr, size_t len, int advice) {
     errno = EINVAL;  // as a kernel before 5.18 answers MADV_DONTNEED_LOCKED
   } else
 #endif
-  if (sys(SYS_madvise, addr, len, MADV_DONTNEED_LOCKED) == 0) {
+      if (sys(SYS_madvise, addr, len, MADV_DONTNEED_LOCKED) == 0) {
     retried_locked.fetch_add(1, std::memory_order_relaxed);
     return 0;
   }
@@ -133,7 +132,8 @@ struct Patched {
 bool contains(const dl_phdr_info* info, uintptr_t addr) {
   for (int i = 0; i < info->dlpi_phnum; ++i) {
     const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type == PT_LOAD && addr >= info->dlpi_addr + ph.p_vaddr && addr < info->dlpi_addr + ph.p_vaddr + ph.p_memsz)
+    if (ph.p_type == PT_LOAD && addr >= info->dlpi_addr + ph.p_vaddr &&
+        addr < info->dlpi_addr + ph.p_vaddr + ph.p_memsz)
       return true;
   }
   return false;
@@ -153,16 +153,28 @@ int visit(dl_phdr_info* info, size_t, void* data) {
 
   const ElfW(Sym)* symtab = nullptr;
   const char* strtab = nullptr;
-  const ElfW(Rela)* tables[2] = {nullptr, nullptr};
+  const ElfW(Rela) * tables[2] = {nullptr, nullptr};
   size_t sizes[2] = {0, 0};
   for (const ElfW(Dyn)* d = dynamic; d->d_tag != DT_NULL; ++d) {
     switch (d->d_tag) {
-      case DT_SYMTAB: symtab = at<const ElfW(Sym)>(info, d->d_un.d_ptr); break;
-      case DT_STRTAB: strtab = at<const char>(info, d->d_un.d_ptr); break;
-      case DT_JMPREL: tables[0] = at<const ElfW(Rela)>(info, d->d_un.d_ptr); break;
-      case DT_PLTRELSZ: sizes[0] = d->d_un.d_val; break;
-      case DT_RELA: tables[1] = at<const ElfW(Rela)>(info, d->d_un.d_ptr); break;
-      case DT_RELASZ: sizes[1] = d->d_un.d_val; break;
+      case DT_SYMTAB:
+        symtab = at<const ElfW(Sym)>(info, d->d_un.d_ptr);
+        break;
+      case DT_STRTAB:
+        strtab = at<const char>(info, d->d_un.d_ptr);
+        break;
+      case DT_JMPREL:
+        tables[0] = at<const ElfW(Rela)>(info, d->d_un.d_ptr);
+        break;
+      case DT_PLTRELSZ:
+        sizes[0] = d->d_un.d_val;
+        break;
+      case DT_RELA:
+        tables[1] = at<const ElfW(Rela)>(info, d->d_un.d_ptr);
+        break;
+      case DT_RELASZ:
+        sizes[1] = d->d_un.d_val;
+        break;
     }
   }
   if (symtab == nullptr || strtab == nullptr) return 0;

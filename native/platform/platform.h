@@ -15,17 +15,17 @@ namespace platform {
 // One backend per platform: platform_linux.cc, platform_posix.cc (macOS and
 // BSDs, also built on Linux so the suite runs it), platform_win32.cc.
 struct Features {
-  const char* backend;      // "linux", "posix" or "win32"
-  bool on_fault;            // lock on first touch (mlock2 MLOCK_ONFAULT)
-  bool lock_all;            // whole-process locking (mlockall behind the madvise hook)
-  bool dont_dump;           // keep a range out of core dumps (MADV_DONTDUMP, MADV_NOCORE)
-  bool wipe_on_fork;        // a forked child sees zeros (MADV_WIPEONFORK)
-  bool drop_on_fork;        // a forked child has no mapping (MADV_DONTFORK, minherit VM_INHERIT_NONE)
-  bool guard_pages;         // inaccessible pages (mprotect PROT_NONE, VirtualProtect PAGE_NOACCESS)
-  bool residency;           // which pages are resident (mincore)
-  bool kernel_account;      // the kernel's own account: /proc/self/smaps, status, maps
-  bool huge_pages;          // hugetlb (MAP_HUGETLB) and transparent huge pages (MADV_HUGEPAGE)
-  bool fork;                // the process can fork()
+  const char* backend;  // "linux", "posix" or "win32"
+  bool on_fault;        // lock on first touch (mlock2 MLOCK_ONFAULT)
+  bool lock_all;        // whole-process locking (mlockall behind the madvise hook)
+  bool dont_dump;       // keep a range out of core dumps (MADV_DONTDUMP, MADV_NOCORE)
+  bool wipe_on_fork;    // a forked child sees zeros (MADV_WIPEONFORK)
+  bool drop_on_fork;    // a forked child has no mapping (MADV_DONTFORK, minherit VM_INHERIT_NONE)
+  bool guard_pages;     // inaccessible pages (mprotect PROT_NONE, VirtualProtect PAGE_NOACCESS)
+  bool residency;       // which pages are resident (mincore)
+  bool kernel_account;  // the kernel's own account: /proc/self/smaps, status, maps
+  bool huge_pages;      // hugetlb (MAP_HUGETLB) and transparent huge pages (MADV_HUGEPAGE)
+  bool fork;            // the process can fork()
 };
 const Features& features();
 
@@ -64,10 +64,10 @@ int64_t max_map_count();
 // Anonymous private read-write memory: the address, or -errno.
 int64_t map_memory(size_t len);
 int unmap_memory(uintptr_t addr, size_t len);
-int protect_none(uintptr_t addr, size_t len);  // PROT_NONE: a guard page
-int advise_dont_dump(uintptr_t addr, size_t len);       // MADV_DONTDUMP
-int advise_wipe_on_fork(uintptr_t addr, size_t len);    // MADV_WIPEONFORK
-int advise_dont_fork(uintptr_t addr, size_t len);       // MADV_DONTFORK
+int protect_none(uintptr_t addr, size_t len);         // PROT_NONE: a guard page
+int advise_dont_dump(uintptr_t addr, size_t len);     // MADV_DONTDUMP
+int advise_wipe_on_fork(uintptr_t addr, size_t len);  // MADV_WIPEONFORK
+int advise_dont_fork(uintptr_t addr, size_t len);     // MADV_DONTFORK
 // Anonymous memory on hugetlb pages of `huge_page` bytes (MAP_HUGETLB): the
 // address, or -errno (ENOMEM when the pool has too few free pages: mmap
 // reserves them, so touching the memory later cannot fail for want of one).
@@ -75,7 +75,7 @@ int64_t map_hugetlb(size_t len, size_t huge_page);
 // Anonymous memory starting at a multiple of `align` (a power of two, for
 // transparent huge pages): the address, or -errno.
 int64_t map_aligned(size_t len, size_t align);
-int advise_huge_pages(uintptr_t addr, size_t len);      // MADV_HUGEPAGE
+int advise_huge_pages(uintptr_t addr, size_t len);  // MADV_HUGEPAGE
 // Faults every page in for writing: MADV_POPULATE_WRITE (Linux 5.14+), or a
 // write to each `step` bytes where the kernel lacks it. Fresh memory only:
 // the fallback writes the byte it reads.
@@ -88,7 +88,6 @@ int64_t resident_pages(uintptr_t addr, size_t len);
 
 // RLIMIT_MEMLOCK; -1 stands for RLIM_INFINITY.
 int memlock_rlimit(int64_t* soft, int64_t* hard);
-
 
 }  // namespace platform
 }  // namespace memlock

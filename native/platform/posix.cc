@@ -10,8 +10,8 @@
 // fails with EAGAIN once it is spent.
 #include "platform/platform.h"
 
-#include "platform/fault_injection.h"
 #include "core/shared_numbers.h"
+#include "platform/fault_injection.h"
 
 #include <errno.h>
 #include <string.h>
@@ -36,7 +36,7 @@ int result(int rc) { return rc == 0 ? 0 : -errno; }
 int inherit_none(uintptr_t addr, size_t len) {
 #if defined(__APPLE__)
   return result(minherit(reinterpret_cast<void*>(addr), len, VM_INHERIT_NONE));
-#elif defined(INHERIT_NONE)  // FreeBSD, NetBSD
+#elif defined(INHERIT_NONE)      // FreeBSD, NetBSD
   return result(minherit(reinterpret_cast<void*>(addr), len, INHERIT_NONE));
 #elif defined(MAP_INHERIT_NONE)  // OpenBSD
   return result(minherit(reinterpret_cast<void*>(addr), len, MAP_INHERIT_NONE));
@@ -68,8 +68,8 @@ constexpr bool kNoCore = false;
 }  // namespace
 
 const Features& features() {
-  static const Features posix{"posix", false, false, kNoCore, kInheritZero, kInheritNone, true, true,
-                              false, false, true};
+  static const Features posix{"posix", false, false, kNoCore, kInheritZero, kInheritNone,
+                              true,    true,  false, false,   true};
   return posix;
 }
 

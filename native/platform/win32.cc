@@ -5,9 +5,9 @@
 // ask for, and no /proc: those calls return -ENOSYS and features() says so.
 #include "platform/platform.h"
 
-#include "platform/fault_injection.h"
 #include "core/shared_numbers.h"
 #include "core/working_set.h"
+#include "platform/fault_injection.h"
 
 #include <errno.h>
 #include <windows.h>
@@ -83,8 +83,8 @@ uint64_t physical_pages() {
 
 int lock_range(uintptr_t addr, size_t len) {
   MEMLOCK_INJECT(Syscall::kMlock);
-  static const working_set::Api api{lock_pages, get_working_set, set_working_set, last_error,
-                                    ERROR_WORKING_SET_QUOTA, page_size()};
+  static const working_set::Api api{lock_pages, get_working_set,         set_working_set,
+                                    last_error, ERROR_WORKING_SET_QUOTA, page_size()};
   uint32_t error = working_set::lock_with_growth(api, addr, len);
   return error == 0 ? 0 : -posix_errno(error);
 }

@@ -12,12 +12,12 @@
 #include <string>
 #include <vector>
 
-#include "platform/fault_injection.h"
-#include "core/locker.h"
-#include "platform/madvise_hook.h"
 #include "binding/napi_views.h"
-#include "platform/platform.h"
+#include "core/locker.h"
 #include "core/secret_pool.h"
+#include "platform/fault_injection.h"
+#include "platform/madvise_hook.h"
+#include "platform/platform.h"
 
 namespace memlock {
 namespace {

@@ -1,8 +1,21 @@
 // What one doctor check reports: the shape doctor.ts and container.ts both
 // build (kept apart so that neither imports the other).
 export type CheckStatus = 'pass' | 'warn' | 'fail';
-export type CheckId = 'rlimit' | 'capability' | 'swap' | 'max-map-count' | 'test-lock' | 'on-fault' | 'madvise' | 'kernel'
-  | 'cgroup-limit' | 'cgroup-protection' | 'cap-effective' | 'psi' | 'hypervisor' | 'huge-pages';
+export type CheckId =
+  | 'rlimit'
+  | 'capability'
+  | 'swap'
+  | 'max-map-count'
+  | 'test-lock'
+  | 'on-fault'
+  | 'madvise'
+  | 'kernel'
+  | 'cgroup-limit'
+  | 'cgroup-protection'
+  | 'cap-effective'
+  | 'psi'
+  | 'hypervisor'
+  | 'huge-pages';
 
 export interface CheckError {
   code: string;

@@ -43,16 +43,24 @@ export function cgroupLimitCheck(sizeBytes: number): CgroupLimitCheck {
   const id = 'cgroup-limit';
   const title = 'memory cgroup limit';
   const mc = memoryCgroup('self');
-  if (!mc) return { check: check(id, title, 'pass', 'no memory cgroup controller here: no cgroup limit applies'), wouldExceed: false };
+  if (!mc)
+    return {
+      check: check(id, title, 'pass', 'no memory cgroup controller here: no cgroup limit applies'),
+      wouldExceed: false,
+    };
   const unreclaimable = Math.max(0, mc.usageBytes - mc.fileBytes);
   const high = mc.highBytes === Infinity ? '' : `, memory.high ${formatBytes(mc.highBytes)}`;
   if (mc.limitBytes === Infinity) {
     if (mc.highBytes !== Infinity && unreclaimable + sizeBytes > mc.highBytes) {
       return {
-        check: check(id, title, 'warn',
+        check: check(
+          id,
+          title,
+          'warn',
           `${where(mc)}: no limit, but locking ${formatBytes(sizeBytes)} with ${formatBytes(unreclaimable)} already unreclaimable ` +
             `goes over memory.high ${formatBytes(mc.highBytes)}: the cgroup is throttled and reclaimed hard, and locked pages cannot be reclaimed`,
-          ['raise memory.high (systemd MemoryHigh=), or lock less']),
+          ['raise memory.high (systemd MemoryHigh=), or lock less'],
+        ),
         wouldExceed: false,
       };
     }
@@ -60,13 +68,19 @@ export function cgroupLimitCheck(sizeBytes: number): CgroupLimitCheck {
   }
   const limitOf = mc.limitDir && mc.limitDir !== mc.dir ? ` (set on ${mc.limitDir})` : '';
   const lockable = mc.limitBytes - unreclaimable;
-  const facts = `${where(mc)}: limit ${formatBytes(mc.limitBytes)}${limitOf}${high}, ${formatBytes(mc.usageBytes)} charged ` +
+  const facts =
+    `${where(mc)}: limit ${formatBytes(mc.limitBytes)}${limitOf}${high}, ${formatBytes(mc.usageBytes)} charged ` +
     `(${formatBytes(mc.fileBytes)} of it page cache)`;
   if (sizeBytes > lockable) {
     return {
-      check: check(id, title, 'fail',
+      check: check(
+        id,
+        title,
+        'fail',
         `${facts}: locking ${formatBytes(sizeBytes)} would take it over the limit, and locked pages cannot be reclaimed: ` +
-          'the OOM killer would end the process (the test lock was not tried)', LIMIT_REMEDY),
+          'the OOM killer would end the process (the test lock was not tried)',
+        LIMIT_REMEDY,
+      ),
       wouldExceed: true,
     };
   }
@@ -74,20 +88,33 @@ export function cgroupLimitCheck(sizeBytes: number): CgroupLimitCheck {
   const margin = Math.max(64 * MiB, mc.limitBytes / 10);
   if (spare < margin) {
     return {
-      check: check(id, title, 'warn',
+      check: check(
+        id,
+        title,
+        'warn',
         `${facts}: locking ${formatBytes(sizeBytes)} leaves ${formatBytes(spare)} for everything else (heap growth, page cache); ` +
-          'close to the limit, a locked process is OOM-killed instead of paged', LIMIT_REMEDY),
+          'close to the limit, a locked process is OOM-killed instead of paged',
+        LIMIT_REMEDY,
+      ),
       wouldExceed: false,
     };
   }
   if (mc.highBytes !== Infinity && unreclaimable + sizeBytes > mc.highBytes) {
     return {
-      check: check(id, title, 'warn', `${facts}: locking ${formatBytes(sizeBytes)} goes over memory.high: the cgroup is throttled and reclaimed hard`,
-        ['raise memory.high (systemd MemoryHigh=), or lock less']),
+      check: check(
+        id,
+        title,
+        'warn',
+        `${facts}: locking ${formatBytes(sizeBytes)} goes over memory.high: the cgroup is throttled and reclaimed hard`,
+        ['raise memory.high (systemd MemoryHigh=), or lock less'],
+      ),
       wouldExceed: false,
     };
   }
-  return { check: check(id, title, 'pass', `${facts}: ${formatBytes(sizeBytes)} fits, with ${formatBytes(spare)} to spare`), wouldExceed: false };
+  return {
+    check: check(id, title, 'pass', `${facts}: ${formatBytes(sizeBytes)} fits, with ${formatBytes(spare)} to spare`),
+    wouldExceed: false,
+  };
 }
 
 export function cgroupProtectionCheck(): Check {
@@ -96,20 +123,33 @@ export function cgroupProtectionCheck(): Check {
   const mc = memoryCgroup('self');
   if (!mc) return check(id, title, 'pass', 'no memory cgroup here');
   if (mc.version === 1) {
-    const soft = mc.softLimitBytes === undefined || mc.softLimitBytes === Infinity ? 'none' : formatBytes(mc.softLimitBytes);
-    return check(id, title, 'pass',
-      `${where(mc)} has no memory.min/low (v2 only); memory.soft_limit_in_bytes: ${soft}. Locked pages are never reclaimed; the rest may be`);
+    const soft =
+      mc.softLimitBytes === undefined || mc.softLimitBytes === Infinity ? 'none' : formatBytes(mc.softLimitBytes);
+    return check(
+      id,
+      title,
+      'pass',
+      `${where(mc)} has no memory.min/low (v2 only); memory.soft_limit_in_bytes: ${soft}. Locked pages are never reclaimed; the rest may be`,
+    );
   }
   const min = mc.minBytes ?? 0;
   const low = mc.lowBytes ?? 0;
   if (min === 0 && low === 0) {
-    return check(id, title, 'pass',
+    return check(
+      id,
+      title,
+      'pass',
       `${where(mc)}: no protection (memory.min and memory.low 0): under pressure from outside the cgroup its unlocked pages ` +
-        'are reclaimed like any other; locked pages stay');
+        'are reclaimed like any other; locked pages stay',
+    );
   }
-  return check(id, title, 'pass',
+  return check(
+    id,
+    title,
+    'pass',
     `${where(mc)}: memory.min ${formatBytes(min)}, memory.low ${formatBytes(low)} protected from outside reclaim ` +
-      '(effective only if every ancestor grants as much); locked pages stay regardless');
+      '(effective only if every ancestor grants as much); locked pages stay regardless',
+  );
 }
 
 function capabilities(): { eff: bigint; prm: bigint; bnd: bigint; amb: bigint; uid: number; noNewPrivs: boolean } {
@@ -137,9 +177,15 @@ export function capabilityEffectiveCheck(): Check {
   const id = 'cap-effective';
   const title = 'CAP_IPC_LOCK effective';
   const caps = capabilities();
-  if (has(caps.eff)) return check(id, title, 'pass', `in the effective set (uid ${caps.uid}${has(caps.amb) ? ', ambient' : ''})`);
+  if (has(caps.eff))
+    return check(id, title, 'pass', `in the effective set (uid ${caps.uid}${has(caps.amb) ? ', ambient' : ''})`);
   if (!has(caps.bnd)) {
-    return check(id, title, 'pass', 'not granted to this process at all (not in its bounding set): only RLIMIT_MEMLOCK allows locking');
+    return check(
+      id,
+      title,
+      'pass',
+      'not granted to this process at all (not in its bounding set): only RLIMIT_MEMLOCK allows locking',
+    );
   }
   const remedy = [
     'systemd: AmbientCapabilities=CAP_IPC_LOCK (with User=) in the unit',
@@ -148,23 +194,35 @@ export function capabilityEffectiveCheck(): Check {
     'or do without it: raise RLIMIT_MEMLOCK (docker --ulimit memlock=-1:-1; systemd LimitMEMLOCK=)',
   ];
   if (caps.uid !== 0) {
-    return check(id, title, 'warn',
+    return check(
+      id,
+      title,
+      'warn',
       `in the bounding set (the container "added" it) but not effective: uid ${caps.uid} is not root, and a non-root process ` +
-        'starts with an empty effective set; RLIMIT_MEMLOCK binds it', remedy);
+        'starts with an empty effective set; RLIMIT_MEMLOCK binds it',
+      remedy,
+    );
   }
-  return check(id, title, 'warn',
+  return check(
+    id,
+    title,
+    'warn',
     `root, but CAP_IPC_LOCK is not in its effective set${has(caps.prm) ? ' (it is permitted: something dropped it from effective)' : ''}; ` +
-      'RLIMIT_MEMLOCK binds it', ['Kubernetes: remove IPC_LOCK from securityContext.capabilities.drop, or add it', ...remedy]);
+      'RLIMIT_MEMLOCK binds it',
+    ['Kubernetes: remove IPC_LOCK from securityContext.capabilities.drop, or add it', ...remedy],
+  );
 }
 
 // The fix depends on why PSI is missing: a kernel without it, PSI turned
 // off at boot, or a container that hides what the kernel has.
 const PSI_REMEDY: Record<NonNullable<ReturnType<typeof psiAbsence>>['kind'], string[]> = {
-  'no-psi': ['Linux >= 4.20 built with CONFIG_PSI; kernels built with CONFIG_PSI_DEFAULT_DISABLED need psi=1 on the kernel command line'],
+  'no-psi': [
+    'Linux >= 4.20 built with CONFIG_PSI; kernels built with CONFIG_PSI_DEFAULT_DISABLED need psi=1 on the kernel command line',
+  ],
   disabled: ['boot with psi=1 on the kernel command line: the kernel has PSI, turned off'],
   hidden: [
     'the kernel has PSI but this container does not show it: unmask /proc/pressure in the runtime (Docker: --security-opt systempaths=unconfined; Kubernetes: securityContext.procMount: Unmasked), or let the security policy allow reading it',
-    'or mount the cgroup2 file system in the container (its memory.pressure is used), or pass the service manager\'s (MemoryPressureWatch=on)',
+    "or mount the cgroup2 file system in the container (its memory.pressure is used), or pass the service manager's (MemoryPressureWatch=on)",
   ],
   unreadable: ['see the reason; run memlock doctor as the service runs'],
 };
@@ -174,25 +232,48 @@ export function psiCheck(source = pressureSource('self'), root = '/'): Check {
   const id = 'psi';
   const title = 'PSI';
   if (source.kind === 'unavailable') {
-    return check(id, title, 'warn', `no memory pressure information: ${source.reason}; monitorPaging() watches faults and event-loop stalls only`,
-      PSI_REMEDY[psiAbsence(root)?.kind ?? 'unreadable']);
+    return check(
+      id,
+      title,
+      'warn',
+      `no memory pressure information: ${source.reason}; monitorPaging() watches faults and event-loop stalls only`,
+      PSI_REMEDY[psiAbsence(root)?.kind ?? 'unreadable'],
+    );
   }
   const spec = { kind: 'some' as const, thresholdUs: 100_000, windowUs: 2_000_000 };
   const armed = probeTrigger(source.path, spec);
-  const rounding = hasSysResource() ? 'any window from 0.5 to 10 s' : 'windows of whole 2 s only (no CAP_SYS_RESOURCE; shorter ones are rounded up)';
-  if (armed.ok) return check(id, title, 'pass', `memory PSI of the ${source.kind} (${source.path}); a trigger (some 100 ms per 2 s) arms: ${rounding}`);
+  const rounding = hasSysResource()
+    ? 'any window from 0.5 to 10 s'
+    : 'windows of whole 2 s only (no CAP_SYS_RESOURCE; shorter ones are rounded up)';
+  if (armed.ok)
+    return check(
+      id,
+      title,
+      'pass',
+      `memory PSI of the ${source.kind} (${source.path}); a trigger (some 100 ms per 2 s) arms: ${rounding}`,
+    );
   if (source.kind === 'cgroup') {
     const system = probeTrigger('/proc/pressure/memory', spec);
     if (system.ok) {
-      return check(id, title, 'pass',
-        `memory PSI of the cgroup (${source.path}) is readable but takes no trigger (${armed.reason}); monitorPaging() arms the system's instead: ${rounding}`);
+      return check(
+        id,
+        title,
+        'pass',
+        `memory PSI of the cgroup (${source.path}) is readable but takes no trigger (${armed.reason}); monitorPaging() arms the system's instead: ${rounding}`,
+      );
     }
   }
-  return check(id, title, 'warn', `memory PSI of the ${source.kind} is readable, but no trigger can be armed: ${armed.reason}`, [
-    'Linux >= 6.5 lets unprivileged processes arm triggers with windows of whole 2 s; older kernels need CAP_SYS_RESOURCE',
-    'or let systemd arm it: MemoryPressureWatch=on in the unit (monitorPaging() reads $MEMORY_PRESSURE_WATCH)',
-    'pressure() and monitorPaging() still read the totals and watch event-loop stalls',
-  ]);
+  return check(
+    id,
+    title,
+    'warn',
+    `memory PSI of the ${source.kind} is readable, but no trigger can be armed: ${armed.reason}`,
+    [
+      'Linux >= 6.5 lets unprivileged processes arm triggers with windows of whole 2 s; older kernels need CAP_SYS_RESOURCE',
+      'or let systemd arm it: MemoryPressureWatch=on in the unit (monitorPaging() reads $MEMORY_PRESSURE_WATCH)',
+      'pressure() and monitorPaging() still read the totals and watch event-loop stalls',
+    ],
+  );
 }
 
 function hypervisorName(): string | undefined {
@@ -209,7 +290,8 @@ function hypervisorName(): string | undefined {
   const product = read('/sys/class/dmi/id/product_name');
   const cpuFlag = /^flags\s*:.*\bhypervisor\b/m.test(read('/proc/cpuinfo') ?? '');
   const dmi = [vendor, product].filter(Boolean).join(' ');
-  const known = /qemu|kvm|vmware|virtualbox|xen|microsoft|amazon ec2|google compute|bochs|parallels|openstack|cloud hypervisor|firecracker/i;
+  const known =
+    /qemu|kvm|vmware|virtualbox|xen|microsoft|amazon ec2|google compute|bochs|parallels|openstack|cloud hypervisor|firecracker/i;
   if (dmi && known.test(dmi)) return dmi;
   if (cpuFlag) return dmi ? `${dmi} (CPU flag "hypervisor")` : 'unnamed (CPU flag "hypervisor")';
   const dt = read('/sys/firmware/devicetree/base/hypervisor/compatible');
@@ -241,30 +323,50 @@ export function hypervisorCheck(canLockBytes: number): Check {
   const id = 'hypervisor';
   const title = 'hypervisor';
   const name = hypervisorName();
-  if (!name) return check(id, title, 'pass', 'none detected (bare metal, or a hypervisor that hides itself): locked memory is host memory');
+  if (!name)
+    return check(
+      id,
+      title,
+      'pass',
+      'none detected (bare metal, or a hypervisor that hides itself): locked memory is host memory',
+    );
   const pages = 1024;
   if (canLockBytes < pages * 4096) {
-    return check(id, title, 'pass',
-      `${name}: locking pins guest memory, which the host may still reclaim or back lazily (not measured: cannot lock 4 MiB here)`);
+    return check(
+      id,
+      title,
+      'pass',
+      `${name}: locking pins guest memory, which the host may still reclaim or back lazily (not measured: cannot lock 4 MiB here)`,
+    );
   }
   let m;
   try {
     m = firstTouchAfterLock(pages);
   } catch (error) {
-    return check(id, title, 'pass', `${name}: locking pins guest memory, which the host may still reclaim (not measured: ${(error as Error).message})`);
+    return check(
+      id,
+      title,
+      'pass',
+      `${name}: locking pins guest memory, which the host may still reclaim (not measured: ${(error as Error).message})`,
+    );
   }
   const us = (ns: number) => `${(ns / 1000).toFixed(ns < 1000 ? 2 : 1)} us`;
-  const measured = `the first read of each page right after lock() took ${us(m.firstNs)}, a second read ${us(m.laterNs)}` +
+  const measured =
+    `the first read of each page right after lock() took ${us(m.firstNs)}, a second read ${us(m.laterNs)}` +
     `${m.faults === 0 ? ', with no guest page fault' : ''}`;
   if (m.firstNs > 1000 && m.firstNs > 3 * m.laterNs) {
-    return check(id, title, 'warn',
-      `${name}: locking pins guest memory, but the host backs it lazily: ${measured}`, [
-        'touch every locked page once right after lock() (read a byte per page) before latency-critical use',
-        'ask for guest memory the host does not reclaim or back lazily: no memory overcommit or ballooning; preallocated, ' +
-          'locked or hugepage-backed guest RAM (QEMU: -overcommit mem-lock=on, -mem-prealloc)',
-      ]);
+    return check(id, title, 'warn', `${name}: locking pins guest memory, but the host backs it lazily: ${measured}`, [
+      'touch every locked page once right after lock() (read a byte per page) before latency-critical use',
+      'ask for guest memory the host does not reclaim or back lazily: no memory overcommit or ballooning; preallocated, ' +
+        'locked or hugepage-backed guest RAM (QEMU: -overcommit mem-lock=on, -mem-prealloc)',
+    ]);
   }
-  return check(id, title, 'pass', `${name}: ${measured}: the host had it backed (under host pressure it may still reclaim it)`);
+  return check(
+    id,
+    title,
+    'pass',
+    `${name}: ${measured}: the host had it backed (under host pressure it may still reclaim it)`,
+  );
 }
 
 /** What this process may lock now, by RLIMIT_MEMLOCK and CAP_IPC_LOCK (for the hypervisor measurement). */

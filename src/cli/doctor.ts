@@ -6,7 +6,13 @@ import { release } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { binding } from '../binding';
 import {
-  capabilityEffectiveCheck, cgroupLimitCheck, cgroupProtectionCheck, hypervisorCheck, lockableNow, psiCheck, type CgroupLimitCheck,
+  capabilityEffectiveCheck,
+  cgroupLimitCheck,
+  cgroupProtectionCheck,
+  hypervisorCheck,
+  lockableNow,
+  psiCheck,
+  type CgroupLimitCheck,
 } from './container';
 import type { Check, CheckError, CheckId, CheckStatus } from './check';
 import { columns, formatBytes, limitJson, parseCommand, positiveNumber, stylist, USAGE } from './format';
@@ -54,14 +60,26 @@ interface Environment {
   capable: boolean;
 }
 
-function check(id: CheckId, title: string, status: CheckStatus, finding: string, remedy: string[] = [], error: unknown = null): Check {
+function check(
+  id: CheckId,
+  title: string,
+  status: CheckStatus,
+  finding: string,
+  remedy: string[] = [],
+  error: unknown = null,
+): Check {
   return { id, title, status, finding, remedy: status === 'pass' ? [] : remedy, error: errorInfo(error) };
 }
 
 function errorInfo(error: unknown): CheckError | null {
   if (error === null || error === undefined) return null;
   if (error instanceof MemlockError) {
-    return { code: String(error.code), message: error.message, syscall: error.syscall ?? null, errno: error.errno ?? null };
+    return {
+      code: String(error.code),
+      message: error.message,
+      syscall: error.syscall ?? null,
+      errno: error.errno ?? null,
+    };
   }
   const e = error as { code?: unknown; name?: unknown; message?: unknown };
   const code = typeof e.code === 'string' ? e.code : typeof e.name === 'string' ? e.name : 'ERR_UNKNOWN';
@@ -84,46 +102,84 @@ function rlimitBinds(env: Environment, bytes: number): boolean {
 /** Fixes for a refused lock: the rlimit ones when the rlimit is what binds. */
 function lockRemedy(error: unknown, env: Environment, bytes: number): string[] {
   const code = error instanceof MemlockError ? error.code : undefined;
-  if (code === 'ERR_MEMLOCK_LIMIT') return ["memlock's lockable-page limit (90% of RAM by default) is below this: lower --size, or raise it with setLockablePageLimit(pages)"];
-  if (code === 'ENOSYS' || code === 'EINVAL') return ['upgrade the kernel (see the kernel check), or check that no seccomp profile filters the syscall'];
-  if (!env.capable && (code === 'ENOMEM' || code === 'EPERM' || code === 'EAGAIN' || rlimitBinds(env, bytes))) return RLIMIT_REMEDY;
-  return ['free memory, or lower --size to what the service needs: the kernel could not lock this much (or the process is at vm.max_map_count mappings)'];
+  if (code === 'ERR_MEMLOCK_LIMIT')
+    return [
+      "memlock's lockable-page limit (90% of RAM by default) is below this: lower --size, or raise it with setLockablePageLimit(pages)",
+    ];
+  if (code === 'ENOSYS' || code === 'EINVAL')
+    return ['upgrade the kernel (see the kernel check), or check that no seccomp profile filters the syscall'];
+  if (!env.capable && (code === 'ENOMEM' || code === 'EPERM' || code === 'EAGAIN' || rlimitBinds(env, bytes)))
+    return RLIMIT_REMEDY;
+  return [
+    'free memory, or lower --size to what the service needs: the kernel could not lock this much (or the process is at vm.max_map_count mappings)',
+  ];
 }
 
 function rlimitCheck(env: Environment): Check {
   const title = 'RLIMIT_MEMLOCK';
-  if (env.capable) return check('rlimit', title, 'pass', `${limits(env)}; does not bind: this process has CAP_IPC_LOCK`);
+  if (env.capable)
+    return check('rlimit', title, 'pass', `${limits(env)}; does not bind: this process has CAP_IPC_LOCK`);
   if (env.soft < env.sizeBytes) {
-    return check('rlimit', title, 'fail',
-      `${limits(env)} and no CAP_IPC_LOCK: below the ${formatBytes(env.sizeBytes)} asked for (--size)`, RLIMIT_REMEDY);
+    return check(
+      'rlimit',
+      title,
+      'fail',
+      `${limits(env)} and no CAP_IPC_LOCK: below the ${formatBytes(env.sizeBytes)} asked for (--size)`,
+      RLIMIT_REMEDY,
+    );
   }
-  return check('rlimit', title, 'pass', `${limits(env)}: the process may lock up to ${formatBytes(env.soft)} (--size ${formatBytes(env.sizeBytes)})`);
+  return check(
+    'rlimit',
+    title,
+    'pass',
+    `${limits(env)}: the process may lock up to ${formatBytes(env.soft)} (--size ${formatBytes(env.sizeBytes)})`,
+  );
 }
 
 function capabilityCheck(env: Environment): Check {
-  if (env.capable) return check('capability', 'CAP_IPC_LOCK', 'pass', 'held: RLIMIT_MEMLOCK does not limit what this process locks');
+  if (env.capable)
+    return check('capability', 'CAP_IPC_LOCK', 'pass', 'held: RLIMIT_MEMLOCK does not limit what this process locks');
   // Not a failure (the rlimit check says whether the limit suffices), but not a pass either.
-  return check('capability', 'CAP_IPC_LOCK', 'warn',
-    `not held: RLIMIT_MEMLOCK (${formatBytes(env.soft)}) limits what this process locks`, RLIMIT_REMEDY);
+  return check(
+    'capability',
+    'CAP_IPC_LOCK',
+    'warn',
+    `not held: RLIMIT_MEMLOCK (${formatBytes(env.soft)}) limits what this process locks`,
+    RLIMIT_REMEDY,
+  );
 }
 
 function swapCheck(): Check {
   const areas = swapAreas();
   if (areas.length === 0) {
-    return check('swap', 'swap', 'pass',
-      'none in /proc/swaps: anonymous memory cannot be swapped out; locking still faults pages in up front and keeps file-backed pages resident');
+    return check(
+      'swap',
+      'swap',
+      'pass',
+      'none in /proc/swaps: anonymous memory cannot be swapped out; locking still faults pages in up front and keeps file-backed pages resident',
+    );
   }
   const total = areas.reduce((sum, area) => sum + area.sizeBytes, 0);
-  return check('swap', 'swap', 'pass',
-    `${areas.length} swap area${areas.length === 1 ? '' : 's'}, ${formatBytes(total)} (${areas.map((a) => a.path).join(', ')}): unlocked anonymous memory may be swapped out`);
+  return check(
+    'swap',
+    'swap',
+    'pass',
+    `${areas.length} swap area${areas.length === 1 ? '' : 's'}, ${formatBytes(total)} (${areas.map((a) => a.path).join(', ')}): unlocked anonymous memory may be swapped out`,
+  );
 }
 
 function maxMapCountCheck(): Check {
   const max = maxMapCount();
   if (max < RECOMMENDED_MAX_MAP_COUNT) {
-    return check('max-map-count', 'vm.max_map_count', 'warn',
+    return check(
+      'max-map-count',
+      'vm.max_map_count',
+      'warn',
       `${max}, below the usual ${RECOMMENDED_MAX_MAP_COUNT}: each separately locked range can split a mapping`,
-      [`sysctl -w vm.max_map_count=${RECOMMENDED_MAX_MAP_COUNT} (persist it in /etc/sysctl.d/); containers share the host's value`]);
+      [
+        `sysctl -w vm.max_map_count=${RECOMMENDED_MAX_MAP_COUNT} (persist it in /etc/sysctl.d/); containers share the host's value`,
+      ],
+    );
   }
   return check('max-map-count', 'vm.max_map_count', 'pass', `${max} mappings per process`);
 }
@@ -137,8 +193,14 @@ function testLockCheck(env: Environment): Check {
   try {
     buffer = new DataView(new ArrayBuffer(bytes));
   } catch (error) {
-    return check('test-lock', title, 'fail', `could not allocate ${formatBytes(bytes)}: ${errorInfo(error)!.message}`,
-      ['lower --size to what the service needs'], error);
+    return check(
+      'test-lock',
+      title,
+      'fail',
+      `could not allocate ${formatBytes(bytes)}: ${errorInfo(error)!.message}`,
+      ['lower --size to what the service needs'],
+      error,
+    );
   }
   try {
     const started = performance.now();
@@ -147,8 +209,14 @@ function testLockCheck(env: Environment): Check {
     return check('test-lock', title, 'pass', `locked and released ${formatBytes(bytes)} in ${ms.toFixed(1)} ms`);
   } catch (error) {
     const e = errorInfo(error)!;
-    return check('test-lock', title, 'fail', `lock() of ${formatBytes(bytes)} refused: ${refusal(e)}`,
-      lockRemedy(error, env, bytes), error);
+    return check(
+      'test-lock',
+      title,
+      'fail',
+      `lock() of ${formatBytes(bytes)} refused: ${refusal(e)}`,
+      lockRemedy(error, env, bytes),
+      error,
+    );
   }
 }
 
@@ -176,15 +244,30 @@ function onFaultCheck(env: Environment): Check {
       held.release();
     }
     if (flags.includes('lo') && flags.includes('lf')) {
-      return check('on-fault', title, 'pass', 'mlock2(MLOCK_ONFAULT) works: the kernel shows the range locked on fault (VmFlags lo lf)');
+      return check(
+        'on-fault',
+        title,
+        'pass',
+        'mlock2(MLOCK_ONFAULT) works: the kernel shows the range locked on fault (VmFlags lo lf)',
+      );
     }
-    return check('on-fault', title, 'warn',
+    return check(
+      'on-fault',
+      title,
+      'warn',
       `mlock2(MLOCK_ONFAULT) succeeded but the range's VmFlags are "${flags.join(' ')}", without lo and lf`,
-      ['lock(view, { onFault: true }) may not behave as documented here; plain lock() is unaffected']);
+      ['lock(view, { onFault: true }) may not behave as documented here; plain lock() is unaffected'],
+    );
   } catch (error) {
     const e = errorInfo(error)!;
-    return check('on-fault', title, 'fail', `lock(view, { onFault: true }) of ${formatBytes(view.byteLength)} refused: ${refusal(e)}`,
-      lockRemedy(error, env, view.byteLength), error);
+    return check(
+      'on-fault',
+      title,
+      'fail',
+      `lock(view, { onFault: true }) of ${formatBytes(view.byteLength)} refused: ${refusal(e)}`,
+      lockRemedy(error, env, view.byteLength),
+      error,
+    );
   }
 }
 
@@ -196,20 +279,44 @@ function madviseCheck(env: Environment): Check {
   } catch (error) {
     const e = errorInfo(error)!;
     if (e.syscall === 'madvise') {
-      return check('madvise', title, 'fail', `allocSecret(32, { placement: 'guarded' }) refused: ${refusal(e)}`,
-        ['MADV_DONTDUMP needs Linux >= 3.4 and MADV_WIPEONFORK >= 4.14: upgrade the kernel, or allow madvise in the seccomp profile'], error);
+      return check(
+        'madvise',
+        title,
+        'fail',
+        `allocSecret(32, { placement: 'guarded' }) refused: ${refusal(e)}`,
+        [
+          'MADV_DONTDUMP needs Linux >= 3.4 and MADV_WIPEONFORK >= 4.14: upgrade the kernel, or allow madvise in the seccomp profile',
+        ],
+        error,
+      );
     }
     // The secret could not be mapped or locked, so madvise was never tried.
-    return check('madvise', title, 'warn', `not tested: allocSecret refused before madvise: ${refusal(e)}`,
-      lockRemedy(error, env, binding.pageSize), error);
+    return check(
+      'madvise',
+      title,
+      'warn',
+      `not tested: allocSecret refused before madvise: ${refusal(e)}`,
+      lockRemedy(error, env, binding.pageSize),
+      error,
+    );
   }
   try {
     const flags = mappingAt(binding.addressOf(secret.buffer))?.flags ?? [];
     if (flags.includes('dd') && flags.includes('wf')) {
-      return check('madvise', title, 'pass', 'accepted: a guarded secret is out of core dumps and wiped on fork (VmFlags dd wf)');
+      return check(
+        'madvise',
+        title,
+        'pass',
+        'accepted: a guarded secret is out of core dumps and wiped on fork (VmFlags dd wf)',
+      );
     }
-    return check('madvise', title, 'warn', `madvise succeeded but the secret's VmFlags are "${flags.join(' ')}", without dd and wf`,
-      ['secret memory may appear in core dumps or forked children here']);
+    return check(
+      'madvise',
+      title,
+      'warn',
+      `madvise succeeded but the secret's VmFlags are "${flags.join(' ')}", without dd and wf`,
+      ['secret memory may appear in core dumps or forked children here'],
+    );
   } finally {
     secret.free();
   }
@@ -225,12 +332,14 @@ function kernelVersion(text: string): [number, number] | undefined {
 function hugePagesCheck(): Check {
   const title = 'huge pages';
   const { hugetlb, transparent } = hugePageSupport();
-  const pools = hugetlb.length === 0
-    ? 'no hugetlb pools'
-    : hugetlb.map((p) => `hugetlb ${formatBytes(p.pageSize)}: ${p.available} of ${p.pages} free`).join(', ');
-  const thp = transparent.mode === 'never'
-    ? 'transparent huge pages off'
-    : `transparent huge pages ${transparent.mode} (${formatBytes(transparent.pageSize)})`;
+  const pools =
+    hugetlb.length === 0
+      ? 'no hugetlb pools'
+      : hugetlb.map((p) => `hugetlb ${formatBytes(p.pageSize)}: ${p.available} of ${p.pages} free`).join(', ');
+  const thp =
+    transparent.mode === 'never'
+      ? 'transparent huge pages off'
+      : `transparent huge pages ${transparent.mode} (${formatBytes(transparent.pageSize)})`;
   const finding = `${pools}; ${thp}`;
   if (transparent.mode !== 'never' || hugetlb.some((p) => p.available > 0)) {
     return check('huge-pages', title, 'pass', `${finding}: allocPinned({ hugePages: 'try' }) can use them`);
@@ -244,15 +353,20 @@ function hugePagesCheck(): Check {
 function kernelCheck(): Check {
   const text = release();
   const version = kernelVersion(text);
-  if (!version) return check('kernel', 'kernel', 'warn', `cannot read a version from "${text}"`, ['check the kernel version by hand: Linux >= 5.18 has everything memlock uses']);
-  const atLeast = ([major, minor]: readonly [number, number]) => version[0] > major || (version[0] === major && version[1] >= minor);
+  if (!version)
+    return check('kernel', 'kernel', 'warn', `cannot read a version from "${text}"`, [
+      'check the kernel version by hand: Linux >= 5.18 has everything memlock uses',
+    ]);
+  const atLeast = ([major, minor]: readonly [number, number]) =>
+    version[0] > major || (version[0] === major && version[1] >= minor);
   const missing = KERNEL_FEATURES.filter((f) => !atLeast(f.since));
   if (missing.length === 0) {
     return check('kernel', 'kernel', 'pass', `Linux ${text}: has ${KERNEL_FEATURES.map((f) => f.feature).join(', ')}`);
   }
   const list = missing.map((f) => `${f.feature} (>= ${f.since.join('.')}, for ${f.usedBy})`).join(', ');
-  return check('kernel', 'kernel', 'warn', `Linux ${text} lacks ${list}`,
-    [`upgrade to Linux >= ${missing.at(-1)!.since.join('.')}, or avoid the features listed`]);
+  return check('kernel', 'kernel', 'warn', `Linux ${text} lacks ${list}`, [
+    `upgrade to Linux >= ${missing.at(-1)!.since.join('.')}, or avoid the features listed`,
+  ]);
 }
 
 /** Runs one check; an unexpected exception is that check's failure, not the CLI's. */
@@ -260,7 +374,14 @@ function guarded(id: CheckId, title: string, run: () => Check): Check {
   try {
     return run();
   } catch (error) {
-    return check(id, title, 'fail', `could not check: ${errorInfo(error)!.message}`, ['see the error; run memlock doctor as the service runs'], error);
+    return check(
+      id,
+      title,
+      'fail',
+      `could not check: ${errorInfo(error)!.message}`,
+      ['see the error; run memlock doctor as the service runs'],
+      error,
+    );
   }
 }
 
@@ -269,16 +390,28 @@ export function doctor(sizeBytes: number): DoctorReport {
   const env: Environment = { sizeBytes, soft, hard, capable: procStatus('self').hasIpcLock };
   // First, so that a lock the memory cgroup cannot hold is not tried: it
   // would get this process OOM-killed.
-  let cgroup: CgroupLimitCheck = { check: check('cgroup-limit', 'memory cgroup limit', 'pass', ''), wouldExceed: false };
-  const cgroupCheck = guarded('cgroup-limit', 'memory cgroup limit', () => (cgroup = cgroupLimitCheck(sizeBytes)).check);
+  let cgroup: CgroupLimitCheck = {
+    check: check('cgroup-limit', 'memory cgroup limit', 'pass', ''),
+    wouldExceed: false,
+  };
+  const cgroupCheck = guarded(
+    'cgroup-limit',
+    'memory cgroup limit',
+    () => (cgroup = cgroupLimitCheck(sizeBytes)).check,
+  );
   const checks = [
     guarded('rlimit', 'RLIMIT_MEMLOCK', () => rlimitCheck(env)),
     guarded('capability', 'CAP_IPC_LOCK', () => capabilityCheck(env)),
     guarded('swap', 'swap', swapCheck),
     guarded('max-map-count', 'vm.max_map_count', maxMapCountCheck),
     cgroup.wouldExceed
-      ? check('test-lock', 'test lock', 'fail', `not tried: ${formatBytes(sizeBytes)} would take the memory cgroup over its limit (see below)`,
-        ['see the memory cgroup limit check'])
+      ? check(
+          'test-lock',
+          'test lock',
+          'fail',
+          `not tried: ${formatBytes(sizeBytes)} would take the memory cgroup over its limit (see below)`,
+          ['see the memory cgroup limit check'],
+        )
       : guarded('test-lock', 'test lock', () => testLockCheck(env)),
     guarded('on-fault', 'MLOCK_ONFAULT', () => onFaultCheck(env)),
     guarded('madvise', 'MADV_DONTDUMP/WIPEONFORK', () => madviseCheck(env)),
@@ -322,7 +455,8 @@ export function renderDoctor(report: DoctorReport): string {
     lines.push(`${style(['bold', colour[c.status]], status!)}  ${title}  ${finding}`);
     // The same fixes under several checks are printed once.
     const key = c.remedy.join('\n');
-    if (c.remedy.length > 0 && printed.has(key)) lines.push(`${indent}${style('dim', 'fix:')} as for ${printed.get(key)} above`);
+    if (c.remedy.length > 0 && printed.has(key))
+      lines.push(`${indent}${style('dim', 'fix:')} as for ${printed.get(key)} above`);
     else for (const fix of c.remedy) lines.push(`${indent}${style('dim', 'fix:')} ${fix}`);
     printed.set(key, printed.get(key) ?? c.title);
   });

@@ -26,7 +26,9 @@ export class UsageError extends Error {
 type Options = Record<string, { type: 'string' | 'boolean' }>;
 
 /** What parseCommand returns: each option's value, if given, and --help. */
-export type OptionValues<T extends Options> = { [K in keyof T]?: T[K]['type'] extends 'string' ? string : boolean } & { help?: boolean };
+export type OptionValues<T extends Options> = { [K in keyof T]?: T[K]['type'] extends 'string' ? string : boolean } & {
+  help?: boolean;
+};
 
 /**
  * parseArgs in strict mode for one command. `--size -1` is joined into
@@ -47,7 +49,12 @@ export function parseCommand<T extends Options>(args: string[], options: T, usag
     }
   }
   try {
-    const { values } = parseArgs({ args: joined, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false });
+    const { values } = parseArgs({
+      args: joined,
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: false,
+    });
     return values;
   } catch (error) {
     // parseArgs' own messages may span lines; the first one says what is wrong.
@@ -59,14 +66,16 @@ export function parseCommand<T extends Options>(args: string[], options: T, usag
 /** A positive decimal such as 64 or 0.5; anything else is a UsageError. */
 export function positiveNumber(flag: string, value: string, usage: string, unit: string): number {
   const n = /^\d+(\.\d+)?$|^\.\d+$/.test(value) ? Number(value) : NaN;
-  if (!(n > 0) || !Number.isFinite(n)) throw new UsageError(`${flag} must be a positive number of ${unit}, got '${value}'`, usage);
+  if (!(n > 0) || !Number.isFinite(n))
+    throw new UsageError(`${flag} must be a positive number of ${unit}, got '${value}'`, usage);
   return n;
 }
 
 /** A positive integer that fits a JS number exactly. */
 export function positiveInteger(flag: string, value: string, usage: string): number {
   const n = /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got '${value}'`, usage);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new UsageError(`${flag} must be a positive integer, got '${value}'`, usage);
   return n;
 }
 

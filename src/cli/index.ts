@@ -48,7 +48,10 @@ Exit codes: 0 ok, 1 a doctor check failed (or the watched process exited),
 function linuxOnly(command: string): void {
   const { capabilities, unsupported } = require('../capabilities') as typeof Capabilities;
   if (!capabilities().kernelAccount) {
-    throw unsupported(command, "it reads the kernel's account from /proc; in code, capabilities() and stats() say what memlock holds");
+    throw unsupported(
+      command,
+      "it reads the kernel's account from /proc; in code, capabilities() and stats() say what memlock holds",
+    );
   }
 }
 
@@ -74,7 +77,11 @@ async function main(argv: string[]): Promise<number> {
     case undefined:
       throw new UsageError('missing command');
     default:
-      throw new UsageError(command.startsWith('-') ? `unknown option '${command}' (the command comes first)` : `unknown command '${command}'`);
+      throw new UsageError(
+        command.startsWith('-')
+          ? `unknown option '${command}' (the command comes first)`
+          : `unknown command '${command}'`,
+      );
   }
 }
 

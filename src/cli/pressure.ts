@@ -30,7 +30,11 @@ export interface PressureStatus {
 }
 
 /** The pressure part of a status report; `previous` (the last report, with its time) gives the rates. */
-export function pressureStatus(pid: number, time: string, previous?: PressureStatus & { time: string }): PressureStatus {
+export function pressureStatus(
+  pid: number,
+  time: string,
+  previous?: PressureStatus & { time: string },
+): PressureStatus {
   const snap = pressureOf(pid);
   const status: PressureStatus = {
     vmSwapBytes: snap.vmSwapBytes,
@@ -61,7 +65,8 @@ export function pressureStatus(pid: number, time: string, previous?: PressureSta
 }
 
 const rate = (n: number): string => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1));
-const percent = (f: PressureFigures): string => `${f.avg10.toFixed(2)}% / ${f.avg60.toFixed(2)}% / ${f.avg300.toFixed(2)}%`;
+const percent = (f: PressureFigures): string =>
+  `${f.avg10.toFixed(2)}% / ${f.avg60.toFixed(2)}% / ${f.avg300.toFixed(2)}%`;
 
 /** Rows for status's facts table: [label, value, note]. */
 export function pressureRows(status: PressureStatus): [string, string, string][] {
@@ -74,15 +79,22 @@ export function pressureRows(status: PressureStatus): [string, string, string][]
     rows.push(['pressure some', percent(p.some), `stalled on memory, avg10/60/300 (${where})`]);
     if (p.full) rows.push(['pressure full', percent(p.full), 'every task stalled at once']);
   }
-  rows.push(['faults', `${status.faults.major.toLocaleString('en-US')} major / ${status.faults.minor.toLocaleString('en-US')} minor`,
-    'since the process started']);
+  rows.push([
+    'faults',
+    `${status.faults.major.toLocaleString('en-US')} major / ${status.faults.minor.toLocaleString('en-US')} minor`,
+    'since the process started',
+  ]);
   const r = status.rates;
   if (r) {
     const over = `over the last ${r.seconds.toFixed(r.seconds < 10 ? 1 : 0)} s`;
     rows.push(['fault rate', `${rate(r.majorFaultsPerSecond)} major/s, ${rate(r.minorFaultsPerSecond)} minor/s`, over]);
     if (r.someStallMsPerSecond !== null) {
       const full = r.fullStallMsPerSecond === null ? '' : `, full ${rate(r.fullStallMsPerSecond)} ms/s`;
-      rows.push(['stall rate', `some ${rate(r.someStallMsPerSecond)} ms/s${full}`, `${over} (1000 ms/s: stalled all along)`]);
+      rows.push([
+        'stall rate',
+        `some ${rate(r.someStallMsPerSecond)} ms/s${full}`,
+        `${over} (1000 ms/s: stalled all along)`,
+      ]);
     }
   }
   return rows;

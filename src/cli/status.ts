@@ -2,7 +2,17 @@
 // /proc, for when the process itself cannot be asked. Shapes of --json: see
 // the top of cli.ts.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { columns, formatBytes, limitJson, parseCommand, positiveInteger, positiveNumber, stylist, UsageError, USAGE } from './format';
+import {
+  columns,
+  formatBytes,
+  limitJson,
+  parseCommand,
+  positiveInteger,
+  positiveNumber,
+  stylist,
+  UsageError,
+  USAGE,
+} from './format';
 import { MemlockError } from '../errors';
 import { kernelStatus } from '../diagnostics/kernel-status';
 import { procMappings, procName, readProcFile } from '../proc';
@@ -89,7 +99,7 @@ export function snapshot(pid: number, top: number, previous?: StatusReport): Sta
   const kernel = kernelStatus(pid);
   const name = procName(pid);
   const locked = procMappings(pid).filter((m) => m.lockedBytes > 0 || m.flags.includes('lo'));
-  locked.sort((a, b) => b.lockedBytes - a.lockedBytes || (b.end - b.start) - (a.end - a.start) || a.start - b.start);
+  locked.sort((a, b) => b.lockedBytes - a.lockedBytes || b.end - b.start - (a.end - a.start) || a.start - b.start);
   const time = new Date().toISOString();
   return {
     command: 'status',
@@ -125,15 +135,26 @@ function limitText(bytes: number | null): string {
 export function renderStatus(report: StatusReport): string {
   const style = stylist();
   const { soft, hard } = report.rlimitMemlock;
-  const facts = columns([
-    ['VmLck', formatBytes(report.vmLckBytes), 'in locked mappings, resident or not'],
-    ['VmPin', formatBytes(report.vmPinBytes), 'pinned by drivers (RDMA, io_uring), not by mlock'],
-    ['smaps Locked:', formatBytes(report.smapsLockedBytes), 'resident and locked (shared pages: this process\'s share)'],
-    ['RLIMIT_MEMLOCK', `${limitText(soft)} / ${limitText(hard)}`, 'soft / hard'],
-    ['CAP_IPC_LOCK', report.capIpcLock ? 'yes' : 'no', report.capIpcLock ? 'RLIMIT_MEMLOCK does not bind it' : 'RLIMIT_MEMLOCK binds it'],
-    ['mappings', `${report.mappings} of ${report.maxMappings}`, 'vm.max_map_count'],
-    ...pressureRows(report),
-  ], ['left', 'right', 'left']);
+  const facts = columns(
+    [
+      ['VmLck', formatBytes(report.vmLckBytes), 'in locked mappings, resident or not'],
+      ['VmPin', formatBytes(report.vmPinBytes), 'pinned by drivers (RDMA, io_uring), not by mlock'],
+      [
+        'smaps Locked:',
+        formatBytes(report.smapsLockedBytes),
+        "resident and locked (shared pages: this process's share)",
+      ],
+      ['RLIMIT_MEMLOCK', `${limitText(soft)} / ${limitText(hard)}`, 'soft / hard'],
+      [
+        'CAP_IPC_LOCK',
+        report.capIpcLock ? 'yes' : 'no',
+        report.capIpcLock ? 'RLIMIT_MEMLOCK does not bind it' : 'RLIMIT_MEMLOCK binds it',
+      ],
+      ['mappings', `${report.mappings} of ${report.maxMappings}`, 'vm.max_map_count'],
+      ...pressureRows(report),
+    ],
+    ['left', 'right', 'left'],
+  );
   const lines = [
     `${style('bold', 'memlock status')}  pid ${report.pid} (${report.name})  ${report.time}`,
     '',
@@ -143,19 +164,25 @@ export function renderStatus(report: StatusReport): string {
   if (report.topMappings.length === 0) {
     lines.push('  no locked mappings');
   } else {
-    const shown = report.topMappings.length < report.lockedMappings ? `top ${report.topMappings.length} of ${report.lockedMappings}` : `${report.lockedMappings}`;
+    const shown =
+      report.topMappings.length < report.lockedMappings
+        ? `top ${report.topMappings.length} of ${report.lockedMappings}`
+        : `${report.lockedMappings}`;
     lines.push(`  locked mappings (${shown}, by locked bytes):`, '');
-    const rows = columns([
-      ['ADDRESS', 'PERMS', 'LOCKED', 'SIZE', 'FLAGS', 'PATH'],
-      ...report.topMappings.map((m) => [
-        `${m.start}-${m.end}`,
-        m.perms,
-        formatBytes(m.lockedBytes),
-        formatBytes(m.sizeBytes),
-        [m.vmLocked ? 'lo' : '', m.onFault ? 'lf' : ''].filter(Boolean).join(' ') || '-',
-        m.path || '[anon]',
-      ]),
-    ], ['left', 'left', 'right', 'right', 'left', 'left']);
+    const rows = columns(
+      [
+        ['ADDRESS', 'PERMS', 'LOCKED', 'SIZE', 'FLAGS', 'PATH'],
+        ...report.topMappings.map((m) => [
+          `${m.start}-${m.end}`,
+          m.perms,
+          formatBytes(m.lockedBytes),
+          formatBytes(m.sizeBytes),
+          [m.vmLocked ? 'lo' : '', m.onFault ? 'lf' : ''].filter(Boolean).join(' ') || '-',
+          m.path || '[anon]',
+        ]),
+      ],
+      ['left', 'left', 'right', 'right', 'left', 'left'],
+    );
     rows.forEach((row, i) => lines.push(`  ${i === 0 ? style('dim', row.join('  ')) : row.join('  ')}`));
   }
   return `${lines.join('\n')}\n`;
@@ -163,20 +190,25 @@ export function renderStatus(report: StatusReport): string {
 
 /** `memlock status [--pid N] [--json] [--top N] [--watch SECONDS [--count N]]`; returns the exit code. */
 export async function statusCommand(args: string[]): Promise<number> {
-  const values = parseCommand(args, {
-    pid: { type: 'string' },
-    json: { type: 'boolean' },
-    top: { type: 'string' },
-    watch: { type: 'string' },
-    count: { type: 'string' },
-  }, USAGE.status);
+  const values = parseCommand(
+    args,
+    {
+      pid: { type: 'string' },
+      json: { type: 'boolean' },
+      top: { type: 'string' },
+      watch: { type: 'string' },
+      count: { type: 'string' },
+    },
+    USAGE.status,
+  );
   if (values.help) {
     process.stdout.write(`${USAGE.status}\n`);
     return 0;
   }
   const pid = values.pid === undefined ? process.pid : positiveInteger('--pid', values.pid, USAGE.status);
   const top = values.top === undefined ? 10 : positiveInteger('--top', values.top, USAGE.status);
-  const watch = values.watch === undefined ? undefined : positiveNumber('--watch', values.watch, USAGE.status, 'seconds');
+  const watch =
+    values.watch === undefined ? undefined : positiveNumber('--watch', values.watch, USAGE.status, 'seconds');
   const count = values.count === undefined ? undefined : positiveInteger('--count', values.count, USAGE.status);
   if (count !== undefined && watch === undefined) throw new UsageError('--count needs --watch', USAGE.status);
 
@@ -197,7 +229,9 @@ export async function statusCommand(args: string[]): Promise<number> {
     }
     if (values.json) {
       // One object per line when watching (NDJSON), so a pipe can parse each.
-      process.stdout.write(watch === undefined ? `${JSON.stringify(report, null, 2)}\n` : `${JSON.stringify(report)}\n`);
+      process.stdout.write(
+        watch === undefined ? `${JSON.stringify(report, null, 2)}\n` : `${JSON.stringify(report)}\n`,
+      );
     } else {
       // On a TTY: clear and redraw in place; on a pipe: append, a blank line apart.
       process.stdout.write((redraw ? '\x1b[H\x1b[2J' : n > 0 ? '\n' : '') + renderStatus(report));

@@ -52,21 +52,19 @@ export interface LockInfo {
 export function locks(): LockInfo[] {
   const pageSize = binding.pageSize;
   // Oldest first, as native lists them (ids are no order: slots are reused).
-  return binding
-    .locks()
-    .map((l) => ({
-      address: l.address,
-      length: l.length,
-      start: l.start,
-      bytes: l.pages * pageSize,
-      pages: l.pages,
-      count: l.count,
-      sticky: l.count === 0xffff,
-      onFault: l.onFault,
-      threadId: l.threadId,
-      ...(l.label === undefined ? {} : { label: l.label }),
-      ...(l.stack === '' ? {} : { stack: l.stack }),
-    }));
+  return binding.locks().map((l) => ({
+    address: l.address,
+    length: l.length,
+    start: l.start,
+    bytes: l.pages * pageSize,
+    pages: l.pages,
+    count: l.count,
+    sticky: l.count === 0xffff,
+    onFault: l.onFault,
+    threadId: l.threadId,
+    ...(l.label === undefined ? {} : { label: l.label }),
+    ...(l.stack === '' ? {} : { stack: l.stack }),
+  }));
 }
 
 export interface VerifyReport {
@@ -91,7 +89,10 @@ export interface VerifyReport {
  */
 export function verify(): VerifyReport {
   if (!binding.platform.kernelAccount) {
-    throw unsupported('verify()', "the kernel keeps no account of locked pages to compare with (/proc/self/smaps); lockCounts() and stats() give memlock's own");
+    throw unsupported(
+      'verify()',
+      "the kernel keeps no account of locked pages to compare with (/proc/self/smaps); lockCounts() and stats() give memlock's own",
+    );
   }
   const pageSize = binding.pageSize;
   const result = binding.verify();

@@ -30,7 +30,10 @@ export function checkPid(pid: unknown, name = 'pid'): number {
 export function kernelStatus(pid: number = process.pid): KernelStatus {
   checkPid(pid);
   if (!binding.platform.kernelAccount) {
-    throw unsupported('kernelStatus()', "there is no /proc to read the kernel's account from; stats() gives memlock's own");
+    throw unsupported(
+      'kernelStatus()',
+      "there is no /proc to read the kernel's account from; stats() gives memlock's own",
+    );
   }
   const status = procStatus(pid);
   return {

@@ -34,7 +34,7 @@ export const guardMode: 'mark' | 'wrap' = markingKeysBuffers() ? 'wrap' : 'mark'
 
 function markingKeysBuffers(): boolean {
   const probe = new ArrayBuffer(1) as ArrayBuffer & { transfer?: () => ArrayBuffer };
-  if (typeof probe.transfer !== 'function') return false;  // Node 20: no detach from JavaScript at all
+  if (typeof probe.transfer !== 'function') return false; // Node 20: no detach from JavaScript at all
   markAsUntransferable(probe);
   try {
     probe.transfer();
@@ -56,7 +56,7 @@ class GuardCount extends Stamp {
   #holds = 0;
 
   static holds(buffer: object): number {
-    return #holds in buffer ? (buffer).#holds : 0;
+    return #holds in buffer ? buffer.#holds : 0;
   }
 
   static add(buffer: object): void {
@@ -66,7 +66,7 @@ class GuardCount extends Stamp {
 
   /** Returns the holds left. */
   static subtract(buffer: object): number {
-    return (buffer as GuardCount).#holds -= 1;
+    return ((buffer as GuardCount).#holds -= 1);
   }
 }
 
@@ -108,11 +108,11 @@ function guardTransfers(): void {
       if (types.isArrayBuffer(self) && isHeld(self)) throw lockedBufferError(`ArrayBuffer.prototype.${name}`);
     });
   }
-  if (guardMode !== 'wrap') return;  // 'mark': node refuses (or copies) marked buffers itself
+  if (guardMode !== 'wrap') return; // 'mark': node refuses (or copies) marked buffers itself
   wrap(MessagePort.prototype as unknown as Record<string, unknown>, 'postMessage', (_self, args) =>
-    refuseHeldTransfers('postMessage', args[1]));
-  wrap(globalThis, 'structuredClone', (_self, args) =>
-    refuseHeldTransfers('structuredClone', args[1]));
+    refuseHeldTransfers('postMessage', args[1]),
+  );
+  wrap(globalThis, 'structuredClone', (_self, args) => refuseHeldTransfers('structuredClone', args[1]));
 }
 
 // Replaces owner[name] with a function that runs `check` first.
@@ -140,7 +140,7 @@ function refuseHeldTransfers(operation: string, list: unknown): void {
   const items = Array.isArray(list)
     ? list
     : typeof list === 'object' && list !== null && Array.isArray((list as { transfer?: unknown }).transfer)
-      ? ((list as { transfer: unknown[] }).transfer)
+      ? (list as { transfer: unknown[] }).transfer
       : [];
   for (const item of items) {
     if (types.isArrayBuffer(item) && isHeld(item)) throw lockedBufferError(operation);

@@ -97,7 +97,11 @@ export function lockAllState(): LockAllState | null {
   const flags = binding.lockAllFlags();
   if (flags === 0) return null;
   const bits = binding.numbers.lockAll;
-  return { current: (flags & bits.current) !== 0, future: (flags & bits.future) !== 0, onFault: (flags & bits.onFault) !== 0 };
+  return {
+    current: (flags & bits.current) !== 0,
+    future: (flags & bits.future) !== 0,
+    onFault: (flags & bits.onFault) !== 0,
+  };
 }
 
 function noLockAll(call: string): MemlockError {

@@ -54,7 +54,8 @@ export class CodeLock implements Disposable {
       const rc = binding.release(id);
       if (rc < 0 && failed === undefined) failed = { rc, bytes: this.mappings[i]!.bytes };
     });
-    if (failed !== undefined) throw nativeFailure({ operation: 'release', result: failed.rc, syscall: 'munlock', bytes: failed.bytes });
+    if (failed !== undefined)
+      throw nativeFailure({ operation: 'release', result: failed.rc, syscall: 'munlock', bytes: failed.bytes });
   }
 
   [Symbol.dispose](): void {
@@ -118,7 +119,10 @@ export function lockCode(options?: LockCodeOptions): CodeLock {
   const label = options?.label ?? 'memlock: code';
   if (typeof label !== 'string') throw invalidArgType('options.label', 'of type string', label);
   if (!binding.platform.kernelAccount) {
-    throw unsupported('lockCode()', 'it finds the executable mappings in /proc/self/maps, which is Linux-only; lock() or allocPinned() what must stay resident');
+    throw unsupported(
+      'lockCode()',
+      'it finds the executable mappings in /proc/self/maps, which is Linux-only; lock() or allocPinned() what must stay resident',
+    );
   }
   const mappings = codeMappings();
   const ranges = new Float64Array(mappings.length * 2);
@@ -126,12 +130,19 @@ export function lockCode(options?: LockCodeOptions): CodeLock {
     ranges[2 * i] = m.start;
     ranges[2 * i + 1] = m.start + m.bytes;
   });
-  const ids = binding.lockRanges(ranges, mappings.map((m) => `${label} ${m.path}`));
+  const ids = binding.lockRanges(
+    ranges,
+    mappings.map((m) => `${label} ${m.path}`),
+  );
   if (typeof ids === 'number') throw lockCodeFailure(ids, mappings);
   // Id 0: the mapping was gone by the time it was to be locked (a worker's
   // code, unmapped as the worker exited): not locked, not listed.
   const kept = mappings.filter((_, i) => ids[i]! > 0);
-  return new CodeLock(INTERNAL, ids.filter((id) => id > 0), kept);
+  return new CodeLock(
+    INTERNAL,
+    ids.filter((id) => id > 0),
+    kept,
+  );
 }
 
 function lockCodeFailure(rc: number, mappings: CodeMapping[]): Error {
@@ -139,9 +150,18 @@ function lockCodeFailure(rc: number, mappings: CodeMapping[]): Error {
   const total = mappings.reduce((sum, m) => sum + m.bytes, 0);
   const pages = Math.ceil(total / binding.pageSize);
   return nativeFailure({
-    operation: 'lockCode', result: rc, syscall: 'mlock', bytes: total,
+    operation: 'lockCode',
+    result: rc,
+    syscall: 'mlock',
+    bytes: total,
     // Every page of the mappings (some may be locked already).
-    limit: { pages, newPages: pages, what: " of the process's code", label: 'memlock: code', remedy: 'release some or raise it with setLockablePageLimit()' },
+    limit: {
+      pages,
+      newPages: pages,
+      what: " of the process's code",
+      label: 'memlock: code',
+      remedy: 'release some or raise it with setLockablePageLimit()',
+    },
     ...(refused === undefined ? {} : { detail: `(refused at ${refused.path}; nothing is left locked)` }),
   });
 }

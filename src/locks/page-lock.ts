@@ -39,7 +39,14 @@ export class PageLock implements Disposable {
   readonly #slot: number;
 
   /** @internal Made by lock(); `new PageLock()` throws ERR_ILLEGAL_CONSTRUCTOR. */
-  constructor(token: typeof INTERNAL, id: number, slot: number, pages: number, onFault: boolean, label: string | undefined) {
+  constructor(
+    token: typeof INTERNAL,
+    id: number,
+    slot: number,
+    pages: number,
+    onFault: boolean,
+    label: string | undefined,
+  ) {
     checkInternal(token, 'PageLock', 'lock()');
     this.#id = id;
     this.#slot = slot;
@@ -101,7 +108,10 @@ function checkOptions(options: unknown): CheckedOptions {
     throw invalidArgType('options.label', 'of type string', label);
   }
   if (onFault === true && !binding.platform.onFault) {
-    throw unsupported('lock(view, { onFault: true })', 'mlock2(MLOCK_ONFAULT) is Linux-only; lock without onFault faults the pages in now');
+    throw unsupported(
+      'lock(view, { onFault: true })',
+      'mlock2(MLOCK_ONFAULT) is Linux-only; lock without onFault faults the pages in now',
+    );
   }
   return { onFault: onFault === true, label };
 }
@@ -159,11 +169,19 @@ function lockFailure(id: number, view: View, target: ArrayBufferView, pages: num
     return new MemlockError('too many locks are held at once (16,777,216)', { code: 'ENOMEM', errno: id });
   }
   return nativeFailure({
-    operation: 'lock', result: id, syscall: 'mlock', bytes: pages * binding.pageSize, view,
+    operation: 'lock',
+    result: id,
+    syscall: 'mlock',
+    bytes: pages * binding.pageSize,
+    view,
     limit: {
       pages,
-      newPages: limitChannel.hasSubscribers ? binding.counts(target).reduce((n, count) => n + (count === 0 ? 1 : 0), 0) : pages,
-      what: '', label, remedy: 'release some or raise it with setLockablePageLimit()',
+      newPages: limitChannel.hasSubscribers
+        ? binding.counts(target).reduce((n, count) => n + (count === 0 ? 1 : 0), 0)
+        : pages,
+      what: '',
+      label,
+      remedy: 'release some or raise it with setLockablePageLimit()',
     },
   });
 }
@@ -172,7 +190,11 @@ function lockFailure(id: number, view: View, target: ArrayBufferView, pages: num
 function callerStack(): string {
   const holder: { stack?: string } = {};
   Error.captureStackTrace(holder, lock);
-  return (holder.stack ?? '').split('\n').slice(1).map((line) => line.trim()).join('\n');
+  return (holder.stack ?? '')
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim())
+    .join('\n');
 }
 
 /**
@@ -185,7 +207,8 @@ export function unlock(view: View): void {
   if (rc === 0) {
     throw new MemlockError('no lock is held on exactly these bytes', { code: 'ERR_MEMLOCK_NOT_LOCKED' });
   }
-  if (rc < 0) throw nativeFailure({ operation: 'unlock', result: rc, syscall: 'munlock', bytes: target.byteLength, view });
+  if (rc < 0)
+    throw nativeFailure({ operation: 'unlock', result: rc, syscall: 'munlock', bytes: target.byteLength, view });
   const slot = binding.scratch[SCRATCH.tag]!;
   const held = heldView(slot, rc);
   const handle = unretain(slot, rc);

@@ -61,7 +61,14 @@ export function residency(view: View): Residency {
   if (!binding.platform.residency) throw unsupported('residency()', 'this kernel has no mincore');
   const resident = binding.residentPages(target);
   const totalPages = binding.scratch[SCRATCH.pages]!;
-  if (resident < 0) throw nativeFailure({ operation: 'residency', result: resident, syscall: 'mincore', bytes: totalPages * pageSize, view });
+  if (resident < 0)
+    throw nativeFailure({
+      operation: 'residency',
+      result: resident,
+      syscall: 'mincore',
+      bytes: totalPages * pageSize,
+      view,
+    });
   return { residentPages: resident, totalPages };
 }
 

@@ -4,7 +4,16 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { binding, MAP_COUNT_EXCEEDED, SCRATCH, SYSCALL_NAMES } from '../binding';
 import { unsupported } from '../capabilities';
-import { checkInternal, formatBytes, INTERNAL, invalidArgType, invalidArgValue, MemlockError, oneOf, outOfRange } from '../errors';
+import {
+  checkInternal,
+  formatBytes,
+  INTERNAL,
+  invalidArgType,
+  invalidArgValue,
+  MemlockError,
+  oneOf,
+  outOfRange,
+} from '../errors';
 import { OwnedMemory } from './owned';
 import { hugePageSupport, type HugePageSupport } from './huge-pages';
 import { procMappings } from '../proc';
@@ -150,14 +159,27 @@ function checkOptions(size: unknown, options: PinnedOptions | undefined): Checke
   const hugePageSize = options?.hugePageSize;
   if (hugePageSize !== undefined) {
     if (typeof hugePageSize !== 'number') throw invalidArgType('options.hugePageSize', 'of type number', hugePageSize);
-    if (!Number.isInteger(hugePageSize) || hugePageSize <= binding.pageSize || !Number.isInteger(Math.log2(hugePageSize))) {
-      throw outOfRange('options.hugePageSize', `a power of two larger than the page size (${binding.pageSize})`, hugePageSize);
+    if (
+      !Number.isInteger(hugePageSize) ||
+      hugePageSize <= binding.pageSize ||
+      !Number.isInteger(Math.log2(hugePageSize))
+    ) {
+      throw outOfRange(
+        'options.hugePageSize',
+        `a power of two larger than the page size (${binding.pageSize})`,
+        hugePageSize,
+      );
     }
     if (hugePages === 'off') {
       throw invalidArgValue('options.hugePageSize', "needs options.hugePages 'try' or 'require'");
     }
   }
-  const hugePageSource = oneOf('options.hugePageSource', options?.hugePageSource, ['any', 'hugetlb', 'transparent'], 'any');
+  const hugePageSource = oneOf(
+    'options.hugePageSource',
+    options?.hugePageSource,
+    ['any', 'hugetlb', 'transparent'],
+    'any',
+  );
   if (options?.hugePageSource !== undefined && hugePages === 'off') {
     throw invalidArgValue('options.hugePageSource', "needs options.hugePages 'try' or 'require'");
   }
@@ -165,12 +187,18 @@ function checkOptions(size: unknown, options: PinnedOptions | undefined): Checke
   const prefault = flag('options.prefault', options?.prefault);
   // A lock that is not on fault faults every page in: prefault: false means onFault.
   if (prefault === false && options?.onFault === false) {
-    throw invalidArgValue('options.prefault', 'false needs onFault: a lock made now (onFault false) faults every page in');
+    throw invalidArgValue(
+      'options.prefault',
+      'false needs onFault: a lock made now (onFault false) faults every page in',
+    );
   }
   const label = options?.label;
   if (label !== undefined && typeof label !== 'string') throw invalidArgType('options.label', 'of type string', label);
   if ((onFault || prefault === false) && !binding.platform.onFault) {
-    throw unsupported('allocPinned with onFault', 'mlock2(MLOCK_ONFAULT) is Linux-only; allocate with prefault instead');
+    throw unsupported(
+      'allocPinned with onFault',
+      'mlock2(MLOCK_ONFAULT) is Linux-only; allocate with prefault instead',
+    );
   }
   return {
     hugePages,
@@ -203,7 +231,12 @@ function attempts(size: number, checked: Checked, support: HugePageSupport): Att
     .filter((pool) => pool.available >= Math.ceil(size / pool.pageSize))
     .map((pool) => ({ kind: 'hugetlb', pageSize: pool.pageSize }));
   const thp = support.transparent;
-  if (thp.mode !== 'never' && thp.pageSize > binding.pageSize && wanted(thp.pageSize) && checked.hugePageSource !== 'hugetlb') {
+  if (
+    thp.mode !== 'never' &&
+    thp.pageSize > binding.pageSize &&
+    wanted(thp.pageSize) &&
+    checked.hugePageSource !== 'hugetlb'
+  ) {
     // With onFault nothing is faulted in, so there is nothing to read back:
     // required huge pages must then come from a pool.
     if (!(checked.onFault && !checked.prefault && checked.hugePages === 'require')) {
@@ -233,15 +266,21 @@ function readBack(address: number, mappedBytes: number): { kernelPageBytes: numb
 export function allocPinned(size: number, options?: PinnedOptions): PinnedBuffer {
   const checked = checkOptions(size, options);
   const support = checked.hugePages === 'off' ? undefined : hugePageSupport();
-  const list = support === undefined ? [{ kind: 'none' as const, pageSize: binding.pageSize }] : attempts(size, checked, support);
+  const list =
+    support === undefined ? [{ kind: 'none' as const, pageSize: binding.pageSize }] : attempts(size, checked, support);
   const bits = binding.numbers.pinned;
-  const flags = (checked.onFault ? bits.onFault : 0) | (checked.prefault ? bits.prefault : 0) |
+  const flags =
+    (checked.onFault ? bits.onFault : 0) |
+    (checked.prefault ? bits.prefault : 0) |
     (checked.onFork === 'drop' ? bits.dropOnFork : 0);
   const refusals: string[] = [];
   for (const attempt of list) {
     const result = binding.allocPinned(
-      size, flags, attempt.kind === 'hugetlb' ? attempt.pageSize : 0,
-      attempt.kind === 'transparent' ? attempt.pageSize : 0, checked.label,
+      size,
+      flags,
+      attempt.kind === 'hugetlb' ? attempt.pageSize : 0,
+      attempt.kind === 'transparent' ? attempt.pageSize : 0,
+      checked.label,
     );
     const scratch = binding.scratch;
     if (typeof result === 'number') {
@@ -263,8 +302,13 @@ export function allocPinned(size: number, options?: PinnedOptions): PinnedBuffer
     const buffer = result;
     const mappedBytes = scratch[SCRATCH.mappedBytes]!;
     const facts: PinnedFacts = {
-      mappedBytes, hugePages: 'none', pageSize: binding.pageSize, hugePageBytes: 0, onFault: checked.onFault,
-      prefaulted: checked.prefault, label: checked.label,
+      mappedBytes,
+      hugePages: 'none',
+      pageSize: binding.pageSize,
+      hugePageBytes: 0,
+      onFault: checked.onFault,
+      prefaulted: checked.prefault,
+      label: checked.label,
       // Where the platform has no way to keep it from a child, a child gets a copy.
       onFork: checked.onFork === 'drop' && binding.platform.dropOnFork ? 'drop' : 'keep',
     };
@@ -278,8 +322,10 @@ export function allocPinned(size: number, options?: PinnedOptions): PinnedBuffer
       const short = checked.hugePages === 'require' && facts.hugePageBytes < mappedBytes;
       if (short) {
         binding.freePinned(buffer);
-        refusals.push(`${describeAttempt(attempt)}: the kernel gave ${formatBytes(facts.hugePageBytes)} of ` +
-          `${formatBytes(mappedBytes)} on huge pages`);
+        refusals.push(
+          `${describeAttempt(attempt)}: the kernel gave ${formatBytes(facts.hugePageBytes)} of ` +
+            `${formatBytes(mappedBytes)} on huge pages`,
+        );
         continue;
       }
     }
@@ -297,26 +343,38 @@ function describeAttempt(attempt: Attempt): string {
 function allocFailure(result: number, syscall: string, size: number, label: string): Error {
   const pages = binding.scratch[SCRATCH.lockPages]!;
   return nativeFailure({
-    operation: 'allocPinned', result, syscall, bytes: size,
-    limit: { pages, newPages: pages, what: ' for a pinned buffer', label, remedy: 'free buffers or raise it with setLockablePageLimit()' },
+    operation: 'allocPinned',
+    result,
+    syscall,
+    bytes: size,
+    limit: {
+      pages,
+      newPages: pages,
+      what: ' for a pinned buffer',
+      label,
+      remedy: 'free buffers or raise it with setLockablePageLimit()',
+    },
   });
 }
 
 // 'require' and the kernel had none to give: why, per kind, and the remedy.
 function hugePagesError(size: number, checked: Checked, support: HugePageSupport, refusals: string[]): MemlockError {
-  const pools = support.hugetlb.length === 0
-    ? 'this kernel has no hugetlb pools'
-    : support.hugetlb
-      .map((pool) => `${formatBytes(pool.pageSize)} pool: ${pool.available} of ${pool.pages} page(s) available`)
-      .join(', ');
-  const thp = support.transparent.mode === 'never'
-    ? 'transparent huge pages are off (never)'
-    : `transparent huge pages: ${support.transparent.mode}`;
+  const pools =
+    support.hugetlb.length === 0
+      ? 'this kernel has no hugetlb pools'
+      : support.hugetlb
+          .map((pool) => `${formatBytes(pool.pageSize)} pool: ${pool.available} of ${pool.pages} page(s) available`)
+          .join(', ');
+  const thp =
+    support.transparent.mode === 'never'
+      ? 'transparent huge pages are off (never)'
+      : `transparent huge pages: ${support.transparent.mode}`;
   const smallest = support.hugetlb.at(-1)?.pageSize ?? 2 * 1024 * 1024;
   const pages = Math.ceil(size / (checked.hugePageSize ?? smallest));
-  const onFault = checked.onFault && !checked.prefault
-    ? '; with onFault only a pool can be required (transparent huge pages are known once faulted in)'
-    : '';
+  const onFault =
+    checked.onFault && !checked.prefault
+      ? '; with onFault only a pool can be required (transparent huge pages are known once faulted in)'
+      : '';
   const tried = refusals.length > 0 ? `; tried ${refusals.join('; ')}` : '';
   return new MemlockError(
     `no huge pages for ${formatBytes(size)} (${pools}; ${thp}${tried}${onFault}). Reserve a pool as root ` +

@@ -78,7 +78,14 @@ export class SecretBuffer extends OwnedMemory {
   readonly #serial: number;
 
   /** @internal Made by allocSecret(); `new SecretBuffer()` throws ERR_ILLEGAL_CONSTRUCTOR. */
-  constructor(token: typeof INTERNAL, buffer: Buffer, placement: 'pooled' | 'guarded', onFork: 'wipe' | 'drop', locked: boolean, serial: number) {
+  constructor(
+    token: typeof INTERNAL,
+    buffer: Buffer,
+    placement: 'pooled' | 'guarded',
+    onFork: 'wipe' | 'drop',
+    locked: boolean,
+    serial: number,
+  ) {
     checkInternal(token, 'SecretBuffer', 'allocSecret()');
     super(buffer);
     this.#address = binding.addressOf(buffer);
@@ -135,26 +142,31 @@ let warnedDegraded = false;
 function warnDegraded(onFork: 'wipe' | 'drop'): void {
   if (warnedDegraded) return;
   const missing: string[] = [];
-  if (!binding.platform.dontDump) missing.push('not kept out of core dumps (this kernel cannot exclude memory from them)');
+  if (!binding.platform.dontDump)
+    missing.push('not kept out of core dumps (this kernel cannot exclude memory from them)');
   const fork = forkProtection(onFork);
   if (fork === 'copied') missing.push('copied into a forked child');
-  else if (fork !== onFork && fork !== 'no-fork') missing.push(`absent from a forked child ('${fork}') rather than zeroed there`);
+  else if (fork !== onFork && fork !== 'no-fork')
+    missing.push(`absent from a forked child ('${fork}') rather than zeroed there`);
   if (missing.length === 0) return;
   warnedDegraded = true;
-  process.emitWarning(`secret memory on ${platformName()} is locked and zeroed on free, but ${missing.join(', and ')}`, {
-    type: 'MemlockWarning',
-    code: 'MEMLOCK_SECRET_DEGRADED',
-  });
+  process.emitWarning(
+    `secret memory on ${platformName()} is locked and zeroed on free, but ${missing.join(', and ')}`,
+    {
+      type: 'MemlockWarning',
+      code: 'MEMLOCK_SECRET_DEGRADED',
+    },
+  );
 }
 
 function warnUnlocked(lockError: number, bytes: number): void {
   if (warnedUnlocked) return;
   warnedUnlocked = true;
   const why = refusalReason(lockError, 'mlock', bytes);
-  process.emitWarning(
-    `secret memory is not locked and may be swapped out (lock: 'best-effort'): ${why}`,
-    { type: 'MemlockWarning', code: 'MEMLOCK_SECRET_UNLOCKED' },
-  );
+  process.emitWarning(`secret memory is not locked and may be swapped out (lock: 'best-effort'): ${why}`, {
+    type: 'MemlockWarning',
+    code: 'MEMLOCK_SECRET_UNLOCKED',
+  });
 }
 
 /**
@@ -174,7 +186,9 @@ export function allocSecret(size: number, options?: SecretOptions): SecretBuffer
   const locking = oneOf('options.lock', options?.lock, ['required', 'best-effort'], 'required');
   const onFork = oneOf('options.onFork', options?.onFork, ['wipe', 'drop'], 'wipe');
   const bits = binding.numbers.secret;
-  const flags = (placement === 'guarded' ? bits.guarded : 0) | (locking === 'required' ? bits.requireLock : 0) |
+  const flags =
+    (placement === 'guarded' ? bits.guarded : 0) |
+    (locking === 'required' ? bits.requireLock : 0) |
     (onFork === 'drop' ? bits.dropOnFork : 0);
 
   const result = binding.allocSecret(size, flags);
@@ -190,9 +204,14 @@ export function allocSecret(size: number, options?: SecretOptions): SecretBuffer
   // all of them new, and the label locks() shows for such memory.
   const pages = scratch[SCRATCH.lockPages]!;
   throw nativeFailure({
-    operation: 'allocSecret', result, syscall: 'mmap', bytes: size,
+    operation: 'allocSecret',
+    result,
+    syscall: 'mmap',
+    bytes: size,
     limit: {
-      pages, newPages: pages, what: ' of secret memory',
+      pages,
+      newPages: pages,
+      what: ' of secret memory',
       label: placement === 'guarded' ? 'memlock: guarded secret' : 'memlock: secret memory',
       remedy: "free secrets, raise it with setLockablePageLimit(), or allocate with { lock: 'best-effort' }",
     },

@@ -54,7 +54,10 @@ export function registerMetrics(options: MetricsOptions = {}): void {
   if (typeof prefix !== 'string') throw invalidArgType('options.prefix', 'of type string', prefix);
   // Prometheus's metric name syntax; prom-client would throw a plain Error part way.
   if (!/^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/.test(prefix)) {
-    throw invalidArgValue('options.prefix', `must start a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*). Received '${prefix}'`);
+    throw invalidArgValue(
+      'options.prefix',
+      `must start a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*). Received '${prefix}'`,
+    );
   }
   const prefixes = registered.get(registry) ?? new Set<string>();
   if (prefixes.has(prefix)) return;
@@ -68,50 +71,76 @@ export function registerMetrics(options: MetricsOptions = {}): void {
     return metric;
   };
   const gauge = (name: string, help: string, read: () => number) =>
-    keep(prefix + name, new promClient.Gauge({
-      name: prefix + name,
-      help,
-      registers: [],
-      collect() {
-        this.set(read());
-      },
-    }));
+    keep(
+      prefix + name,
+      new promClient.Gauge({
+        name: prefix + name,
+        help,
+        registers: [],
+        collect() {
+          this.set(read());
+        },
+      }),
+    );
   gauge('locked_bytes', 'Bytes of distinct pages memlock holds locked (count > 0).', () => stats().lockedBytes);
   gauge('locked_pages', 'Distinct pages memlock holds locked (count > 0).', () => stats().lockedPages);
-  gauge('sticky_pages', 'Pages whose lock count saturated at 65535; locked for the life of the process.', () => stats().stickyPages);
+  gauge(
+    'sticky_pages',
+    'Pages whose lock count saturated at 65535; locked for the life of the process.',
+    () => stats().stickyPages,
+  );
   gauge('limit_pages', "memlock's lockable-page limit.", () => stats().limitPages);
   // Absent where the kernel does not say (macOS, Windows: no /proc).
   if (capabilities().kernelAccount) {
     gauge('kernel_locked_bytes', "The kernel's VmLck for this process, in bytes.", () => procStatus('self').vmLckBytes);
-    gauge('kernel_swapped_bytes', "The kernel's VmSwap for this process: its anonymous memory now in swap, in bytes.",
-      () => kbField(readProcFile('/proc/self/status'), 'VmSwap') ?? 0);
+    gauge(
+      'kernel_swapped_bytes',
+      "The kernel's VmSwap for this process: its anonymous memory now in swap, in bytes.",
+      () => kbField(readProcFile('/proc/self/status'), 'VmSwap') ?? 0,
+    );
   }
-  gauge('held_locks', 'PageLock handles held now, by every thread (memlock stats().heldLocks).', () => stats().heldLocks);
-  keep(`${prefix}lock_all`, new promClient.Gauge({
-    name: `${prefix}lock_all`,
-    help: 'Whole-process locking (lockAll) in force: 1 per flag set (current, future, on_fault), 0 otherwise.',
-    labelNames: ['flag'],
-    registers: [],
-    collect() {
-      const state = stats().lockAll;
-      this.set({ flag: 'current' }, state?.current ? 1 : 0);
-      this.set({ flag: 'future' }, state?.future ? 1 : 0);
-      this.set({ flag: 'on_fault' }, state?.onFault ? 1 : 0);
-    },
-  }));
+  gauge(
+    'held_locks',
+    'PageLock handles held now, by every thread (memlock stats().heldLocks).',
+    () => stats().heldLocks,
+  );
+  keep(
+    `${prefix}lock_all`,
+    new promClient.Gauge({
+      name: `${prefix}lock_all`,
+      help: 'Whole-process locking (lockAll) in force: 1 per flag set (current, future, on_fault), 0 otherwise.',
+      labelNames: ['flag'],
+      registers: [],
+      collect() {
+        const state = stats().lockAll;
+        this.set({ flag: 'current' }, state?.current ? 1 : 0);
+        this.set({ flag: 'future' }, state?.future ? 1 : 0);
+        this.set({ flag: 'on_fault' }, state?.onFault ? 1 : 0);
+      },
+    }),
+  );
   gauge('secrets', 'Secrets (allocSecret) alive now, process-wide.', () => secretStats().live);
-  gauge('secret_mapped_bytes', 'Bytes memlock has mapped for secret memory (slabs and dedicated mappings), process-wide.',
-    () => secretStats().mappedBytes);
+  gauge(
+    'secret_mapped_bytes',
+    'Bytes memlock has mapped for secret memory (slabs and dedicated mappings), process-wide.',
+    () => secretStats().mappedBytes,
+  );
   gauge('pinned_buffers', 'Pinned buffers (allocPinned) alive now, process-wide.', () => pinnedStats().live);
-  gauge('pinned_mapped_bytes', 'Bytes memlock has mapped for pinned buffers, whole pages of their kind, process-wide.',
-    () => pinnedStats().mappedBytes);
+  gauge(
+    'pinned_mapped_bytes',
+    'Bytes memlock has mapped for pinned buffers, whole pages of their kind, process-wide.',
+    () => pinnedStats().mappedBytes,
+  );
 
-  const refused = keep(`${prefix}refused_locks_total`, new promClient.Counter({
-    name: `${prefix}refused_locks_total`,
-    help: 'Locks and secrets refused by the lockable-page limit (reason="limit") or by the kernel (reason=errno code).',
-    labelNames: ['reason'],
-    registers: [],
-  }));
+  const refused = keep(
+    `${prefix}refused_locks_total`,
+    new promClient.Counter({
+      name: `${prefix}refused_locks_total`,
+      help: 'Locks and secrets refused by the lockable-page limit (reason="limit") or by the kernel (reason=errno code).',
+      labelNames: ['reason'],
+      registers: [],
+    }),
+  );
   const subscribePressure = pressureMetrics(prefix, keep);
 
   const taken = metrics.find(({ name }) => registry.getSingleMetric(name) !== undefined);
@@ -143,55 +172,78 @@ const CAUSES: StallVerdict[] = ['paging', 'gc', 'cpu', 'unknown'];
 
 // Makes the metrics (unregistered, through keep) and returns what subscribes
 // their counters to memlock's channels, for once they are registered.
-function pressureMetrics(prefix: string, keep: <M extends promClient.Metric>(name: string, metric: M) => M): () => void {
-  keep(`${prefix}pressure_stall_seconds_total`, new promClient.Counter({
-    name: `${prefix}pressure_stall_seconds_total`,
-    help: 'Memory pressure stall time (PSI) that applies to this process, from its cgroup v2 memory.pressure ' +
-      '(source="cgroup") or /proc/pressure/memory (source="system"). kind="some": some task was stalled on memory ' +
-      '(as cAdvisor\'s container_pressure_memory_waiting_seconds_total); kind="full": all non-idle tasks were ' +
-      '(container_pressure_memory_stalled_seconds_total). Absent where the kernel has no PSI.',
-    labelNames: ['kind', 'source'],
-    registers: [],
-    collect() {
-      this.reset();
-      if (!capabilities().pagingMonitor) return;
-      const snapshot = pressure();
-      this.reset();
-      if (snapshot.source === 'unavailable') return;
-      if (snapshot.some) this.inc({ kind: 'some', source: snapshot.source }, snapshot.some.totalUs / 1e6);
-      if (snapshot.full) this.inc({ kind: 'full', source: snapshot.source }, snapshot.full.totalUs / 1e6);
-    },
-  }));
-  const faults = (name: string, help: string, read: (usage: NodeJS.ResourceUsage) => number) =>
-    keep(prefix + name, new promClient.Counter({
-      name: prefix + name,
-      help,
+function pressureMetrics(
+  prefix: string,
+  keep: <M extends promClient.Metric>(name: string, metric: M) => M,
+): () => void {
+  keep(
+    `${prefix}pressure_stall_seconds_total`,
+    new promClient.Counter({
+      name: `${prefix}pressure_stall_seconds_total`,
+      help:
+        'Memory pressure stall time (PSI) that applies to this process, from its cgroup v2 memory.pressure ' +
+        '(source="cgroup") or /proc/pressure/memory (source="system"). kind="some": some task was stalled on memory ' +
+        '(as cAdvisor\'s container_pressure_memory_waiting_seconds_total); kind="full": all non-idle tasks were ' +
+        '(container_pressure_memory_stalled_seconds_total). Absent where the kernel has no PSI.',
+      labelNames: ['kind', 'source'],
       registers: [],
       collect() {
         this.reset();
-        this.inc(read(process.resourceUsage()));
+        if (!capabilities().pagingMonitor) return;
+        const snapshot = pressure();
+        this.reset();
+        if (snapshot.source === 'unavailable') return;
+        if (snapshot.some) this.inc({ kind: 'some', source: snapshot.source }, snapshot.some.totalUs / 1e6);
+        if (snapshot.full) this.inc({ kind: 'full', source: snapshot.source }, snapshot.full.totalUs / 1e6);
       },
-    }));
-  faults('major_faults_total', 'Page faults of this process that read from disk or swap (as node_vmstat_pgmajfault, for one process).',
-    (usage) => usage.majorPageFault);
-  faults('minor_faults_total', 'Page faults of this process served without I/O (first touch, page cache hits).',
-    (usage) => usage.minorPageFault);
+    }),
+  );
+  const faults = (name: string, help: string, read: (usage: NodeJS.ResourceUsage) => number) =>
+    keep(
+      prefix + name,
+      new promClient.Counter({
+        name: prefix + name,
+        help,
+        registers: [],
+        collect() {
+          this.reset();
+          this.inc(read(process.resourceUsage()));
+        },
+      }),
+    );
+  faults(
+    'major_faults_total',
+    'Page faults of this process that read from disk or swap (as node_vmstat_pgmajfault, for one process).',
+    (usage) => usage.majorPageFault,
+  );
+  faults(
+    'minor_faults_total',
+    'Page faults of this process served without I/O (first touch, page cache hits).',
+    (usage) => usage.minorPageFault,
+  );
 
-  const stalls = keep(`${prefix}event_loop_stalls_total`, new promClient.Counter({
-    name: `${prefix}event_loop_stalls_total`,
-    help: 'Event-loop stalls over the monitorPaging() threshold in this thread, by attributed cause ' +
-      '(paging, gc, cpu, unknown). Counts only while a monitor runs.',
-    labelNames: ['cause'],
-    registers: [],
-  }));
+  const stalls = keep(
+    `${prefix}event_loop_stalls_total`,
+    new promClient.Counter({
+      name: `${prefix}event_loop_stalls_total`,
+      help:
+        'Event-loop stalls over the monitorPaging() threshold in this thread, by attributed cause ' +
+        '(paging, gc, cpu, unknown). Counts only while a monitor runs.',
+      labelNames: ['cause'],
+      registers: [],
+    }),
+  );
   for (const cause of CAUSES) stalls.inc({ cause }, 0);
 
-  const events = keep(`${prefix}pressure_events_total`, new promClient.Counter({
-    name: `${prefix}pressure_events_total`,
-    help: "PSI triggers fired for monitorPaging() in this thread (the trigger's kind and where it is armed).",
-    labelNames: ['kind', 'source'],
-    registers: [],
-  }));
+  const events = keep(
+    `${prefix}pressure_events_total`,
+    new promClient.Counter({
+      name: `${prefix}pressure_events_total`,
+      help: "PSI triggers fired for monitorPaging() in this thread (the trigger's kind and where it is armed).",
+      labelNames: ['kind', 'source'],
+      registers: [],
+    }),
+  );
   return () => {
     diagnosticsChannel.subscribe('memlock:stall', (message) => stalls.inc({ cause: (message as StallReport).verdict }));
     diagnosticsChannel.subscribe('memlock:pressure', (message) => {

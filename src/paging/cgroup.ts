@@ -26,16 +26,24 @@ function cgroupMounts(): Mount[] {
     const fields = left.split(' ');
     const [fsType = '', , options = ''] = right.split(' ');
     if (fsType !== 'cgroup' && fsType !== 'cgroup2') continue;
-    mounts.push({ root: unescape(fields[3] ?? '/'), mountPoint: unescape(fields[4] ?? ''), fsType, superOptions: options.split(',') });
+    mounts.push({
+      root: unescape(fields[3] ?? '/'),
+      mountPoint: unescape(fields[4] ?? ''),
+      fsType,
+      superOptions: options.split(','),
+    });
   }
   return mounts;
 }
 
 /** The directory of cgroup `cgroupPath` under `mount`, or undefined if it is not visible there. */
 function directoryOf(mount: Mount, cgroupPath: string): string | undefined {
-  const relative = mount.root === '/' ? cgroupPath : cgroupPath.startsWith(`${mount.root}/`) || cgroupPath === mount.root
-    ? cgroupPath.slice(mount.root.length) || '/'
-    : undefined;
+  const relative =
+    mount.root === '/'
+      ? cgroupPath
+      : cgroupPath.startsWith(`${mount.root}/`) || cgroupPath === mount.root
+        ? cgroupPath.slice(mount.root.length) || '/'
+        : undefined;
   if (relative === undefined) return undefined;
   const dir = path.join(mount.mountPoint, relative);
   return existsSync(dir) ? dir : undefined;
@@ -172,7 +180,10 @@ export function memoryCgroup(pid: number | 'self'): MemoryCgroup | undefined {
     // hierarchical_memory_limit already is the tightest of the ancestors' limits.
     const own = limitValue(readOptional(path.join(dir, 'memory.limit_in_bytes')));
     const hierarchical = limitValue(statField(stat, 'hierarchical_memory_limit')?.toString());
-    const limit = hierarchical < own ? tightest(dir, mount.mountPoint, 'memory.limit_in_bytes') : { bytes: own, dir: own === Infinity ? undefined : dir };
+    const limit =
+      hierarchical < own
+        ? tightest(dir, mount.mountPoint, 'memory.limit_in_bytes')
+        : { bytes: own, dir: own === Infinity ? undefined : dir };
     return {
       version: 1,
       path: v1Path,
@@ -181,7 +192,8 @@ export function memoryCgroup(pid: number | 'self'): MemoryCgroup | undefined {
       limitDir: limit.dir,
       highBytes: Infinity,
       usageBytes: Number(readOptional(path.join(dir, 'memory.usage_in_bytes')) ?? 0),
-      fileBytes: (statField(stat, 'total_active_file') ?? statField(stat, 'active_file') ?? 0) +
+      fileBytes:
+        (statField(stat, 'total_active_file') ?? statField(stat, 'active_file') ?? 0) +
         (statField(stat, 'total_inactive_file') ?? statField(stat, 'inactive_file') ?? 0),
       minBytes: undefined,
       lowBytes: undefined,

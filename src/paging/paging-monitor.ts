@@ -17,8 +17,13 @@ import { invalidArgType, invalidArgValue, outOfRange } from '../errors';
 import { errnoName, nativeFailure } from '../native-failure';
 import { parsePressure, pressureSource } from './pressure';
 import {
-  armPressureWatch, WINDOW_MAX_US, WINDOW_MIN_US,
-  type ArmedWatch, type PressureKind, type TriggerInfo, type WatchSource,
+  armPressureWatch,
+  WINDOW_MAX_US,
+  WINDOW_MIN_US,
+  type ArmedWatch,
+  type PressureKind,
+  type TriggerInfo,
+  type WatchSource,
 } from './psi-trigger';
 import { stallVerdict, type StallVerdict } from './stall-verdict';
 
@@ -132,7 +137,13 @@ export interface PagingMonitorStats {
 export const pressureChannel = diagnosticsChannel.channel('memlock:pressure');
 export const stallChannel = diagnosticsChannel.channel('memlock:stall');
 
-const DEFAULTS = { stallThresholdMs: 50, resolutionMs: 10, kind: 'some' as PressureKind, thresholdMs: 100, windowMs: 2000 };
+const DEFAULTS = {
+  stallThresholdMs: 50,
+  resolutionMs: 10,
+  kind: 'some' as PressureKind,
+  thresholdMs: 100,
+  windowMs: 2000,
+};
 
 let warnedNoPsi = false;
 let warnedRounded = false;
@@ -166,22 +177,55 @@ interface Config {
 
 function validate(options: unknown): Config {
   if (options === undefined) options = {};
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw invalidArgType('options', 'of type object', options);
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    throw invalidArgType('options', 'of type object', options);
   const o = options as PagingMonitorOptions;
-  const stallThresholdMs = numberOption('options.stallThresholdMs', o.stallThresholdMs, DEFAULTS.stallThresholdMs, 1, 60_000, '>= 1 and <= 60000');
-  const resolutionMs = numberOption('options.resolutionMs', o.resolutionMs, DEFAULTS.resolutionMs, 1, 1000, '>= 1 and <= 1000');
-  if (o.systemd !== undefined && typeof o.systemd !== 'boolean') throw invalidArgType('options.systemd', 'of type boolean', o.systemd);
+  const stallThresholdMs = numberOption(
+    'options.stallThresholdMs',
+    o.stallThresholdMs,
+    DEFAULTS.stallThresholdMs,
+    1,
+    60_000,
+    '>= 1 and <= 60000',
+  );
+  const resolutionMs = numberOption(
+    'options.resolutionMs',
+    o.resolutionMs,
+    DEFAULTS.resolutionMs,
+    1,
+    1000,
+    '>= 1 and <= 1000',
+  );
+  if (o.systemd !== undefined && typeof o.systemd !== 'boolean')
+    throw invalidArgType('options.systemd', 'of type boolean', o.systemd);
   const p = o.pressure;
-  if (p === false) return { stallThresholdMs, resolutionMs, trigger: null, explicitTrigger: true, systemd: o.systemd ?? true };
-  if (p !== undefined && (typeof p !== 'object' || p === null || Array.isArray(p))) throw invalidArgType('options.pressure', 'of type object or false', p);
+  if (p === false)
+    return { stallThresholdMs, resolutionMs, trigger: null, explicitTrigger: true, systemd: o.systemd ?? true };
+  if (p !== undefined && (typeof p !== 'object' || p === null || Array.isArray(p)))
+    throw invalidArgType('options.pressure', 'of type object or false', p);
   const kind = p?.kind ?? DEFAULTS.kind;
   if (typeof kind !== 'string') throw invalidArgType('options.pressure.kind', 'of type string', kind);
-  if (kind !== 'some' && kind !== 'full') throw invalidArgValue('options.pressure.kind', `must be 'some' or 'full'. Received '${String(kind)}'`);
-  const windowMs = numberOption('options.pressure.windowMs', p?.windowMs, DEFAULTS.windowMs, WINDOW_MIN_US / 1000, WINDOW_MAX_US / 1000, '>= 500 and <= 10000');
+  if (kind !== 'some' && kind !== 'full')
+    throw invalidArgValue('options.pressure.kind', `must be 'some' or 'full'. Received '${String(kind)}'`);
+  const windowMs = numberOption(
+    'options.pressure.windowMs',
+    p?.windowMs,
+    DEFAULTS.windowMs,
+    WINDOW_MIN_US / 1000,
+    WINDOW_MAX_US / 1000,
+    '>= 500 and <= 10000',
+  );
   // The kernel counts in whole microseconds: 0.001 ms is the least threshold.
-  const thresholdMs = numberOption('options.pressure.thresholdMs', p?.thresholdMs, Math.min(DEFAULTS.thresholdMs, windowMs), 0.001, windowMs,
-    `>= 0.001 (1 microsecond) and <= options.pressure.windowMs (${windowMs})`);
-  const explicitTrigger = p !== undefined && (p.kind !== undefined || p.thresholdMs !== undefined || p.windowMs !== undefined);
+  const thresholdMs = numberOption(
+    'options.pressure.thresholdMs',
+    p?.thresholdMs,
+    Math.min(DEFAULTS.thresholdMs, windowMs),
+    0.001,
+    windowMs,
+    `>= 0.001 (1 microsecond) and <= options.pressure.windowMs (${windowMs})`,
+  );
+  const explicitTrigger =
+    p !== undefined && (p.kind !== undefined || p.thresholdMs !== undefined || p.windowMs !== undefined);
   return {
     stallThresholdMs,
     resolutionMs,
@@ -298,9 +342,10 @@ export class PagingMonitor extends EventEmitter {
 
     // The totals sampled: the trigger's own file where it is one, else the
     // best source there is.
-    const totals = watch?.mode === 'trigger'
-      ? ({ kind: watch.source === 'system' ? 'system' : 'cgroup', path: watch.path } as const)
-      : pressureSource('self');
+    const totals =
+      watch?.mode === 'trigger'
+        ? ({ kind: watch.source === 'system' ? 'system' : 'cgroup', path: watch.path } as const)
+        : pressureSource('self');
     this.#totalsPath = totals.kind === 'unavailable' ? null : totals.path;
     this.#psiSource = totals.kind === 'unavailable' ? null : totals.kind;
 
@@ -311,7 +356,8 @@ export class PagingMonitor extends EventEmitter {
     // perf_hooks is loaded when a monitor starts, not when memlock is imported.
     const { PerformanceObserver: Observer } = require('node:perf_hooks') as typeof import('node:perf_hooks');
     this.#observer = new Observer((list) => {
-      for (const entry of list.getEntries()) this.#gc.push({ start: entry.startTime, end: entry.startTime + entry.duration });
+      for (const entry of list.getEntries())
+        this.#gc.push({ start: entry.startTime, end: entry.startTime + entry.duration });
       if (this.#gc.length > GC_KEEP) this.#gc.splice(0, this.#gc.length - GC_KEEP);
     });
     this.#observer.observe({ entryTypes: ['gc'] });
@@ -325,7 +371,14 @@ export class PagingMonitor extends EventEmitter {
     let handle: PagingWatchHandle | number;
     try {
       handle = binding.pagingWatch(
-        { triggerFd, trigger: watch?.mode === 'trigger', stallThresholdMs: this.stallThresholdMs, sampleEveryMs: this.resolutionMs, schedFd, psiFd },
+        {
+          triggerFd,
+          trigger: watch?.mode === 'trigger',
+          stallThresholdMs: this.stallThresholdMs,
+          sampleEveryMs: this.resolutionMs,
+          schedFd,
+          psiFd,
+        },
         // A listener's throw is uncaught, as from any emitter (native/binding/paging.cc).
         (kind, data) => this.#event(kind, data),
       );
@@ -355,8 +408,11 @@ export class PagingMonitor extends EventEmitter {
       warnOnce('no-psi', `memlock: monitorPaging watches faults and event-loop stalls only: ${this.#unavailable}`);
     } else if (watch?.trigger?.rounded) {
       const t = watch.trigger;
-      warnOnce('rounded', `memlock: the kernel takes PSI windows of whole 2 s only without CAP_SYS_RESOURCE: ` +
-        `the trigger ${t.requested.thresholdMs} ms per ${t.requested.windowMs} ms was armed as ${t.thresholdMs} ms per ${t.windowMs} ms`);
+      warnOnce(
+        'rounded',
+        `memlock: the kernel takes PSI windows of whole 2 s only without CAP_SYS_RESOURCE: ` +
+          `the trigger ${t.requested.thresholdMs} ms per ${t.requested.windowMs} ms was armed as ${t.thresholdMs} ms per ${t.windowMs} ms`,
+      );
     }
   }
 
@@ -392,9 +448,11 @@ export class PagingMonitor extends EventEmitter {
       // This arrives in the poll phase right after the stall; the GC entries
       // of the stall reach the observer in the check phase that follows, in
       // an immediate queued after a first one of ours: attribute in a second.
-      setImmediate(() => setImmediate(() => {
-        if (!this.#closed) this.#attribute(data);
-      }));
+      setImmediate(() =>
+        setImmediate(() => {
+          if (!this.#closed) this.#attribute(data);
+        }),
+      );
     }
   }
 
@@ -483,7 +541,15 @@ export class PagingMonitor extends EventEmitter {
     const sleeps = delta(SLOTS.threadVoluntary);
     const preemptions = delta(SLOTS.threadInvoluntary);
     const { verdict, reason } = stallVerdict({
-      delayMs, windowMs: windowMs - idleMs, majorFaults, cpuMs, runQueueMs: runQueueMs ?? 0, blockedMs, sleeps, preemptions, gcMs,
+      delayMs,
+      windowMs: windowMs - idleMs,
+      majorFaults,
+      cpuMs,
+      runQueueMs: runQueueMs ?? 0,
+      blockedMs,
+      sleeps,
+      preemptions,
+      gcMs,
     });
     const some = delta(SLOTS.someTotalUs);
     const report: StallReport = {
@@ -506,14 +572,15 @@ export class PagingMonitor extends EventEmitter {
       preemptions,
       gcMs,
       gcCount,
-      pressure: this.#psiSource === null || Number.isNaN(some)
-        ? null
-        : {
-          source: this.#psiSource,
-          someMs: some / 1000,
-          fullMs: (delta(SLOTS.fullTotalUs) || 0) / 1000,
-          sinceMs: data[LAYOUT.stallEnd]! - data[LAYOUT.stallPsiStart]!,
-        },
+      pressure:
+        this.#psiSource === null || Number.isNaN(some)
+          ? null
+          : {
+              source: this.#psiSource,
+              someMs: some / 1000,
+              fullMs: (delta(SLOTS.fullTotalUs) || 0) / 1000,
+              sinceMs: data[LAYOUT.stallEnd]! - data[LAYOUT.stallPsiStart]!,
+            },
       threadId,
     };
     if (stallChannel.hasSubscribers) stallChannel.publish(report);
@@ -545,8 +612,10 @@ export class PagingMonitor extends EventEmitter {
 export function monitorPaging(options?: PagingMonitorOptions): PagingMonitor {
   const checked = validate(options);
   if (!capabilities().pagingMonitor) {
-    throw unsupported('monitorPaging()', 'it needs PSI and per-thread fault counts, which are Linux-only; perf_hooks.monitorEventLoopDelay() shows event-loop stalls');
+    throw unsupported(
+      'monitorPaging()',
+      'it needs PSI and per-thread fault counts, which are Linux-only; perf_hooks.monitorEventLoopDelay() shows event-loop stalls',
+    );
   }
   return new PagingMonitor(checked);
 }
-

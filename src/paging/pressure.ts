@@ -41,15 +41,15 @@ export interface PressureSnapshot {
   vmSwapBytes: number;
 }
 
-export type PressureSource =
-  | { kind: 'cgroup' | 'system'; path: string }
-  | { kind: 'unavailable'; reason: string };
+export type PressureSource = { kind: 'cgroup' | 'system'; path: string } | { kind: 'unavailable'; reason: string };
 
 /** The "some" and "full" lines of a pressure file; null for a line that is missing. */
 export function parsePressure(text: string): { some: PressureFigures | null; full: PressureFigures | null } {
   const line = (kind: string): PressureFigures | null => {
     const match = new RegExp(`^${kind} avg10=([\\d.]+) avg60=([\\d.]+) avg300=([\\d.]+) total=(\\d+)$`, 'm').exec(text);
-    return match ? { avg10: Number(match[1]), avg60: Number(match[2]), avg300: Number(match[3]), totalUs: Number(match[4]) } : null;
+    return match
+      ? { avg10: Number(match[1]), avg60: Number(match[2]), avg300: Number(match[3]), totalUs: Number(match[4]) }
+      : null;
   };
   return { some: line('some'), full: line('full') };
 }
@@ -145,22 +145,31 @@ export function psiAbsence(root = '/'): PsiAbsence | undefined {
   } catch (error) {
     code = (error as NodeJS.ErrnoException).code ?? String(error);
   }
-  if (code === 'EOPNOTSUPP') return { kind: 'disabled', reason: `${file} refuses reads (EOPNOTSUPP): PSI is disabled; boot with psi=1` };
+  if (code === 'EOPNOTSUPP')
+    return { kind: 'disabled', reason: `${file} refuses reads (EOPNOTSUPP): PSI is disabled; boot with psi=1` };
   const psiArgument = /(?:^|\s)psi=(\S*)/.exec(readOrUndefined(path.join(root, 'proc/cmdline')) ?? '')?.[1];
   if (code === 'EACCES' || code === 'EPERM') {
-    return { kind: 'hidden', reason: `${file} exists but may not be read here (${code}): the container runtime or a security policy refuses it` };
+    return {
+      kind: 'hidden',
+      reason: `${file} exists but may not be read here (${code}): the container runtime or a security policy refuses it`,
+    };
   }
   if (code !== 'ENOENT') return { kind: 'unreadable', reason: `${file} could not be read (${code})` };
-  if (psiArgument === '0') return { kind: 'disabled', reason: `${file} does not exist: the kernel was booted with psi=0` };
+  if (psiArgument === '0')
+    return { kind: 'disabled', reason: `${file} does not exist: the kernel was booted with psi=0` };
   const evidence = [path.join(root, 'proc/pressure'), ...cgroupPressureFiles(root)].find((f) => existsSync(f));
   if (evidence !== undefined) {
-    return { kind: 'hidden', reason: `${file} does not exist here, but the kernel has PSI (${evidence} exists): /proc/pressure is hidden from this process (masked by a container runtime)` };
+    return {
+      kind: 'hidden',
+      reason: `${file} does not exist here, but the kernel has PSI (${evidence} exists): /proc/pressure is hidden from this process (masked by a container runtime)`,
+    };
   }
   return {
     kind: 'no-psi',
-    reason: psiArgument === undefined
-      ? `${file} does not exist, nor does any cgroup pressure file: this kernel has no PSI (built without CONFIG_PSI, or with CONFIG_PSI_DEFAULT_DISABLED and not booted with psi=1)`
-      : `${file} does not exist, nor does any cgroup pressure file, though the kernel was booted with psi=${psiArgument}: it was built without CONFIG_PSI`,
+    reason:
+      psiArgument === undefined
+        ? `${file} does not exist, nor does any cgroup pressure file: this kernel has no PSI (built without CONFIG_PSI, or with CONFIG_PSI_DEFAULT_DISABLED and not booted with psi=1)`
+        : `${file} does not exist, nor does any cgroup pressure file, though the kernel was booted with psi=${psiArgument}: it was built without CONFIG_PSI`,
   };
 }
 
@@ -212,6 +221,7 @@ function ownFaults(): { majorFaults: number; minorFaults: number } {
  * VmSwap. Reads a few small /proc files; nothing runs in the background.
  */
 export function pressure(): PressureSnapshot {
-  if (!capabilities().pagingMonitor) throw unsupported('pressure()', 'memory PSI and per-process fault counts are Linux-only');
+  if (!capabilities().pagingMonitor)
+    throw unsupported('pressure()', 'memory PSI and per-process fault counts are Linux-only');
   return pressureOf('self');
 }

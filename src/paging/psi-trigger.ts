@@ -2,7 +2,17 @@
 // cgroup, the system, or what systemd's $MEMORY_PRESSURE_WATCH names), with
 // what threshold and window (rounded where the kernel requires it), and how
 // the result is watched (native/paging/psi_monitor.h, or a socket for systemd).
-import { closeSync, constants, fstatSync, openSync, readSync, statfsSync, statSync, writeSync, type Stats } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  openSync,
+  readSync,
+  statfsSync,
+  statSync,
+  writeSync,
+  type Stats,
+} from 'node:fs';
 import type net from 'node:net';
 import { parsePressure, pressureSource, SYSTEM_PRESSURE_FILE } from './pressure';
 import { readProcFile } from '../proc';
@@ -80,7 +90,9 @@ export function triggerText(spec: TriggerSpec): string {
 
 export function parseTriggerText(text: string): TriggerSpec | undefined {
   const match = /^(some|full) (\d+) (\d+)\0?\n?$/.exec(text);
-  return match ? { kind: match[1] as PressureKind, thresholdUs: Number(match[2]), windowUs: Number(match[3]) } : undefined;
+  return match
+    ? { kind: match[1] as PressureKind, thresholdUs: Number(match[2]), windowUs: Number(match[3]) }
+    : undefined;
 }
 
 function info(spec: TriggerSpec, requested: TriggerSpec, rounded: boolean): TriggerInfo {
@@ -122,7 +134,10 @@ function pressureFileOf(fd: number): { fs: 'proc' | 'cgroup'; baseline: ArmedWat
   const n = readSync(fd, buffer, 0, buffer.length, 0);
   const { some, full } = parsePressure(buffer.toString('latin1', 0, n));
   if (!some) throw notPressureFile('no "some avg10=... total=..." line');
-  return { fs: type === PROC_SUPER_MAGIC ? 'proc' : 'cgroup', baseline: { someUs: some.totalUs, fullUs: full?.totalUs ?? 0 } };
+  return {
+    fs: type === PROC_SUPER_MAGIC ? 'proc' : 'cgroup',
+    baseline: { someUs: some.totalUs, fullUs: full?.totalUs ?? 0 },
+  };
 }
 
 function errorCode(error: unknown): string {
@@ -154,8 +169,16 @@ function refusal(file: string, error: unknown, spec: TriggerSpec): string {
 // the text is sent NUL-terminated.
 // Only a pressure file is written to (pressureFileOf), as what names it may
 // come from the environment.
-function armFile(file: string, requested: TriggerSpec, written: Buffer | undefined): {
-  fd: number; spec: TriggerSpec; rounded: boolean; baseline: ArmedWatch['baseline']; fs: 'proc' | 'cgroup';
+function armFile(
+  file: string,
+  requested: TriggerSpec,
+  written: Buffer | undefined,
+): {
+  fd: number;
+  spec: TriggerSpec;
+  rounded: boolean;
+  baseline: ArmedWatch['baseline'];
+  fs: 'proc' | 'cgroup';
 } {
   const fitted = written ? { spec: requested, rounded: false } : fitTrigger(requested, hasSysResource());
   const fd = openSync(file, constants.O_RDWR | constants.O_NONBLOCK | constants.O_NOCTTY);
@@ -191,7 +214,11 @@ function fromEnvironment(requested: TriggerSpec, explicit: boolean): ArmResult |
   const watchPath = process.env['MEMORY_PRESSURE_WATCH'];
   if (watchPath === undefined || watchPath === '') return undefined;
   if (watchPath === '/dev/null') {
-    return { ok: false, reason: 'the service manager turned memory pressure watching off ($MEMORY_PRESSURE_WATCH=/dev/null)', deliberate: true };
+    return {
+      ok: false,
+      reason: 'the service manager turned memory pressure watching off ($MEMORY_PRESSURE_WATCH=/dev/null)',
+      deliberate: true,
+    };
   }
   const envWrite = decodeWrite(process.env['MEMORY_PRESSURE_WRITE']);
   // Explicit options win over the service manager's threshold; the file is still its.
@@ -201,7 +228,10 @@ function fromEnvironment(requested: TriggerSpec, explicit: boolean): ArmResult |
   try {
     stat = statSync(watchPath);
   } catch (error) {
-    return { ok: false, reason: `$MEMORY_PRESSURE_WATCH names ${watchPath}, which cannot be used (${errorCode(error)})` };
+    return {
+      ok: false,
+      reason: `$MEMORY_PRESSURE_WATCH names ${watchPath}, which cannot be used (${errorCode(error)})`,
+    };
   }
   const base = { path: watchPath, fromEnvironment: true };
   try {
@@ -210,7 +240,15 @@ function fromEnvironment(requested: TriggerSpec, explicit: boolean): ArmResult |
       const source: WatchSource = armed.fs === 'proc' ? 'system' : 'cgroup';
       return {
         ok: true,
-        watch: { ...base, mode: 'trigger', source, trigger: info(armed.spec, envSpec ?? requested, armed.rounded), fd: armed.fd, socket: null, baseline: armed.baseline },
+        watch: {
+          ...base,
+          mode: 'trigger',
+          source,
+          trigger: info(armed.spec, envSpec ?? requested, armed.rounded),
+          fd: armed.fd,
+          socket: null,
+          baseline: armed.baseline,
+        },
       };
     }
     const trigger = envSpec ? info(envSpec, envSpec, false) : null;
@@ -219,19 +257,28 @@ function fromEnvironment(requested: TriggerSpec, explicit: boolean): ArmResult |
       const fd = openSame(watchPath, stat);
       if (envWrite) writeSync(fd, envWrite);
       drainFifo(fd);
-      return { ok: true, watch: { ...base, mode: 'fifo', source: 'systemd', trigger, fd, socket: null, baseline: null } };
+      return {
+        ok: true,
+        watch: { ...base, mode: 'fifo', source: 'systemd', trigger, fd, socket: null, baseline: null },
+      };
     }
     if (stat.isSocket()) {
       // Loaded here: importing memlock should not load the network stack.
       const socket = (require('node:net') as typeof net).createConnection(watchPath);
       if (envWrite) socket.write(envWrite);
-      return { ok: true, watch: { ...base, mode: 'socket', source: 'systemd', trigger, fd: -1, socket, baseline: null } };
+      return {
+        ok: true,
+        watch: { ...base, mode: 'socket', source: 'systemd', trigger, fd: -1, socket, baseline: null },
+      };
     }
   } catch (error) {
     return { ok: false, reason: `$MEMORY_PRESSURE_WATCH: ${refusal(watchPath, error, envSpec ?? requested)}` };
   }
   // Not opened: opening a device may itself do something.
-  return { ok: false, reason: `$MEMORY_PRESSURE_WATCH names ${watchPath}, which is not a pressure file, FIFO or socket: refused` };
+  return {
+    ok: false,
+    reason: `$MEMORY_PRESSURE_WATCH names ${watchPath}, which is not a pressure file, FIFO or socket: refused`,
+  };
 }
 
 /** `file` opened for reading and writing, if it is still the FIFO `stat` saw (not swapped for another file since). */
@@ -266,9 +313,13 @@ export function armPressureWatch(requested: TriggerSpec, explicit: boolean, hono
   }
   const source = pressureSource('self');
   if (source.kind === 'unavailable') return { ok: false, reason: source.reason };
-  const candidates: [WatchSource, string][] = source.kind === 'cgroup'
-    ? [['cgroup', source.path], ['system', SYSTEM_PRESSURE_FILE]]
-    : [['system', source.path]];
+  const candidates: [WatchSource, string][] =
+    source.kind === 'cgroup'
+      ? [
+          ['cgroup', source.path],
+          ['system', SYSTEM_PRESSURE_FILE],
+        ]
+      : [['system', source.path]];
   const problems: string[] = [];
   for (const [kind, file] of candidates) {
     try {
@@ -276,8 +327,14 @@ export function armPressureWatch(requested: TriggerSpec, explicit: boolean, hono
       return {
         ok: true,
         watch: {
-          mode: 'trigger', source: kind, path: file, fromEnvironment: false,
-          trigger: info(armed.spec, requested, armed.rounded), fd: armed.fd, socket: null, baseline: armed.baseline,
+          mode: 'trigger',
+          source: kind,
+          path: file,
+          fromEnvironment: false,
+          trigger: info(armed.spec, requested, armed.rounded),
+          fd: armed.fd,
+          socket: null,
+          baseline: armed.baseline,
         },
       };
     } catch (error) {
@@ -288,7 +345,10 @@ export function armPressureWatch(requested: TriggerSpec, explicit: boolean, hono
 }
 
 /** For memlock doctor: whether a trigger can be armed on `file` now (armed, then closed). */
-export function probeTrigger(file: string, spec: TriggerSpec): { ok: true; trigger: TriggerInfo } | { ok: false; reason: string } {
+export function probeTrigger(
+  file: string,
+  spec: TriggerSpec,
+): { ok: true; trigger: TriggerInfo } | { ok: false; reason: string } {
   try {
     const armed = armFile(file, spec, undefined);
     closeSync(armed.fd);
@@ -297,4 +357,3 @@ export function probeTrigger(file: string, spec: TriggerSpec): { ok: true; trigg
     return { ok: false, reason: refusal(file, error, fitTrigger(spec, hasSysResource()).spec) };
   }
 }
-

@@ -53,16 +53,18 @@ export function stallVerdict(f: StallFigures): { verdict: StallVerdict; reason: 
   for (const score of scores) if (score[1] > best[1]) best = score;
   const stall = format(f.delayMs);
   if (best[1] < f.delayMs / 2) {
-    const asleep = !paged && f.blockedMs >= f.delayMs / 2
-      ? `asleep ${format(f.blockedMs)} without a major fault (blocking I/O, a lock, Atomics.wait?)`
-      : `no cause covers half of it (asleep ${format(f.blockedMs)}, on a CPU ${format(f.cpuMs)}, GC ${format(gc)})`;
+    const asleep =
+      !paged && f.blockedMs >= f.delayMs / 2
+        ? `asleep ${format(f.blockedMs)} without a major fault (blocking I/O, a lock, Atomics.wait?)`
+        : `no cause covers half of it (asleep ${format(f.blockedMs)}, on a CPU ${format(f.cpuMs)}, GC ${format(gc)})`;
     return { verdict: 'unknown', reason: `${stall} stall: ${asleep}` };
   }
   switch (best[0]) {
     case 'paging':
       return {
         verdict: 'paging',
-        reason: `${stall} stall: ${f.majorFaults} major fault${f.majorFaults === 1 ? '' : 's'}, asleep ${format(f.blockedMs)} on page-ins` +
+        reason:
+          `${stall} stall: ${f.majorFaults} major fault${f.majorFaults === 1 ? '' : 's'}, asleep ${format(f.blockedMs)} on page-ins` +
           (waitAfterSleep >= 1 ? ` and ${format(waitAfterSleep)} waiting for a CPU after them` : ''),
       };
     case 'gc':
@@ -70,8 +72,10 @@ export function stallVerdict(f: StallFigures): { verdict: StallVerdict; reason: 
     default:
       return {
         verdict: 'cpu',
-        reason: `${stall} stall: on a CPU ${format(f.cpuMs)}` +
-          (f.runQueueMs > 0 ? `, waiting for one ${format(f.runQueueMs - waitAfterSleep)}` : '') + (gc > 0 ? ` (GC ${format(gc)} of it)` : ''),
+        reason:
+          `${stall} stall: on a CPU ${format(f.cpuMs)}` +
+          (f.runQueueMs > 0 ? `, waiting for one ${format(f.runQueueMs - waitAfterSleep)}` : '') +
+          (gc > 0 ? ` (GC ${format(gc)} of it)` : ''),
       };
   }
 }

@@ -16,6 +16,12 @@ export function attempt(run: () => unknown): Failure | null {
     return null;
   } catch (error) {
     const e = error as MemlockError;
-    return { isMemlockError: e instanceof MemlockError, code: e.code, errno: e.errno, syscall: e.syscall, message: e.message };
+    return {
+      isMemlockError: e instanceof MemlockError,
+      code: e.code,
+      errno: e.errno,
+      syscall: e.syscall,
+      message: e.message,
+    };
   }
 }

@@ -128,7 +128,9 @@ export function planCgroups(): Plan | { reason: string } {
   if (memory.version === 2) {
     const controls = fs.readFileSync(path.join(memory.dir, 'cgroup.subtree_control'), 'utf8');
     if (!controls.split(/\s+/).includes('memory')) {
-      return { reason: `cgroup v2: the memory controller is not enabled for children of ${memory.dir} (cgroup.subtree_control)` };
+      return {
+        reason: `cgroup v2: the memory controller is not enabled for children of ${memory.dir} (cgroup.subtree_control)`,
+      };
     }
     return { memoryParent: memory.dir, version: 2, unifiedParent: undefined };
   }

@@ -87,4 +87,6 @@ export const SKIP_MADVISE_FLAGS_UNDER_QEMU: string | false = UNDER_QEMU
   ? 'qemu-user 7.2 answers MADV_DONTDUMP, MADV_WIPEONFORK and MADV_DONTFORK with success without passing them to the kernel'
   : false;
 /** Why a fixed workload that takes minutes emulated is left to the native runs, or false. */
-export const SKIP_SLOW_UNDER_QEMU: string | false = UNDER_QEMU ? 'minutes of work under emulation: run natively' : false;
+export const SKIP_SLOW_UNDER_QEMU: string | false = UNDER_QEMU
+  ? 'minutes of work under emulation: run natively'
+  : false;

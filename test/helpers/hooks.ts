@@ -38,8 +38,19 @@ export interface TestHooks {
 }
 
 const NAMES = [
-  'rawMlock', 'rawMunlock', 'forkProbe', 'setVerifyWipe', 'wipeChecks', 'forkReadBytes', 'rawLockAll',
-  'forceMadviseFallback', 'pokeByte', 'injectFault', 'clearFault', 'mapFile', 'foreignDetach',
+  'rawMlock',
+  'rawMunlock',
+  'forkProbe',
+  'setVerifyWipe',
+  'wipeChecks',
+  'forkReadBytes',
+  'rawLockAll',
+  'forceMadviseFallback',
+  'pokeByte',
+  'injectFault',
+  'clearFault',
+  'mapFile',
+  'foreignDetach',
 ] as const satisfies readonly (keyof TestHooks)[];
 
 /**
@@ -50,7 +61,9 @@ export function hooks(): TestHooks {
   const record = binding as unknown as Record<string, unknown>;
   const missing = NAMES.filter((name) => typeof record[name] !== 'function');
   if (missing.length > 0) {
-    throw new Error(`the loaded addon is not the testing build (missing ${missing.join(', ')}): import './testing-build' first`);
+    throw new Error(
+      `the loaded addon is not the testing build (missing ${missing.join(', ')}): import './testing-build' first`,
+    );
   }
   return binding as unknown as TestHooks;
 }

@@ -112,7 +112,7 @@ export function kernelPageStates(firstPage: number, pages: number): string {
   const high = low + pages * pageSize;
   const states = Array.from({ length: pages }, () => '?');
   // Each mapping is a header line "start-end perms ..." and ends with its VmFlags line.
-  for (let pos = 0; pos < text.length; ) {
+  for (let pos = 0; pos < text.length;) {
     const dash = text.indexOf('-', pos);
     const space = text.indexOf(' ', dash);
     const flagsAt = text.indexOf('\nVmFlags:', space);
@@ -121,7 +121,10 @@ export function kernelPageStates(firstPage: number, pages: number): string {
     const start = Math.max(low, parseInt(text.slice(pos, dash), 16));
     const end = Math.min(high, parseInt(text.slice(dash + 1, space), 16));
     if (start < end) {
-      const flags = text.slice(flagsAt + 9, eol).trim().split(/\s+/);
+      const flags = text
+        .slice(flagsAt + 9, eol)
+        .trim()
+        .split(/\s+/);
       const state = !flags.includes('lo') ? '-' : flags.includes('lf') ? 'F' : 'L';
       for (let a = start; a < end; a += pageSize) states[(a - low) / pageSize] = state;
     }

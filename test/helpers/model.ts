@@ -30,9 +30,7 @@ export interface ModelLock {
   readonly owner: number;
 }
 
-export type LockResult =
-  | { ok: true; lock: ModelLock; newlySticky: number }
-  | { ok: false; code: 'ERR_MEMLOCK_LIMIT' };
+export type LockResult = { ok: true; lock: ModelLock; newlySticky: number } | { ok: false; code: 'ERR_MEMLOCK_LIMIT' };
 
 export class CountModel {
   readonly pageSize: number;

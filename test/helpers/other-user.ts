@@ -45,7 +45,13 @@ export function readableInstall(t: { teardown(fn: () => void): void }): Readable
   // Dereferenced: a link into the checkout would be as unreadable as the checkout.
   const copy = (from: string, to = path.join(dir, path.relative(ROOT, from))) =>
     cpSync(from, to, { recursive: true, dereference: true });
-  for (const part of ['package.json', 'lib', 'prebuilds', 'build/Release/memlock.node', 'node_modules/node-gyp-build']) {
+  for (const part of [
+    'package.json',
+    'lib',
+    'prebuilds',
+    'build/Release/memlock.node',
+    'node_modules/node-gyp-build',
+  ]) {
     if (existsSync(path.join(ROOT, part))) copy(path.join(ROOT, part));
   }
   const env: Record<string, string> = {};

@@ -16,8 +16,8 @@ const named = process.env['MEMLOCK_NATIVE_BINDING'];
 export const NO_TESTING_BUILD: string | false = !existsSync(TESTING_BUILD)
   ? 'needs the testing build (build-cmake/memlock_testing.node, made by npm test with cmake)'
   : named && path.dirname(named) !== CMAKE_BUILDS
-    // Another build was named (the arm64 prebuild under emulation): no hooks.
-    ? `needs the testing build; MEMLOCK_NATIVE_BINDING names ${named}`
+    ? // Another build was named (the arm64 prebuild under emulation): no hooks.
+      `needs the testing build; MEMLOCK_NATIVE_BINDING names ${named}`
     : false;
 
 // The sanitizer run names its own build (a testing build too, in build-cmake/).

@@ -7,8 +7,8 @@
 // by test/page-table.test.ts and test/page-size.test.ts:
 //   page_table_model [steps] [seed] [page size]
 // prints "ok <steps> sticky <transitions>" or the first divergence.
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <random>
 #include <vector>
@@ -119,8 +119,10 @@ int main(int argc, char** argv) {
         }
         uint64_t expect_sticky = 0;
         for (uint64_t p = first; p < first + pages; ++p) {
-          if (model.count[p] == 0) model.on_fault[p] = on_fault;
-          else if (!on_fault) model.on_fault[p] = false;
+          if (model.count[p] == 0)
+            model.on_fault[p] = on_fault;
+          else if (!on_fault)
+            model.on_fault[p] = false;
           if (model.count[p] < kStickyCount && ++model.count[p] == kStickyCount) ++expect_sticky;
         }
         if (table.commit_lock(base_page + first, pages, on_fault) != expect_sticky) fail(step, "newly sticky differs");

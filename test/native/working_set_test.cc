@@ -16,9 +16,9 @@ using memlock::working_set::lock_with_growth;
 
 namespace {
 
-constexpr uint32_t kQuota = 1453;            // ERROR_WORKING_SET_QUOTA
-constexpr uint32_t kPrivilegeNotHeld = 1314; // ERROR_PRIVILEGE_NOT_HELD
-constexpr uint32_t kInvalidAddress = 487;    // ERROR_INVALID_ADDRESS
+constexpr uint32_t kQuota = 1453;             // ERROR_WORKING_SET_QUOTA
+constexpr uint32_t kPrivilegeNotHeld = 1314;  // ERROR_PRIVILEGE_NOT_HELD
+constexpr uint32_t kInvalidAddress = 487;     // ERROR_INVALID_ADDRESS
 constexpr size_t kPage = 4096;
 
 struct Fake {

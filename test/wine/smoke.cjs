@@ -64,7 +64,10 @@ test('capabilities', () => {
   assert.equal(caps.countedLocks, true);
   assert.equal(caps.onFault, false);
   assert.equal(caps.lockAll, false);
-  assert.deepEqual({ ...caps.secrets }, { locked: true, noCoreDump: false, onFork: 'no-fork', guardPages: true, zeroedOnFree: true });
+  assert.deepEqual(
+    { ...caps.secrets },
+    { locked: true, noCoreDump: false, onFork: 'no-fork', guardPages: true, zeroedOnFree: true },
+  );
   assert.equal(caps.residency, true);
   assert.equal(caps.kernelAccount, false);
   assert.equal(caps.hugePages, false);
@@ -141,8 +144,14 @@ for (const placement of ['pooled', 'guarded']) {
     assert.equal(secret.onFork, 'no-fork');
     assert.equal(secret.noCoreDump, false);
     assert.equal(secret.buffer.length, 100);
-    assert.ok(secret.buffer.every((b) => b === 0), 'zeroed');
-    assert.ok(memlock.lockCounts(secret.buffer).every((c) => c >= 1), 'its pages are counted');
+    assert.ok(
+      secret.buffer.every((b) => b === 0),
+      'zeroed',
+    );
+    assert.ok(
+      memlock.lockCounts(secret.buffer).every((c) => c >= 1),
+      'its pages are counted',
+    );
     assert.ok(memlock.stats().lockedPages > before || placement === 'pooled', 'a guarded secret locks its own page');
     secret.buffer.fill(0xa5);
     const arraybuffer = secret.buffer.buffer;
@@ -150,7 +159,7 @@ for (const placement of ['pooled', 'guarded']) {
     assert.equal(secret.freed, true);
     assert.equal(secret.buffer.length, 0, 'free detaches the Buffer');
     assert.equal(arraybuffer.byteLength, 0, 'and its ArrayBuffer');
-    secret.free();  // twice is harmless
+    secret.free(); // twice is harmless
     if (placement === 'guarded') assert.equal(memlock.stats().lockedPages, before);
   });
 }
@@ -202,9 +211,18 @@ for (const side of ['after', 'before']) {
   test(`guard page ${side} a guarded secret`, () => {
     const marker = path.join(root, 'build/wine', `guard-${side}.txt`);
     fs.rmSync(marker, { force: true });
-    const child = spawnSync(process.execPath, [__filename, 'guard-child', side, marker], { stdio: 'ignore', timeout: 120_000 });
+    const child = spawnSync(process.execPath, [__filename, 'guard-child', side, marker], {
+      stdio: 'ignore',
+      timeout: 120_000,
+    });
     const reached = fs.existsSync(marker) ? fs.readFileSync(marker, 'utf8') : 'nothing';
-    guard[side] = { status: child.status, hex: child.status == null ? null : `0x${(child.status >>> 0).toString(16)}`, signal: child.signal, marker: reached, error: child.error?.message };
+    guard[side] = {
+      status: child.status,
+      hex: child.status == null ? null : `0x${(child.status >>> 0).toString(16)}`,
+      signal: child.signal,
+      marker: reached,
+      error: child.error?.message,
+    };
     assert.equal(reached, 'reached the guard page');
     assert.equal(child.status, ACCESS_VIOLATION, `exit status ${guard[side].hex}`);
   });
