@@ -1,5 +1,6 @@
 // The one place the native addon is loaded. Its surface is typed here; the
 // rest of the package never sees an untyped value from native code.
+import { statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { threadId } from 'node:worker_threads';
 import nodeGypBuild from 'node-gyp-build';
@@ -296,19 +297,31 @@ function checkBinding(addon: unknown): asserts addon is NativeBinding {
  * platform or the build made at install. MEMLOCK_NATIVE_BINDING names
  * another build instead (an absolute path to a .node file: the testing and
  * sanitizer builds of CMakeLists.txt, or your own), as better-sqlite3's
- * `nativeBinding` option does; it must load and offer the whole API.
+ * `nativeBinding` option does; it must load and offer the whole API, be a
+ * file, belong to root or this user, and be writable by no one else.
  */
 function loadAddon(): unknown {
   const chosen = process.env['MEMLOCK_NATIVE_BINDING'];
   if (chosen === undefined || chosen === '') return nodeGypBuild(path.join(__dirname, '..'));
+  const refuse = (why: string): never => {
+    throw Object.assign(new Error(`memlock: MEMLOCK_NATIVE_BINDING ${why}`), { code: 'ERR_MEMLOCK_NATIVE_BINDING' });
+  };
   if (!path.isAbsolute(chosen) || path.extname(chosen) !== '.node') {
-    throw Object.assign(
-      new Error(
-        `memlock: MEMLOCK_NATIVE_BINDING must be the absolute path of a .node file, not ${JSON.stringify(chosen)}`,
-      ),
-      { code: 'ERR_MEMLOCK_NATIVE_BINDING' },
-    );
+    refuse(`must be the absolute path of a .node file, not ${JSON.stringify(chosen)}`);
   }
+  // Native code runs with the process's rights: only a file that no other
+  // user could have put there or changed, as sudo checks its plugins.
+  let stat: Stats;
+  try {
+    stat = statSync(chosen);
+  } catch (error) {
+    return refuse(`names ${chosen}, which cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  const uid = process.getuid?.();
+  if (!stat.isFile()) refuse(`names ${chosen}, which is not a file`);
+  if (uid !== undefined && stat.uid !== 0 && stat.uid !== uid)
+    refuse(`names ${chosen}, owned by another user (uid ${stat.uid})`);
+  if (process.platform !== 'win32' && (stat.mode & 0o022) !== 0) refuse(`names ${chosen}, which others may write to`);
   return require(chosen);
 }
 

@@ -29,13 +29,18 @@ export interface StickyMessage {
 }
 
 /**
- * `memlock:limit`: a lock, or the locking of secret memory (allocSecret),
- * refused by the lockable-page limit.
+ * `memlock:limit`: a call that takes locks (lock, allocSecret, allocPinned,
+ * lockCode) refused by the lockable-page limit (src/native-failure.ts
+ * publishes it).
  */
 export interface LimitMessage {
-  /** The view to lock; undefined for secret memory. */
+  /** The view to lock; undefined for memory memlock maps itself and for code. */
   view: unknown;
-  /** Pages the lock covers (for a secret: the new mapping), and how many of them were not locked yet. */
+  /**
+   * Pages the call would have locked (for a secret or pinned buffer: the new
+   * mapping; for lockCode: every page of the mappings), and how many of them
+   * were not locked yet (lockCode and new mappings: all of them).
+   */
   pages: number;
   newPages: number;
   lockedPages: number;

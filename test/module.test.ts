@@ -1,6 +1,7 @@
 // test-tier: quick
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { NATIVE_FUNCTIONS } from '../src/binding';
@@ -58,5 +59,32 @@ t.test('the shipped addon exports what the API needs and no test hook', (t) => {
     .filter((name) => typeof shipped[name] !== 'function')
     .sort();
   t.same(values, ['numbers', 'pageSize', 'physicalPages', 'platform', 'scratch']);
+  t.end();
+});
+
+t.test('MEMLOCK_NATIVE_BINDING loads only a .node file no other user could have written', (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'memlock-binding-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const built = require.resolve(path.join(root, 'build', 'Release', 'memlock.node'));
+  const writable = path.join(dir, 'writable.node');
+  copyFileSync(built, writable);
+  chmodSync(writable, 0o666);
+  const good = path.join(dir, 'good.node');
+  copyFileSync(built, good);
+  chmodSync(good, 0o644);
+  mkdirSync(path.join(dir, 'directory.node'));
+  const load = (chosen: string) => {
+    const { NODE_OPTIONS: _runnerHooks, ...env } = process.env;
+    const script = `try { require(${JSON.stringify(path.join(root, 'lib', 'index.js'))}); console.log('loaded'); } catch (e) { console.log(e.code); }`;
+    return spawnSync(process.execPath, ['-e', script], {
+      encoding: 'utf8',
+      env: { ...env, MEMLOCK_NATIVE_BINDING: chosen },
+    }).stdout.trim();
+  };
+  t.equal(load('build/Release/memlock.node'), 'ERR_MEMLOCK_NATIVE_BINDING', 'a relative path');
+  t.equal(load(path.join(dir, 'missing.node')), 'ERR_MEMLOCK_NATIVE_BINDING', 'a file that is not there');
+  t.equal(load(path.join(dir, 'directory.node')), 'ERR_MEMLOCK_NATIVE_BINDING', 'a directory');
+  t.equal(load(writable), 'ERR_MEMLOCK_NATIVE_BINDING', 'a file others may write to');
+  t.equal(load(good), 'loaded', 'a file of this user, writable by it alone');
   t.end();
 });

@@ -1,6 +1,6 @@
 // `memlock doctor`: can this environment lock memory the way memlock does?
 // Each check looks at this process, so run it the way the service runs (same
-// user, systemd unit, container). Shapes of --json: see the top of cli.ts.
+// user, systemd unit, container). Shapes of --json: DoctorReport below.
 import { inspect } from 'node:util';
 import { release } from 'node:os';
 import { performance } from 'node:perf_hooks';

@@ -1,6 +1,6 @@
 // `memlock status`: the kernel's account of any process's locked memory, from
-// /proc, for when the process itself cannot be asked. Shapes of --json: see
-// the top of cli.ts.
+// /proc, for when the process itself cannot be asked. Shape of --json:
+// StatusReport below.
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   columns,
