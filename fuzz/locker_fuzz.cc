@@ -275,6 +275,46 @@ void do_forget(Locker& locker, Model& m, FuzzedDataProvider& in) {
   }
 }
 
+void do_unmapped_behind(Locker& locker, Model& m, FuzzedDataProvider& in) {
+  // Watched memory (a worker's code, a shared buffer whose thread exited)
+  // that someone else unmaps: the kernel unlocks it, and memlock, checking
+  // its account (settle_watched, or verify), drops its counts as forget()
+  // would; the rest of the watched run keeps its counts.
+  uint64_t first = in.ConsumeIntegralInRange<uint64_t>(0, N - 1);
+  uint64_t pages = in.ConsumeIntegralInRange<uint64_t>(1, std::min<uint64_t>(8, N - first));
+  locker.watch_unmapping(fake::address_of_page(first), pages * fake::page_size(), in.ConsumeBool());
+  uint64_t gone = first + in.ConsumeIntegralInRange<uint64_t>(0, pages - 1);
+  uint64_t gone_pages = in.ConsumeIntegralInRange<uint64_t>(1, first + pages - gone);
+  for (uint64_t p = gone; p < gone + gone_pages; ++p) {
+    fake::kernel().locked[p] = false;
+    fake::kernel().on_fault[p] = false;
+  }
+  if (in.ConsumeBool()) {
+    locker.settle_watched();
+  } else {
+    std::vector<PageRun> missing;
+    locker.verify(&missing);
+    if (!missing.empty()) diverge("verify after settling", gone);
+  }
+  std::vector<Held> kept;
+  for (const Held& h : m.held) {
+    if (!(h.first < gone + gone_pages && gone < h.first + h.pages)) {
+      kept.push_back(h);
+      continue;
+    }
+    for (uint64_t p = h.first; p < h.first + h.pages; ++p) {
+      if (p >= gone && p < gone + gone_pages) continue;
+      apply_release(m, p, 1);
+    }
+  }
+  m.held = kept;
+  for (uint64_t p = gone; p < gone + gone_pages; ++p) {
+    m.count[p] = 0;
+    m.on_fault[p] = false;
+    m.kind_unknown[p] = false;
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -284,7 +324,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const char owner = 0;
   FuzzedDataProvider in(data, size);
   while (in.remaining_bytes() > 0) {
-    switch (in.ConsumeIntegralInRange(0, 15)) {
+    switch (in.ConsumeIntegralInRange(0, 16)) {
       case 0:
       case 1:
       case 2:
@@ -315,6 +355,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         break;
       case 15:
         do_unlock_all(locker, model, in);
+        break;
+      case 16:
+        do_unmapped_behind(locker, model, in);
         break;
       default:
         break;

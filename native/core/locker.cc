@@ -83,6 +83,7 @@ void Locker::after_fork_child() {
   self.lock_all_flags_ = 0;  // the kernel does not pass mlockall to a child
   new (&self.watched_) decltype(self.watched_)();
   self.watched_shared_ = 0;
+  self.watched_max_pages_ = 0;
   new (&self.lock_plan_) LockPlan();
   new (&self.release_plan_) ReleasePlan();
 }
@@ -291,8 +292,12 @@ void Locker::watch_unmapping(uintptr_t addr, size_t len, bool shared) {
   for (const Watched& w : watched_) {
     if (w.run.first == run.first && w.run.pages == run.pages && w.shared == shared) return;  // watched already
   }
-  watched_.push_back(Watched{run, shared});
+  // Kept sorted by first page, for the lookup on every lock.
+  auto at = std::upper_bound(watched_.begin(), watched_.end(), run.first,
+                             [](uint64_t page, const Watched& w) { return page < w.run.first; });
+  watched_.insert(at, Watched{run, shared});
   if (shared) watched_shared_ += 1;
+  watched_max_pages_ = std::max(watched_max_pages_, run.pages);
 }
 
 int64_t Locker::settle_watched() {
@@ -304,8 +309,14 @@ int64_t Locker::settle_watched() {
 }
 
 int64_t Locker::settle_watched_if_overlapping(uint64_t first, uint64_t pages) {
-  for (const Watched& w : watched_) {
-    if (w.run.first < first + pages && first < w.run.end()) {
+  // Only runs that start less than the longest run before `first` can reach
+  // it: a binary search, not a scan, on the hot path of lock().
+  const uint64_t from = first > watched_max_pages_ ? first - watched_max_pages_ : 0;
+  auto it = std::lower_bound(watched_.begin(), watched_.end(), from,
+                             [](const Watched& w, uint64_t page) { return w.run.first < page; });
+  for (; it != watched_.end() && it->run.first < first + pages; ++it) {
+    const Watched& w = *it;
+    if (first < w.run.end()) {
       std::vector<platform::LockedRange> kernel;
       if (int rc = platform::locked_ranges(&kernel); rc < 0) return rc;
       return static_cast<int64_t>(settle_watched_locked(kernel));
@@ -340,9 +351,11 @@ uint64_t Locker::settle_watched_locked(const std::vector<platform::LockedRange>&
     }
     gone(cursor, w.run.end());
   }
+  std::sort(still.begin(), still.end(), [](const Watched& a, const Watched& b) { return a.run.first < b.run.first; });
   // Runs whose counts are all gone need no watching.
   watched_.clear();
   watched_shared_ = 0;
+  watched_max_pages_ = 0;
   for (const Watched& w : still) {
     std::vector<uint16_t> counts(w.run.pages);
     table_.counts(w.run.first, w.run.pages, counts.data());
@@ -351,6 +364,7 @@ uint64_t Locker::settle_watched_locked(const std::vector<platform::LockedRange>&
     if (!counted) continue;
     watched_.push_back(w);
     if (w.shared) watched_shared_ += 1;
+    watched_max_pages_ = std::max(watched_max_pages_, w.run.pages);
   }
   return dropped;
 }

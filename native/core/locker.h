@@ -194,8 +194,9 @@ class Locker {
     PageRun run;
     bool shared;  // a SharedArrayBuffer's: stats() checks it too
   };
-  std::vector<Watched> watched_;  // see watch_unmapping()
+  std::vector<Watched> watched_;  // see watch_unmapping(); sorted by first page
   size_t watched_shared_ = 0;
+  uint64_t watched_max_pages_ = 0;  // the longest watched run
   // Reused by every call (under mu_), so plans allocate only when they grow.
   LockPlan lock_plan_;
   ReleasePlan release_plan_;
