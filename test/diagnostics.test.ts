@@ -290,9 +290,17 @@ t.test(
     const r = JSON.parse(child.stdout) as {
       kernelStatus: { code: string; isMemlockError: boolean } | null;
       doctor: { status: string; code: string };
+      mapGuard: { cap: number; margin: number } | null;
     };
     t.match(r.kernelStatus, { isMemlockError: true, code: 'ERR_MEMLOCK_PROC_FORMAT' }, 'kernelStatus() throws');
     t.same(r.doctor, { status: 'fail', code: 'ERR_MEMLOCK_PROC_FORMAT' }, 'doctor says it could not check');
+    if (r.mapGuard !== null) {
+      t.same(
+        r.mapGuard,
+        { cap: 65530, margin: Math.max(1024, Math.floor(65530 / 16)) },
+        "native code keeps its margin below the kernel's default cap, not none",
+      );
+    }
     t.end();
   },
 );

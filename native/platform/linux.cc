@@ -152,15 +152,20 @@ int64_t mapping_count() {
 }
 
 int64_t max_map_count() {
+  // Unreadable, empty or not a number (a container can hide or mask the
+  // file): the kernel's default (DEFAULT_MAX_MAP_COUNT), so memlock keeps
+  // its margin below the usual limit rather than none at all.
+  constexpr int64_t kKernelDefault = 65530;
   int fd = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
+  if (fd < 0) return kKernelDefault;
   char text[32];
   ssize_t n = read(fd, text, sizeof(text) - 1);
   close(fd);
-  if (n <= 0) return 0;
+  if (n <= 0) return kKernelDefault;
   text[n] = '\0';
-  long long value = strtoll(text, nullptr, 10);
-  return value > 0 ? value : 0;
+  char* end = nullptr;
+  long long value = strtoll(text, &end, 10);
+  return end != text && value > 0 ? value : kKernelDefault;
 }
 
 int64_t map_memory(size_t len) {

@@ -58,7 +58,9 @@ int for_each_mapping(void (*fn)(uintptr_t start, uintptr_t end, void* context), 
 // Lines of /proc/self/maps, read through a fixed buffer: it must work at
 // vm.max_map_count, where any new mapping (a large allocation) fails.
 int64_t mapping_count();
-// /proc/sys/vm/max_map_count, read through a fixed buffer; 0 if unknown.
+// vm.max_map_count, read through a fixed buffer; 0 where there is no such
+// limit (macOS, Windows); on Linux the kernel's default (65530) when the
+// file cannot be read or holds no number.
 int64_t max_map_count();
 
 // Anonymous private read-write memory: the address, or -errno.

@@ -222,6 +222,15 @@ Napi::Value ForeignDetach(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), napi_detach_arraybuffer(info.Env(), info[0]));
 }
 
+// mapGuard() -> { cap, margin }: the vm.max_map_count the Locker read at
+// load and the mappings it keeps free below it.
+Napi::Value MapGuard(const Napi::CallbackInfo& info) {
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("cap", Napi::Number::New(info.Env(), static_cast<double>(Locker::instance().max_map_count())));
+  out.Set("margin", Napi::Number::New(info.Env(), static_cast<double>(Locker::instance().map_margin())));
+  return out;
+}
+
 }  // namespace
 
 void AddTestHooks(Napi::Env env, Napi::Object exports) {
@@ -241,6 +250,7 @@ void AddTestHooks(Napi::Env env, Napi::Object exports) {
   add("clearFault", ClearFault);
   add("mapFile", MapFile);
   add("foreignDetach", ForeignDetach);
+  add("mapGuard", MapGuard);
 }
 
 }  // namespace memlock

@@ -35,6 +35,8 @@ export interface TestHooks {
   mapFile(file: string, bytes: number, random: boolean): Buffer;
   /** napi_detach_arraybuffer, as another addon would call it: the napi_status (0 ok). */
   foreignDetach(buffer: ArrayBuffer): number;
+  /** The vm.max_map_count the Locker read at load, and the mappings it keeps free below it. */
+  mapGuard(): { cap: number; margin: number };
 }
 
 const NAMES = [
@@ -51,6 +53,7 @@ const NAMES = [
   'clearFault',
   'mapFile',
   'foreignDetach',
+  'mapGuard',
 ] as const satisfies readonly (keyof TestHooks)[];
 
 /**
