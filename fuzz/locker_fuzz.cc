@@ -247,11 +247,10 @@ void do_release(Locker& locker, Model& m, FuzzedDataProvider& in, const void* ow
   m.held.erase(m.held.begin() + static_cast<long>(index));
 }
 
-void do_forget(Locker& locker, Model& m, FuzzedDataProvider& in) {
-  // Memory memlock unmaps: every count on it goes, and every lock touching it.
-  uint64_t first = in.ConsumeIntegralInRange<uint64_t>(0, N - 1);
-  uint64_t pages = in.ConsumeIntegralInRange<uint64_t>(1, std::min<uint64_t>(4, N - first));
-  locker.forget(fake::address_of_page(first), pages * fake::page_size());
+// The model of memory that was unmapped: every count on it goes, every lock
+// touching it too, and such a lock's pages outside it lose its count; the
+// kernel has none of it locked any more.
+void model_forget(Model& m, uint64_t first, uint64_t pages) {
   std::vector<Held> kept;
   for (const Held& h : m.held) {
     bool touches = h.first < first + pages && first < h.first + h.pages;
@@ -259,7 +258,6 @@ void do_forget(Locker& locker, Model& m, FuzzedDataProvider& in) {
       kept.push_back(h);
       continue;
     }
-    // Its pages outside the forgotten range lose this lock's count.
     for (uint64_t p = h.first; p < h.first + h.pages; ++p) {
       if (p >= first && p < first + pages) continue;
       apply_release(m, p, 1);
@@ -273,6 +271,14 @@ void do_forget(Locker& locker, Model& m, FuzzedDataProvider& in) {
     fake::kernel().locked[p] = false;  // the unmap unlocks them
     fake::kernel().on_fault[p] = false;
   }
+}
+
+void do_forget(Locker& locker, Model& m, FuzzedDataProvider& in) {
+  // Memory memlock unmaps: every count on it goes, and every lock touching it.
+  uint64_t first = in.ConsumeIntegralInRange<uint64_t>(0, N - 1);
+  uint64_t pages = in.ConsumeIntegralInRange<uint64_t>(1, std::min<uint64_t>(4, N - first));
+  locker.forget(fake::address_of_page(first), pages * fake::page_size());
+  model_forget(m, first, pages);
 }
 
 void do_unmapped_behind(Locker& locker, Model& m, FuzzedDataProvider& in) {
@@ -296,23 +302,7 @@ void do_unmapped_behind(Locker& locker, Model& m, FuzzedDataProvider& in) {
     locker.verify(&missing);
     if (!missing.empty()) diverge("verify after settling", gone);
   }
-  std::vector<Held> kept;
-  for (const Held& h : m.held) {
-    if (!(h.first < gone + gone_pages && gone < h.first + h.pages)) {
-      kept.push_back(h);
-      continue;
-    }
-    for (uint64_t p = h.first; p < h.first + h.pages; ++p) {
-      if (p >= gone && p < gone + gone_pages) continue;
-      apply_release(m, p, 1);
-    }
-  }
-  m.held = kept;
-  for (uint64_t p = gone; p < gone + gone_pages; ++p) {
-    m.count[p] = 0;
-    m.on_fault[p] = false;
-    m.kind_unknown[p] = false;
-  }
+  model_forget(m, gone, gone_pages);
 }
 
 }  // namespace
