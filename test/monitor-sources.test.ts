@@ -215,8 +215,11 @@ t.test(
     const install = readableInstall(t);
     const script = `const { psiAbsence } = require(${JSON.stringify(path.join(install.root, 'lib/paging/pressure.js'))});
     process.stdout.write(JSON.stringify(psiAbsence(${JSON.stringify(root)})));`;
+    // In the copy's directory too: Node 24 reads the package.json above the
+    // working directory for -e, and the checkout's parent may be private.
     const child = spawnSync('env', ['-u', 'NODE_OPTIONS', ...AS_NOBODY, install.node, '-e', script], {
       encoding: 'utf8',
+      cwd: install.root,
       env: { ...process.env, ...install.env },
     });
     t.equal(child.status, 0, child.stderr);
