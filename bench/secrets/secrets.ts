@@ -91,11 +91,10 @@ function failed(result: number): never {
   throw new Error(`bench: binding.allocSecret failed with ${result}`);
 }
 
-// binding.allocSecret's result as allocSecret() sees it (an ArrayBuffer on
-// Node 24+, wrapped in a Buffer there too).
-function asBuffer(result: Buffer | ArrayBuffer | number): Buffer {
+// binding.allocSecret's result: a Buffer, or a failure.
+function asBuffer(result: Buffer | number): Buffer {
   if (typeof result === 'number') failed(result);
-  return Buffer.isBuffer(result) ? result : Buffer.from(result);
+  return result;
 }
 
 // Each body is its own function literal, so each loop's call sites see one

@@ -64,9 +64,8 @@ class GuardCount extends Stamp {
     (buffer as GuardCount).#holds += 1;
   }
 
-  /** Returns the holds left. */
-  static subtract(buffer: object): number {
-    return ((buffer as GuardCount).#holds -= 1);
+  static subtract(buffer: object): void {
+    (buffer as GuardCount).#holds -= 1;
   }
 }
 

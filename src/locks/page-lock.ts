@@ -14,7 +14,7 @@ import { unsupported } from '../capabilities';
 import { checkInternal, INTERNAL, invalidArgType, MemlockError } from '../errors';
 import { hold, letGo } from './guard';
 import { bind, heldView, keepForever, retain, unretain } from './retained';
-import { nativeFailure } from '../native-failure';
+import { errnoName, nativeFailure } from '../native-failure';
 import { bufferOf, lockableView, nativeView, type View } from './views';
 
 export interface LockOptions {
@@ -164,7 +164,7 @@ export function lock(view: View, options?: LockOptions): PageLock {
 }
 
 function lockFailure(id: number, view: View, target: ArrayBufferView, pages: number, label: string | undefined): Error {
-  if (id === -12 && SYSCALL_NAMES[binding.scratch[SCRATCH.failedSyscall]!] === 'none') {
+  if (errnoName(id) === 'ENOMEM' && SYSCALL_NAMES[binding.scratch[SCRATCH.failedSyscall]!] === 'none') {
     // ENOMEM with no syscall made: the lock registry is full.
     return new MemlockError('too many locks are held at once (16,777,216)', { code: 'ENOMEM', errno: id });
   }
