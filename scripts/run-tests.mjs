@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The test tiers (CONTRIBUTING in README's Development section):
+// The test tiers (CONTRIBUTING.md):
 //   node scripts/run-tests.mjs          every test file (npm test): files in
 //                                        parallel (two jobs), then alone
 //                                        those that take a shared resource

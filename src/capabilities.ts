@@ -42,7 +42,7 @@ const native = binding.platform;
 
 let cached: Capabilities | undefined;
 
-/** What memlock can do on this platform; see README's platform table. */
+/** What memlock can do on this platform; see docs/platforms.md. */
 export function capabilities(): Capabilities {
   cached ??= Object.freeze({
     platform: process.platform,

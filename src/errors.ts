@@ -3,7 +3,7 @@
 import { inspect } from 'node:util';
 
 /**
- * Every code memlock itself gives a MemlockError, as in README's errors
+ * Every code memlock itself gives a MemlockError, as in docs/errors.md's
  * table (test/errors-table.test.ts checks that the union, the table and
  * the codes src/ throws agree).
  */
