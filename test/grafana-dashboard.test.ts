@@ -92,7 +92,7 @@ t.test('every panel query returns data from a real Prometheus scraping the examp
   });
   children.push(service);
   const [first] = (await Promise.race([
-    once(service.stdout!, 'data'),
+    once(service.stdout, 'data'),
     once(service, 'exit').then(([code]) => {
       throw new Error(`the example service exited (${String(code)}) before it listened`);
     }),

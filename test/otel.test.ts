@@ -34,7 +34,7 @@ import { needs } from './helpers/capability';
 
 interface Sdk {
   provider: MeterProvider;
-  collect(): Promise<Map<string, MetricData>>;
+  collect: () => Promise<Map<string, MetricData>>;
 }
 
 function sdk(t: Test): Sdk {
@@ -45,7 +45,7 @@ function sdk(t: Test): Sdk {
   t.teardown(() => provider.shutdown());
   return {
     provider,
-    async collect() {
+    collect: async () => {
       exporter.reset();
       await reader.forceFlush();
       const exported = exporter.getMetrics();
