@@ -101,33 +101,43 @@ t.test('every panel query returns data from a real Prometheus scraping the examp
   const target = new URL(metrics);
   t.equal(target.hostname, '127.0.0.1', 'the service listens on loopback');
 
-  const port = await freePort();
-  const config = path.join(dir, 'prometheus.yml');
-  writeFileSync(
-    config,
-    JSON.stringify({
-      global: { scrape_interval: '1s', evaluation_interval: '1s' },
-      rule_files: [RULES],
-      scrape_configs: [{ job_name: JOB, static_configs: [{ targets: [target.host] }] }],
-    }),
-  );
-  const prometheus = spawn(
-    'prometheus',
-    [
-      `--config.file=${config}`,
-      `--storage.tsdb.path=${path.join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--log.level=warn',
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
-  children.push(prometheus);
-  const api = `http://127.0.0.1:${port}`;
+  // A free port, found and then bound by Prometheus: another process can
+  // take it in between, so a server that exits at once is tried again.
+  let api = '';
+  for (let attempt = 1; api === '' && attempt <= 3; attempt += 1) {
+    const port = await freePort();
+    const config = path.join(dir, `prometheus-${attempt}.yml`);
+    writeFileSync(
+      config,
+      JSON.stringify({
+        global: { scrape_interval: '1s', evaluation_interval: '1s' },
+        rule_files: [RULES],
+        scrape_configs: [{ job_name: JOB, static_configs: [{ targets: [target.host] }] }],
+      }),
+    );
+    const prometheus = spawn(
+      'prometheus',
+      [
+        `--config.file=${config}`,
+        `--storage.tsdb.path=${path.join(dir, `data-${attempt}`)}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--log.level=warn',
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    children.push(prometheus);
+    const url = `http://127.0.0.1:${port}`;
+    const ready = await Promise.race([
+      waitFor('Prometheus to be ready', 60, async () => ((await fetch(`${url}/-/ready`)).ok ? true : undefined)),
+      once(prometheus, 'exit').then(() => false),
+    ]);
+    if (ready) api = url;
+  }
+  t.not(api, '', 'Prometheus is serving on 127.0.0.1');
   const query = async (promql: string): Promise<PromResponse> => {
     const response = await fetch(`${api}/api/v1/query?query=${encodeURIComponent(promql)}`);
     return (await response.json()) as PromResponse;
   };
-  await waitFor('Prometheus to be ready', 60, async () => ((await fetch(`${api}/-/ready`)).ok ? true : undefined));
   // Enough scrapes for a rate over $__rate_interval.
   await waitFor('20 scrapes of the service', 90, async () => {
     const response = await query(`count_over_time(memlock_locked_pages{job="${JOB}"}[1m])`);
