@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { prometheusTool } from './helpers/prometheus-tools';
+import { prometheusTool, toolEnv } from './helpers/prometheus-tools';
 
 const ROOT = path.join(__dirname, '..');
 const DASHBOARD = path.join(ROOT, 'grafana', 'memlock-dashboard.json');
@@ -123,7 +123,7 @@ t.test('every panel query returns data from a real Prometheus scraping the examp
         `--web.listen-address=127.0.0.1:${port}`,
         '--log.level=warn',
       ],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
+      { stdio: ['ignore', 'ignore', 'inherit'], env: toolEnv() },
     );
     children.push(prometheus);
     const url = `http://127.0.0.1:${port}`;

@@ -13,7 +13,7 @@ import { Registry } from 'prom-client';
 import { parse as parseYaml } from 'yaml';
 import { registerMetrics } from '../src/metrics/prometheus';
 import { parseExposition, selector, type ScrapedSeries } from './helpers/exposition';
-import { prometheusTool } from './helpers/prometheus-tools';
+import { prometheusTool, toolEnv } from './helpers/prometheus-tools';
 
 const RULES = path.join(__dirname, '..', 'prometheus', 'memlock-rules.yml');
 // What Prometheus adds to every scraped series.
@@ -151,7 +151,7 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'memlock-rules-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 t.test('promtool check rules accepts the file', { skip }, (t) => {
-  const check = spawnSync('promtool', ['check', 'rules', RULES], { encoding: 'utf8' });
+  const check = spawnSync('promtool', ['check', 'rules', RULES], { encoding: 'utf8', env: toolEnv() });
   t.equal(check.status, 0, check.stdout + check.stderr);
   t.match(check.stdout, /SUCCESS: \d+ rules found/);
   t.end();
@@ -226,7 +226,7 @@ t.test('promtool test rules, with series shaped as the exporter emits them', { s
   const testFile = path.join(dir, 'memlock-rules.test.yml');
   // JSON is YAML: promtool reads it as is.
   writeFileSync(testFile, JSON.stringify({ rule_files: [RULES], evaluation_interval: '1m', tests }, null, 1));
-  const run = spawnSync('promtool', ['test', 'rules', testFile], { encoding: 'utf8' });
+  const run = spawnSync('promtool', ['test', 'rules', testFile], { encoding: 'utf8', env: toolEnv() });
   t.equal(run.status, 0, `promtool test rules: ${run.stdout}${run.stderr}`);
   t.match(run.stdout, /SUCCESS/);
 });
@@ -247,6 +247,6 @@ t.test('promtool test rules can fail: an alert expected that the series do not p
       ],
     }),
   );
-  const run = spawnSync('promtool', ['test', 'rules', testFile], { encoding: 'utf8' });
+  const run = spawnSync('promtool', ['test', 'rules', testFile], { encoding: 'utf8', env: toolEnv() });
   t.not(run.status, 0, 'promtool reports the missing alert');
 });
