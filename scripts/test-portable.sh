@@ -16,7 +16,7 @@ npx tsc -p tsconfig.build.json
 export MEMLOCK_NATIVE_BINDING="$PWD/build-cmake/memlock_portable.node"
 files=(
   arguments concurrency counted diagnostics fork limit lock-atomic memory-moves module pinned portable
-  prometheus property property-workers reachability secret secret-process sticky stress unprivileged workers
+  otel prometheus property property-workers reachability secret secret-process sticky stress unprivileged workers
 )
 if [[ $# -gt 0 ]]; then exec node scripts/run-tests.mjs "$@"; fi
 exec node scripts/run-tests.mjs $(printf "test/%s.test.ts " "${files[@]}")

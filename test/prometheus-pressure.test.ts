@@ -19,7 +19,8 @@ async function scrape(registry: Registry): Promise<{ values: Map<string, number>
 }
 
 const NEW_METRICS = [
-  'memlock_pressure_stall_seconds_total',
+  'memlock_pressure_memory_waiting_seconds_total',
+  'memlock_pressure_memory_stalled_seconds_total',
   'memlock_major_faults_total',
   'memlock_minor_faults_total',
   'memlock_event_loop_stalls_total',
@@ -42,11 +43,16 @@ t.test('pressure, faults, held locks, lockAll and secrets, read at scrape time, 
   for (const name of NEW_METRICS) {
     t.match(text, new RegExp(`^# HELP ${name} \\S`, 'm'), `${name} has HELP text`);
   }
-  t.match(text, /^# TYPE memlock_pressure_stall_seconds_total counter$/m);
+  t.match(text, /^# TYPE memlock_pressure_memory_waiting_seconds_total counter$/m);
+  t.match(text, /^# TYPE memlock_pressure_memory_stalled_seconds_total counter$/m);
   t.match(text, /^# TYPE memlock_major_faults_total counter$/m);
   if (before.source !== 'unavailable') {
-    for (const kind of ['some', 'full'] as const) {
-      const value = values.get(`memlock_pressure_stall_seconds_total{kind="${kind}",source="${before.source}"}`);
+    // node_exporter's and cAdvisor's names: waiting is PSI "some", stalled is "full".
+    for (const [kind, name] of [
+      ['some', 'waiting'],
+      ['full', 'stalled'],
+    ] as const) {
+      const value = values.get(`memlock_pressure_memory_${name}_seconds_total{source="${before.source}"}`);
       t.ok(
         value !== undefined && value >= before[kind]!.totalUs / 1e6 && value <= after[kind]!.totalUs / 1e6,
         `${kind}: the PSI total in seconds (${value})`,

@@ -3,7 +3,16 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import t from 'tap';
 import { Gauge, Registry } from 'prom-client';
-import { allocSecret, getLockablePageLimit, lock, pageSize, setLockablePageLimit, stats } from '../src/index';
+import {
+  allocSecret,
+  capabilities,
+  getLockablePageLimit,
+  lock,
+  pageSize,
+  pressure,
+  setLockablePageLimit,
+  stats,
+} from '../src/index';
 import { registerMetrics } from '../src/metrics/prometheus';
 import { alignedPages, vmLockedBytes } from './helpers/kernel';
 import { needs } from './helpers/capability';
@@ -127,4 +136,26 @@ t.test('importing memlock does not load prom-client', (t) => {
   });
   t.equal(sub.stdout.trim(), 'true', 'memlock/prometheus loads it');
   t.end();
+});
+
+t.test('every counter has series from registration, at 0 where memlock counts it itself', async (t) => {
+  const registry = new Registry();
+  registerMetrics({ registry });
+  const text = await registry.metrics();
+  const counters = [...text.matchAll(/^# TYPE (\S+) counter$/gm)].map((match) => match[1]!);
+  t.ok(counters.length >= 7, `${counters.length} counters`);
+  const psiNames = ['memlock_pressure_memory_waiting_seconds_total', 'memlock_pressure_memory_stalled_seconds_total'];
+  for (const name of counters) {
+    // The PSI totals are the kernel's, present where it keeps them.
+    if (psiNames.includes(name) && (!capabilities().pagingMonitor || pressure().source === 'unavailable')) continue;
+    t.match(text, new RegExp(`^${name}(\\{[^}]*\\})? \\d`, 'm'), `${name} has a series before any event`);
+  }
+  const m = await scrape(registry);
+  for (const reason of ['limit', 'ERR_MEMLOCK_MAPPINGS', 'ENOMEM', 'EPERM', 'EAGAIN'])
+    t.equal(m.get(`memlock_refused_locks_total{reason="${reason}"}`), 0, `refused_locks_total{reason="${reason}"}`);
+  for (const kind of ['some', 'full'])
+    for (const source of ['cgroup', 'system', 'systemd'])
+      t.equal(m.get(`memlock_pressure_events_total{kind="${kind}",source="${source}"}`), 0, `events ${kind} ${source}`);
+  for (const cause of ['paging', 'gc', 'cpu', 'unknown'])
+    t.equal(m.get(`memlock_event_loop_stalls_total{cause="${cause}"}`), 0, `stalls{cause="${cause}"}`);
 });

@@ -23,6 +23,11 @@ export interface MetricsOptions {
 const registered = new WeakMap<promClient.Registry, Set<string>>();
 // The calls that take locks: their refusals are counted (a failed release is not a refused lock).
 const REFUSABLE = new Set<ErrorMessage['operation']>(['lock', 'allocSecret', 'allocPinned', 'lockCode', 'lockAll']);
+// Exported at 0 from registration, so rate() and absent() see them before the
+// first refusal: the limit, the mapping margin, and what mlock(2) answers when
+// it will not lock (rlimit or no privilege: ENOMEM/EPERM; pages it could not
+// lock: EAGAIN). Other codes appear from their first refusal.
+const REFUSAL_REASONS = ['limit', 'ERR_MEMLOCK_MAPPINGS', 'ENOMEM', 'EPERM', 'EAGAIN'];
 
 /**
  * Registers memlock's metrics. Gauges are read at scrape time:
@@ -34,10 +39,14 @@ const REFUSABLE = new Set<ErrorMessage['operation']>(['lock', 'allocSecret', 'al
  * gauges only where the kernel keeps that account: Linux);
  * the counter `<prefix>refused_locks_total{reason}` counts locks and secrets
  * refused by the lockable-page limit (reason "limit") or the kernel (reason:
- * the errno code). Paging (registerPressureMetrics below):
- * `<prefix>pressure_stall_seconds_total{kind,source}`,
+ * the errno code). Paging (pressureMetrics below):
+ * `<prefix>pressure_memory_waiting_seconds_total{source}` (PSI some),
+ * `<prefix>pressure_memory_stalled_seconds_total{source}` (PSI full),
  * `<prefix>major_faults_total`, `<prefix>minor_faults_total`,
- * `<prefix>event_loop_stalls_total{cause}`, `<prefix>pressure_events_total`.
+ * `<prefix>event_loop_stalls_total{cause}`,
+ * `<prefix>pressure_events_total{kind,source}`. Every counter memlock counts
+ * itself is exported at 0 from registration, for each label value it knows
+ * (docs/metrics.md lists them all).
  * Registering twice in one registry with one prefix does nothing more.
  * All or nothing: if the registry already has a metric of one of these
  * names, it throws ERR_MEMLOCK_METRICS_CONFLICT and registers none of them.
@@ -141,6 +150,7 @@ export function registerMetrics(options: MetricsOptions = {}): void {
       registers: [],
     }),
   );
+  for (const reason of REFUSAL_REASONS) refused.inc({ reason }, 0);
   const subscribePressure = pressureMetrics(prefix, keep);
 
   const taken = metrics.find(({ name }) => registry.getSingleMetric(name) !== undefined);
@@ -169,6 +179,8 @@ export function registerMetrics(options: MetricsOptions = {}): void {
 // node_exporter (node_pressure_memory_*_seconds_total, node_vmstat_pgmajfault):
 // seconds and counts since the source began, read at scrape time.
 const CAUSES: StallVerdict[] = ['paging', 'gc', 'cpu', 'unknown'];
+const PRESSURE_KINDS: PressureEvent['kind'][] = ['some', 'full'];
+const TRIGGER_SOURCES: PressureEvent['source'][] = ['cgroup', 'system', 'systemd'];
 
 // Makes the metrics (unregistered, through keep) and returns what subscribes
 // their counters to memlock's channels, for once they are registered.
@@ -176,27 +188,40 @@ function pressureMetrics(
   prefix: string,
   keep: <M extends promClient.Metric>(name: string, metric: M) => M,
 ): () => void {
-  keep(
-    `${prefix}pressure_stall_seconds_total`,
-    new promClient.Counter({
-      name: `${prefix}pressure_stall_seconds_total`,
-      help:
-        'Memory pressure stall time (PSI) that applies to this process, from its cgroup v2 memory.pressure ' +
-        '(source="cgroup") or /proc/pressure/memory (source="system"). kind="some": some task was stalled on memory ' +
-        '(as cAdvisor\'s container_pressure_memory_waiting_seconds_total); kind="full": all non-idle tasks were ' +
-        '(container_pressure_memory_stalled_seconds_total). Absent where the kernel has no PSI.',
-      labelNames: ['kind', 'source'],
-      registers: [],
-      collect() {
-        this.reset();
-        if (!capabilities().pagingMonitor) return;
-        const snapshot = pressure();
-        this.reset();
-        if (snapshot.source === 'unavailable') return;
-        if (snapshot.some) this.inc({ kind: 'some', source: snapshot.source }, snapshot.some.totalUs / 1e6);
-        if (snapshot.full) this.inc({ kind: 'full', source: snapshot.source }, snapshot.full.totalUs / 1e6);
-      },
-    }),
+  // One counter per PSI line, named as node_exporter's and cAdvisor's are
+  // (waiting = "some", stalled = "full"), so one query shape covers the
+  // node, the container and the process.
+  const psi = (name: string, kind: 'some' | 'full', help: string) =>
+    keep(
+      prefix + name,
+      new promClient.Counter({
+        name: prefix + name,
+        help,
+        labelNames: ['source'],
+        registers: [],
+        collect() {
+          this.reset();
+          if (!capabilities().pagingMonitor) return;
+          const snapshot = pressure();
+          const figures = snapshot.source === 'unavailable' ? undefined : snapshot[kind];
+          if (figures) this.inc({ source: snapshot.source }, figures.totalUs / 1e6);
+        },
+      }),
+    );
+  const whose =
+    'that applies to this process, from its cgroup v2 memory.pressure (source="cgroup") or /proc/pressure/memory ' +
+    '(source="system"); absent where the kernel has no PSI.';
+  psi(
+    'pressure_memory_waiting_seconds_total',
+    'some',
+    `Seconds in which some task was stalled on memory (PSI "some" total), ${whose} As node_exporter's ` +
+      "node_pressure_memory_waiting_seconds_total and cAdvisor's container_pressure_memory_waiting_seconds_total.",
+  );
+  psi(
+    'pressure_memory_stalled_seconds_total',
+    'full',
+    `Seconds in which all non-idle tasks were stalled on memory (PSI "full" total), ${whose} As node_exporter's ` +
+      "node_pressure_memory_stalled_seconds_total and cAdvisor's container_pressure_memory_stalled_seconds_total.",
   );
   const faults = (name: string, help: string, read: (usage: NodeJS.ResourceUsage) => number) =>
     keep(
@@ -244,6 +269,7 @@ function pressureMetrics(
       registers: [],
     }),
   );
+  for (const kind of PRESSURE_KINDS) for (const source of TRIGGER_SOURCES) events.inc({ kind, source }, 0);
   return () => {
     diagnosticsChannel.subscribe('memlock:stall', (message) => stalls.inc({ cause: (message as StallReport).verdict }));
     diagnosticsChannel.subscribe('memlock:pressure', (message) => {
