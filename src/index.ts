@@ -75,4 +75,4 @@ export type { Capabilities } from './capabilities';
 
 // Errors.
 export { MemlockError } from './errors';
-export type { MemlockErrorCode, MemlockErrorOptions } from './errors';
+export type { MemlockErrorCode, MemlockLibraryCode, SystemErrorCode, MemlockErrorOptions } from './errors';
