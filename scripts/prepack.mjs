@@ -11,7 +11,7 @@
 //      Debian's cross toolchains) are packed too.
 // MEMLOCK_PACK_SKIP_NATIVE=1 skips step 3 (a tarball of sources only).
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -39,7 +39,20 @@ if (process.env.MEMLOCK_PACK_SKIP_NATIVE !== '1') {
   if (!env.npm_config_nodedir && existsSync(join(nodedir, 'include', 'node', 'node_api.h'))) {
     env.npm_config_nodedir = nodedir;
   }
-  run(bin('prebuildify'), ['--napi', '--strip'], env);
+  // prebuildify rebuilds in build/ and moves the addon out of it: the
+  // checkout's own build (which tests and node-gyp-build load) is set aside
+  // and put back, so packing leaves the working tree as it was.
+  const build = join(root, 'build');
+  const saved = join(root, `.build-prepack-${process.pid}`);
+  if (existsSync(build)) renameSync(build, saved);
+  try {
+    run(bin('prebuildify'), ['--napi', '--strip'], env);
+  } finally {
+    if (existsSync(saved)) {
+      rmSync(build, { recursive: true, force: true });
+      renameSync(saved, build);
+    }
+  }
   const prebuild = join('prebuilds', `${process.platform}-${process.arch}`, 'memlock.node');
   if (!existsSync(join(root, prebuild))) throw new Error(`prepack: prebuildify made no ${prebuild}`);
   if (process.platform === 'linux') run('bash', ['scripts/check-prebuilds.sh', prebuild]);
