@@ -4,7 +4,20 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['lib/', 'prebuilds/', 'build/', 'build-*/', '.cache/', 'node_modules/', 'bench/results/', '.tap/'] },
+  {
+    ignores: [
+      'lib/',
+      'docs/api/',
+      '.docs-examples-*/',
+      'prebuilds/',
+      'build/',
+      'build-*/',
+      '.cache/',
+      'node_modules/',
+      'bench/results/',
+      '.tap/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

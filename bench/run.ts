@@ -7,8 +7,10 @@
 //
 //   npm run bench -- [--full] [--json FILE] [--hgrm DIR] [--svg FILE]
 //                    [--only overhead,latency,jitter,pinned] [--swapfile PATH --swap-size SIZE]
-//                    [--clock auto|rdtscp|clock_gettime] [--seed N]
+//                    [--clock auto|rdtscp|clock_gettime] [--seed N] [--hugetlb-pool]
 //
+// Changes no system setting unless a flag says so (--swapfile, --hugetlb-pool),
+// and then says so before anything runs.
 // Reports; never fails because a goal is missed. Leaves nothing behind:
 // temporary files, the swapfile, a hugetlb pool and child processes are undone on exit and
 // on SIGINT/SIGTERM/SIGHUP (locks end with the process anyway).
@@ -45,6 +47,8 @@ const USAGE = `usage: npm run bench -- [options]
   --only LIST            some of: latency,jitter,pinned,overhead (default: all)
   --swapfile PATH        make a temporary swapfile there for the anonymous-eviction scenario (root; removed after)
   --swap-size SIZE       its size (default 256M)
+  --hugetlb-pool         let the pinned benchmark raise vm.nr_hugepages when too few 2 MiB pages are free
+                         (root; restored after; without it the hugetlb rows are skipped)
   --clock NAME           auto (default), rdtscp or clock_gettime: the clock timing each access
   --seed N               seed of the random page order (default 1)`;
 
@@ -62,6 +66,7 @@ function options() {
     'swap-size': { type: 'string', default: '256M' },
     clock: { type: 'string', default: 'auto' },
     seed: { type: 'string', default: '1' },
+    'hugetlb-pool': { type: 'boolean', default: false },
   });
   const only = (values.only ?? BENCHES.join(',')).split(',').map((s) => s.trim());
   const bad = only.filter((b) => !(BENCHES as readonly string[]).includes(b));
@@ -135,6 +140,14 @@ async function main(): Promise<void> {
   const machine = describeMachine();
   const build = buildInfo();
   const dir = makeTempDir();
+  // Up front: what this run may change on the machine, and that it is undone.
+  const changes = [
+    ...(opts.swapfile !== undefined ? [`adds a ${opts['swap-size']} swapfile at ${opts.swapfile} (swapon)`] : []),
+    ...(opts['hugetlb-pool'] && opts.only.has('pinned')
+      ? ['may raise vm.nr_hugepages (--hugetlb-pool) if too few 2 MiB pages are free']
+      : []),
+  ];
+  for (const change of changes) console.error(`this run ${change}; restored when it ends, interrupted or not`);
   console.log(heading(`memlock benchmarks${opts.full ? ' (--full)' : ''}: ${machineLine(machine)}`));
   // Other work on the machine shows up as preemptions in the tails: say so.
   const busy = machine.loadAverage[0]! > machine.cpus / 2;
@@ -174,7 +187,10 @@ async function main(): Promise<void> {
     );
   }
   if (opts.only.has('jitter')) jitter = await attempt('jitter', () => runJitter({ full: opts.full, dir }));
-  if (opts.only.has('pinned')) pinned = await attempt('pinned', () => runPinned({ full: opts.full, seed: opts.seed }));
+  if (opts.only.has('pinned'))
+    pinned = await attempt('pinned', () =>
+      runPinned({ full: opts.full, seed: opts.seed, hugetlbPool: opts['hugetlb-pool'] }),
+    );
   // Last: it maps, locks and frees a GiB, and this VM hands freed memory
   // back to the host for seconds after, which showed in latency tails.
   if (opts.only.has('overhead')) {
@@ -196,6 +212,7 @@ async function main(): Promise<void> {
         seed: opts.seed,
         clock: opts.clock,
         swapfile: opts.swapfile ?? null,
+        hugetlbPool: opts['hugetlb-pool'],
       },
       loadAverage: { start: machine.loadAverage, end: loadAfter },
       overhead,

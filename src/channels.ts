@@ -1,11 +1,14 @@
 // diagnostics_channel names memlock publishes on. Each message is built only
 // when the channel has subscribers, so publishing costs nothing otherwise.
 import diagnosticsChannel from 'node:diagnostics_channel';
+import type { PageLock } from './locks/page-lock';
+import type { View } from './locks/views';
+import type { PressureEvent, StallReport } from './paging/paging-monitor';
 
 /** `memlock:lock`: a lock was taken. */
 export interface LockMessage {
-  lock: unknown; // the PageLock
-  view: unknown;
+  lock: PageLock;
+  view: View;
   pages: number;
   bytes: number;
   onFault: boolean;
@@ -14,7 +17,7 @@ export interface LockMessage {
 
 /** `memlock:release`: a lock was released (by release, dispose or unlock). */
 export interface ReleaseMessage {
-  lock: unknown;
+  lock: PageLock;
   pages: number;
   bytes: number;
   label: string | undefined;
@@ -66,11 +69,58 @@ export interface ErrorMessage {
   view: unknown;
 }
 
-export const lockChannel = diagnosticsChannel.channel('memlock:lock');
-export const releaseChannel = diagnosticsChannel.channel('memlock:release');
-export const stickyChannel = diagnosticsChannel.channel('memlock:sticky');
-export const limitChannel = diagnosticsChannel.channel('memlock:limit');
-export const errorChannel = diagnosticsChannel.channel('memlock:error');
+/**
+ * Every diagnostics channel memlock publishes on, and the message it
+ * publishes there. A new channel is one more entry here.
+ */
+export interface MemlockChannels {
+  'memlock:lock': LockMessage;
+  'memlock:release': ReleaseMessage;
+  'memlock:sticky': StickyMessage;
+  'memlock:limit': LimitMessage;
+  'memlock:error': ErrorMessage;
+  /** A PSI trigger of a paging monitor fired (its 'pressure' event). */
+  'memlock:pressure': PressureEvent;
+  /** A paging monitor attributed an event-loop stall (its 'stall' event). */
+  'memlock:stall': StallReport;
+}
+
+/** The name of a channel memlock publishes on. */
+export type MemlockChannelName = keyof MemlockChannels;
+
+/** A diagnostics channel that publishes only its own message type. */
+export interface TypedChannel<Message> {
+  readonly name: string | symbol;
+  readonly hasSubscribers: boolean;
+  publish(message: Message): void;
+}
+
+/** @internal The channel `name`, typed by its message: for memlock's own publishers. */
+export function typedChannel<Name extends MemlockChannelName>(name: Name): TypedChannel<MemlockChannels[Name]> {
+  return diagnosticsChannel.channel(name);
+}
+
+/**
+ * Subscribes `onMessage` to one of memlock's diagnostics channels, with the
+ * message typed by the channel (`node:diagnostics_channel`'s own `subscribe`
+ * gives `unknown`). Returns the function that unsubscribes it.
+ */
+export function subscribeChannel<Name extends MemlockChannelName>(
+  name: Name,
+  onMessage: (message: MemlockChannels[Name], name: Name) => void,
+): () => void {
+  const listener = onMessage as (message: unknown, name: string | symbol) => void;
+  diagnosticsChannel.subscribe(name, listener);
+  return () => {
+    diagnosticsChannel.unsubscribe(name, listener);
+  };
+}
+
+export const lockChannel = typedChannel('memlock:lock');
+export const releaseChannel = typedChannel('memlock:release');
+export const stickyChannel = typedChannel('memlock:sticky');
+export const limitChannel = typedChannel('memlock:limit');
+export const errorChannel = typedChannel('memlock:error');
 
 let warnedSticky = false;
 

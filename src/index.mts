@@ -29,6 +29,7 @@ export {
   verify,
   setDiagnostics,
   getDiagnostics,
+  subscribeChannel,
   kernelStatus,
   pressure,
   monitorPaging,

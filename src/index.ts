@@ -30,7 +30,16 @@ export { locks, verify, setDiagnostics, getDiagnostics } from './diagnostics/dia
 export type { LockInfo, VerifyReport, DiagnosticsOptions } from './diagnostics/diagnostics';
 export { kernelStatus } from './diagnostics/kernel-status';
 export type { KernelStatus } from './diagnostics/kernel-status';
-export type { LockMessage, ReleaseMessage, StickyMessage, LimitMessage, ErrorMessage } from './channels';
+export { subscribeChannel } from './channels';
+export type {
+  LockMessage,
+  ReleaseMessage,
+  StickyMessage,
+  LimitMessage,
+  ErrorMessage,
+  MemlockChannels,
+  MemlockChannelName,
+} from './channels';
 
 // Memory pressure (PSI) and the paging monitor, loaded on first use:
 // importing memlock (in every worker too) does not load them.
@@ -48,6 +57,7 @@ export type { PressureSnapshot, PressureFigures, PressureSourceKind } from './pa
 export type {
   PagingMonitor,
   PagingMonitorOptions,
+  PagingMonitorEvents,
   PressureTriggerOptions,
   PressureEvent,
   PsiUnavailableEvent,
@@ -65,4 +75,4 @@ export type { Capabilities } from './capabilities';
 
 // Errors.
 export { MemlockError } from './errors';
-export type { MemlockErrorCode, MemlockErrorOptions } from './errors';
+export type { MemlockErrorCode, MemlockLibraryCode, SystemErrorCode, MemlockErrorOptions } from './errors';

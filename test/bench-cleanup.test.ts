@@ -30,9 +30,10 @@ interface Bench {
   output: () => string;
 }
 
-function startBench(only: string, tmp: string): Bench {
+function startBench(only: string, tmp: string, flags: string[] = []): Bench {
   // `env -u NODE_OPTIONS`: a plain node, without the test runner's loader (see helpers/child.ts).
-  const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, '--import', 'tsx', RUN, '--only', only], {
+  const args = ['-u', 'NODE_OPTIONS', process.execPath, '--import', 'tsx', RUN, '--only', only, ...flags];
+  const child = spawn('env', args, {
     cwd: ROOT,
     env: { ...process.env, TMPDIR: tmp },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -129,7 +130,7 @@ t.test('SIGINT while a jitter child runs: the child is stopped, files removed', 
 });
 
 t.test(
-  'SIGINT while the pinned benchmark holds a hugetlb pool: the pool is put back',
+  'SIGINT while the pinned benchmark (--hugetlb-pool) holds a hugetlb pool: the pool is put back',
   {
     skip:
       unbuildable ||
@@ -140,13 +141,42 @@ t.test(
     const poolSize = () => Number(fs.readFileSync('/proc/sys/vm/nr_hugepages', 'latin1').trim());
     const original = poolSize();
     const tmp = tempDir(t);
-    const bench = startBench('pinned', tmp);
+    const bench = startBench('pinned', tmp, ['--hugetlb-pool']);
     const raised = await waitFor(() => (poolSize() > original ? poolSize() : null), bench);
     t.ok(raised, `the benchmark sized the pool for its run (${raised ?? 'not seen'} pages)`);
+    t.match(bench.output(), /^this run may raise vm\.nr_hugepages \(--hugetlb-pool\)/m, 'said before it ran');
     bench.child.kill('SIGINT');
     const { code } = await bench.exited;
     t.ok(code === 130 || code === 0, `exits with 128 + SIGINT, or had just finished (${code})`);
     t.equal(poolSize(), original, 'vm.nr_hugepages is as it was');
     t.same(filesUnder(tmp), [], 'nothing of the benchmark left in TMPDIR');
+  },
+);
+
+t.test(
+  'without --hugetlb-pool the pinned benchmark leaves vm.nr_hugepages alone and says how to allow it',
+  {
+    skip:
+      unbuildable ||
+      (process.getuid?.() !== 0 ? 'only root could change the pool' : false) ||
+      (fs.existsSync('/proc/sys/vm/nr_hugepages') ? false : 'no hugetlb pool in this kernel'),
+  },
+  async (t) => {
+    const poolSize = () => Number(fs.readFileSync('/proc/sys/vm/nr_hugepages', 'latin1').trim());
+    const original = poolSize();
+    const tmp = tempDir(t);
+    const bench = startBench('pinned', tmp);
+    const sizes = new Set<number>();
+    // Watched until it ends: the pool never changes.
+    await waitFor(() => {
+      sizes.add(poolSize());
+      return null;
+    }, bench);
+    const { code } = await bench.exited;
+    t.equal(code, 0, bench.output());
+    t.same([...sizes], [original], 'vm.nr_hugepages never changed');
+    t.notMatch(bench.output(), /^this run /m, 'nothing announced: nothing changed');
+    const free = Number(fs.readFileSync('/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages', 'latin1').trim());
+    if (free < 64) t.match(bench.output(), /--hugetlb-pool lets the run raise vm\.nr_hugepages/, 'the skip says how');
   },
 );

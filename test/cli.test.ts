@@ -4,9 +4,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
+import { colourWanted } from '../src/cli/format';
 import { procMemlockLimit, procStatus } from '../src/proc';
 import { cannotDropPrivileges, FIXTURES, unprivileged } from './helpers/child';
-import { AS_NOBODY } from './helpers/other-user';
+import { AS_NOBODY, readableInstall } from './helpers/other-user';
 
 // The start of a terminal control sequence (colour).
 const ESCAPE = new RegExp(String.fromCharCode(27) + '\\[');
@@ -35,12 +36,25 @@ const CHECK_IDS = [
 // The runner puts its own hook back into every child's environment, so `env -u`
 // removes it again where the child starts (a child running as nobody could not
 // write the runner's process records).
-const { NODE_OPTIONS: _runnerHooks, ...env } = process.env;
+// Nor the runner's colour settings (FORCE_COLOR=0, NO_COLOR=1): the CLI's own
+// defaults are what is tested, and the colour test sets them itself.
+const {
+  NODE_OPTIONS: _runnerHooks,
+  FORCE_COLOR: _force,
+  NO_COLOR: _noColor,
+  NODE_DISABLE_COLORS: _disable,
+  ...env
+} = process.env;
 const PLAIN = ['env', '-u', 'NODE_OPTIONS'];
 
-function runCli(args: string[], prefix: string[] = []) {
+function runCli(args: string[], prefix: string[] = [], extraEnv: Record<string, string> = {}) {
   const command = [...PLAIN, ...prefix, process.execPath, cli, ...args];
-  const result = spawnSync(command[0]!, command.slice(1), { cwd: root, encoding: 'utf8', env, timeout: 600_000 });
+  const result = spawnSync(command[0]!, command.slice(1), {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...env, ...extraEnv },
+    timeout: 600_000,
+  });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -281,6 +295,35 @@ t.test('status of another process that locks 4 MiB', async (t) => {
   }
 });
 
+t.test('colour: FORCE_COLOR forces it in a pipe; NO_COLOR, FORCE_COLOR=0 and a pipe turn it off', (t) => {
+  const cases: [Record<string, string>, boolean][] = [
+    [{}, false],
+    [{ FORCE_COLOR: '1' }, true],
+    [{ FORCE_COLOR: '' }, true],
+    [{ FORCE_COLOR: '3' }, true],
+    [{ FORCE_COLOR: '0' }, false],
+    [{ FORCE_COLOR: 'false' }, false],
+    [{ NO_COLOR: '1' }, false],
+    [{ FORCE_COLOR: '1', NO_COLOR: '1' }, true],
+  ];
+  for (const [extra, coloured] of cases) {
+    const run = runCli(['status'], [], extra);
+    t.equal(run.status, 0, run.stderr);
+    const what = JSON.stringify(extra);
+    if (coloured) t.match(run.stdout, ESCAPE, `${what}: coloured in a pipe`);
+    else t.notMatch(run.stdout, ESCAPE, `${what}: no colour`);
+    t.match(run.stdout, /memlock status/, `${what}: the report`);
+  }
+  // On a terminal (a stand-in stream): colour unless NO_COLOR, FORCE_COLOR=0 or TERM=dumb say otherwise.
+  const tty = { isTTY: true, hasColors: () => true } as unknown as NodeJS.WriteStream;
+  t.equal(colourWanted(tty, {}), true, 'a terminal with colours');
+  t.equal(colourWanted(tty, { NO_COLOR: '1' }), false, 'NO_COLOR on a terminal');
+  t.equal(colourWanted(tty, { NO_COLOR: '' }), true, 'an empty NO_COLOR is not set');
+  t.equal(colourWanted(tty, { FORCE_COLOR: '0' }), false, 'FORCE_COLOR=0 on a terminal');
+  t.equal(colourWanted(tty, { TERM: 'dumb' }), false, 'TERM=dumb');
+  t.end();
+});
+
 t.test('status of the CLI itself by default', (t) => {
   const run = runCli(['status', '--json']);
   t.equal(run.status, 0, run.stderr);
@@ -344,7 +387,7 @@ t.test('bad input: exit code 2, one line and the usage on stderr, no stack', (t)
 });
 
 t.test(
-  'status of a process that may not be read: exit code 2',
+  'status of a process whose smaps may not be read: what can be read, exit code 3',
   { skip: cannotDropPrivileges() ?? false },
   async (t) => {
     // The target runs as nobody; the CLI runs as root (so it can read a
@@ -361,10 +404,60 @@ t.test(
     t.match(readProc(`/proc/${pid}/status`), /^Uid:\s+65534\s/m, 'the target runs as nobody');
     const allowed = runCli(['status', '--pid', pid, '--json']);
     t.equal(allowed.status, 0, `with its capabilities, root reads it: ${allowed.stderr}`);
+    t.same(JSON.parse(allowed.stdout).unreadable, [], 'a complete report');
     const run = runCli(['status', '--pid', pid], ['setpriv', '--inh-caps=-all', '--bounding-set=-all']);
-    t.equal(run.status, 2, run.stderr);
-    t.match(run.stderr, new RegExp(`^memlock: cannot read /proc/${pid}: permission denied`));
-    t.notMatch(run.stderr, /^\s+at /m);
+    t.equal(run.status, 3, `exit code 3, not the usage code: ${run.stderr}`);
+    t.equal(run.stderr, '', 'no usage line');
+    t.match(run.stdout, /VmLck\s+0 bytes/, 'VmLck, from the status file anyone may read');
+    t.match(run.stdout, /mappings\s+unreadable \(max \d+\)/, 'maps: unreadable, said so');
+    t.match(run.stdout, new RegExp(`partial report: permission denied reading /proc/${pid}/smaps_rollup`));
+    t.notMatch(run.stdout, /^\s+at /m);
+  },
+);
+
+t.test(
+  "status --json as nobody of root's process that locks 4 MiB: VmLck, the limits, exit code 3",
+  { skip: cannotDropPrivileges() ?? false },
+  async (t) => {
+    const child = spawn(
+      PLAIN[0]!,
+      [...PLAIN.slice(1), process.execPath, '--import', 'tsx', path.join(FIXTURES, 'cli-locker.ts')],
+      { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    t.teardown(() => {
+      child.kill();
+    });
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.setEncoding('utf8');
+      child.stdout.on('data', (chunk: string) => {
+        out += chunk;
+        if (out.includes('ready\n')) resolve(out.trim());
+      });
+      child.on('exit', (code) => reject(new Error(`the fixture exited (${code}) before it was ready: ${out}`)));
+    });
+    const pid = line.split(' ')[0]!;
+    const install = readableInstall(t);
+    const command = [...PLAIN, ...AS_NOBODY, install.node, install.cli, 'status', '--pid', pid, '--json'];
+    const result = spawnSync(command[0]!, command.slice(1), {
+      cwd: install.root,
+      encoding: 'utf8',
+      env: { ...env, ...install.env },
+      timeout: 120_000,
+    });
+    t.equal(result.status, 3, `exit code 3: a partial report (${result.stderr})`);
+    const report = JSON.parse(result.stdout);
+    const kernel = procStatus(Number(pid));
+    t.equal(report.pid, Number(pid));
+    t.equal(report.vmLckBytes, kernel.vmLckBytes, "VmLck as the kernel's /proc/<pid>/status says");
+    t.ok(report.vmLckBytes >= 4 * MiB, 'the 4 MiB lock is in it');
+    const limit = procMemlockLimit(Number(pid));
+    t.equal(report.rlimitMemlock.soft, limit.soft === Infinity ? null : limit.soft, 'RLIMIT_MEMLOCK, from limits');
+    t.equal(report.smapsLockedBytes, null, 'smaps_rollup: not readable, so null');
+    t.equal(report.mappings, null);
+    t.equal(report.lockedMappings, null);
+    t.same(report.topMappings, []);
+    t.same(report.unreadable, [`/proc/${pid}/smaps_rollup`, `/proc/${pid}/maps`, `/proc/${pid}/smaps`]);
   },
 );
 

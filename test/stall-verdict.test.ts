@@ -1,6 +1,7 @@
 // The attribution rule alone (src/paging/stall-verdict.ts), on figures of the kinds
 // measured in the monitor's own runs here.
 // test-tier: quick
+import fc from 'fast-check';
 import t from 'tap';
 import { stallVerdict, type StallFigures } from '../src/paging/stall-verdict';
 
@@ -89,5 +90,40 @@ t.test('nothing covering half the stall is unknown', (t) => {
     stallVerdict({ ...base, delayMs: 200, windowMs: 210, cpuMs: 60, gcMs: 60, blockedMs: 90 }).verdict,
     'unknown',
   );
+  t.end();
+});
+
+// The times a reason lists side by side (not the stall itself, not "GC ... of it").
+function listedMs(reason: string): number {
+  const body = reason.slice(reason.indexOf('stall:')).replace(/GC [\d.]+ ms of it/g, '');
+  return [...body.matchAll(/([\d.]+) ms/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+}
+
+t.test("a reason's times add up to no more than the stall lasted", (t) => {
+  // Measured: a 52 ms stall whose window (from the sample before it) spans 61 ms.
+  const paging = { ...base, delayMs: 52, windowMs: 61, majorFaults: 40, blockedMs: 55, runQueueMs: 5, sleeps: 40 };
+  t.equal(stallVerdict(paging).verdict, 'paging');
+  t.ok(listedMs(stallVerdict(paging).reason) <= 52, stallVerdict(paging).reason);
+  fc.assert(
+    fc.property(
+      fc.record({
+        delayMs: fc.double({ min: 1, max: 5000, noNaN: true }),
+        extraMs: fc.double({ min: 0, max: 50, noNaN: true }),
+        majorFaults: fc.nat(3000),
+        cpuMs: fc.double({ min: 0, max: 6000, noNaN: true }),
+        runQueueMs: fc.double({ min: 0, max: 6000, noNaN: true }),
+        blockedMs: fc.double({ min: 0, max: 6000, noNaN: true }),
+        sleeps: fc.nat(3000),
+        preemptions: fc.nat(3000),
+        gcMs: fc.double({ min: 0, max: 6000, noNaN: true }),
+      }),
+      ({ extraMs, ...figures }) => {
+        const { reason } = stallVerdict({ ...figures, windowMs: figures.delayMs + extraMs });
+        return listedMs(reason) <= figures.delayMs + 1e-9;
+      },
+    ),
+    { numRuns: 2000 },
+  );
+  t.pass('2000 random stalls');
   t.end();
 });

@@ -31,10 +31,15 @@ export interface Figure {
 const W = 560; // panel
 const H = 370;
 const LEGEND_LINES = 4; // room under each plot
-const PAD = { left: 62, right: 16, top: 46, bottom: 46 + 15 * LEGEND_LINES };
+// right: half the widest tick label ("100 ms", centred on the last
+// gridline) and a margin, so the right-hand panel's last label is not clipped.
+const PAD = { left: 62, right: 34, top: 46, bottom: 46 + 15 * LEGEND_LINES };
 const COLUMNS = 2;
 const HEAD = 64;
 const LINE = 15;
+/** An upper bound of DejaVu Sans' average advance, in em: how many characters fit a width. */
+export const CHAR_EM = 0.62;
+const FOOTER_PX = 11.5;
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const f = (v: number): string => v.toFixed(1);
@@ -60,6 +65,12 @@ function wrap(text: string, width: number): string[] {
   return lines;
 }
 
+// Cut to what fits `px` pixels at font size `size`, with an ellipsis.
+function fit(text: string, px: number, size: number): string {
+  const max = Math.floor(px / (size * CHAR_EM));
+  return text.length <= max ? text : `${text.slice(0, max - 1)}\u2026`;
+}
+
 const Y_LABELS = ['0%', '90%', '99%', '99.9%', '99.99%', '99.999%', '99.9999%'];
 
 function panel(p: Panel, x0: number, y0: number): string {
@@ -69,7 +80,7 @@ function panel(p: Panel, x0: number, y0: number): string {
   const left = x0 + PAD.left;
   const top = y0 + PAD.top;
   out.push(`<text x="${f(x0 + 8)}" y="${f(y0 + 18)}" class="title">${esc(p.title)}</text>`);
-  out.push(`<text x="${f(x0 + 8)}" y="${f(y0 + 34)}" class="sub">${esc(p.subtitle)}</text>`);
+  out.push(`<text x="${f(x0 + 8)}" y="${f(y0 + 34)}" class="sub">${esc(fit(p.subtitle, W - 16, FOOTER_PX))}</text>`);
   out.push(`<rect x="${f(left)}" y="${f(top)}" width="${f(plotW)}" height="${f(plotH)}" class="frame"/>`);
   if (p.skipped !== undefined) {
     wrap(p.skipped, 62).forEach((l, row) =>
@@ -132,7 +143,7 @@ function panel(p: Panel, x0: number, y0: number): string {
     out.push(
       `<line x1="${f(left)}" y1="${f(y)}" x2="${f(left + 24)}" y2="${f(y)}" stroke="${c.color}" stroke-width="2.2"${c.dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
     );
-    out.push(`<text x="${f(left + 30)}" y="${f(y + 4)}" class="leg">${esc(c.label)}</text>`);
+    out.push(`<text x="${f(left + 30)}" y="${f(y + 4)}" class="leg">${esc(fit(c.label, plotW - 30, 11.5))}</text>`);
   });
   return out.join('\n');
 }
@@ -140,7 +151,7 @@ function panel(p: Panel, x0: number, y0: number): string {
 export function renderSvg(fig: Figure): string {
   const rows = Math.ceil(fig.panels.length / COLUMNS);
   const width = W * COLUMNS;
-  const footerLines = fig.footer.flatMap((l) => wrap(l, 170));
+  const footerLines = fig.footer.flatMap((l) => wrap(l, Math.floor((width - 20) / (FOOTER_PX * CHAR_EM))));
   const height = HEAD + rows * H + 16 + LINE * footerLines.length;
   const body = fig.panels.map((p, i) => panel(p, (i % COLUMNS) * W, HEAD + Math.floor(i / COLUMNS) * H));
   const footer = footerLines.map(
@@ -151,7 +162,7 @@ export function renderSvg(fig: Figure): string {
 <style>
   .title { font-size: 14px; font-weight: bold; fill: #222; }
   .head { font-size: 18px; font-weight: bold; fill: #111; }
-  .sub { font-size: 11.5px; fill: #555; }
+  .sub { font-size: ${FOOTER_PX}px; fill: #555; }
   .tick { font-size: 11px; fill: #444; }
   .axislabel { font-size: 11px; fill: #666; }
   .leg { font-size: 11.5px; fill: #222; }

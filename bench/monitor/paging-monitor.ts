@@ -19,7 +19,7 @@ import { makeDataFile } from '../../test/helpers/file-map';
 import { checkInterrupted, installSignalHandlers, makeTempDir, runMain, track } from '../common/cleanup';
 import { ROOT } from '../common/files';
 import { buildInfo, describeMachine, machineLine } from '../common/machine';
-import { heading, table } from '../common/report';
+import { heading, progress, progressDone, table } from '../common/report';
 
 const MiB = 2 ** 20;
 const CHILD = path.join(__dirname, 'paging-monitor-child.ts');
@@ -85,11 +85,11 @@ async function measureCpu(seconds: number, rounds: number) {
   for (let r = 0; r < rounds; r += 1) {
     for (const mode of modes) {
       checkInterrupted();
-      process.stderr.write(`\rcpu: round ${r + 1}/${rounds}, ${mode}           `);
+      progress(`cpu: round ${r + 1}/${rounds}, ${mode}`);
       samples.push((await runChild(['cpu', mode, String(seconds)])) as CpuSample);
     }
   }
-  process.stderr.write('\r\x1b[K');
+  progressDone();
   const percent = (s: CpuSample): number => (s.cpuUs / 1000 / s.wallMs) * 100;
   const rows = modes.map((mode) => {
     const of = samples.filter((s) => s.mode === mode);
@@ -145,13 +145,13 @@ async function measurePsi(rounds: number, dir: string) {
       usageFile: group.memory.usageFile,
       headroomBytes: 64 * MiB,
     };
-    process.stderr.write(`psi: ${rounds} rounds of 4 s calm, then pressure until the trigger fires...`);
+    progress(`psi: ${rounds} rounds of 4 s calm, then pressure until the trigger fires...`);
     const result = (await runChild(['psi', String(rounds), JSON.stringify(config)], intoCgroups(group))) as {
       source: string;
       trigger: { text: string };
       samples: { latencyMs: number | null; deliveryMs: number | null; stallMs: number | null; calmEvents: number }[];
     };
-    process.stderr.write('\r\x1b[K');
+    progressDone();
     const fired = result.samples.filter((s) => s.latencyMs !== null);
     const latency = fired.map((s) => s.latencyMs!);
     const delivery = fired.map((s) => s.deliveryMs!);

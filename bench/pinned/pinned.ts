@@ -20,6 +20,8 @@ const MIB = 2 ** 20;
 export interface PinnedBenchConfig {
   full: boolean;
   seed: number;
+  /** --hugetlb-pool: the run may raise vm.nr_hugepages (restored after). */
+  hugetlbPool: boolean;
 }
 
 export interface AccessRow {
@@ -210,7 +212,7 @@ export async function runPinned(cfg: PinnedBenchConfig): Promise<PinnedBenchRepo
   const floor = new Float64Array(100_000);
   probe.floor(0, floor);
   const transparent = hugePageSupport().transparent.mode;
-  const hugetlb = reserveHugetlb(bytes / (2 * MIB));
+  const hugetlb = reserveHugetlb(bytes / (2 * MIB), cfg.hugetlbPool);
   const access = await accessRows(probe, bytes, passes, cfg.seed, hugetlb.reason);
   const allocate = await allocRows(bytes, cfg.full ? 7 : 3, hugetlb.reason);
   progressDone();

@@ -1,7 +1,7 @@
 // Shared by the CLI commands: argument parsing that turns every bad input into
 // a UsageError (exit 2, one line), and terminal output (aligned columns,
-// colour only on a TTY).
-import { parseArgs, styleText } from 'node:util';
+// colour as FORCE_COLOR, NO_COLOR and the terminal say).
+import { inspect, parseArgs } from 'node:util';
 import { formatBytes } from '../errors';
 
 export { formatBytes };
@@ -79,13 +79,33 @@ export function positiveInteger(flag: string, value: string, usage: string): num
   return n;
 }
 
-type Style = Parameters<typeof styleText>[0];
+type Style = 'bold' | 'dim' | 'red' | 'green' | 'yellow' | 'cyan';
 
-/** Colours for stdout, or none when it is not a TTY (or NO_COLOR / TERM=dumb say so). */
-export function stylist(): (style: Style, text: string) => string {
-  const stdout = process.stdout;
-  const colour = stdout.isTTY === true && stdout.hasColors();
-  return colour ? (style, text) => styleText(style, text) : (_style, text) => text;
+/**
+ * Whether to colour `stream`, as Node decides for its own output:
+ * FORCE_COLOR set decides first ('0' or 'false': no colour; anything else,
+ * '' included: colour, even in a pipe); then NO_COLOR (non-empty) or
+ * NODE_DISABLE_COLORS turn it off; then only a TTY whose terminal has colours
+ * (not TERM=dumb) gets them.
+ */
+export function colourWanted(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv = process.env): boolean {
+  const force = env['FORCE_COLOR'];
+  if (force !== undefined) return force !== '0' && force.toLowerCase() !== 'false';
+  if ((env['NO_COLOR'] ?? '') !== '' || env['NODE_DISABLE_COLORS'] !== undefined) return false;
+  if (stream.isTTY !== true) return false;
+  return env['TERM'] !== 'dumb' && stream.hasColors();
+}
+
+/** Colours for stdout, or none when it should have none (colourWanted). */
+export function stylist(stream: NodeJS.WriteStream = process.stdout): (style: Style | Style[], text: string) => string {
+  if (!colourWanted(stream)) return (_style, text) => text;
+  // The SGR codes from util.inspect's table: styleText itself skips colour
+  // in a pipe on Node 22+, whatever FORCE_COLOR says.
+  return (style, text) =>
+    [style].flat().reduceRight((inner, one) => {
+      const [open, close] = inspect.colors[one]!;
+      return `\x1b[${open}m${inner}\x1b[${close}m`;
+    }, text);
 }
 
 export type Align = 'left' | 'right';

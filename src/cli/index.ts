@@ -4,7 +4,9 @@
  * `memlock status` reports any process's locked memory from /proc.
  *
  * Exit codes: 0 ok; 1 a doctor check failed, or the watched process went
- * away; 2 bad usage (one line on stderr, then the usage line).
+ * away; 2 bad usage (one line on stderr, then the usage line); 3 status's
+ * report is partial: this user may not read some of the process's /proc
+ * files (smaps, maps: another user's process), what it could read is shown.
  *
  * --json output is stable: fields may be added, never renamed or removed.
  * Byte counts are numbers of bytes; an unlimited RLIMIT_MEMLOCK is null.
@@ -41,7 +43,8 @@ status   The kernel's account of a process's locked memory, from /proc: VmLck,
 --json   machine-readable output (with --watch: one JSON object per line)
 
 Exit codes: 0 ok, 1 a doctor check failed (or the watched process exited),
-2 bad usage.
+2 bad usage, 3 status could read only part of the process's account (another
+user's process: VmLck and the limits are shown, smaps and maps are not).
 `;
 
 // Both commands read the kernel's account from /proc: Linux's.

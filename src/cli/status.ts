@@ -14,8 +14,16 @@ import {
   USAGE,
 } from './format';
 import { MemlockError } from '../errors';
-import { kernelStatus } from '../diagnostics/kernel-status';
-import { procMappings, procName, readProcFile } from '../proc';
+import {
+  mappingCount,
+  maxMapCount,
+  procMappings,
+  procMemlockLimit,
+  procName,
+  procStatus,
+  readProcFile,
+  smapsLockedBytes,
+} from '../proc';
 import { pressureRows, pressureStatus, type PressureStatus } from './pressure';
 
 export interface LockedMapping {
@@ -50,19 +58,31 @@ export interface StatusReport extends PressureStatus {
   vmLckBytes: number;
   /** VmPin: pinned by drivers, not by mlock. */
   vmPinBytes: number;
-  /** Sum of smaps Locked: (resident and locked; a shared page counts its proportional share). */
-  smapsLockedBytes: number;
+  /**
+   * Sum of smaps Locked: (resident and locked; a shared page counts its
+   * proportional share). null when /proc/<pid>/smaps_rollup may not be read.
+   */
+  smapsLockedBytes: number | null;
   /** null: unlimited. */
   rlimitMemlock: { soft: number | null; hard: number | null };
   capIpcLock: boolean;
-  /** Lines of /proc/<pid>/maps, and vm.max_map_count. */
-  mappings: number;
+  /** Lines of /proc/<pid>/maps (null when it may not be read), and vm.max_map_count. */
+  mappings: number | null;
   maxMappings: number;
-  /** Mappings with Locked: > 0 or VmFlags lo. */
-  lockedMappings: number;
-  /** The --top N (default 10) of those, most locked bytes first. */
+  /** Mappings with Locked: > 0 or VmFlags lo; null when /proc/<pid>/smaps may not be read. */
+  lockedMappings: number | null;
+  /** The --top N (default 10) of those, most locked bytes first ([] when unreadable). */
   topMappings: LockedMapping[];
+  /**
+   * The /proc files of the process this user may not read (another user's
+   * process without CAP_SYS_PTRACE: smaps_rollup, maps and smaps); their
+   * fields are null. [] when the report is complete. The CLI then exits 3.
+   */
+  unreadable: string[];
 }
+
+/** `memlock status`'s exit code when the report is partial (`unreadable` is not empty). */
+export const EXIT_PARTIAL = 3;
 
 /** Why /proc/<pid> cannot be read, in a sentence for the user. */
 function unreadable(error: MemlockError, pid: number): string {
@@ -95,25 +115,46 @@ function noMemory(pid: number): string {
   return `process ${pid} has no memory to report: it is exiting, or a kernel thread`;
 }
 
+function isPermission(error: unknown): error is MemlockError {
+  return error instanceof MemlockError && (error.code === 'EACCES' || error.code === 'EPERM');
+}
+
 export function snapshot(pid: number, top: number, previous?: StatusReport): StatusReport {
-  const kernel = kernelStatus(pid);
+  // /proc/<pid>/status, limits, cmdline and stat are anyone's to read;
+  // smaps_rollup, maps and smaps pass the kernel's ptrace access check.
+  // What fails that check is reported as unreadable, the rest still shown.
+  const unreadable: string[] = [];
+  const readable = <T>(file: string, read: () => T): T | null => {
+    try {
+      return read();
+    } catch (error) {
+      if (!isPermission(error)) throw error;
+      unreadable.push(`/proc/${pid}/${file}`);
+      return null;
+    }
+  };
+  const status = procStatus(pid);
   const name = procName(pid);
-  const locked = procMappings(pid).filter((m) => m.lockedBytes > 0 || m.flags.includes('lo'));
+  const smapsLocked = readable('smaps_rollup', () => smapsLockedBytes(pid));
+  const mappings = readable('maps', () => mappingCount(pid));
+  const all = readable('smaps', () => procMappings(pid));
+  const locked = (all ?? []).filter((m) => m.lockedBytes > 0 || m.flags.includes('lo'));
   locked.sort((a, b) => b.lockedBytes - a.lockedBytes || b.end - b.start - (a.end - a.start) || a.start - b.start);
+  const rlimit = procMemlockLimit(pid);
   const time = new Date().toISOString();
   return {
     command: 'status',
     pid,
     name,
     time,
-    vmLckBytes: kernel.vmLckBytes,
-    vmPinBytes: kernel.vmPinBytes,
-    smapsLockedBytes: kernel.smapsLockedBytes,
-    rlimitMemlock: { soft: limitJson(kernel.rlimitMemlock.soft), hard: limitJson(kernel.rlimitMemlock.hard) },
-    capIpcLock: kernel.capIpcLock,
-    mappings: kernel.mappings,
-    maxMappings: kernel.maxMappings,
-    lockedMappings: locked.length,
+    vmLckBytes: status.vmLckBytes,
+    vmPinBytes: status.vmPinBytes,
+    smapsLockedBytes: smapsLocked,
+    rlimitMemlock: { soft: limitJson(rlimit.soft), hard: limitJson(rlimit.hard) },
+    capIpcLock: status.hasIpcLock,
+    mappings,
+    maxMappings: maxMapCount(),
+    lockedMappings: all === null ? null : locked.length,
     topMappings: locked.slice(0, top).map((m) => ({
       start: m.start.toString(16),
       end: m.end.toString(16),
@@ -125,6 +166,7 @@ export function snapshot(pid: number, top: number, previous?: StatusReport): Sta
       onFault: m.flags.includes('lf'),
     })),
     ...pressureStatus(pid, time, previous),
+    unreadable,
   };
 }
 
@@ -139,18 +181,26 @@ export function renderStatus(report: StatusReport): string {
     [
       ['VmLck', formatBytes(report.vmLckBytes), 'in locked mappings, resident or not'],
       ['VmPin', formatBytes(report.vmPinBytes), 'pinned by drivers (RDMA, io_uring), not by mlock'],
-      [
-        'smaps Locked:',
-        formatBytes(report.smapsLockedBytes),
-        "resident and locked (shared pages: this process's share)",
-      ],
+      report.smapsLockedBytes === null
+        ? ['smaps Locked:', 'unreadable', 'permission denied (see below)']
+        : [
+            'smaps Locked:',
+            formatBytes(report.smapsLockedBytes),
+            "resident and locked (shared pages: this process's share)",
+          ],
       ['RLIMIT_MEMLOCK', `${limitText(soft)} / ${limitText(hard)}`, 'soft / hard'],
       [
         'CAP_IPC_LOCK',
         report.capIpcLock ? 'yes' : 'no',
         report.capIpcLock ? 'RLIMIT_MEMLOCK does not bind it' : 'RLIMIT_MEMLOCK binds it',
       ],
-      ['mappings', `${report.mappings} of ${report.maxMappings}`, 'vm.max_map_count'],
+      [
+        'mappings',
+        report.mappings === null
+          ? `unreadable (max ${report.maxMappings})`
+          : `${report.mappings} of ${report.maxMappings}`,
+        report.mappings === null ? 'maps: permission denied; vm.max_map_count' : 'vm.max_map_count',
+      ],
       ...pressureRows(report),
     ],
     ['left', 'right', 'left'],
@@ -161,7 +211,9 @@ export function renderStatus(report: StatusReport): string {
     ...facts.map(([label, value, note]) => `  ${label}  ${style('bold', value!)}  ${style('dim', note!)}`),
     '',
   ];
-  if (report.topMappings.length === 0) {
+  if (report.lockedMappings === null) {
+    lines.push('  locked mappings: unreadable');
+  } else if (report.topMappings.length === 0) {
     lines.push('  no locked mappings');
   } else {
     const shown =
@@ -184,6 +236,13 @@ export function renderStatus(report: StatusReport): string {
       ['left', 'left', 'right', 'right', 'left', 'left'],
     );
     rows.forEach((row, i) => lines.push(`  ${i === 0 ? style('dim', row.join('  ')) : row.join('  ')}`));
+  }
+  if (report.unreadable.length > 0) {
+    lines.push(
+      '',
+      `  partial report: permission denied reading ${report.unreadable.join(', ')}`,
+      "  (another user's process: run as root or as that user; VmLck above is from /proc/<pid>/status)",
+    );
   }
   return `${lines.join('\n')}\n`;
 }
@@ -222,7 +281,12 @@ export async function statusCommand(args: string[]): Promise<number> {
     } catch (error) {
       if (!(error instanceof MemlockError)) throw error;
       // Before the first report the pid was bad input; later, the process went away.
-      if (n === 0) throw new UsageError(unreadable(error, pid), USAGE.status);
+      if (n === 0) {
+        if (!isPermission(error)) throw new UsageError(unreadable(error, pid), USAGE.status);
+        // Not bad input: /proc/<pid> is hidden from this user (hidepid).
+        process.stderr.write(`memlock: ${unreadable(error, pid)}\n`);
+        return EXIT_PARTIAL;
+      }
       const gone = error.code === 'ENOENT' || error.code === 'ESRCH';
       process.stderr.write(`memlock: ${gone ? `process ${pid} has exited` : unreadable(error, pid)}\n`);
       return 1;
@@ -236,7 +300,9 @@ export async function statusCommand(args: string[]): Promise<number> {
       // On a TTY: clear and redraw in place; on a pipe: append, a blank line apart.
       process.stdout.write((redraw ? '\x1b[H\x1b[2J' : n > 0 ? '\n' : '') + renderStatus(report));
     }
-    if (watch === undefined || (count !== undefined && n + 1 >= count)) return 0;
+    if (watch === undefined || (count !== undefined && n + 1 >= count)) {
+      return report.unreadable.length > 0 ? EXIT_PARTIAL : 0;
+    }
     await sleep(watch * 1000);
   }
 }

@@ -1,10 +1,8 @@
 // Prometheus metrics for prom-client, as the subpath `memlock/prometheus`:
 // importing `memlock` never loads prom-client; importing this does.
-import diagnosticsChannel from 'node:diagnostics_channel';
 import promClient = require('prom-client');
-import type { ErrorMessage } from '../channels';
+import { subscribeChannel, type ErrorMessage } from '../channels';
 import { invalidArgType, invalidArgValue, MemlockError } from '../errors';
-import type { PressureEvent, StallReport } from '../paging/paging-monitor';
 import { capabilities } from '../capabilities';
 import { pinnedStats } from '../memory/pinned';
 import { pressure } from '../paging/pressure';
@@ -165,9 +163,8 @@ export function registerMetrics(options: MetricsOptions = {}): void {
   prefixes.add(prefix);
   registered.set(registry, prefixes);
   // Counting starts once every metric is registered: a refused call leaves no subscriber.
-  diagnosticsChannel.subscribe('memlock:limit', () => refused.inc({ reason: 'limit' }));
-  diagnosticsChannel.subscribe('memlock:error', (message) => {
-    const { error, operation } = message as ErrorMessage;
+  subscribeChannel('memlock:limit', () => refused.inc({ reason: 'limit' }));
+  subscribeChannel('memlock:error', ({ error, operation }) => {
     if (REFUSABLE.has(operation)) refused.inc({ reason: String((error as { code?: unknown }).code) });
   });
   subscribePressure();
@@ -271,9 +268,8 @@ function pressureMetrics(
   );
   for (const kind of PRESSURE_KINDS) for (const source of TRIGGER_SOURCES) events.inc({ kind, source }, 0);
   return () => {
-    diagnosticsChannel.subscribe('memlock:stall', (message) => stalls.inc({ cause: (message as StallReport).verdict }));
-    diagnosticsChannel.subscribe('memlock:pressure', (message) => {
-      const { kind, source } = message as PressureEvent;
+    subscribeChannel('memlock:stall', ({ verdict }) => stalls.inc({ cause: verdict }));
+    subscribeChannel('memlock:pressure', ({ kind, source }) => {
       events.inc({ kind, source });
     });
   };

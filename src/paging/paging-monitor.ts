@@ -7,12 +7,12 @@
 //
 // Nothing runs until a monitor is started: no hook, no observer, no thread.
 import { capabilities, unsupported } from '../capabilities';
-import diagnosticsChannel from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import type { PerformanceObserver } from 'node:perf_hooks';
 import { threadId } from 'node:worker_threads';
 import { binding, type PagingWatchHandle } from '../binding';
+import { typedChannel } from '../channels';
 import { invalidArgType, invalidArgValue, outOfRange } from '../errors';
 import { errnoName, nativeFailure } from '../native-failure';
 import { parsePressure, pressureSource } from './pressure';
@@ -134,8 +134,21 @@ export interface PagingMonitorStats {
   ignoredWakes: number;
 }
 
-export const pressureChannel = diagnosticsChannel.channel('memlock:pressure');
-export const stallChannel = diagnosticsChannel.channel('memlock:stall');
+/**
+ * The monitor's events: each name and the arguments its listeners get. A
+ * misspelt name or field does not compile. A new event is one more entry here.
+ */
+export interface PagingMonitorEvents {
+  /** A PSI trigger fired. */
+  pressure: [event: PressureEvent];
+  /** An event-loop stall, attributed. */
+  stall: [report: StallReport];
+  /** The pressure watch ended (a socket hung up, a cgroup went away). */
+  'psi-unavailable': [event: PsiUnavailableEvent];
+}
+
+export const pressureChannel = typedChannel('memlock:pressure');
+export const stallChannel = typedChannel('memlock:stall');
 
 const DEFAULTS = {
   stallThresholdMs: 50,
@@ -292,7 +305,7 @@ function clockOffset(): number {
   return offset;
 }
 
-export class PagingMonitor extends EventEmitter {
+export class PagingMonitor extends EventEmitter<PagingMonitorEvents> {
   /** The armed trigger (null for none, or a systemd FIFO/socket without one). */
   readonly trigger: TriggerInfo | null;
   /** Where pressure is watched ('cgroup', 'system' or 'systemd'), or null. */

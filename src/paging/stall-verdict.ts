@@ -25,6 +25,8 @@ export interface StallFigures {
 }
 
 const format = (ms: number): string => `${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms`;
+// A part of the stall, rounded down: the parts a reason lists never add up past the stall.
+const part = (ms: number): string => `${ms < 10 ? (Math.floor(ms * 10) / 10).toFixed(1) : Math.floor(ms)} ms`;
 
 /**
  * Each cause is scored by the time it accounts for in the window:
@@ -53,29 +55,58 @@ export function stallVerdict(f: StallFigures): { verdict: StallVerdict; reason: 
   for (const score of scores) if (score[1] > best[1]) best = score;
   const stall = format(f.delayMs);
   if (best[1] < f.delayMs / 2) {
-    const asleep =
-      !paged && f.blockedMs >= f.delayMs / 2
-        ? `asleep ${format(f.blockedMs)} without a major fault (blocking I/O, a lock, Atomics.wait?)`
-        : `no cause covers half of it (asleep ${format(f.blockedMs)}, on a CPU ${format(f.cpuMs)}, GC ${format(gc)})`;
-    return { verdict: 'unknown', reason: `${stall} stall: ${asleep}` };
+    if (!paged && f.blockedMs >= f.delayMs / 2) {
+      const [asleep] = toStall(f.delayMs, [f.blockedMs]);
+      return {
+        verdict: 'unknown',
+        reason: `${stall} stall: asleep ${part(asleep!)} without a major fault (blocking I/O, a lock, Atomics.wait?)`,
+      };
+    }
+    const [asleep, cpu, ofCpu] = toStall(f.delayMs, [f.blockedMs, f.cpuMs], [gc]);
+    return {
+      verdict: 'unknown',
+      reason:
+        `${stall} stall: no cause covers half of it (asleep ${part(asleep!)}, on a CPU ${part(cpu!)}` +
+        `${ofCpu! > 0 ? `, GC ${part(ofCpu!)} of it` : ''})`,
+    };
   }
   switch (best[0]) {
-    case 'paging':
+    case 'paging': {
+      const [asleep, wait] = toStall(f.delayMs, [f.blockedMs, waitAfterSleep]);
       return {
         verdict: 'paging',
         reason:
-          `${stall} stall: ${f.majorFaults} major fault${f.majorFaults === 1 ? '' : 's'}, asleep ${format(f.blockedMs)} on page-ins` +
-          (waitAfterSleep >= 1 ? ` and ${format(waitAfterSleep)} waiting for a CPU after them` : ''),
+          `${stall} stall: ${f.majorFaults} major fault${f.majorFaults === 1 ? '' : 's'}, asleep ${part(asleep!)} on page-ins` +
+          (wait! >= 1 ? ` and ${part(wait!)} waiting for a CPU after them` : ''),
       };
-    case 'gc':
-      return { verdict: 'gc', reason: `${stall} stall: GC paused the thread for ${format(gc)}` };
-    default:
+    }
+    case 'gc': {
+      const [paused] = toStall(f.delayMs, [gc]);
+      return { verdict: 'gc', reason: `${stall} stall: GC paused the thread for ${part(paused!)}` };
+    }
+    default: {
+      const [cpu, wait, ofCpu] = toStall(f.delayMs, [f.cpuMs, f.runQueueMs - waitAfterSleep], [gc]);
       return {
         verdict: 'cpu',
         reason:
-          `${stall} stall: on a CPU ${format(f.cpuMs)}` +
-          (f.runQueueMs > 0 ? `, waiting for one ${format(f.runQueueMs - waitAfterSleep)}` : '') +
-          (gc > 0 ? ` (GC ${format(gc)} of it)` : ''),
+          `${stall} stall: on a CPU ${part(cpu!)}` +
+          (f.runQueueMs > 0 ? `, waiting for one ${part(wait!)}` : '') +
+          (gc > 0 ? ` (GC ${part(ofCpu!)} of it)` : ''),
       };
+    }
   }
+}
+
+/**
+ * The figures cover the window from the sample before the stall to its end,
+ * up to the monitor's resolution longer than the stall: the times a reason
+ * lists side by side (`parts`) are scaled down together so they add up to no
+ * more than the stall; `within` (times inside those, such as GC in CPU time)
+ * by the same factor. Returned in that order: parts, then within.
+ */
+function toStall(delayMs: number, parts: number[], within: number[] = []): number[] {
+  const clean = (ms: number): number => (Number.isFinite(ms) ? Math.max(0, ms) : 0);
+  const total = parts.reduce((sum, ms) => sum + clean(ms), 0);
+  const factor = total > delayMs ? delayMs / total : 1;
+  return [...parts, ...within].map((ms) => clean(ms) * factor);
 }
