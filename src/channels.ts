@@ -66,11 +66,23 @@ export interface ErrorMessage {
   view: unknown;
 }
 
+/**
+ * `memlock:secret-backend`: allocSecret with backend 'auto' used the mlock
+ * backend because the kernel refused secretmem; published the first time
+ * for each reason (errno and call).
+ */
+export interface SecretBackendMessage {
+  backend: 'mlock';
+  requested: 'auto';
+  fallback: { code: string; errno: number; syscall: string; reason: string };
+}
+
 export const lockChannel = diagnosticsChannel.channel('memlock:lock');
 export const releaseChannel = diagnosticsChannel.channel('memlock:release');
 export const stickyChannel = diagnosticsChannel.channel('memlock:sticky');
 export const limitChannel = diagnosticsChannel.channel('memlock:limit');
 export const errorChannel = diagnosticsChannel.channel('memlock:error');
+export const secretBackendChannel = diagnosticsChannel.channel('memlock:secret-backend');
 
 let warnedSticky = false;
 

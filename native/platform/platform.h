@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/shared_numbers.h"
+
 namespace memlock {
 namespace platform {
 
@@ -66,7 +68,17 @@ int64_t max_map_count();
 // Anonymous private read-write memory: the address, or -errno.
 int64_t map_memory(size_t len);
 int unmap_memory(uintptr_t addr, size_t len);
-int protect_none(uintptr_t addr, size_t len);         // PROT_NONE: a guard page
+int protect_none(uintptr_t addr, size_t len);  // PROT_NONE: a guard page
+// mprotect to kAccessNone / kAccessRead / kAccessReadWrite (shared_numbers.h).
+int protect_range(uintptr_t addr, size_t len, int access);
+// memfd_secret(2) memory (Linux 5.14+): `len` bytes of a secretmem file,
+// mapped shared read-write, its descriptor closed again (the mapping keeps
+// the file). The kernel locks it (VmLck, RLIMIT_MEMLOCK), keeps it out of
+// core dumps and removes it from its direct map. The address, or -errno
+// with *failed naming the call refused (memfd_secret, ftruncate, mmap).
+// `at` (non-zero): over memory already mapped there (MAP_FIXED), so that
+// guard pages around it stay plain anonymous memory, neither locked nor counted.
+int64_t map_secret_memory(size_t len, uintptr_t at, Syscall* failed);
 int advise_dont_dump(uintptr_t addr, size_t len);     // MADV_DONTDUMP
 int advise_wipe_on_fork(uintptr_t addr, size_t len);  // MADV_WIPEONFORK
 int advise_dont_fork(uintptr_t addr, size_t len);     // MADV_DONTFORK

@@ -15,7 +15,8 @@ export type CheckId =
   | 'cap-effective'
   | 'psi'
   | 'hypervisor'
-  | 'huge-pages';
+  | 'huge-pages'
+  | 'secret-backend';
 
 export interface CheckError {
   code: string;

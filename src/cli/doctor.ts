@@ -17,6 +17,7 @@ import {
 import type { Check, CheckError, CheckId, CheckStatus } from './check';
 import { columns, formatBytes, limitJson, parseCommand, positiveNumber, stylist, USAGE } from './format';
 import { allocSecret, hugePageSupport, lock, MemlockError } from '../index';
+import { secretBackendNow } from '../memory/secret-backend';
 import { maxMapCount, procMappings, procMemlockLimit, procStatus, swapAreas, type Mapping } from '../proc';
 import { MEMLOCK_REMEDIES } from '../native-failure';
 
@@ -275,7 +276,8 @@ function madviseCheck(env: Environment): Check {
   const title = 'MADV_DONTDUMP/WIPEONFORK';
   let secret;
   try {
-    secret = allocSecret(32, { placement: 'guarded' });
+    // The mlock backend: secretmem is dropped on fork, never wiped (secretBackendCheck).
+    secret = allocSecret(32, { placement: 'guarded', backend: 'mlock' });
   } catch (error) {
     const e = errorInfo(error)!;
     if (e.syscall === 'madvise') {
@@ -316,6 +318,47 @@ function madviseCheck(env: Environment): Check {
       'warn',
       `madvise succeeded but the secret's VmFlags are "${flags.join(' ')}", without dd and wf`,
       ['secret memory may appear in core dumps or forked children here'],
+    );
+  } finally {
+    secret.free();
+  }
+}
+
+// Which backend allocSecret's 'auto' gets here, tried for real: a guarded
+// secret on memfd_secret memory, found in /proc/self/maps as /secretmem.
+function secretBackendCheck(): Check {
+  const title = 'secret memory backend';
+  let secret;
+  try {
+    secret = allocSecret(32, { placement: 'guarded', backend: 'secretmem' });
+  } catch (error) {
+    const e = errorInfo(error)!;
+    const { fallback } = secretBackendNow();
+    return check(
+      'secret-backend',
+      title,
+      'warn',
+      `secrets use the mlock backend (still locked, out of core dumps, wiped on fork): memfd_secret refused: ${refusal(e)}`,
+      [fallback?.reason ?? 'see the error'],
+      error,
+    );
+  }
+  try {
+    const mapping = mappingAt(binding.addressOf(secret.buffer));
+    if (mapping?.path?.startsWith('/secretmem')) {
+      return check(
+        'secret-backend',
+        title,
+        'pass',
+        'secretmem: secrets are out of the kernel direct map, unreadable through /proc/<pid>/mem and ptrace',
+      );
+    }
+    return check(
+      'secret-backend',
+      title,
+      'warn',
+      `memfd_secret succeeded but the mapping is "${mapping?.path ?? 'missing'}", not /secretmem`,
+      ['report this: the kernel may not keep secretmem memory out of its direct map here'],
     );
   } finally {
     secret.free();
@@ -422,6 +465,7 @@ export function doctor(sizeBytes: number): DoctorReport {
     guarded('psi', 'PSI', psiCheck),
     guarded('hypervisor', 'hypervisor', () => hypervisorCheck(cgroup.check.status === 'pass' ? lockableNow() : 0)),
     guarded('huge-pages', 'huge pages', hugePagesCheck),
+    guarded('secret-backend', 'secret memory backend', secretBackendCheck),
   ];
   const summary = { pass: 0, warn: 0, fail: 0 };
   for (const c of checks) summary[c.status] += 1;
