@@ -3,11 +3,10 @@
 // through /proc/<pid>/mem and ptrace even by root) or anonymous memory,
 // mlocked and advised ('mlock'). 'auto' takes secretmem where the kernel
 // gives it and says once, on memlock:secret-backend, why it did not.
-import { getSystemErrorName } from 'node:util';
 import { binding, SCRATCH, SYSCALL_NAMES } from '../binding';
 import { secretBackendChannel, type SecretBackendMessage } from '../channels';
-import { formatBytes, MemlockError, systemCode, type SystemErrorCode } from '../errors';
-import { hasIpcLockCapability, memlockRlimit } from '../native-failure';
+import { formatBytes, MemlockError, type SystemErrorCode } from '../errors';
+import { errnoName, hasIpcLockCapability, memlockRlimit } from '../native-failure';
 
 export type SecretBackend = 'secretmem' | 'mlock';
 
@@ -54,7 +53,7 @@ function explain(name: string, syscall: string): string {
 
 export function fallbackFrom(errno: number, syscallId: number): SecretBackendFallback {
   const syscall = SYSCALL_NAMES[syscallId] ?? 'memfd_secret';
-  const code = systemCode(getSystemErrorName(errno));
+  const code = errnoName(errno);
   return { code, errno, syscall, reason: explain(code, syscall) };
 }
 
