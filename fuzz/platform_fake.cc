@@ -114,6 +114,10 @@ int populate_write(uintptr_t, size_t, size_t) { return 0; }
 int unmap_memory(uintptr_t, size_t) { return 0; }
 int protect_none(uintptr_t, size_t) { return 0; }
 int protect_range(uintptr_t, size_t, int) { return 0; }
+int set_core_limit_zero() { return 0; }
+int set_not_dumpable() { return 0; }
+int clear_ptracer() { return 0; }
+int dumpable() { return 1; }
 int64_t map_secret_memory(size_t, uintptr_t, Syscall* failed) {
   *failed = Syscall::kMemfdSecret;
   return -ENOSYS;

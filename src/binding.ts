@@ -47,6 +47,8 @@ export interface SharedNumbers {
     /** allocSecret's result when an explicit secretmem backend cannot be had. */
     readonly secretMemUnavailable: number;
   };
+  /** hardenProcess flags. */
+  readonly harden: { readonly noCore: number; readonly notDumpable: number; readonly clearPtracer: number };
   readonly pinned: { readonly onFault: number; readonly prefault: number; readonly dropOnFork: number };
   /** Native results below zero that are not errnos. */
   readonly results: { readonly limitExceeded: number; readonly mapCountExceeded: number };
@@ -214,6 +216,11 @@ export interface NativeBinding {
   /** Whether 'auto' would use secretmem now: 0, or -errno with the refused syscall in scratch.fallbackSyscall. */
   probeSecretMemory(): number;
   /**
+   * RLIMIT_CORE 0, PR_SET_DUMPABLE 0, PR_SET_PTRACER 0 as the flags ask:
+   * [core, dumpable, ptracer] each 0, -errno or 1 (not asked), then PR_GET_DUMPABLE (or -errno).
+   */
+  hardenProcess(flags: number): [number, number, number, number];
+  /**
    * A pinned buffer of `size` bytes (flags: numbers.pinned), on hugetlb
    * pages of `hugetlbPage` bytes or aligned to `thpAlign` for transparent
    * huge pages (0: neither): a Buffer; or -errno / LIMIT_EXCEEDED / MAP_COUNT_EXCEEDED with nothing left
@@ -287,6 +294,7 @@ export const NATIVE_FUNCTIONS = [
   'secretStats',
   'protectSecret',
   'probeSecretMemory',
+  'hardenProcess',
   'allocPinned',
   'freePinned',
   'pinnedStats',

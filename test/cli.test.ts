@@ -30,6 +30,7 @@ const CHECK_IDS = [
   'hypervisor',
   'huge-pages',
   'secret-backend',
+  'hardening',
 ];
 
 // Without the test runner's NODE_OPTIONS hooks: the child is a plain node process.

@@ -19,7 +19,7 @@ void register_whole_process(Napi::Env env, Napi::Object exports);
 // setThreadId, annotate, locks, verify
 void register_diagnostics(Napi::Env env, Napi::Object exports);
 // allocSecret, freeSecret, wipeMovedSecret, trimSecrets, secretStats, protectSecret,
-// probeSecretMemory
+// probeSecretMemory, hardenProcess
 void register_secrets(Napi::Env env, Napi::Object exports);
 // allocPinned, freePinned, pinnedStats
 void register_pinned(Napi::Env env, Napi::Object exports);

@@ -97,6 +97,9 @@ Napi::Object SharedNumbers(Napi::Env env) {
                                 {"accessReadWrite", kAccessReadWrite},
                                 {"protectShared", kProtectShared},
                                 {"secretMemUnavailable", static_cast<double>(kSecretMemUnavailable)}}));
+  numbers.Set(
+      "harden",
+      object({{"noCore", kHardenNoCore}, {"notDumpable", kHardenNotDumpable}, {"clearPtracer", kHardenClearPtracer}}));
   numbers.Set("pinned",
               object({{"onFault", kPinnedOnFault}, {"prefault", kPinnedPrefault}, {"dropOnFork", kPinnedDropOnFork}}));
   numbers.Set("results", object({{"limitExceeded", static_cast<double>(kLimitExceeded)},

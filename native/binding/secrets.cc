@@ -114,6 +114,20 @@ Napi::Value ProbeSecretMemory(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(rc));
 }
 
+// hardenProcess(flags: kHardenNoCore | kHardenNotDumpable | kHardenClearPtracer)
+//   -> [core, dumpable, ptracer, dumpable now]: each 0, -errno, or 1 (not asked);
+//   the last PR_GET_DUMPABLE after them (or -errno). hardenProcess(0) only reads.
+Napi::Value HardenProcess(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t flags = info[0].As<Napi::Number>().Uint32Value();
+  Napi::Array out = Napi::Array::New(env, 4);
+  out.Set(0u, Napi::Number::New(env, (flags & kHardenNoCore) ? platform::set_core_limit_zero() : 1));
+  out.Set(1u, Napi::Number::New(env, (flags & kHardenNotDumpable) ? platform::set_not_dumpable() : 1));
+  out.Set(2u, Napi::Number::New(env, (flags & kHardenClearPtracer) ? platform::clear_ptracer() : 1));
+  out.Set(3u, Napi::Number::New(env, platform::dumpable()));
+  return out;
+}
+
 Napi::Value TrimSecrets(const Napi::CallbackInfo& info) {
   SecretPool::instance().trim();
   return info.Env().Undefined();
@@ -145,6 +159,7 @@ void register_secrets(Napi::Env env, Napi::Object exports) {
   exports.Set("trimSecrets", Napi::Function::New(env, TrimSecrets, "trimSecrets"));
   exports.Set("secretStats", Napi::Function::New(env, GetSecretStats, "secretStats"));
   exports.Set("protectSecret", Napi::Function::New(env, ProtectSecret, "protectSecret"));
+  exports.Set("hardenProcess", Napi::Function::New(env, HardenProcess, "hardenProcess"));
   exports.Set("probeSecretMemory", Napi::Function::New(env, ProbeSecretMemory, "probeSecretMemory"));
 }
 

@@ -63,6 +63,8 @@ constexpr int kSecretBackendSecretMem = 8, kSecretBackendMlock = 16;
 enum class SecretBackend : int { kMlock = 0, kSecretMem = 1 };
 // secret.protect(): what the pages allow.
 enum SecretAccess : int { kAccessNone = 0, kAccessRead = 1, kAccessReadWrite = 2 };
+// hardenProcess flags: RLIMIT_CORE 0; PR_SET_DUMPABLE 0; PR_SET_PTRACER 0 (Yama).
+constexpr int kHardenNoCore = 1, kHardenNotDumpable = 2, kHardenClearPtracer = 4;
 // protectSecret's result when the secret shares its pages (a pool slab).
 constexpr int kProtectShared = 1;
 

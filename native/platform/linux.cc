@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -227,6 +228,23 @@ int64_t map_secret_memory(size_t len, uintptr_t at, Syscall* failed) {
   *failed = Syscall::kMemfdSecret;
   return -ENOSYS;
 #endif
+}
+
+int set_core_limit_zero() {
+  struct rlimit none {};
+  return result(setrlimit(RLIMIT_CORE, &none));
+}
+
+int set_not_dumpable() { return result(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)); }
+
+#ifndef PR_SET_PTRACER
+#define PR_SET_PTRACER 0x59616d61
+#endif
+int clear_ptracer() { return result(prctl(PR_SET_PTRACER, 0, 0, 0, 0)); }
+
+int dumpable() {
+  int rc = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+  return rc < 0 ? -errno : rc;
 }
 
 static int advise(uintptr_t addr, size_t len, int advice) {

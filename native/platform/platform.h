@@ -100,6 +100,13 @@ void wipe(uintptr_t addr, size_t len);
 // Number of resident pages in [addr, addr + len) by mincore, or -errno.
 int64_t resident_pages(uintptr_t addr, size_t len);
 
+// Process hardening (hardenProcess()): 0 or -errno, -ENOSYS where the
+// platform has no such thing.
+int set_core_limit_zero();  // RLIMIT_CORE 0, soft and hard
+int set_not_dumpable();     // prctl(PR_SET_DUMPABLE, 0)
+int clear_ptracer();        // prctl(PR_SET_PTRACER, 0): Yama's exception gone (EINVAL: no Yama)
+int dumpable();             // prctl(PR_GET_DUMPABLE): 0, 1, 2, or -errno
+
 // RLIMIT_MEMLOCK; -1 stands for RLIM_INFINITY.
 int memlock_rlimit(int64_t* soft, int64_t* hard);
 

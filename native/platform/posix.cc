@@ -113,6 +113,15 @@ int protect_range(uintptr_t addr, size_t len, int access) {
   return result(mprotect(reinterpret_cast<void*>(addr), len, prot));
 }
 
+int set_core_limit_zero() {
+  struct rlimit none {};
+  return result(setrlimit(RLIMIT_CORE, &none));
+}
+// macOS's PT_DENY_ATTACH is one-way and kills a debugger already attached: not done.
+int set_not_dumpable() { return -ENOSYS; }
+int clear_ptracer() { return -ENOSYS; }
+int dumpable() { return -ENOSYS; }
+
 // memfd_secret is Linux's alone.
 int64_t map_secret_memory(size_t, uintptr_t, Syscall* failed) {
   *failed = Syscall::kMemfdSecret;

@@ -132,6 +132,11 @@ int protect_range(uintptr_t addr, size_t len, int access) {
   return result(VirtualProtect(reinterpret_cast<void*>(addr), len, protection, &old_protection));
 }
 
+int set_core_limit_zero() { return -ENOSYS; }
+int set_not_dumpable() { return -ENOSYS; }
+int clear_ptracer() { return -ENOSYS; }
+int dumpable() { return -ENOSYS; }
+
 // memfd_secret is Linux's alone.
 int64_t map_secret_memory(size_t, uintptr_t, Syscall* failed) {
   *failed = Syscall::kMemfdSecret;

@@ -16,7 +16,8 @@ export type CheckId =
   | 'psi'
   | 'hypervisor'
   | 'huge-pages'
-  | 'secret-backend';
+  | 'secret-backend'
+  | 'hardening';
 
 export interface CheckError {
   code: string;

@@ -18,6 +18,7 @@ import type { Check, CheckError, CheckId, CheckStatus } from './check';
 import { columns, formatBytes, limitJson, parseCommand, positiveNumber, stylist, USAGE } from './format';
 import { allocSecret, hugePageSupport, lock, MemlockError } from '../index';
 import { secretBackendNow } from '../memory/secret-backend';
+import { processHardening } from '../memory/harden-process';
 import { maxMapCount, procMappings, procMemlockLimit, procStatus, swapAreas, type Mapping } from '../proc';
 import { MEMLOCK_REMEDIES } from '../native-failure';
 
@@ -365,6 +366,26 @@ function secretBackendCheck(): Check {
   }
 }
 
+// What a process started as this one was gets by default: a core dump
+// holds every copy of a secret outside memlock's memory (a string, a
+// derived key), which MADV_DONTDUMP cannot reach.
+function hardeningCheck(): Check {
+  const title = 'process hardening';
+  const state = processHardening();
+  const core = state.coreLimit;
+  const yama = state.yamaPtraceScope === null ? 'no Yama' : `kernel.yama.ptrace_scope ${String(state.yamaPtraceScope)}`;
+  const dumps = core === null || core.soft > 0;
+  const finding =
+    `RLIMIT_CORE ${core === null ? 'unknown' : formatBytes(core.soft)}, ` +
+    `${state.dumpable === false ? 'not dumpable' : 'dumpable'}, ${yama}`;
+  if (dumps && state.dumpable !== false) {
+    return check('hardening', title, 'warn', `${finding}: a crash writes the heap to a core dump`, [
+      'call hardenProcess() at start (RLIMIT_CORE 0, PR_SET_DUMPABLE 0), or systemd LimitCORE=0',
+    ]);
+  }
+  return check('hardening', title, 'pass', `${finding}: no core dump of this process`);
+}
+
 function kernelVersion(text: string): [number, number] | undefined {
   const match = /^(\d+)\.(\d+)/.exec(text);
   return match ? [Number(match[1]), Number(match[2])] : undefined;
@@ -466,6 +487,7 @@ export function doctor(sizeBytes: number): DoctorReport {
     guarded('hypervisor', 'hypervisor', () => hypervisorCheck(cgroup.check.status === 'pass' ? lockableNow() : 0)),
     guarded('huge-pages', 'huge pages', hugePagesCheck),
     guarded('secret-backend', 'secret memory backend', secretBackendCheck),
+    guarded('hardening', 'process hardening', hardeningCheck),
   ];
   const summary = { pass: 0, warn: 0, fail: 0 };
   for (const c of checks) summary[c.status] += 1;
