@@ -22,7 +22,11 @@ export interface Capabilities {
     locked: true;
     /** Kept out of core dumps (MADV_DONTDUMP). */
     noCoreDump: boolean;
-    /** What a forked child gets: zeros, no mapping, a copy, or 'no-fork' where processes cannot fork. */
+    /**
+     * What a forked child gets of the mlock backend's memory: zeros, no
+     * mapping, a copy, or 'no-fork' where processes cannot fork. Secretmem
+     * memory is never in a child ('drop'): see secret.onFork.
+     */
     onFork: 'wipe' | 'drop' | 'copied' | 'no-fork';
     /** placement: 'guarded' (inaccessible pages around the secret). */
     guardPages: boolean;
