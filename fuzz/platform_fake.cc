@@ -113,6 +113,15 @@ int advise_huge_pages(uintptr_t, size_t) { return 0; }
 int populate_write(uintptr_t, size_t, size_t) { return 0; }
 int unmap_memory(uintptr_t, size_t) { return 0; }
 int protect_none(uintptr_t, size_t) { return 0; }
+int protect_range(uintptr_t, size_t, int) { return 0; }
+int set_core_limit_zero() { return 0; }
+int set_not_dumpable() { return 0; }
+int clear_ptracer() { return 0; }
+int dumpable() { return 1; }
+int64_t map_secret_memory(size_t, uintptr_t, Syscall* failed) {
+  *failed = Syscall::kMemfdSecret;
+  return -ENOSYS;
+}
 int advise_dont_dump(uintptr_t, size_t) { return 0; }
 int advise_wipe_on_fork(uintptr_t, size_t) { return 0; }
 int advise_dont_fork(uintptr_t, size_t) { return 0; }

@@ -24,9 +24,31 @@ export interface SharedNumbers {
     readonly mappedBytes: number;
     readonly failedRange: number;
     readonly serial: number;
+    readonly backend: number;
+    readonly fallbackError: number;
+    readonly fallbackSyscall: number;
   };
   readonly lockAll: { readonly current: number; readonly future: number; readonly onFault: number };
-  readonly secret: { readonly guarded: number; readonly requireLock: number; readonly dropOnFork: number };
+  readonly secret: {
+    readonly guarded: number;
+    readonly requireLock: number;
+    readonly dropOnFork: number;
+    /** Backend bits (neither: 'auto'). */
+    readonly backendSecretMem: number;
+    readonly backendMlock: number;
+    /** scratch.backend's value for a secret on memfd_secret memory. */
+    readonly onSecretMem: number;
+    /** protectSecret's access values. */
+    readonly accessNone: number;
+    readonly accessRead: number;
+    readonly accessReadWrite: number;
+    /** protectSecret's result for a pooled secret (its pages are shared). */
+    readonly protectShared: number;
+    /** allocSecret's result when an explicit secretmem backend cannot be had. */
+    readonly secretMemUnavailable: number;
+  };
+  /** hardenProcess flags. */
+  readonly harden: { readonly noCore: number; readonly notDumpable: number; readonly clearPtracer: number };
   readonly pinned: { readonly onFault: number; readonly prefault: number; readonly dropOnFork: number };
   /** Native results below zero that are not errnos. */
   readonly results: { readonly limitExceeded: number; readonly mapCountExceeded: number };
@@ -47,6 +69,8 @@ export interface NativeSecretStats {
   dedicated: number;
   mappedBytes: number;
   unlockedBytes: number;
+  secretmemLive: number;
+  secretmemBytes: number;
 }
 
 export interface NativeLockInfo {
@@ -187,6 +211,15 @@ export interface NativeBinding {
   freeSecret(buffer: Buffer): number;
   trimSecrets(): void;
   secretStats(): NativeSecretStats;
+  /** mprotect of a secret with pages of its own: 0, -errno, numbers.secret.protectShared, or -ENOENT. */
+  protectSecret(buffer: Buffer, access: number): number;
+  /** Whether 'auto' would use secretmem now: 0, or -errno with the refused syscall in scratch.fallbackSyscall. */
+  probeSecretMemory(): number;
+  /**
+   * RLIMIT_CORE 0, PR_SET_DUMPABLE 0, PR_SET_PTRACER 0 as the flags ask:
+   * [core, dumpable, ptracer] each 0, -errno or 1 (not asked), then PR_GET_DUMPABLE (or -errno).
+   */
+  hardenProcess(flags: number): [number, number, number, number];
   /**
    * A pinned buffer of `size` bytes (flags: numbers.pinned), on hugetlb
    * pages of `hugetlbPage` bytes or aligned to `thpAlign` for transparent
@@ -259,6 +292,9 @@ export const NATIVE_FUNCTIONS = [
   'wipeMovedSecret',
   'trimSecrets',
   'secretStats',
+  'protectSecret',
+  'probeSecretMemory',
+  'hardenProcess',
   'allocPinned',
   'freePinned',
   'pinnedStats',

@@ -4,6 +4,7 @@
 // platform and the alternative, before anything changes.
 import { binding } from './binding';
 import { MemlockError } from './errors';
+import { secretBackendNow, type SecretBackend, type SecretBackendFallback } from './memory/secret-backend';
 
 /** Per feature: whether it is real here. */
 export interface Capabilities {
@@ -21,12 +22,23 @@ export interface Capabilities {
     locked: true;
     /** Kept out of core dumps (MADV_DONTDUMP). */
     noCoreDump: boolean;
-    /** What a forked child gets: zeros, no mapping, a copy, or 'no-fork' where processes cannot fork. */
+    /**
+     * What a forked child gets of the mlock backend's memory: zeros, no
+     * mapping, a copy, or 'no-fork' where processes cannot fork. Secretmem
+     * memory is never in a child ('drop'): see secret.onFork.
+     */
     onFork: 'wipe' | 'drop' | 'copied' | 'no-fork';
     /** placement: 'guarded' (inaccessible pages around the secret). */
     guardPages: boolean;
     /** Zeroed before the memory is freed. */
     zeroedOnFree: true;
+    /**
+     * What backend 'auto' gives a secret (probed at the first call of
+     * capabilities(): one page of memfd_secret memory mapped and unmapped).
+     */
+    backend: SecretBackend;
+    /** Why not 'secretmem', when it is not. */
+    backendFallback: SecretBackendFallback | undefined;
   };
   /** residency(): mincore. */
   residency: boolean;
@@ -44,7 +56,9 @@ let cached: Capabilities | undefined;
 
 /** What memlock can do on this platform; see docs/platforms.md. */
 export function capabilities(): Capabilities {
-  cached ??= Object.freeze({
+  if (cached) return cached;
+  const secretBackend = secretBackendNow();
+  cached = Object.freeze({
     platform: process.platform,
     backend: native.backend,
     countedLocks: true,
@@ -56,6 +70,8 @@ export function capabilities(): Capabilities {
       onFork: !native.fork ? 'no-fork' : native.wipeOnFork ? 'wipe' : native.dropOnFork ? 'drop' : 'copied',
       guardPages: native.guardPages,
       zeroedOnFree: true,
+      backend: secretBackend.backend,
+      backendFallback: secretBackend.fallback && Object.freeze(secretBackend.fallback),
     }),
     residency: native.residency,
     kernelAccount: native.kernelAccount,

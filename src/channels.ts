@@ -70,6 +70,17 @@ export interface ErrorMessage {
 }
 
 /**
+ * `memlock:secret-backend`: allocSecret with backend 'auto' used the mlock
+ * backend because the kernel refused secretmem; published the first time
+ * for each reason (errno and call).
+ */
+export interface SecretBackendMessage {
+  backend: 'mlock';
+  requested: 'auto';
+  fallback: { code: string; errno: number; syscall: string; reason: string };
+}
+
+/**
  * Every diagnostics channel memlock publishes on, and the message it
  * publishes there. A new channel is one more entry here.
  */
@@ -83,6 +94,8 @@ export interface MemlockChannels {
   'memlock:pressure': PressureEvent;
   /** A paging monitor attributed an event-loop stall (its 'stall' event). */
   'memlock:stall': StallReport;
+  /** allocSecret with backend 'auto' fell back to the mlock backend (once per reason). */
+  'memlock:secret-backend': SecretBackendMessage;
 }
 
 /** The name of a channel memlock publishes on. */
@@ -121,6 +134,7 @@ export const releaseChannel = typedChannel('memlock:release');
 export const stickyChannel = typedChannel('memlock:sticky');
 export const limitChannel = typedChannel('memlock:limit');
 export const errorChannel = typedChannel('memlock:error');
+export const secretBackendChannel = typedChannel('memlock:secret-backend');
 
 let warnedSticky = false;
 

@@ -16,7 +16,9 @@ export type MemlockLibraryCode =
   | 'ERR_MEMLOCK_BUFFER_HELD'
   | 'ERR_MEMLOCK_NATIVE_BINDING'
   | 'ERR_MEMLOCK_METRICS_CONFLICT'
-  | 'ERR_MEMLOCK_PROC_FORMAT';
+  | 'ERR_MEMLOCK_PROC_FORMAT'
+  | 'ERR_MEMLOCK_SECRETMEM_UNAVAILABLE'
+  | 'ERR_MEMLOCK_SECRET_POOLED';
 
 /** An errno name, as Node's SystemError gives it (ENOMEM, EPERM, ...): what the kernel refused with. */
 export type SystemErrorCode = `E${Uppercase<string>}`;

@@ -18,6 +18,8 @@ export {
   secretStats,
   SecretBuffer,
   MAX_SECRET_SIZE,
+  hardenProcess,
+  processHardening,
   allocPinned,
   pinnedStats,
   PinnedBuffer,

@@ -15,7 +15,10 @@ export type { LockAllOptions, LockAllState } from './locks/lock-all';
 
 // Secret memory memlock maps itself.
 export { allocSecret, secretStats, SecretBuffer, MAX_SECRET_SIZE } from './memory/secret';
-export type { SecretOptions, SecretStats } from './memory/secret';
+export type { SecretOptions, SecretStats, SecretProtection } from './memory/secret';
+export type { SecretBackend, SecretBackendFallback } from './memory/secret-backend';
+export { hardenProcess, processHardening } from './memory/harden-process';
+export type { HardenOptions, HardenResult, HardeningStep, ProcessHardening } from './memory/harden-process';
 
 // Pinned buffers memlock maps itself (huge pages, prefault), and the process's code.
 export { allocPinned, pinnedStats, PinnedBuffer, MAX_PINNED_SIZE } from './memory/pinned';

@@ -76,6 +76,14 @@ export function procMemlockLimit(pid: number | 'self'): { soft: number; hard: nu
   return { soft: bytes(line?.[1]), hard: bytes(line?.[2]) };
 }
 
+/** RLIMIT_CORE in bytes (Infinity: unlimited), from /proc/<pid>/limits. */
+export function procCoreLimit(pid: number | 'self'): { soft: number; hard: number } {
+  const line = /^Max core file size\s+(\S+)\s+(\S+)/m.exec(readProcFile(`/proc/${pid}/limits`));
+  const bytes = (value: string | undefined) =>
+    value === undefined || value === 'unlimited' ? Infinity : Number(value);
+  return { soft: bytes(line?.[1]), hard: bytes(line?.[2]) };
+}
+
 /** Sum of smaps `Locked:` over the whole process (smaps_rollup). */
 export function smapsLockedBytes(pid: number | 'self'): number {
   return kbField(readProcFile(`/proc/${pid}/smaps_rollup`), 'Locked') ?? 0;

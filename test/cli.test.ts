@@ -30,6 +30,8 @@ const CHECK_IDS = [
   'psi',
   'hypervisor',
   'huge-pages',
+  'secret-backend',
+  'hardening',
 ];
 
 // Without the test runner's NODE_OPTIONS hooks: the child is a plain node process.

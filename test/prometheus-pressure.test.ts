@@ -29,6 +29,7 @@ const NEW_METRICS = [
   'memlock_lock_all',
   'memlock_secrets',
   'memlock_secret_mapped_bytes',
+  'memlock_secrets_by_backend',
   'memlock_kernel_swapped_bytes',
 ];
 
@@ -74,6 +75,9 @@ t.test('pressure, faults, held locks, lockAll and secrets, read at scrape time, 
   t.ok(values.get('memlock_secrets')! >= 1);
   t.equal(values.get('memlock_secret_mapped_bytes'), secretStats().mappedBytes);
   t.ok(values.get('memlock_secret_mapped_bytes')! > 0);
+  const live = secretStats();
+  t.equal(values.get('memlock_secrets_by_backend{backend="secretmem"}'), live.secretmemLive, 'secrets by backend');
+  t.equal(values.get('memlock_secrets_by_backend{backend="mlock"}'), live.live - live.secretmemLive);
   t.equal(values.get('memlock_kernel_swapped_bytes'), after.vmSwapBytes);
   held.release();
   secret.free();

@@ -11,7 +11,7 @@ t.test(
   { skip: NO_TESTING_BUILD || needs('wipeOnFork') },
   (t) => {
     for (const placement of ['pooled', 'guarded'] as const) {
-      const secret = allocSecret(64, { placement });
+      const secret = allocSecret(64, { placement, backend: 'mlock' });
       secret.buffer.fill(0x42);
       const child = hooks().forkReadBytes(secret.buffer);
       t.equal(child.status, 0, `${placement}: the child read the memory`);

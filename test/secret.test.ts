@@ -37,8 +37,8 @@ if (!NO_TESTING_BUILD) {
 }
 
 for (const placement of ['pooled', 'guarded'] as const) {
-  t.test(`${placement}: locked, not dumped, wiped on fork, per the kernel`, async (t) => {
-    const secret = allocSecret(48, { placement });
+  t.test(`${placement}: locked, not dumped, wiped on fork, per the kernel (the mlock backend)`, async (t) => {
+    const secret = allocSecret(48, { placement, backend: 'mlock' });
     t.equal(secret.size, 48);
     t.equal(secret.buffer.length, 48);
     t.equal(secret.placement, placement);
@@ -73,7 +73,7 @@ for (const placement of ['pooled', 'guarded'] as const) {
 }
 
 t.test("onFork: 'drop': VM_DONTCOPY instead of wipe-on-fork", { skip: needs('dropOnFork', 'dontDump') }, (t) => {
-  const secret = allocSecret(32, { onFork: 'drop' });
+  const secret = allocSecret(32, { onFork: 'drop', backend: 'mlock' });
   t.equal(secret.onFork, 'drop');
   const flags = flagsOf(secret.buffer);
   t.ok(flags.includes('dc'), 'VmFlags dc: not copied into children', { skip: SKIP_MADVISE_FLAGS_UNDER_QEMU });

@@ -18,7 +18,8 @@ void register_locks(Napi::Env env, Napi::Object exports, EnvState* state);
 void register_whole_process(Napi::Env env, Napi::Object exports);
 // setThreadId, annotate, locks, verify
 void register_diagnostics(Napi::Env env, Napi::Object exports);
-// allocSecret, freeSecret, wipeMovedSecret, trimSecrets, secretStats
+// allocSecret, freeSecret, wipeMovedSecret, trimSecrets, secretStats, protectSecret,
+// probeSecretMemory, hardenProcess
 void register_secrets(Napi::Env env, Napi::Object exports);
 // allocPinned, freePinned, pinnedStats
 void register_pinned(Napi::Env env, Napi::Object exports);

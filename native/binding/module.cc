@@ -81,11 +81,25 @@ Napi::Object SharedNumbers(Napi::Env env) {
                                  {"lockPages", kScratchLockPages},
                                  {"mappedBytes", kScratchMappedBytes},
                                  {"failedRange", kScratchFailedRange},
-                                 {"serial", kScratchSerial}}));
+                                 {"serial", kScratchSerial},
+                                 {"backend", kScratchBackend},
+                                 {"fallbackError", kScratchFallbackError},
+                                 {"fallbackSyscall", kScratchFallbackSyscall}}));
   numbers.Set("lockAll", object({{"current", kLockCurrent}, {"future", kLockFuture}, {"onFault", kLockOnFault}}));
+  numbers.Set("secret", object({{"guarded", kSecretGuarded},
+                                {"requireLock", kSecretRequireLock},
+                                {"dropOnFork", kSecretDropOnFork},
+                                {"backendSecretMem", kSecretBackendSecretMem},
+                                {"backendMlock", kSecretBackendMlock},
+                                {"onSecretMem", static_cast<double>(SecretBackend::kSecretMem)},
+                                {"accessNone", kAccessNone},
+                                {"accessRead", kAccessRead},
+                                {"accessReadWrite", kAccessReadWrite},
+                                {"protectShared", kProtectShared},
+                                {"secretMemUnavailable", static_cast<double>(kSecretMemUnavailable)}}));
   numbers.Set(
-      "secret",
-      object({{"guarded", kSecretGuarded}, {"requireLock", kSecretRequireLock}, {"dropOnFork", kSecretDropOnFork}}));
+      "harden",
+      object({{"noCore", kHardenNoCore}, {"notDumpable", kHardenNotDumpable}, {"clearPtracer", kHardenClearPtracer}}));
   numbers.Set("pinned",
               object({{"onFault", kPinnedOnFault}, {"prefault", kPinnedPrefault}, {"dropOnFork", kPinnedDropOnFork}}));
   numbers.Set("results", object({{"limitExceeded", static_cast<double>(kLimitExceeded)},

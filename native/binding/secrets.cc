@@ -4,6 +4,7 @@
 
 #include "binding/families.h"
 #include "core/secret_pool.h"
+#include "platform/platform.h"
 
 namespace memlock {
 namespace {
@@ -17,17 +18,25 @@ void FinalizeSecret(napi_env /*env*/, void* data, void* serial) {
                                          static_cast<uint64_t>(reinterpret_cast<uintptr_t>(serial)));
 }
 
-// allocSecret(size, flags: kSecretGuarded | kSecretRequireLock | kSecretDropOnFork)
-//   -> Buffer ('mark' mode) | ArrayBuffer ('key' mode) | -errno | kLimitExceeded |
-//   kMapCountExceeded; scratch = [locked, lock error, failed syscall, mappings, cap, margin]
+// allocSecret(size, flags: kSecretGuarded | kSecretRequireLock | kSecretDropOnFork |
+//   kSecretBackendSecretMem | kSecretBackendMlock)
+//   -> Buffer | -errno | kLimitExceeded | kMapCountExceeded | kSecretMemUnavailable;
+//   scratch = [locked, lock error, failed syscall, mappings, cap, margin, lock pages, serial,
+//   backend, fallback error, fallback syscall]
 Napi::Value AllocSecret(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   double size = info[0].As<Napi::Number>().DoubleValue();
   if (!(size >= 1 && size <= kMaxSecretSize)) throw Napi::RangeError::New(env, "memlock: secret size out of range");
   uint32_t flags = info[1].As<Napi::Number>().Uint32Value();
   EnvState* state = StateOf(env);
-  SecretRequest request{static_cast<size_t>(size), (flags & kSecretGuarded) != 0, (flags & kSecretRequireLock) != 0,
-                        (flags & kSecretDropOnFork) != 0 ? ForkMode::kDrop : ForkMode::kWipe, state};
+  SecretRequest request{static_cast<size_t>(size),
+                        (flags & kSecretGuarded) != 0,
+                        (flags & kSecretRequireLock) != 0,
+                        (flags & kSecretDropOnFork) != 0 ? ForkMode::kDrop : ForkMode::kWipe,
+                        state,
+                        (flags & kSecretBackendSecretMem) != 0 ? BackendChoice::kSecretMem
+                        : (flags & kSecretBackendMlock) != 0   ? BackendChoice::kMlock
+                                                               : BackendChoice::kAuto};
   SecretPool& pool = SecretPool::instance();
   SecretResult result = pool.allocate(request);
   state->scratch[kScratchLocked] = result.locked ? 1 : 0;
@@ -38,6 +47,9 @@ Napi::Value AllocSecret(const Napi::CallbackInfo& info) {
   }
   state->scratch[kScratchLockPages] = static_cast<double>(result.lock_pages);
   state->scratch[kScratchSerial] = static_cast<double>(result.serial);
+  state->scratch[kScratchBackend] = static_cast<double>(static_cast<int>(result.backend));
+  state->scratch[kScratchFallbackError] = static_cast<double>(result.fallback_error);
+  state->scratch[kScratchFallbackSyscall] = static_cast<double>(static_cast<int>(result.fallback_syscall));
   if (result.addr == 0) return Napi::Number::New(env, static_cast<double>(result.error));
   void* data = reinterpret_cast<void*>(result.addr);
   void* serial = reinterpret_cast<void*>(static_cast<uintptr_t>(result.serial));
@@ -70,6 +82,52 @@ Napi::Value WipeMovedSecret(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), wiped ? 0 : 1);
 }
 
+// protectSecret(buffer, access: kAccessNone | kAccessRead | kAccessReadWrite)
+//   -> 0 | -errno | kProtectShared (a pooled secret) | -ENOENT (not a live secret of this thread)
+Napi::Value ProtectSecret(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uintptr_t addr = reinterpret_cast<uintptr_t>(info[0].As<Napi::Buffer<uint8_t>>().Data());
+  int access = static_cast<int>(info[1].As<Napi::Number>().Int32Value());
+  if (access != kAccessNone && access != kAccessRead && access != kAccessReadWrite) {
+    throw Napi::RangeError::New(env, "memlock: protect access out of range");
+  }
+  return Napi::Number::New(env, SecretPool::instance().protect(addr, StateOf(env), access));
+}
+
+// probeSecretMemory() -> 0 | -errno, the refused Syscall in scratch[kScratchFallbackSyscall]:
+// whether 'auto' would use secretmem now. A refusal the pool already met
+// is returned as is; otherwise one page is mapped and unmapped.
+Napi::Value ProbeSecretMemory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Syscall failed = Syscall::kNone;
+  int64_t rc = SecretPool::instance().secretmem_refused(&failed);
+  if (rc == 0) {
+    const size_t ps = platform::page_size();
+    int64_t mapped = platform::map_secret_memory(ps, 0, &failed);
+    if (mapped >= 0) {
+      platform::unmap_memory(static_cast<uintptr_t>(mapped), ps);
+      failed = Syscall::kNone;
+    }
+    rc = mapped < 0 ? mapped : 0;
+  }
+  StateOf(env)->scratch[kScratchFallbackSyscall] = static_cast<double>(static_cast<int>(failed));
+  return Napi::Number::New(env, static_cast<double>(rc));
+}
+
+// hardenProcess(flags: kHardenNoCore | kHardenNotDumpable | kHardenClearPtracer)
+//   -> [core, dumpable, ptracer, dumpable now]: each 0, -errno, or 1 (not asked);
+//   the last PR_GET_DUMPABLE after them (or -errno). hardenProcess(0) only reads.
+Napi::Value HardenProcess(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t flags = info[0].As<Napi::Number>().Uint32Value();
+  Napi::Array out = Napi::Array::New(env, 4);
+  out.Set(0u, Napi::Number::New(env, (flags & kHardenNoCore) ? platform::set_core_limit_zero() : 1));
+  out.Set(1u, Napi::Number::New(env, (flags & kHardenNotDumpable) ? platform::set_not_dumpable() : 1));
+  out.Set(2u, Napi::Number::New(env, (flags & kHardenClearPtracer) ? platform::clear_ptracer() : 1));
+  out.Set(3u, Napi::Number::New(env, platform::dumpable()));
+  return out;
+}
+
 Napi::Value TrimSecrets(const Napi::CallbackInfo& info) {
   SecretPool::instance().trim();
   return info.Env().Undefined();
@@ -87,6 +145,8 @@ Napi::Value GetSecretStats(const Napi::CallbackInfo& info) {
   set("dedicated", s.dedicated);
   set("mappedBytes", s.mapped_bytes);
   set("unlockedBytes", s.unlocked_bytes);
+  set("secretmemLive", s.secretmem_live);
+  set("secretmemBytes", s.secretmem_bytes);
   return obj;
 }
 
@@ -98,6 +158,9 @@ void register_secrets(Napi::Env env, Napi::Object exports) {
   exports.Set("wipeMovedSecret", Napi::Function::New(env, WipeMovedSecret, "wipeMovedSecret"));
   exports.Set("trimSecrets", Napi::Function::New(env, TrimSecrets, "trimSecrets"));
   exports.Set("secretStats", Napi::Function::New(env, GetSecretStats, "secretStats"));
+  exports.Set("protectSecret", Napi::Function::New(env, ProtectSecret, "protectSecret"));
+  exports.Set("hardenProcess", Napi::Function::New(env, HardenProcess, "hardenProcess"));
+  exports.Set("probeSecretMemory", Napi::Function::New(env, ProbeSecretMemory, "probeSecretMemory"));
 }
 
 }  // namespace memlock

@@ -108,7 +108,7 @@ void Locker::unlock_runs(const std::vector<PageRun>& runs, size_t count) {
 }
 
 LockOutcome Locker::lock(const void* owner, uintptr_t addr, size_t len, bool on_fault, uint32_t tag, int32_t thread_id,
-                         bool check_watched) {
+                         bool check_watched, bool kernel_locked) {
   LockOutcome out;
   const uint64_t first = page_index(addr);
   const uint64_t pages = pages_spanned(addr, len);
@@ -125,6 +125,10 @@ LockOutcome Locker::lock(const void* owner, uintptr_t addr, size_t len, bool on_
   if (plan.new_pages > 0 && table_.locked_pages() + plan.new_pages > limit_pages_) {
     out.id = kLimitExceeded;
     return out;
+  }
+  if (kernel_locked) {
+    plan.to_lock.clear();
+    plan.to_populate.clear();
   }
   // Only new kernel locks (and on-fault runs locked outright) change a
   // mapping's flags: each run may split one mapping into three.

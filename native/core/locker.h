@@ -55,8 +55,11 @@ class Locker {
   // owner's own number for the lock, handed back when it is released.
   // `check_watched` false: the caller has just settled the watched memory
   // (settle_watched()), so a lock overlapping it need not read smaps again.
+  // `kernel_locked`: the kernel keeps this memory locked by itself
+  // (memfd_secret memory, where mlock is refused: it cannot be faulted in
+  // through get_user_pages); the counts and the limit apply, no syscall is made.
   LockOutcome lock(const void* owner, uintptr_t addr, size_t len, bool on_fault, uint32_t tag, int32_t thread_id = -1,
-                   bool check_watched = true);
+                   bool check_watched = true, bool kernel_locked = false);
   // Attaches a label (if `labelled`: '' is a label too) and the stack that
   // took it to a held lock (diagnostics).
   void annotate(int64_t id, bool labelled, std::string label, std::string stack);

@@ -21,36 +21,52 @@ enum class Syscall : int {
   kMlockall,
   kMunlockall,
   kMincore,
+  kMemfdSecret,
+  kFtruncate,
   kCount
 };
-constexpr const char* kSyscallNames[] = {"none",     "mlock",   "mlock2",   "munlock",    "mmap",
-                                         "mprotect", "madvise", "mlockall", "munlockall", "mincore"};
+constexpr const char* kSyscallNames[] = {"none",    "mlock",    "mlock2",     "munlock", "mmap",         "mprotect",
+                                         "madvise", "mlockall", "munlockall", "mincore", "memfd_secret", "ftruncate"};
 static_assert(sizeof(kSyscallNames) / sizeof(kSyscallNames[0]) == static_cast<int>(Syscall::kCount));
 
 // Slots of each environment's scratch array (binding.cc): a call returns
 // one number and leaves the rest here. Which slots a call sets is in its
 // comment in binding.cc.
 enum ScratchSlot : int {
-  kScratchPages = 0,          // lock, residentPages: pages covered; verify: pages counted
-  kScratchMappedBytes = 0,    // allocPinned: bytes mapped
-  kScratchFailedRange = 0,    // lockRanges: the index of the range refused
-  kScratchTag = 0,            // releaseLatest: the released lock's tag
-  kScratchLocked = 0,         // allocSecret: 1 if the memory is locked
-  kScratchNewlySticky = 1,    // lock: pages that turned sticky
-  kScratchLockError = 1,      // allocSecret: why a best-effort secret is not locked
-  kScratchFailedSyscall = 2,  // lock, allocSecret, allocPinned, lockRanges, unlockAll: the Syscall refused
-  kScratchMappings = 3,       // after kMapCountExceeded: mappings counted,
-  kScratchMapCap = 4,         //   vm.max_map_count,
-  kScratchMapMargin = 5,      //   and the margin memlock keeps below it
-  kScratchLockPages = 6,      // allocSecret, allocPinned after kLimitExceeded: pages it tried to lock
-  kScratchSerial = 7,         // allocSecret: the secret's serial (wipeMovedSecret)
-  kScratchSlots = 8
+  kScratchPages = 0,             // lock, residentPages: pages covered; verify: pages counted
+  kScratchMappedBytes = 0,       // allocPinned: bytes mapped
+  kScratchFailedRange = 0,       // lockRanges: the index of the range refused
+  kScratchTag = 0,               // releaseLatest: the released lock's tag
+  kScratchLocked = 0,            // allocSecret: 1 if the memory is locked
+  kScratchNewlySticky = 1,       // lock: pages that turned sticky
+  kScratchLockError = 1,         // allocSecret: why a best-effort secret is not locked
+  kScratchFailedSyscall = 2,     // lock, allocSecret, allocPinned, lockRanges, unlockAll: the Syscall refused
+  kScratchMappings = 3,          // after kMapCountExceeded: mappings counted,
+  kScratchMapCap = 4,            //   vm.max_map_count,
+  kScratchMapMargin = 5,         //   and the margin memlock keeps below it
+  kScratchLockPages = 6,         // allocSecret, allocPinned after kLimitExceeded: pages it tried to lock
+  kScratchSerial = 7,            // allocSecret: the secret's serial (wipeMovedSecret)
+  kScratchBackend = 8,           // allocSecret: the SecretBackend used
+  kScratchFallbackError = 9,     // allocSecret: why secretmem was not (-errno; 0: it was, or not asked)
+  kScratchFallbackSyscall = 10,  //   and the Syscall that refused it
+  kScratchSlots = 11
 };
 
 // lockAll flags (mlockall's MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT).
 constexpr int kLockCurrent = 1, kLockFuture = 2, kLockOnFault = 4;
 // allocSecret flags.
 constexpr int kSecretGuarded = 1, kSecretRequireLock = 2, kSecretDropOnFork = 4;
+// allocSecret's backend bits: neither is 'auto' (secretmem where it works).
+constexpr int kSecretBackendSecretMem = 8, kSecretBackendMlock = 16;
+// Where a secret's pages come from: memfd_secret(2) (out of the kernel's
+// direct map) or anonymous memory, mlocked and advised.
+enum class SecretBackend : int { kMlock = 0, kSecretMem = 1 };
+// secret.protect(): what the pages allow.
+enum SecretAccess : int { kAccessNone = 0, kAccessRead = 1, kAccessReadWrite = 2 };
+// hardenProcess flags: RLIMIT_CORE 0; PR_SET_DUMPABLE 0; PR_SET_PTRACER 0 (Yama).
+constexpr int kHardenNoCore = 1, kHardenNotDumpable = 2, kHardenClearPtracer = 4;
+// protectSecret's result when the secret shares its pages (a pool slab).
+constexpr int kProtectShared = 1;
 
 // allocPinned flags.
 constexpr int kPinnedOnFault = 1, kPinnedPrefault = 2, kPinnedDropOnFork = 4;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -179,6 +180,71 @@ int unmap_memory(uintptr_t addr, size_t len) { return result(munmap(reinterpret_
 int protect_none(uintptr_t addr, size_t len) {
   MEMLOCK_INJECT(Syscall::kMprotect);
   return result(mprotect(reinterpret_cast<void*>(addr), len, PROT_NONE));
+}
+
+int protect_range(uintptr_t addr, size_t len, int access) {
+  MEMLOCK_INJECT(Syscall::kMprotect);
+  int prot = access == kAccessReadWrite ? PROT_READ | PROT_WRITE : access == kAccessRead ? PROT_READ : PROT_NONE;
+  return result(mprotect(reinterpret_cast<void*>(addr), len, prot));
+}
+
+// glibc names memfd_secret only from 2.35; the number is the same on x86_64
+// and arm64.
+#if !defined(SYS_memfd_secret) && (defined(__x86_64__) || defined(__aarch64__))
+#define SYS_memfd_secret 447
+#endif
+
+static int64_t secret_memory_fault(Syscall syscall) {
+  MEMLOCK_INJECT(syscall);
+  return 0;
+}
+
+int64_t map_secret_memory(size_t len, uintptr_t at, Syscall* failed) {
+#ifdef SYS_memfd_secret
+  *failed = Syscall::kMemfdSecret;
+  if (int64_t injected = secret_memory_fault(Syscall::kMemfdSecret)) return injected;
+  int fd = static_cast<int>(syscall(SYS_memfd_secret, O_CLOEXEC));
+  if (fd < 0) return -errno;
+  *failed = Syscall::kFtruncate;
+  if (ftruncate(fd, static_cast<off_t>(len)) != 0) {
+    int err = errno;
+    close(fd);
+    return -err;
+  }
+  *failed = Syscall::kMmap;
+  int64_t injected = secret_memory_fault(Syscall::kMmap);
+  void* addr = injected != 0 ? MAP_FAILED
+                             : mmap(reinterpret_cast<void*>(at), len, PROT_READ | PROT_WRITE,
+                                    MAP_SHARED | (at != 0 ? MAP_FIXED : 0), fd, 0);
+  int err = injected != 0 ? static_cast<int>(-injected) : errno;
+  // The mapping holds the file: no descriptor is spent per slab.
+  close(fd);
+  if (addr == MAP_FAILED) return -err;
+  *failed = Syscall::kNone;
+  return static_cast<int64_t>(reinterpret_cast<uintptr_t>(addr));
+#else
+  (void)len;
+  (void)at;
+  *failed = Syscall::kMemfdSecret;
+  return -ENOSYS;
+#endif
+}
+
+int set_core_limit_zero() {
+  struct rlimit none {};
+  return result(setrlimit(RLIMIT_CORE, &none));
+}
+
+int set_not_dumpable() { return result(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)); }
+
+#ifndef PR_SET_PTRACER
+#define PR_SET_PTRACER 0x59616d61
+#endif
+int clear_ptracer() { return result(prctl(PR_SET_PTRACER, 0, 0, 0, 0)); }
+
+int dumpable() {
+  int rc = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+  return rc < 0 ? -errno : rc;
 }
 
 static int advise(uintptr_t addr, size_t len, int advice) {

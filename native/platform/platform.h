@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/shared_numbers.h"
+
 namespace memlock {
 namespace platform {
 
@@ -66,7 +68,17 @@ int64_t max_map_count();
 // Anonymous private read-write memory: the address, or -errno.
 int64_t map_memory(size_t len);
 int unmap_memory(uintptr_t addr, size_t len);
-int protect_none(uintptr_t addr, size_t len);         // PROT_NONE: a guard page
+int protect_none(uintptr_t addr, size_t len);  // PROT_NONE: a guard page
+// mprotect to kAccessNone / kAccessRead / kAccessReadWrite (shared_numbers.h).
+int protect_range(uintptr_t addr, size_t len, int access);
+// memfd_secret(2) memory (Linux 5.14+): `len` bytes of a secretmem file,
+// mapped shared read-write, its descriptor closed again (the mapping keeps
+// the file). The kernel locks it (VmLck, RLIMIT_MEMLOCK), keeps it out of
+// core dumps and removes it from its direct map. The address, or -errno
+// with *failed naming the call refused (memfd_secret, ftruncate, mmap).
+// `at` (non-zero): over memory already mapped there (MAP_FIXED), so that
+// guard pages around it stay plain anonymous memory, neither locked nor counted.
+int64_t map_secret_memory(size_t len, uintptr_t at, Syscall* failed);
 int advise_dont_dump(uintptr_t addr, size_t len);     // MADV_DONTDUMP
 int advise_wipe_on_fork(uintptr_t addr, size_t len);  // MADV_WIPEONFORK
 int advise_dont_fork(uintptr_t addr, size_t len);     // MADV_DONTFORK
@@ -87,6 +99,13 @@ void wipe(uintptr_t addr, size_t len);
 
 // Number of resident pages in [addr, addr + len) by mincore, or -errno.
 int64_t resident_pages(uintptr_t addr, size_t len);
+
+// Process hardening (hardenProcess()): 0 or -errno, -ENOSYS where the
+// platform has no such thing.
+int set_core_limit_zero();  // RLIMIT_CORE 0, soft and hard
+int set_not_dumpable();     // prctl(PR_SET_DUMPABLE, 0)
+int clear_ptracer();        // prctl(PR_SET_PTRACER, 0): Yama's exception gone (EINVAL: no Yama)
+int dumpable();             // prctl(PR_GET_DUMPABLE): 0, 1, 2, or -errno
 
 // RLIMIT_MEMLOCK; -1 stands for RLIM_INFINITY.
 int memlock_rlimit(int64_t* soft, int64_t* hard);

@@ -107,6 +107,27 @@ int protect_none(uintptr_t addr, size_t len) {
   return result(mprotect(reinterpret_cast<void*>(addr), len, PROT_NONE));
 }
 
+int protect_range(uintptr_t addr, size_t len, int access) {
+  MEMLOCK_INJECT(Syscall::kMprotect);
+  int prot = access == kAccessReadWrite ? PROT_READ | PROT_WRITE : access == kAccessRead ? PROT_READ : PROT_NONE;
+  return result(mprotect(reinterpret_cast<void*>(addr), len, prot));
+}
+
+int set_core_limit_zero() {
+  struct rlimit none {};
+  return result(setrlimit(RLIMIT_CORE, &none));
+}
+// macOS's PT_DENY_ATTACH is one-way and kills a debugger already attached: not done.
+int set_not_dumpable() { return -ENOSYS; }
+int clear_ptracer() { return -ENOSYS; }
+int dumpable() { return -ENOSYS; }
+
+// memfd_secret is Linux's alone.
+int64_t map_secret_memory(size_t, uintptr_t, Syscall* failed) {
+  *failed = Syscall::kMemfdSecret;
+  return -ENOSYS;
+}
+
 int advise_dont_dump(uintptr_t addr, size_t len) {
   MEMLOCK_INJECT(Syscall::kMadvise);
 #if defined(MADV_NOCORE)

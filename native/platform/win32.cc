@@ -123,6 +123,26 @@ int protect_none(uintptr_t addr, size_t len) {
   return result(VirtualProtect(reinterpret_cast<void*>(addr), len, PAGE_NOACCESS, &old_protection));
 }
 
+int protect_range(uintptr_t addr, size_t len, int access) {
+  MEMLOCK_INJECT(Syscall::kMprotect);
+  DWORD old_protection = 0;
+  DWORD protection = access == kAccessReadWrite ? PAGE_READWRITE
+                     : access == kAccessRead    ? PAGE_READONLY
+                                                : PAGE_NOACCESS;
+  return result(VirtualProtect(reinterpret_cast<void*>(addr), len, protection, &old_protection));
+}
+
+int set_core_limit_zero() { return -ENOSYS; }
+int set_not_dumpable() { return -ENOSYS; }
+int clear_ptracer() { return -ENOSYS; }
+int dumpable() { return -ENOSYS; }
+
+// memfd_secret is Linux's alone.
+int64_t map_secret_memory(size_t, uintptr_t, Syscall* failed) {
+  *failed = Syscall::kMemfdSecret;
+  return -ENOSYS;
+}
+
 int advise_dont_dump(uintptr_t, size_t) { return -ENOSYS; }
 int advise_wipe_on_fork(uintptr_t, size_t) { return -ENOSYS; }
 int advise_dont_fork(uintptr_t, size_t) { return -ENOSYS; }

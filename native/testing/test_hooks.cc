@@ -2,7 +2,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -231,6 +237,51 @@ Napi::Value MapGuard(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// denySyscall(number, errno) -> 0 | -errno: a seccomp filter, on every
+// thread of the process, that answers syscall `number` with `errno` (as a
+// container's profile refuses what it does not know). For child processes:
+// it cannot be removed.
+Napi::Value DenySyscall(const Napi::CallbackInfo& info) {
+  uint32_t number = info[0].As<Napi::Number>().Uint32Value();
+  uint32_t error = info[1].As<Napi::Number>().Uint32Value();
+#if defined(__x86_64__)
+  constexpr uint32_t kArch = AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+  constexpr uint32_t kArch = AUDIT_ARCH_AARCH64;
+#else
+  constexpr uint32_t kArch = 0;
+#endif
+  sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kArch, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, number, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (error & SECCOMP_RET_DATA)),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  sock_fprog program{static_cast<unsigned short>(sizeof(filter) / sizeof(filter[0])), filter};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return Napi::Number::New(info.Env(), -errno);
+  long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &program);
+  return Napi::Number::New(info.Env(), rc == 0 ? 0 : -errno);
+}
+
+// readSelfMem(address, length) -> Buffer | -errno: pread of /proc/self/mem
+// at the address, as root or a debugger reads another process's memory.
+Napi::Value ReadSelfMem(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t address = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
+  size_t length = static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue());
+  int fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Napi::Number::New(env, -errno);
+  std::vector<char> bytes(length);
+  ssize_t n = pread(fd, bytes.data(), length, static_cast<off_t>(address));
+  int err = errno;
+  close(fd);
+  if (n < 0) return Napi::Number::New(env, -err);
+  return Napi::Buffer<char>::Copy(env, bytes.data(), static_cast<size_t>(n));
+}
+
 }  // namespace
 
 void AddTestHooks(Napi::Env env, Napi::Object exports) {
@@ -251,6 +302,8 @@ void AddTestHooks(Napi::Env env, Napi::Object exports) {
   add("mapFile", MapFile);
   add("foreignDetach", ForeignDetach);
   add("mapGuard", MapGuard);
+  add("denySyscall", DenySyscall);
+  add("readSelfMem", ReadSelfMem);
 }
 
 }  // namespace memlock

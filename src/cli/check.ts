@@ -15,7 +15,9 @@ export type CheckId =
   | 'cap-effective'
   | 'psi'
   | 'hypervisor'
-  | 'huge-pages';
+  | 'huge-pages'
+  | 'secret-backend'
+  | 'hardening';
 
 export interface CheckError {
   code: string;

@@ -93,7 +93,8 @@ function unreadable(error: MemlockError, pid: number): string {
       return `${noMemory(pid)} (ESRCH)`;
     case 'EACCES':
     case 'EPERM':
-      return `cannot read /proc/${pid}: permission denied (run as root or as the process's user)`;
+      // A process that is not dumpable (hardenProcess(), PR_SET_DUMPABLE 0) has root-owned /proc files.
+      return `cannot read /proc/${pid}: permission denied (run as root or as the process's user; a process made not dumpable, as by memlock's hardenProcess(), is readable by root only)`;
     default:
       return error.message;
   }

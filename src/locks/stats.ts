@@ -27,6 +27,8 @@ export interface MemlockStats {
   lockAll: LockAllState | null;
   /** The kernel's VmLck for this process, in bytes; null where the kernel does not say (macOS, Windows). */
   vmLckBytes: number | null;
+  /** Live secrets (allocSecret) by backend: on memfd_secret memory, and on mlocked memory. */
+  secrets: { secretmem: number; mlock: number };
 }
 
 export function stats(): MemlockStats {
@@ -41,7 +43,13 @@ export function stats(): MemlockStats {
     heldLocks,
     lockAll: lockAllState(),
     vmLckBytes: binding.platform.kernelAccount ? procStatus('self').vmLckBytes : null,
+    secrets: secretsByBackend(),
   };
+}
+
+function secretsByBackend(): MemlockStats['secrets'] {
+  const { live, secretmemLive } = binding.secretStats();
+  return { secretmem: secretmemLive, mlock: live - secretmemLive };
 }
 
 /** The lock count of each page `view` covers, first page first. */

@@ -3,7 +3,15 @@ import { binding, SCRATCH } from '../binding';
 import { checkInternal, INTERNAL, invalidArgType, oneOf, outOfRange } from '../errors';
 import { platformName } from '../capabilities';
 import { OwnedMemory } from './owned';
+import { MemlockError } from '../errors';
 import { nativeFailure, refusalReason } from '../native-failure';
+import {
+  fallbackFrom,
+  reportFallback,
+  secretmemUnavailable,
+  type SecretBackend,
+  type SecretBackendFallback,
+} from './secret-backend';
 
 /** The largest secret allocSecret() makes: 1 GiB. */
 export const MAX_SECRET_SIZE = 2 ** 30;
@@ -27,7 +35,20 @@ export interface SecretOptions {
    * 'drop' (MADV_DONTFORK) has no memory there at all (touching it faults).
    */
   onFork?: 'wipe' | 'drop';
+  /**
+   * Where the pages come from. 'auto' (default): memfd_secret memory
+   * ('secretmem', Linux 5.14+) where the kernel gives it, else 'mlock',
+   * saying why once on the memlock:secret-backend channel and on
+   * `secret.backendFallback`. 'secretmem': that or ERR_MEMLOCK_SECRETMEM_UNAVAILABLE.
+   * 'mlock': anonymous memory, mlocked, MADV_DONTDUMP and the onFork advice.
+   * A secretmem secret is always dropped from a forked child (onFork 'drop'):
+   * the kernel cannot wipe a shared mapping on fork.
+   */
+  backend?: 'auto' | 'secretmem' | 'mlock';
 }
+
+/** secret.protect()'s modes, named as sodium_mprotect_* names them. */
+export type SecretProtection = 'noaccess' | 'readonly' | 'readwrite';
 
 /** Memory statistics of the secret pool, process-wide. */
 export interface SecretStats {
@@ -41,6 +62,10 @@ export interface SecretStats {
   mappedBytes: number;
   /** Of those, bytes that could not be locked (best effort). */
   unlockedBytes: number;
+  /** Secrets on memfd_secret memory (backend 'secretmem'); the rest are 'mlock'. */
+  secretmemLive: number;
+  /** Bytes mapped from memfd_secret, guard pages included (part of mappedBytes). */
+  secretmemBytes: number;
 }
 
 let trimScheduled = false;
@@ -72,6 +97,11 @@ export class SecretBuffer extends OwnedMemory {
   readonly noCoreDump: boolean;
   /** Whether the memory is locked (always, unless allocated best-effort). */
   readonly locked: boolean;
+  /** Where its pages come from: memfd_secret memory or mlocked anonymous memory. */
+  readonly backend: SecretBackend;
+  /** Why it is not on secretmem (the kernel's refusal), when 'auto' fell back; else undefined. */
+  readonly backendFallback: SecretBackendFallback | undefined;
+  #protection: SecretProtection = 'readwrite';
   // Where the memory is and which secret it holds, for free() after the
   // memory moved out of its Buffer.
   readonly #address: number;
@@ -85,6 +115,8 @@ export class SecretBuffer extends OwnedMemory {
     onFork: 'wipe' | 'drop',
     locked: boolean,
     serial: number,
+    backend: SecretBackend,
+    backendFallback: SecretBackendFallback | undefined,
   ) {
     checkInternal(token, 'SecretBuffer', 'allocSecret()');
     super(buffer);
@@ -92,9 +124,45 @@ export class SecretBuffer extends OwnedMemory {
     this.#serial = serial;
     this.size = buffer.length;
     this.placement = placement;
-    this.onFork = forkProtection(onFork);
-    this.noCoreDump = binding.platform.dontDump;
+    this.onFork = backend === 'secretmem' ? 'drop' : forkProtection(onFork);
+    this.noCoreDump = backend === 'secretmem' || binding.platform.dontDump;
     this.locked = locked;
+    this.backend = backend;
+    this.backendFallback = backendFallback;
+  }
+
+  /** What the pages allow now (protect()). */
+  get protection(): SecretProtection {
+    return this.#protection;
+  }
+
+  /**
+   * Changes what the secret's pages allow (mprotect), as sodium's
+   * sodium_mprotect_noaccess / _readonly / _readwrite do: 'noaccess' while
+   * it is idle, so that any read faults (the process gets SIGSEGV), then
+   * 'readwrite' (or 'readonly') to use it again. Only a secret with pages
+   * of its own can be protected (placement 'guarded', or larger than 2 KiB):
+   * a pooled secret shares its pages with others and throws
+   * ERR_MEMLOCK_SECRET_POOLED. free() makes the pages writable again to
+   * zero them; protect() after free() does nothing.
+   */
+  protect(mode: SecretProtection): void {
+    if (mode === undefined) throw invalidArgType('mode', 'of type string', mode);
+    const access = oneOf('mode', mode, ['noaccess', 'readonly', 'readwrite'], 'readwrite');
+    if (this.freed) return; // its pages are gone: nothing to protect
+    const bits = binding.numbers.secret;
+    const value =
+      access === 'noaccess' ? bits.accessNone : access === 'readonly' ? bits.accessRead : bits.accessReadWrite;
+    const rc = binding.protectSecret(this.buffer, value);
+    if (rc === bits.protectShared) {
+      throw new MemlockError(
+        `protect('${access}') of a pooled secret: its pages hold other secrets too. ` +
+          "Allocate it with { placement: 'guarded' } (or larger than 2 KiB) to protect it",
+        { code: 'ERR_MEMLOCK_SECRET_POOLED' },
+      );
+    }
+    if (rc !== 0) throw nativeFailure({ operation: 'allocSecret', result: rc, syscall: 'mprotect', bytes: this.size });
+    this.#protection = access;
   }
 
   /**
@@ -185,20 +253,27 @@ export function allocSecret(size: number, options?: SecretOptions): SecretBuffer
   const placement = oneOf('options.placement', options?.placement, ['pooled', 'guarded'], 'pooled');
   const locking = oneOf('options.lock', options?.lock, ['required', 'best-effort'], 'required');
   const onFork = oneOf('options.onFork', options?.onFork, ['wipe', 'drop'], 'wipe');
+  const backendChoice = oneOf('options.backend', options?.backend, ['auto', 'secretmem', 'mlock'], 'auto');
   const bits = binding.numbers.secret;
   const flags =
     (placement === 'guarded' ? bits.guarded : 0) |
     (locking === 'required' ? bits.requireLock : 0) |
-    (onFork === 'drop' ? bits.dropOnFork : 0);
+    (onFork === 'drop' ? bits.dropOnFork : 0) |
+    (backendChoice === 'secretmem' ? bits.backendSecretMem : backendChoice === 'mlock' ? bits.backendMlock : 0);
 
   const result = binding.allocSecret(size, flags);
   const scratch = binding.scratch;
+  const fallbackError = scratch[SCRATCH.fallbackError]!;
+  const fallback = fallbackError < 0 ? fallbackFrom(fallbackError, scratch[SCRATCH.fallbackSyscall]!) : undefined;
+  if (result === bits.secretMemUnavailable && fallback) throw secretmemUnavailable(fallback);
+  if (fallback) reportFallback(fallback);
   if (typeof result !== 'number') {
     const buffer = result;
     const locked = scratch[SCRATCH.locked] === 1;
+    const backend: SecretBackend = scratch[SCRATCH.backend] === bits.onSecretMem ? 'secretmem' : 'mlock';
     if (!locked) warnUnlocked(scratch[SCRATCH.lockError]!, size);
-    warnDegraded(onFork);
-    return new SecretBuffer(INTERNAL, buffer, placement, onFork, locked, scratch[SCRATCH.serial]!);
+    if (backend === 'mlock') warnDegraded(onFork);
+    return new SecretBuffer(INTERNAL, buffer, placement, onFork, locked, scratch[SCRATCH.serial]!, backend, fallback);
   }
   // A limit refusal names the pages of the mapping the pool could not lock,
   // all of them new, and the label locks() shows for such memory.
@@ -220,6 +295,6 @@ export function allocSecret(size: number, options?: SecretOptions): SecretBuffer
 
 /** The secret pool's own figures (its locks also show in stats() and lockCounts()). */
 export function secretStats(): SecretStats {
-  const { live, slabs, dedicated, mappedBytes, unlockedBytes } = binding.secretStats();
-  return { live, slabs, dedicated, mappedBytes, unlockedBytes };
+  const { live, slabs, dedicated, mappedBytes, unlockedBytes, secretmemLive, secretmemBytes } = binding.secretStats();
+  return { live, slabs, dedicated, mappedBytes, unlockedBytes, secretmemLive, secretmemBytes };
 }

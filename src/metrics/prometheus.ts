@@ -32,7 +32,7 @@ const REFUSAL_REASONS = ['limit', 'ERR_MEMLOCK_MAPPINGS', 'ENOMEM', 'EPERM', 'EA
  * `<prefix>locked_bytes`, `<prefix>locked_pages`, `<prefix>sticky_pages`,
  * `<prefix>limit_pages`, `<prefix>kernel_locked_bytes` (VmLck),
  * `<prefix>kernel_swapped_bytes` (VmSwap), `<prefix>held_locks`,
- * `<prefix>lock_all{flag}`, `<prefix>secrets`, `<prefix>secret_mapped_bytes`,
+ * `<prefix>lock_all{flag}`, `<prefix>secrets`, `<prefix>secrets_by_backend{backend}`, `<prefix>secret_mapped_bytes`,
  * `<prefix>pinned_buffers`, `<prefix>pinned_mapped_bytes` (the two kernel
  * gauges only where the kernel keeps that account: Linux);
  * the counter `<prefix>refused_locks_total{reason}` counts locks and secrets
@@ -131,6 +131,20 @@ export function registerMetrics(options: MetricsOptions = {}): void {
     'secret_mapped_bytes',
     'Bytes memlock has mapped for secret memory (slabs and dedicated mappings), process-wide.',
     () => secretStats().mappedBytes,
+  );
+  keep(
+    `${prefix}secrets_by_backend`,
+    new promClient.Gauge({
+      name: `${prefix}secrets_by_backend`,
+      help: 'Secrets alive now by backend: memfd_secret memory (secretmem) or mlocked memory (mlock), process-wide.',
+      labelNames: ['backend'],
+      registers: [],
+      collect() {
+        const { live, secretmemLive } = secretStats();
+        this.set({ backend: 'secretmem' }, secretmemLive);
+        this.set({ backend: 'mlock' }, live - secretmemLive);
+      },
+    }),
   );
   gauge('pinned_buffers', 'Pinned buffers (allocPinned) alive now, process-wide.', () => pinnedStats().live);
   gauge(

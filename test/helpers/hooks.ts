@@ -37,6 +37,10 @@ export interface TestHooks {
   foreignDetach(buffer: ArrayBuffer): number;
   /** The vm.max_map_count the Locker read at load, and the mappings it keeps free below it. */
   mapGuard(): { cap: number; margin: number };
+  /** A seccomp filter (every thread, for good) answering syscall `number` with `errno`: 0 or -errno. */
+  denySyscall(number: number, errno: number): number;
+  /** pread of /proc/self/mem at the address: the bytes, or -errno. */
+  readSelfMem(address: number, length: number): Buffer | number;
 }
 
 const NAMES = [
@@ -54,6 +58,8 @@ const NAMES = [
   'mapFile',
   'foreignDetach',
   'mapGuard',
+  'denySyscall',
+  'readSelfMem',
 ] as const satisfies readonly (keyof TestHooks)[];
 
 /**

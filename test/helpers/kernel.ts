@@ -9,15 +9,23 @@ interface Mapping {
   end: number;
   lockedKb: number;
   flags: string[];
+  /** What is mapped: a file, [heap], /secretmem (deleted) for memfd_secret memory, '' for anonymous. */
+  path: string;
 }
 
 export function readMappings(pid: number | 'self' = 'self'): Mapping[] {
   const mappings: Mapping[] = [];
   let current: Mapping | undefined;
   for (const line of readFileSync(`/proc/${pid}/smaps`, 'latin1').split('\n')) {
-    const range = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
+    const range = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+ *(.*)$/.exec(line);
     if (range) {
-      current = { start: parseInt(range[1]!, 16), end: parseInt(range[2]!, 16), lockedKb: 0, flags: [] };
+      current = {
+        start: parseInt(range[1]!, 16),
+        end: parseInt(range[2]!, 16),
+        lockedKb: 0,
+        flags: [],
+        path: range[3] ?? '',
+      };
       mappings.push(current);
     } else if (current && line.startsWith('Locked:')) {
       current.lockedKb = parseInt(line.slice(7), 10);

@@ -11,5 +11,8 @@ export function mappingCount(): number {
  * memory (nothing else in a Node process asks for both).
  */
 export function secretMappingCount(): number {
-  return readMappings().filter((m) => m.flags.includes('dd') && m.flags.includes('wf')).length;
+  // mlock-backend secrets are wiped on fork (wf); secretmem ones are dropped (dc).
+  return readMappings().filter(
+    (m) => m.flags.includes('dd') && (m.flags.includes('wf') || m.path.startsWith('/secretmem')),
+  ).length;
 }
