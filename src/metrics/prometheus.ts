@@ -2,6 +2,7 @@
 // importing `memlock` never loads prom-client; importing this does.
 import promClient = require('prom-client');
 import { subscribeChannel, type ErrorMessage } from '../channels';
+import type { PressureEvent } from '../paging/paging-monitor';
 import { invalidArgType, invalidArgValue, MemlockError } from '../errors';
 import { capabilities } from '../capabilities';
 import { pinnedStats } from '../memory/pinned';
