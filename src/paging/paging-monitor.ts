@@ -26,6 +26,15 @@ import {
   type WatchSource,
 } from './psi-trigger';
 import { stallVerdict, type StallVerdict } from './stall-verdict';
+import { memoryCgroup } from './cgroup';
+import { CgroupEvents, type CgroupEventsUnavailableEvent, type CgroupMemoryStatus } from './cgroup-events';
+
+export type {
+  CgroupEventsUnavailableEvent,
+  CgroupEventsVia,
+  CgroupMemoryEvent,
+  CgroupMemoryStatus,
+} from './cgroup-events';
 
 export type { StallVerdict } from './stall-verdict';
 export type { PressureKind, TriggerInfo, WatchSource } from './psi-trigger';
@@ -52,6 +61,13 @@ export interface PagingMonitorOptions {
   pressure?: PressureTriggerOptions | false;
   /** Use systemd's $MEMORY_PRESSURE_WATCH / $MEMORY_PRESSURE_WRITE when set. Default true. */
   systemd?: boolean;
+  /**
+   * Watch the memory events of the process's own memory cgroup (v2
+   * memory.events and memory.swap.events through inotify; v1 pressure levels
+   * and OOM through cgroup.event_control eventfds, failcnt and oom_kill read
+   * on each): 'cgroup-memory' events. Default true.
+   */
+  cgroupEvents?: boolean;
 }
 
 /** `memlock:pressure`, and the monitor's 'pressure' event: a PSI trigger fired. */
@@ -132,10 +148,13 @@ export interface PagingMonitorStats {
   pressureEvents: number;
   /** Trigger wakes not reported: right after arming, with less stall than the threshold since. */
   ignoredWakes: number;
+  /** 'cgroup-memory' events emitted. */
+  cgroupEvents: number;
 }
 
 export const pressureChannel = diagnosticsChannel.channel('memlock:pressure');
 export const stallChannel = diagnosticsChannel.channel('memlock:stall');
+export const cgroupMemoryChannel = diagnosticsChannel.channel('memlock:cgroup-memory');
 
 const DEFAULTS = {
   stallThresholdMs: 50,
@@ -173,6 +192,7 @@ interface Config {
   trigger: { kind: PressureKind; thresholdUs: number; windowUs: number } | null;
   explicitTrigger: boolean;
   systemd: boolean;
+  cgroupEvents: boolean;
 }
 
 function validate(options: unknown): Config {
@@ -198,9 +218,19 @@ function validate(options: unknown): Config {
   );
   if (o.systemd !== undefined && typeof o.systemd !== 'boolean')
     throw invalidArgType('options.systemd', 'of type boolean', o.systemd);
+  if (o.cgroupEvents !== undefined && typeof o.cgroupEvents !== 'boolean')
+    throw invalidArgType('options.cgroupEvents', 'of type boolean', o.cgroupEvents);
+  const cgroupEvents = o.cgroupEvents ?? true;
   const p = o.pressure;
   if (p === false)
-    return { stallThresholdMs, resolutionMs, trigger: null, explicitTrigger: true, systemd: o.systemd ?? true };
+    return {
+      stallThresholdMs,
+      resolutionMs,
+      trigger: null,
+      explicitTrigger: true,
+      systemd: o.systemd ?? true,
+      cgroupEvents,
+    };
   if (p !== undefined && (typeof p !== 'object' || p === null || Array.isArray(p)))
     throw invalidArgType('options.pressure', 'of type object or false', p);
   const kind = p?.kind ?? DEFAULTS.kind;
@@ -232,6 +262,7 @@ function validate(options: unknown): Config {
     trigger: { kind, thresholdUs: Math.max(1, Math.round(thresholdMs * 1000)), windowUs: Math.round(windowMs * 1000) },
     explicitTrigger,
     systemd: o.systemd ?? true,
+    cgroupEvents,
   };
 }
 
@@ -265,8 +296,10 @@ function readTotals(file: string | null): { someUs: number; fullUs: number } {
 
 /**
  * A running paging monitor; see monitorPaging(). Emits 'pressure'
- * (PressureEvent), 'stall' (StallReport) and 'psi-unavailable'
- * (PsiUnavailableEvent: the watch ended); `events.on(monitor, 'stall')`
+ * (PressureEvent), 'stall' (StallReport), 'psi-unavailable'
+ * (PsiUnavailableEvent: the watch ended), 'cgroup-memory' (CgroupMemoryEvent:
+ * a count of the process's memory cgroup grew) and 'cgroup-events-unavailable'
+ * (CgroupEventsUnavailableEvent: that watch failed or ended); `events.on(monitor, 'stall')`
  * iterates them. Never keeps the process alive. close() (or dispose) stops
  * everything; closing twice is harmless.
  */
@@ -304,7 +337,9 @@ export class PagingMonitor extends EventEmitter {
   #closed = false;
   #unavailable: string | null;
   #fromEnvironment: boolean;
-  #stats: PagingMonitorStats = { stalls: 0, pressureEvents: 0, ignoredWakes: 0 };
+  #stats: PagingMonitorStats = { stalls: 0, pressureEvents: 0, ignoredWakes: 0, cgroupEvents: 0 };
+  #cgroup: CgroupEvents | null = null;
+  #cgroupUnavailable: string | null = null;
   #observer: PerformanceObserver;
   #gc: GcPause[] = [];
   #watch: ArmedWatch | null;
@@ -368,12 +403,14 @@ export class PagingMonitor extends EventEmitter {
     const schedFd = openOrNone('/proc/thread-self/schedstat');
     const psiFd = openOrNone(this.#totalsPath);
     const triggerFd = watch && watch.mode !== 'socket' ? watch.fd : -1;
+    if (config.cgroupEvents) this.#openCgroupEvents();
     let handle: PagingWatchHandle | number;
     try {
       handle = binding.pagingWatch(
         {
           triggerFd,
           trigger: watch?.mode === 'trigger',
+          counterFds: this.#cgroup?.counterFds ?? [],
           stallThresholdMs: this.stallThresholdMs,
           sampleEveryMs: this.resolutionMs,
           schedFd,
@@ -386,11 +423,13 @@ export class PagingMonitor extends EventEmitter {
       for (const fd of [schedFd, psiFd, triggerFd]) if (fd >= 0) closeSync(fd);
     }
     if (typeof handle === 'number') {
+      this.#cgroup?.close();
       this.#observer.disconnect();
       watch?.socket?.destroy();
       throw nativeFailure({ operation: 'monitorPaging', result: handle, syscall: 'pthread_create', bytes: 0 });
     }
     this.#handle = handle;
+    this.#cgroup?.start();
     if (watch?.mode === 'socket') {
       const socket = watch.socket!;
       socket.unref();
@@ -426,6 +465,57 @@ export class PagingMonitor extends EventEmitter {
     return this.#unavailable;
   }
 
+  // The process's memory cgroup, if it has one; a failure is said (the
+  // unavailable reason), never left looking watched.
+  #openCgroupEvents(): void {
+    let cgroup: ReturnType<typeof memoryCgroup>;
+    try {
+      cgroup = memoryCgroup('self');
+    } catch (error) {
+      this.#cgroupUnavailable = `cannot find the process's memory cgroup (${(error as Error).message})`;
+      return;
+    }
+    if (cgroup === undefined) {
+      this.#cgroupUnavailable =
+        'the process has no memory cgroup in view (no cgroup v2 memory controller, no v1 memory hierarchy mounted)';
+      return;
+    }
+    try {
+      this.#cgroup = new CgroupEvents({
+        version: cgroup.version,
+        dir: cgroup.dir,
+        threadId,
+        onEvent: (event) => {
+          this.#stats.cgroupEvents += 1;
+          if (cgroupMemoryChannel.hasSubscribers) cgroupMemoryChannel.publish(event);
+          this.emit('cgroup-memory', event);
+        },
+        onEnd: (reason) => {
+          this.#cgroupUnavailable = reason;
+          const event: CgroupEventsUnavailableEvent = { reason, dir: cgroup.dir };
+          this.emit('cgroup-events-unavailable', event);
+        },
+      });
+    } catch (error) {
+      this.#cgroupUnavailable = `cannot read the memory cgroup ${cgroup.dir} (${(error as Error).message})`;
+    }
+  }
+
+  /**
+   * The process's memory cgroup and its event counts now, read from the
+   * kernel's files (and, on v1, the notifications counted since the monitor
+   * started); null when they are not watched (see cgroupEventsUnavailableReason).
+   */
+  cgroupMemory(): CgroupMemoryStatus | null {
+    if (this.#cgroup === null || this.#cgroupUnavailable !== null) return null;
+    return this.#cgroup.status();
+  }
+
+  /** Why the cgroup's memory events are not watched (or stopped being), or null while they are. */
+  get cgroupEventsUnavailableReason(): string | null {
+    return this.#cgroupUnavailable;
+  }
+
   /** The watch was set up from systemd's $MEMORY_PRESSURE_WATCH. */
   get systemd(): boolean {
     return this.#fromEnvironment;
@@ -443,6 +533,12 @@ export class PagingMonitor extends EventEmitter {
     if (this.#closed) return;
     if (kind === LAYOUT.eventWake) {
       this.#wake(data[LAYOUT.wakeTime]!, data[LAYOUT.wakeSome]!, data[LAYOUT.wakeFull]!, data[LAYOUT.wakeErrno]!);
+    } else if (kind === LAYOUT.eventCounter) {
+      this.#cgroup?.counter(
+        data[LAYOUT.counterIndex]!,
+        data[LAYOUT.counterCount]!,
+        data[LAYOUT.counterTime]! - this.#clockOffset,
+      );
     } else if (kind === LAYOUT.eventStall) {
       this.#stats.stalls += 1;
       // This arrives in the poll phase right after the stall; the GC entries
@@ -596,6 +692,7 @@ export class PagingMonitor extends EventEmitter {
     this.#handle = null;
     this.#watch?.socket?.destroy();
     this.#watch = null;
+    this.#cgroup?.close();
     this.#gc = [];
   }
 
