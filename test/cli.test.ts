@@ -29,6 +29,7 @@ const CHECK_IDS = [
   'psi',
   'hypervisor',
   'huge-pages',
+  'cgroup-events',
 ];
 
 // Without the test runner's NODE_OPTIONS hooks: the child is a plain node process.

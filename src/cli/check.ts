@@ -15,7 +15,8 @@ export type CheckId =
   | 'cap-effective'
   | 'psi'
   | 'hypervisor'
-  | 'huge-pages';
+  | 'huge-pages'
+  | 'cgroup-events';
 
 export interface CheckError {
   code: string;

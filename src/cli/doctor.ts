@@ -15,6 +15,7 @@ import {
   type CgroupLimitCheck,
 } from './container';
 import type { Check, CheckError, CheckId, CheckStatus } from './check';
+import { cgroupEventsCheck } from './cgroup-events';
 import { columns, formatBytes, limitJson, parseCommand, positiveNumber, stylist, USAGE } from './format';
 import { allocSecret, hugePageSupport, lock, MemlockError } from '../index';
 import { maxMapCount, procMappings, procMemlockLimit, procStatus, swapAreas, type Mapping } from '../proc';
@@ -422,6 +423,7 @@ export function doctor(sizeBytes: number): DoctorReport {
     guarded('psi', 'PSI', psiCheck),
     guarded('hypervisor', 'hypervisor', () => hypervisorCheck(cgroup.check.status === 'pass' ? lockableNow() : 0)),
     guarded('huge-pages', 'huge pages', hugePagesCheck),
+    guarded('cgroup-events', 'memory cgroup events', cgroupEventsCheck),
   ];
   const summary = { pass: 0, warn: 0, fail: 0 };
   for (const c of checks) summary[c.status] += 1;

@@ -17,6 +17,7 @@ import { MemlockError } from '../errors';
 import { kernelStatus } from '../diagnostics/kernel-status';
 import { procMappings, procName, readProcFile } from '../proc';
 import { pressureRows, pressureStatus, type PressureStatus } from './pressure';
+import { cgroupEventsRow, cgroupEventsStatus, type CgroupEventsStatus } from './cgroup-events';
 
 export interface LockedMapping {
   /** Addresses in hex, as in /proc/<pid>/maps. */
@@ -62,6 +63,8 @@ export interface StatusReport extends PressureStatus {
   lockedMappings: number;
   /** The --top N (default 10) of those, most locked bytes first. */
   topMappings: LockedMapping[];
+  /** The process's memory cgroup's event counts (memory.events / memory.failcnt ...); null without one. */
+  cgroupEvents: CgroupEventsStatus | null;
 }
 
 /** Why /proc/<pid> cannot be read, in a sentence for the user. */
@@ -124,8 +127,17 @@ export function snapshot(pid: number, top: number, previous?: StatusReport): Sta
       vmLocked: m.flags.includes('lo'),
       onFault: m.flags.includes('lf'),
     })),
+    cgroupEvents: cgroupEventsOf(pid),
     ...pressureStatus(pid, time, previous),
   };
+}
+
+function cgroupEventsOf(pid: number): CgroupEventsStatus | null {
+  try {
+    return cgroupEventsStatus(pid);
+  } catch {
+    return null;
+  }
 }
 
 function limitText(bytes: number | null): string {
@@ -152,6 +164,7 @@ export function renderStatus(report: StatusReport): string {
       ],
       ['mappings', `${report.mappings} of ${report.maxMappings}`, 'vm.max_map_count'],
       ...pressureRows(report),
+      cgroupEventsRow(report.cgroupEvents),
     ],
     ['left', 'right', 'left'],
   );
