@@ -173,7 +173,7 @@ export function registerMetrics(options: MetricsOptions = {}): void {
 // (container_pressure_memory_{waiting,stalled}_seconds_total) and
 // node_exporter (node_pressure_memory_*_seconds_total, node_vmstat_pgmajfault):
 // seconds and counts since the source began, read at scrape time.
-const CAUSES: StallVerdict[] = ['paging', 'gc', 'cpu', 'unknown'];
+const CAUSES: StallVerdict[] = ['paging', 'gc', 'cpu', 'host', 'unknown'];
 // The cgroup counts read from the kernel's files (pressure levels are counted apart).
 const FILE_EVENTS = CGROUP_EVENT_NAMES.filter((name) => !name.startsWith('pressure_'));
 
@@ -235,7 +235,7 @@ function pressureMetrics(
       name: `${prefix}event_loop_stalls_total`,
       help:
         'Event-loop stalls over the monitorPaging() threshold in this thread, by attributed cause ' +
-        '(paging, gc, cpu, unknown). Counts only while a monitor runs.',
+        '(paging, gc, cpu, host, unknown). Counts only while a monitor runs.',
       labelNames: ['cause'],
       registers: [],
     }),

@@ -25,7 +25,8 @@ import {
   type TriggerInfo,
   type WatchSource,
 } from './psi-trigger';
-import { stallVerdict, type StallVerdict } from './stall-verdict';
+import { stallVerdict, type HostFigures, type StallVerdict } from './stall-verdict';
+import { balloonCounters, cpuTimes, hypervisorFlag } from './host-signals';
 import { memoryCgroup } from './cgroup';
 import { CgroupEvents, type CgroupEventsUnavailableEvent, type CgroupMemoryStatus } from './cgroup-events';
 
@@ -36,7 +37,7 @@ export type {
   CgroupMemoryStatus,
 } from './cgroup-events';
 
-export type { StallVerdict } from './stall-verdict';
+export type { HostFigures, StallVerdict } from './stall-verdict';
 export type { PressureKind, TriggerInfo, WatchSource } from './psi-trigger';
 
 export interface PressureTriggerOptions {
@@ -132,6 +133,12 @@ export interface StallReport {
    * triggers on the group from firing). Null without PSI.
    */
   pressure: { source: 'cgroup' | 'system'; someMs: number; fullMs: number; sinceMs: number } | null;
+  /**
+   * In a guest (the CPU flag "hypervisor"): steal time and balloon moves from
+   * the reading before the stall (the previous stall's, or the monitor's
+   * start) to the stall's end. null on bare metal.
+   */
+  host: HostFigures | null;
   threadId: number;
 }
 
@@ -284,6 +291,11 @@ function openOrNone(file: string | null): number {
   }
 }
 
+function hostReading(): { stealMs: number | null; balloonPages: number | null } {
+  const balloon = balloonCounters();
+  return { stealMs: cpuTimes()?.stealMs ?? null, balloonPages: balloon ? balloon.inflate + balloon.deflate : null };
+}
+
 function readTotals(file: string | null): { someUs: number; fullUs: number } {
   if (file === null) return { someUs: NaN, fullUs: NaN };
   try {
@@ -339,6 +351,8 @@ export class PagingMonitor extends EventEmitter {
   #fromEnvironment: boolean;
   #stats: PagingMonitorStats = { stalls: 0, pressureEvents: 0, ignoredWakes: 0, cgroupEvents: 0 };
   #cgroup: CgroupEvents | null = null;
+  // In a guest: the host readings before the next stall.
+  #hostBefore: { stealMs: number | null; balloonPages: number | null } | null;
   #cgroupUnavailable: string | null = null;
   #observer: PerformanceObserver;
   #gc: GcPause[] = [];
@@ -385,6 +399,7 @@ export class PagingMonitor extends EventEmitter {
     this.#psiSource = totals.kind === 'unavailable' ? null : totals.kind;
 
     this.#clockOffset = clockOffset();
+    this.#hostBefore = hypervisorFlag() ? hostReading() : null;
     const baseline = watch?.baseline ?? readTotals(this.#totalsPath);
     this.#lastEvent = { time: performance.now(), someUs: baseline?.someUs ?? NaN, fullUs: baseline?.fullUs ?? NaN };
 
@@ -541,12 +556,14 @@ export class PagingMonitor extends EventEmitter {
       );
     } else if (kind === LAYOUT.eventStall) {
       this.#stats.stalls += 1;
+      // Read as the stall is delivered (the poll phase right after it).
+      const host = this.#hostSince();
       // This arrives in the poll phase right after the stall; the GC entries
       // of the stall reach the observer in the check phase that follows, in
       // an immediate queued after a first one of ours: attribute in a second.
       setImmediate(() =>
         setImmediate(() => {
-          if (!this.#closed) this.#attribute(data);
+          if (!this.#closed) this.#attribute(data, host);
         }),
       );
     }
@@ -609,7 +626,20 @@ export class PagingMonitor extends EventEmitter {
     this.emit('psi-unavailable', event);
   }
 
-  #attribute(data: Float64Array): void {
+  #hostSince(): HostFigures | null {
+    if (this.#hostBefore === null) return null;
+    const before = this.#hostBefore;
+    const now = hostReading();
+    this.#hostBefore = now;
+    const grew = (a: number | null, b: number | null) => (a === null || b === null ? null : Math.max(0, b - a));
+    return {
+      hypervisor: true,
+      stealMs: grew(before.stealMs, now.stealMs),
+      balloonPages: grew(before.balloonPages, now.balloonPages),
+    };
+  }
+
+  #attribute(data: Float64Array, host: HostFigures | null): void {
     const before = data.subarray(LAYOUT.stallBefore, LAYOUT.stallBefore + SLOTS.count);
     const after = data.subarray(LAYOUT.stallAfter, LAYOUT.stallAfter + SLOTS.count);
     const delta = (slot: number): number => after[slot]! - before[slot]!;
@@ -646,6 +676,7 @@ export class PagingMonitor extends EventEmitter {
       sleeps,
       preemptions,
       gcMs,
+      host,
     });
     const some = delta(SLOTS.someTotalUs);
     const report: StallReport = {
@@ -677,6 +708,7 @@ export class PagingMonitor extends EventEmitter {
               fullMs: (delta(SLOTS.fullTotalUs) || 0) / 1000,
               sinceMs: data[LAYOUT.stallEnd]! - data[LAYOUT.stallPsiStart]!,
             },
+      host,
       threadId,
     };
     if (stallChannel.hasSubscribers) stallChannel.publish(report);
