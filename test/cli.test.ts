@@ -30,6 +30,10 @@ const CHECK_IDS = [
   'hypervisor',
   'huge-pages',
   'cgroup-events',
+  'container-swap',
+  'container-memory',
+  'user-namespace',
+  'seccomp',
 ];
 
 // Without the test runner's NODE_OPTIONS hooks: the child is a plain node process.

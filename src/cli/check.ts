@@ -16,7 +16,11 @@ export type CheckId =
   | 'psi'
   | 'hypervisor'
   | 'huge-pages'
-  | 'cgroup-events';
+  | 'cgroup-events'
+  | 'container-swap'
+  | 'container-memory'
+  | 'user-namespace'
+  | 'seccomp';
 
 export interface CheckError {
   code: string;

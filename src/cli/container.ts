@@ -11,6 +11,7 @@ import { psiAbsence, pressureSource } from '../paging/pressure';
 import { procMemlockLimit, procStatus, readProcFile } from '../proc';
 import { hasSysResource, probeTrigger } from '../paging/psi-trigger';
 import { balloonCounters, balloonDevices, cpuTimes } from '../paging/host-signals';
+import { inUserNamespace, USER_NAMESPACE_MEMLOCK_REMEDIES } from '../native-failure';
 
 const MiB = 1024 * 1024;
 const CAP_IPC_LOCK = 14n;
@@ -178,6 +179,15 @@ export function capabilityEffectiveCheck(): Check {
   const id = 'cap-effective';
   const title = 'CAP_IPC_LOCK effective';
   const caps = capabilities();
+  if (has(caps.eff) && inUserNamespace())
+    return check(
+      id,
+      title,
+      'warn',
+      `in the effective set (uid ${caps.uid}), but this process runs in a user namespace: the kernel counts CAP_IPC_LOCK ` +
+        'only in the initial one, so RLIMIT_MEMLOCK binds it',
+      [...USER_NAMESPACE_MEMLOCK_REMEDIES],
+    );
   if (has(caps.eff))
     return check(id, title, 'pass', `in the effective set (uid ${caps.uid}${has(caps.amb) ? ', ambient' : ''})`);
   if (!has(caps.bnd)) {
@@ -270,6 +280,12 @@ export function psiCheck(source = pressureSource('self'), root = '/'): Check {
     'warn',
     `memory PSI of the ${source.kind} is readable, but no trigger can be armed: ${armed.reason}`,
     [
+      // A trigger is armed by writing to the file: a read-only /proc or cgroupfs refuses it.
+      ...(/EROFS|EACCES|EPERM/.test(armed.reason)
+        ? [
+            'the file is read-only to this process (a read-only /proc or cgroup mount in a container): docker --security-opt systempaths=unconfined, Kubernetes securityContext.procMount: Unmasked, or let the service manager arm it (below)',
+          ]
+        : []),
       'Linux >= 6.5 lets unprivileged processes arm triggers with windows of whole 2 s; older kernels need CAP_SYS_RESOURCE',
       'or let systemd arm it: MemoryPressureWatch=on in the unit (monitorPaging() reads $MEMORY_PRESSURE_WATCH)',
       'pressure() and monitorPaging() still read the totals and watch event-loop stalls',
@@ -381,7 +397,7 @@ export function hypervisorCheck(canLockBytes: number): Check {
 
 /** What this process may lock now, by RLIMIT_MEMLOCK and CAP_IPC_LOCK (for the hypervisor measurement). */
 export function lockableNow(): number {
-  if (procStatus('self').hasIpcLock) return Infinity;
+  if (procStatus('self').hasIpcLock && !inUserNamespace()) return Infinity;
   const { soft } = procMemlockLimit('self');
   return soft - procStatus('self').vmLckBytes;
 }
