@@ -116,6 +116,11 @@ export interface PagingLayout {
   /** Event kinds. */
   readonly eventWake: number;
   readonly eventStall: number;
+  readonly eventCounter: number;
+  /** A counter: CLOCK_MONOTONIC ms, which of counterFds fired, the count read from its eventfd. */
+  readonly counterTime: number;
+  readonly counterIndex: number;
+  readonly counterCount: number;
   /** A wake: CLOCK_MONOTONIC ms, the PSI totals then (NaN for a FIFO), errno (non-zero: the watch ended). */
   readonly wakeTime: number;
   readonly wakeSome: number;
@@ -136,6 +141,8 @@ export interface PagingWatchOptions {
   /** A PSI trigger fd (trigger: true) or a systemd FIFO (false), or -1. */
   triggerFd: number;
   trigger: boolean;
+  /** Counter eventfds (cgroupEventfd), at most 8; each wake delivers its count. */
+  counterFds?: number[];
   stallThresholdMs: number;
   sampleEveryMs: number;
   /** This thread's /proc/thread-self/schedstat, and the pressure file sampled, or -1. */
@@ -270,6 +277,12 @@ export interface NativeBinding {
   pagingWatch(options: PagingWatchOptions, onEvent: PagingEvent): PagingWatchHandle | number;
   /** Stops it: joins the watcher thread, closes the loop watch; idempotent. */
   pagingUnwatch(handle: PagingWatchHandle): void;
+  /**
+   * A cgroup v1 notification: a new eventfd registered by writing
+   * "<eventfd> <targetFd> <args>" to cgroup.event_control (controlFd): the
+   * eventfd, or -errno. The caller closes it (that ends the registration).
+   */
+  cgroupEventfd(controlFd: number, targetFd: number, args: string): number;
 }
 
 /** Every function the addon exports: the API's needs and nothing else. */
@@ -310,6 +323,7 @@ export const NATIVE_FUNCTIONS = [
   'pagingSample',
   'pagingWatch',
   'pagingUnwatch',
+  'cgroupEventfd',
 ] as const satisfies readonly (keyof NativeBinding)[];
 
 // A stale build/ or prebuild from another version fails here, at load, with

@@ -3,7 +3,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { PageLock } from './locks/page-lock';
 import type { View } from './locks/views';
-import type { PressureEvent, StallReport } from './paging/paging-monitor';
+import type { CgroupMemoryEvent, PressureEvent, StallReport } from './paging/paging-monitor';
 
 /** `memlock:lock`: a lock was taken. */
 export interface LockMessage {
@@ -96,6 +96,8 @@ export interface MemlockChannels {
   'memlock:stall': StallReport;
   /** allocSecret with backend 'auto' fell back to the mlock backend (once per reason). */
   'memlock:secret-backend': SecretBackendMessage;
+  /** A paging monitor saw its memory cgroup's events change (its 'cgroup-memory' event). */
+  'memlock:cgroup-memory': CgroupMemoryEvent;
 }
 
 /** The name of a channel memlock publishes on. */

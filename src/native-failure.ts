@@ -3,6 +3,7 @@
 // names the errno, the syscall and what to do about it, and publishes every
 // refusal: a lockable-page limit refusal on memlock:limit, anything else on
 // memlock:error (which memlock/prometheus counts).
+import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
 import { binding, LIMIT_EXCEEDED, MAP_COUNT_EXCEEDED, SCRATCH, SYSCALL_NAMES } from './binding';
@@ -12,6 +13,17 @@ import { maxMapCount, procStatus } from './proc';
 
 // How to let a process lock more memory, one fix per environment. Shared by
 // error messages and `memlock doctor`, so the two never drift apart.
+//
+// The kernel's rule (mm/mlock.c): a lock past RLIMIT_MEMLOCK is allowed when
+// capable(CAP_IPC_LOCK), i.e. the capability is in the effective set and
+// counts in the initial user namespace, whatever the uid (checked here:
+// uid 65534 with an ambient CAP_IPC_LOCK locks 64 MiB over an 8 MiB limit;
+// root without it is refused; root of a user namespace, with every
+// capability there, is refused). What differs for a non-root user is keeping
+// the capability: execve() clears it unless it is ambient or the binary has
+// it as a file capability, so a container runtime's "add IPC_LOCK"
+// (docker --cap-add, Kubernetes capabilities.add), which sets no ambient
+// capability, reaches only root's processes.
 export const MEMLOCK_REMEDIES: readonly string[] = [
   'shell: ulimit -l unlimited (or a size in KiB) before starting node',
   "systemd: LimitMEMLOCK=infinity in the unit's [Service] section",
@@ -19,6 +31,37 @@ export const MEMLOCK_REMEDIES: readonly string[] = [
   "Kubernetes: securityContext.capabilities.add: [IPC_LOCK] in the container's spec",
   'a binary: setcap cap_ipc_lock+ep on it grants CAP_IPC_LOCK',
 ];
+
+/** The remedies above as they hold for a non-root user (the capability does not survive exec without help). */
+export const NON_ROOT_MEMLOCK_REMEDIES: readonly string[] = [
+  'shell: ulimit -l raises the soft limit only up to the hard one for a non-root user: raise the hard limit where the service is started',
+  "systemd: LimitMEMLOCK=infinity in the unit's [Service] section, or AmbientCapabilities=CAP_IPC_LOCK with User=",
+  'docker: docker run --ulimit memlock=-1:-1 (--cap-add IPC_LOCK does not reach a non-root user: it is dropped at exec, as docker sets no ambient capability)',
+  "Kubernetes: capabilities.add: [IPC_LOCK] is dropped at exec for a non-root runAsUser; raise RLIMIT_MEMLOCK in the container runtime's service (containerd/CRI-O LimitMEMLOCK=, which containers inherit), or run as root with IPC_LOCK added",
+  'a binary: setcap cap_ipc_lock+ep "$(command -v node)" in the image (needs allowPrivilegeEscalation: true / no no_new_privs)',
+];
+
+/** In a user namespace other than the first, no capability lifts the limit. */
+export const USER_NAMESPACE_MEMLOCK_REMEDIES: readonly string[] = [
+  'this process runs in a user namespace (rootless container, Kubernetes hostUsers: false): CAP_IPC_LOCK counts only in the initial one, so RLIMIT_MEMLOCK always binds',
+  'raise RLIMIT_MEMLOCK from outside: docker/podman --ulimit memlock=-1:-1 (rootless: within the hard limit of the user running it, /etc/security/limits.conf memlock), systemd LimitMEMLOCK=',
+];
+
+/** Whether this process is in a user namespace other than the initial one (its uid_map is not the identity). */
+export function inUserNamespace(): boolean {
+  try {
+    const map = readFileSync('/proc/self/uid_map', 'latin1').trim().split(/\s+/);
+    return !(map.length === 3 && map[0] === '0' && map[1] === '0' && map[2] === '4294967295');
+  } catch {
+    return false;
+  }
+}
+
+/** The remedies that are true for this process: root, a non-root user, or a user namespace. */
+export function memlockRemedies(): readonly string[] {
+  if (inUserNamespace()) return USER_NAMESPACE_MEMLOCK_REMEDIES;
+  return process.getuid?.() === 0 ? MEMLOCK_REMEDIES : NON_ROOT_MEMLOCK_REMEDIES;
+}
 
 export interface MemlockRlimit {
   /** Bytes; Infinity when unlimited. */
@@ -33,16 +76,20 @@ export function memlockRlimit(): MemlockRlimit | undefined {
   return { soft: bytes(result[0]), hard: bytes(result[1]) };
 }
 
-/** Whether this process holds CAP_IPC_LOCK in its effective set. */
+/**
+ * Whether CAP_IPC_LOCK lifts RLIMIT_MEMLOCK for this process: in its
+ * effective set, and not in a user namespace (where the kernel does not count it).
+ */
 export function hasIpcLockCapability(): boolean | undefined {
   try {
-    return procStatus('self').hasIpcLock;
+    return procStatus('self').hasIpcLock && !inUserNamespace();
   } catch {
     return undefined; // no /proc: say nothing rather than guess
   }
 }
 
-const REMEDIES = `Raise the limit (or grant CAP_IPC_LOCK): ${MEMLOCK_REMEDIES.join('; ')}.`;
+const remedies = (): string =>
+  `${inUserNamespace() ? 'Raise the limit' : 'Raise the limit (or grant CAP_IPC_LOCK)'}: ${memlockRemedies().join('; ')}.`;
 
 // A lock that splits a mapping needs up to two more: within a few of the cap,
 // ENOMEM means mappings. Counted natively: reading /proc/self/maps into JS
@@ -67,7 +114,7 @@ function lockAdvice(name: string, bytes: number): string {
   if ((name === 'ENOMEM' || name === 'EPERM' || name === 'EAGAIN') && bound) {
     return (
       `could not lock ${formatBytes(bytes)}: ${limits} and ${capability}, so everything the process ` +
-      `locks must fit in ${formatBytes(rlimit.soft)}. ${REMEDIES}`
+      `locks must fit in ${formatBytes(rlimit.soft)}. ${remedies()}`
     );
   }
   if (name === 'ENOMEM' && atMappingCap()) {

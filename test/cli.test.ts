@@ -32,6 +32,11 @@ const CHECK_IDS = [
   'huge-pages',
   'secret-backend',
   'hardening',
+  'cgroup-events',
+  'container-swap',
+  'container-memory',
+  'user-namespace',
+  'seccomp',
 ];
 
 // Without the test runner's NODE_OPTIONS hooks: the child is a plain node process.

@@ -127,3 +127,25 @@ t.test("a reason's times add up to no more than the stall lasted", (t) => {
   t.pass('2000 random stalls');
   t.end();
 });
+
+const guest = { hypervisor: true, stealMs: 180, balloonPages: 0 };
+
+t.test('in a guest, time gone with no run, no wait, no sleep and no fault is host', (t) => {
+  // The vCPU taken away: the guest leaves stolen time out of the thread's run time.
+  const stolen = { ...base, cpuMs: 20, blockedMs: 180, sleeps: 0, host: guest };
+  const verdict = stallVerdict(stolen);
+  t.equal(verdict.verdict, 'host');
+  t.match(verdict.reason, /steal 180 ms/);
+  t.end();
+});
+
+t.test('host is never said for CPU, GC, guest paging, a sleep, or on bare metal', (t) => {
+  const stolen = { ...base, cpuMs: 20, blockedMs: 180, sleeps: 0 };
+  t.equal(stallVerdict({ ...stolen, host: null }).verdict, 'unknown', 'bare metal: unknown, as before');
+  t.equal(stallVerdict({ ...stolen, host: { ...guest, hypervisor: false } }).verdict, 'unknown');
+  t.equal(stallVerdict({ ...stolen, sleeps: 1, host: guest }).verdict, 'unknown', 'it slept: blocking I/O, a lock');
+  t.equal(stallVerdict({ ...stolen, majorFaults: 3, host: guest }).verdict, 'paging', 'a guest page-in is paging');
+  t.equal(stallVerdict({ ...base, cpuMs: 150, runQueueMs: 40, preemptions: 9, host: guest }).verdict, 'cpu');
+  t.equal(stallVerdict({ ...base, cpuMs: 190, gcMs: 170, host: guest }).verdict, 'gc');
+  t.end();
+});

@@ -107,6 +107,10 @@ Napi::Object SharedNumbers(Napi::Env env) {
   using namespace paging;
   Napi::Object layout = object({{"eventWake", kWake},
                                 {"eventStall", kStall},
+                                {"eventCounter", kCounter},
+                                {"counterTime", kCounterTime},
+                                {"counterIndex", kCounterIndex},
+                                {"counterCount", kCounterCount},
                                 {"wakeTime", kWakeTime},
                                 {"wakeSome", kWakeSome},
                                 {"wakeFull", kWakeFull},

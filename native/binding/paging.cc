@@ -1,4 +1,4 @@
-// pagingWatch / pagingUnwatch / pagingSample. Failures come back as -errno,
+// pagingWatch / pagingUnwatch / pagingSample / cgroupEventfd. Failures come back as -errno,
 // as in binding.cc; thrown are only arguments that would be unsafe to act on.
 //
 // A monitor delivers two kinds of event to one JavaScript function, through
@@ -16,10 +16,14 @@
 // The handle's finalizer then frees what is left.
 #include "binding/families.h"
 
+#include <errno.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <cstring>
 #include <memory>
+#include <string>
 
 #include "paging/loop_watch.h"
 #include "paging/paging_sample.h"
@@ -51,8 +55,17 @@ void Queue(Monitor* m, Event* event) {
 }
 
 // On the watcher thread. Non-blocking: the kernel sends at most one trigger
-// event per window, so the queue stays short.
+// event per window, so the queue stays short; a counter's wakes coalesce in
+// its eventfd while the thread is busy.
 void DeliverWake(void* context, const psi::Wake& wake) {
+  if (wake.counter >= 0) {
+    auto* event = new Event{kCounter, {}, kCounterLength};
+    event->data[kCounterTime] = wake.time_ms;
+    event->data[kCounterIndex] = wake.counter;
+    event->data[kCounterCount] = wake.count;
+    Queue(static_cast<Monitor*>(context), event);
+    return;
+  }
   auto* event = new Event{kWake, {}, kWakeLength};
   event->data[kWakeTime] = wake.time_ms;
   event->data[kWakeSome] = wake.some_us;
@@ -142,7 +155,8 @@ double NumberOption(const Napi::Object& o, const char* name) {
   return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
 }
 
-// pagingWatch({ triggerFd, trigger, stallThresholdMs, sampleEveryMs, schedFd, psiFd }, onEvent(kind, Float64Array))
+// pagingWatch({ triggerFd, trigger, counterFds, stallThresholdMs, sampleEveryMs, schedFd, psiFd }, onEvent(kind,
+// Float64Array))
 //   -> handle | -errno. Every fd is duplicated; the caller closes its own.
 Napi::Value PagingWatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -159,6 +173,20 @@ Napi::Value PagingWatch(const Napi::CallbackInfo& info) {
   const int32_t psi_fd = IntOption(o, "psiFd");
   const int32_t trigger_fd = IntOption(o, "triggerFd");
   const bool trigger = o.Get("trigger").ToBoolean();
+  int counter_fds[psi::kMaxCounters];
+  int counters = 0;
+  Napi::Value counters_value = o.Get("counterFds");
+  if (counters_value.IsArray()) {
+    Napi::Array list = counters_value.As<Napi::Array>();
+    if (list.Length() > static_cast<uint32_t>(psi::kMaxCounters))
+      throw Napi::RangeError::New(env, "memlock: too many counter fds");
+    for (uint32_t i = 0; i < list.Length(); ++i) {
+      Napi::Value fd = list.Get(i);
+      if (!fd.IsNumber() || fd.As<Napi::Number>().Int32Value() < 0)
+        throw Napi::TypeError::New(env, "memlock: counterFds must be fds");
+      counter_fds[counters++] = fd.As<Napi::Number>().Int32Value();
+    }
+  }
   napi_value name = Napi::String::New(env, "memlock:paging");
   uv_loop_t* loop = nullptr;
   NAPI_THROW_IF_FAILED(env, napi_get_uv_event_loop(env, &loop), Napi::Value());
@@ -176,7 +204,8 @@ Napi::Value PagingWatch(const Napi::CallbackInfo& info) {
     return Napi::Number::New(env, -ENOMEM);
   }
   int rc = paging::LoopWatch::start(loop, threshold, every, sched_fd, psi_fd, DeliverStall, m.get(), &m->loop);
-  if (rc == 0 && trigger_fd >= 0) rc = psi::Watcher::start(trigger_fd, trigger, DeliverWake, m.get(), &m->watcher);
+  if (rc == 0 && (trigger_fd >= 0 || counters > 0))
+    rc = psi::Watcher::start(trigger_fd, trigger, counter_fds, counters, DeliverWake, m.get(), &m->watcher);
   if (rc < 0) {
     StopMonitor(m.get(), false);
     // The loop watch frees itself once closed; nothing else outlives this.
@@ -219,9 +248,37 @@ Napi::Value PagingSample(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// cgroupEventfd(controlFd, targetFd, args) -> eventfd | -errno: a cgroup v1
+// notification (memory.pressure_level, memory.oom_control, a usage
+// threshold) registered by writing "<eventfd> <target fd> <args>" to the
+// cgroup's cgroup.event_control (controlFd, open for writing). The kernel
+// signals the eventfd for each event and drops the registration once the
+// eventfd is closed. The caller owns the eventfd (fs.closeSync).
+Napi::Value CgroupEventfd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsString())
+    throw Napi::TypeError::New(env, "memlock: cgroupEventfd(controlFd, targetFd, args)");
+  const int control_fd = info[0].As<Napi::Number>().Int32Value();
+  const int target_fd = info[1].As<Napi::Number>().Int32Value();
+  std::string args = info[2].As<Napi::String>().Utf8Value();
+  if (control_fd < 0 || target_fd < 0 || args.find('\n') != std::string::npos)
+    throw Napi::RangeError::New(env, "memlock: cgroupEventfd needs two fds and one line of arguments");
+  const int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (efd < 0) return Napi::Number::New(env, -errno);
+  std::string line = std::to_string(efd) + " " + std::to_string(target_fd) + (args.empty() ? "" : " " + args);
+  ssize_t written = write(control_fd, line.data(), line.size());
+  if (written != static_cast<ssize_t>(line.size())) {
+    const int err = written < 0 ? errno : EIO;
+    close(efd);
+    return Napi::Number::New(env, -err);
+  }
+  return Napi::Number::New(env, efd);
+}
+
 }  // namespace
 
 void register_paging(Napi::Env env, Napi::Object exports) {
+  exports.Set("cgroupEventfd", Napi::Function::New(env, CgroupEventfd, "cgroupEventfd"));
   exports.Set("pagingWatch", Napi::Function::New(env, PagingWatch, "pagingWatch"));
   exports.Set("pagingUnwatch", Napi::Function::New(env, PagingUnwatch, "pagingUnwatch"));
   exports.Set("pagingSample", Napi::Function::New(env, PagingSample, "pagingSample"));

@@ -13,6 +13,8 @@ namespace {
 
 Napi::Value PagingWatch(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), -ENOSYS); }
 
+Napi::Value CgroupEventfd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), -ENOSYS); }
+
 Napi::Value PagingUnwatch(const Napi::CallbackInfo& info) { return info.Env().Undefined(); }
 
 // Every slot NaN: not available here.
@@ -27,6 +29,7 @@ Napi::Value PagingSample(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_paging(Napi::Env env, Napi::Object exports) {
+  exports.Set("cgroupEventfd", Napi::Function::New(env, CgroupEventfd, "cgroupEventfd"));
   exports.Set("pagingWatch", Napi::Function::New(env, PagingWatch, "pagingWatch"));
   exports.Set("pagingUnwatch", Napi::Function::New(env, PagingUnwatch, "pagingUnwatch"));
   exports.Set("pagingSample", Napi::Function::New(env, PagingSample, "pagingSample"));

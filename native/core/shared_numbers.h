@@ -97,7 +97,7 @@ enum Slot : int {
 };
 
 // The kinds of event a paging monitor delivers (paging_binding.cc).
-enum EventKind : int32_t { kWake = 0, kStall = 1 };
+enum EventKind : int32_t { kWake = 0, kStall = 1, kCounter = 2 };
 // A stall event's Float64Array: its window, the stalled iteration's busy
 // time, idle time in the window, when the PSI totals of `before` were read,
 // then the samples before and after.
@@ -106,6 +106,8 @@ constexpr int kStallAfter = kStallBefore + kSlotCount;
 constexpr int kStallLength = kStallBefore + 2 * kSlotCount;
 // A wake event's: when, the PSI totals then, and errno (non-zero: the watch ended).
 enum WakeSlot : int { kWakeTime = 0, kWakeSome, kWakeFull, kWakeErrno, kWakeLength };
+// A counter event's: when, which of the counter fds fired, and the count read from it.
+enum CounterSlot : int { kCounterTime = 0, kCounterIndex, kCounterCount, kCounterLength };
 
 }  // namespace paging
 

@@ -54,13 +54,24 @@ void drain(int fd) {
 
 }  // namespace
 
-int Watcher::start(int fd, bool trigger, Deliver deliver, void* context, Watcher** out) {
+int Watcher::start(int fd, bool trigger, const int* counter_fds, int counters, Deliver deliver, void* context,
+                   Watcher** out) {
+  if (counters < 0 || counters > kMaxCounters || (fd < 0 && counters == 0)) return -EINVAL;
   Watcher* w = new Watcher();
   w->trigger_ = trigger;
   w->deliver_ = deliver;
   w->context_ = context;
-  w->fd_ = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  w->wake_fd_ = w->fd_ < 0 ? -1 : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  bool duplicated = true;
+  if (fd >= 0) {
+    w->fd_ = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    duplicated = w->fd_ >= 0;
+  }
+  for (int i = 0; duplicated && i < counters; ++i) {
+    w->counter_fds_[i] = fcntl(counter_fds[i], F_DUPFD_CLOEXEC, 0);
+    duplicated = w->counter_fds_[i] >= 0;
+    w->counters_ = i + 1;
+  }
+  w->wake_fd_ = duplicated ? eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) : -1;
   if (w->wake_fd_ < 0) {
     int err = errno;
     delete w;  // closes the duplicate, if made
@@ -95,22 +106,36 @@ void* Watcher::run(void* self) {
 void Watcher::loop() {
   const short events = trigger_ ? POLLPRI : POLLIN;
   for (;;) {
-    pollfd fds[2] = {{fd_, events, 0}, {wake_fd_, POLLIN, 0}};
-    if (poll(fds, 2, -1) < 0) {
+    // poll() skips a negative fd: fd_ is -1 when only counters are watched.
+    pollfd fds[2 + kMaxCounters] = {{wake_fd_, POLLIN, 0}, {fd_, events, 0}};
+    for (int i = 0; i < counters_; ++i) fds[2 + i] = {counter_fds_[i], POLLIN, 0};
+    if (poll(fds, static_cast<nfds_t>(2 + counters_), -1) < 0) {
       if (errno == EINTR) continue;
-      deliver_(context_, Wake{paging::monotonic_ms(), NAN, NAN, errno});
+      deliver_(context_, Wake{paging::monotonic_ms(), NAN, NAN, errno, -1, 0});
       return;
     }
-    if (fds[1].revents != 0) return;  // stop()
-    const short got = fds[0].revents;
+    if (fds[0].revents != 0) return;  // stop()
+    for (int i = 0; i < counters_; ++i) {
+      if (fds[2 + i].revents == 0) continue;
+      // An eventfd's read returns its count and resets it (EAGAIN: a
+      // spurious wake). It never hangs up: a cgroup's removal signals it.
+      uint64_t count = 0;
+      if (read(counter_fds_[i], &count, sizeof(count)) == static_cast<ssize_t>(sizeof(count)))
+        deliver_(context_, Wake{paging::monotonic_ms(), NAN, NAN, 0, i, static_cast<double>(count)});
+    }
+    const short got = fds[1].revents;
     if (got == 0) continue;
-    Wake wake{paging::monotonic_ms(), NAN, NAN, 0};
+    Wake wake{paging::monotonic_ms(), NAN, NAN, 0, -1, 0};
     // The kernel reports a trigger whose cgroup was removed as POLLERR; a
     // FIFO left without writers hangs up. Either way the watch is over.
     if (got & (POLLERR | POLLNVAL | POLLHUP)) {
       wake.error = (got & POLLNVAL) ? EBADF : trigger_ ? ENODEV : EPIPE;
       deliver_(context_, wake);
-      return;
+      if (counters_ == 0) return;
+      // The counters are a watch of their own: they go on without it.
+      close(fd_);
+      fd_ = -1;
+      continue;
     }
     if (trigger_) {
       paging::read_pressure_totals(fd_, &wake.some_us, &wake.full_us);
@@ -132,6 +157,9 @@ void Watcher::stop() {
   }
   if (wake_fd_ >= 0) close(wake_fd_);
   if (fd_ >= 0) close(fd_);
+  for (int i = 0; i < counters_; ++i)
+    if (counter_fds_[i] >= 0) close(counter_fds_[i]);
+  counters_ = 0;
   wake_fd_ = fd_ = -1;
 }
 

@@ -1,6 +1,8 @@
 // Waits for memory pressure off the JavaScript thread: one thread per
 // watcher, polling a PSI trigger fd (POLLPRI) or a systemd pressure FIFO
-// (POLLIN), plus an eventfd that stop() uses to wake it. Plain C++, no N-API:
+// (POLLIN), and/or counter eventfds (a cgroup v1 memory.pressure_level or
+// memory.oom_control registration: POLLIN, the count read), plus an eventfd
+// that stop() uses to wake it. Plain C++, no N-API:
 // what each wake becomes in JavaScript is psi_binding.cc's business.
 //
 // Fork safety: the thread holds no mutex of memlock's (it takes none at all),
@@ -19,7 +21,13 @@ struct Wake {
   double some_us;  // the file's PSI totals read right then; NaN for a FIFO
   double full_us;
   int error;  // 0, or an errno: the watch has ended (the cgroup was removed, ...)
+  // -1 for the pressure fd; else which counter eventfd fired, and the count
+  // read from it (the kernel's signals since the last read).
+  int counter;
+  double count;
 };
+
+constexpr int kMaxCounters = 8;
 
 class Watcher {
  public:
@@ -31,7 +39,10 @@ class Watcher {
   // as usual; the kernel keeps a trigger while any duplicate is open. (Node
   // closes at a worker's exit every fd the worker opened through fs and did
   // not close: a watcher that took over such an fd would see it closed twice.)
-  static int start(int fd, bool trigger, Deliver deliver, void* context, Watcher** out);
+  // fd may be -1 (counters only); counter_fds (at most kMaxCounters) are
+  // duplicated the same way.
+  static int start(int fd, bool trigger, const int* counter_fds, int counters, Deliver deliver, void* context,
+                   Watcher** out);
 
   // Wakes the thread, joins it and closes the fds. Idempotent. Never call it
   // from deliver().
@@ -48,6 +59,8 @@ class Watcher {
 
   int fd_ = -1;
   int wake_fd_ = -1;
+  int counter_fds_[kMaxCounters] = {-1, -1, -1, -1, -1, -1, -1, -1};
+  int counters_ = 0;
   bool trigger_ = true;
   Deliver deliver_ = nullptr;
   void* context_ = nullptr;

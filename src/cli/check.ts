@@ -17,7 +17,12 @@ export type CheckId =
   | 'hypervisor'
   | 'huge-pages'
   | 'secret-backend'
-  | 'hardening';
+  | 'hardening'
+  | 'cgroup-events'
+  | 'container-swap'
+  | 'container-memory'
+  | 'user-namespace'
+  | 'seccomp';
 
 export interface CheckError {
   code: string;

@@ -15,12 +15,14 @@ import {
   type CgroupLimitCheck,
 } from './container';
 import type { Check, CheckError, CheckId, CheckStatus } from './check';
+import { cgroupEventsCheck } from './cgroup-events';
+import { containerMemoryCheck, containerSwapCheck, seccompCheck, userNamespaceCheck } from './container-checks';
 import { columns, formatBytes, limitJson, parseCommand, positiveNumber, stylist, USAGE } from './format';
 import { allocSecret, hugePageSupport, lock, MemlockError } from '../index';
 import { secretBackendNow } from '../memory/secret-backend';
 import { processHardening } from '../memory/harden-process';
 import { maxMapCount, procMappings, procMemlockLimit, procStatus, swapAreas, type Mapping } from '../proc';
-import { MEMLOCK_REMEDIES } from '../native-failure';
+import { inUserNamespace, memlockRemedies } from '../native-failure';
 
 /** `memlock doctor --json`: one object; exit code 0 when ok, else 1. */
 export interface DoctorReport {
@@ -45,8 +47,6 @@ export interface DoctorReport {
 
 const MiB = 1024 * 1024;
 const RECOMMENDED_MAX_MAP_COUNT = 65530;
-
-const RLIMIT_REMEDY = [...MEMLOCK_REMEDIES];
 
 const KERNEL_FEATURES = [
   { feature: 'mlock2/MLOCK_ONFAULT', since: [4, 4], usedBy: 'lock(view, { onFault: true })' },
@@ -111,7 +111,7 @@ function lockRemedy(error: unknown, env: Environment, bytes: number): string[] {
   if (code === 'ENOSYS' || code === 'EINVAL')
     return ['upgrade the kernel (see the kernel check), or check that no seccomp profile filters the syscall'];
   if (!env.capable && (code === 'ENOMEM' || code === 'EPERM' || code === 'EAGAIN' || rlimitBinds(env, bytes)))
-    return RLIMIT_REMEDY;
+    return [...memlockRemedies()];
   return [
     'free memory, or lower --size to what the service needs: the kernel could not lock this much (or the process is at vm.max_map_count mappings)',
   ];
@@ -127,7 +127,7 @@ function rlimitCheck(env: Environment): Check {
       title,
       'fail',
       `${limits(env)} and no CAP_IPC_LOCK: below the ${formatBytes(env.sizeBytes)} asked for (--size)`,
-      RLIMIT_REMEDY,
+      [...memlockRemedies()],
     );
   }
   return check(
@@ -147,7 +147,7 @@ function capabilityCheck(env: Environment): Check {
     'CAP_IPC_LOCK',
     'warn',
     `not held: RLIMIT_MEMLOCK (${formatBytes(env.soft)}) limits what this process locks`,
-    RLIMIT_REMEDY,
+    [...memlockRemedies()],
   );
 }
 
@@ -451,7 +451,8 @@ function guarded(id: CheckId, title: string, run: () => Check): Check {
 
 export function doctor(sizeBytes: number): DoctorReport {
   const { soft, hard } = procMemlockLimit('self');
-  const env: Environment = { sizeBytes, soft, hard, capable: procStatus('self').hasIpcLock };
+  // CAP_IPC_LOCK counts only outside a user namespace (mm/mlock.c: capable()).
+  const env: Environment = { sizeBytes, soft, hard, capable: procStatus('self').hasIpcLock && !inUserNamespace() };
   // First, so that a lock the memory cgroup cannot hold is not tried: it
   // would get this process OOM-killed.
   let cgroup: CgroupLimitCheck = {
@@ -488,6 +489,11 @@ export function doctor(sizeBytes: number): DoctorReport {
     guarded('huge-pages', 'huge pages', hugePagesCheck),
     guarded('secret-backend', 'secret memory backend', secretBackendCheck),
     guarded('hardening', 'process hardening', hardeningCheck),
+    guarded('cgroup-events', 'memory cgroup events', cgroupEventsCheck),
+    guarded('container-swap', 'swap allowed to the container', containerSwapCheck),
+    guarded('container-memory', 'locked memory vs memory.high/max', () => containerMemoryCheck(sizeBytes)),
+    guarded('user-namespace', 'user namespace', userNamespaceCheck),
+    guarded('seccomp', 'seccomp', seccompCheck),
   ];
   const summary = { pass: 0, warn: 0, fail: 0 };
   for (const c of checks) summary[c.status] += 1;

@@ -25,6 +25,7 @@ import {
   smapsLockedBytes,
 } from '../proc';
 import { pressureRows, pressureStatus, type PressureStatus } from './pressure';
+import { cgroupEventsRow, cgroupEventsStatus, type CgroupEventsStatus } from './cgroup-events';
 
 export interface LockedMapping {
   /** Addresses in hex, as in /proc/<pid>/maps. */
@@ -79,6 +80,8 @@ export interface StatusReport extends PressureStatus {
    * fields are null. [] when the report is complete. The CLI then exits 3.
    */
   unreadable: string[];
+  /** The process's memory cgroup's event counts (memory.events / memory.failcnt ...); null without one. */
+  cgroupEvents: CgroupEventsStatus | null;
 }
 
 /** `memlock status`'s exit code when the report is partial (`unreadable` is not empty). */
@@ -166,9 +169,18 @@ export function snapshot(pid: number, top: number, previous?: StatusReport): Sta
       vmLocked: m.flags.includes('lo'),
       onFault: m.flags.includes('lf'),
     })),
+    cgroupEvents: cgroupEventsOf(pid),
     ...pressureStatus(pid, time, previous),
     unreadable,
   };
+}
+
+function cgroupEventsOf(pid: number): CgroupEventsStatus | null {
+  try {
+    return cgroupEventsStatus(pid);
+  } catch {
+    return null;
+  }
 }
 
 function limitText(bytes: number | null): string {
@@ -203,6 +215,7 @@ export function renderStatus(report: StatusReport): string {
         report.mappings === null ? 'maps: permission denied; vm.max_map_count' : 'vm.max_map_count',
       ],
       ...pressureRows(report),
+      cgroupEventsRow(report.cgroupEvents),
     ],
     ['left', 'right', 'left'],
   );

@@ -4,7 +4,7 @@ import { capabilities, unsupported } from '../capabilities';
 import { binding } from '../binding';
 import { formatBytes, invalidArgType, invalidArgValue, MemlockError } from '../errors';
 import { procStatus } from '../proc';
-import { MEMLOCK_REMEDIES, memlockRlimit, nativeFailure } from '../native-failure';
+import { memlockRemedies, memlockRlimit, nativeFailure } from '../native-failure';
 
 export interface LockAllOptions {
   /** Lock every page mapped now (MCL_CURRENT). Default true. */
@@ -51,7 +51,7 @@ export function lockAll(options: LockAllOptions = {}): void {
     throw new MemlockError(
       `${describeCall(options)} refused: RLIMIT_MEMLOCK is ${formatBytes(rlimit.soft)} and this process lacks ` +
         'CAP_IPC_LOCK, so every mapping made after it would fail once the limit is reached, and Node would abort. ' +
-        `Raise the limit to unlimited (or grant CAP_IPC_LOCK): ${MEMLOCK_REMEDIES.join('; ')}.`,
+        `Raise the limit to unlimited (or grant CAP_IPC_LOCK): ${memlockRemedies().join('; ')}.`,
       { code: 'ENOMEM', errno: -12, syscall: 'mlockall' },
     );
   }

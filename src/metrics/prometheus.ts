@@ -4,6 +4,8 @@ import promClient = require('prom-client');
 import { subscribeChannel, type ErrorMessage } from '../channels';
 import type { PressureEvent } from '../paging/paging-monitor';
 import { invalidArgType, invalidArgValue, MemlockError } from '../errors';
+import { CGROUP_EVENT_NAMES, readCgroupCounts, V1_PRESSURE_LEVELS } from '../paging/cgroup-events';
+import { memoryCgroup } from '../paging/cgroup';
 import { capabilities } from '../capabilities';
 import { pinnedStats } from '../memory/pinned';
 import { pressure } from '../paging/pressure';
@@ -43,9 +45,11 @@ const REFUSAL_REASONS = ['limit', 'ERR_MEMLOCK_MAPPINGS', 'ENOMEM', 'EPERM', 'EA
  * `<prefix>pressure_memory_stalled_seconds_total{source}` (PSI full),
  * `<prefix>major_faults_total`, `<prefix>minor_faults_total`,
  * `<prefix>event_loop_stalls_total{cause}`,
- * `<prefix>pressure_events_total{kind,source}`. Every counter memlock counts
- * itself is exported at 0 from registration, for each label value it knows
- * (docs/metrics.md lists them all).
+ * `<prefix>pressure_events_total{kind,source}`. Container (the memory
+ * cgroup's own events): `<prefix>cgroup_memory_events_total{event}` and
+ * `<prefix>cgroup_memory_pressure_level_events_total{level}` (cgroup v1).
+ * Every counter memlock counts itself is exported at 0 from registration,
+ * for each label value it knows (docs/metrics.md lists them all).
  * Registering twice in one registry with one prefix does nothing more.
  * All or nothing: if the registry already has a metric of one of these
  * names, it throws ERR_MEMLOCK_METRICS_CONFLICT and registers none of them.
@@ -190,9 +194,11 @@ export function registerMetrics(options: MetricsOptions = {}): void {
 // (container_pressure_memory_{waiting,stalled}_seconds_total) and
 // node_exporter (node_pressure_memory_*_seconds_total, node_vmstat_pgmajfault):
 // seconds and counts since the source began, read at scrape time.
-const CAUSES: StallVerdict[] = ['paging', 'gc', 'cpu', 'unknown'];
+const CAUSES: StallVerdict[] = ['paging', 'gc', 'cpu', 'host', 'unknown'];
 const PRESSURE_KINDS: PressureEvent['kind'][] = ['some', 'full'];
 const TRIGGER_SOURCES: PressureEvent['source'][] = ['cgroup', 'system', 'systemd'];
+// The cgroup counts read from the kernel's files (pressure levels are counted apart).
+const FILE_EVENTS = CGROUP_EVENT_NAMES.filter((name) => !name.startsWith('pressure_'));
 
 // Makes the metrics (unregistered, through keep) and returns what subscribes
 // their counters to memlock's channels, for once they are registered.
@@ -265,7 +271,7 @@ function pressureMetrics(
       name: `${prefix}event_loop_stalls_total`,
       help:
         'Event-loop stalls over the monitorPaging() threshold in this thread, by attributed cause ' +
-        '(paging, gc, cpu, unknown). Counts only while a monitor runs.',
+        '(paging, gc, cpu, host, unknown). Counts only while a monitor runs.',
       labelNames: ['cause'],
       registers: [],
     }),
@@ -282,7 +288,54 @@ function pressureMetrics(
     }),
   );
   for (const kind of PRESSURE_KINDS) for (const source of TRIGGER_SOURCES) events.inc({ kind, source }, 0);
+  // The kernel's counts, read at scrape time from the process's memory cgroup
+  // (v2 memory.events and memory.swap.events; v1 memory.failcnt,
+  // memory.memsw.failcnt, oom_control's oom_kill), so they are the files';
+  // every name at 0 from registration, as an event that never happened.
+  keep(
+    `${prefix}cgroup_memory_events_total`,
+    new promClient.Counter({
+      name: `${prefix}cgroup_memory_events_total`,
+      help:
+        "Memory events of this process's memory cgroup, as the kernel counts them (since the cgroup was made): " +
+        'cgroup v2 memory.events (low, high, max, oom, oom_kill, oom_group_kill) and memory.swap.events ' +
+        '(swap_high, swap_max, swap_fail); cgroup v1 memory.failcnt (failcnt), memory.memsw.failcnt ' +
+        '(memsw_failcnt), memory.oom_control oom_kill. 0 where the cgroup has no such count.',
+      labelNames: ['event'],
+      registers: [],
+      collect() {
+        let counts: Record<string, number> = {};
+        try {
+          const cgroup = capabilities().pagingMonitor ? memoryCgroup('self') : undefined;
+          if (cgroup) counts = readCgroupCounts(cgroup.version, cgroup.dir).counts;
+        } catch {
+          // No /proc/self/cgroup: no counts.
+        }
+        this.reset();
+        for (const event of FILE_EVENTS) this.inc({ event }, counts[event] ?? 0);
+      },
+    }),
+  );
+  const levels = keep(
+    `${prefix}cgroup_memory_pressure_level_events_total`,
+    new promClient.Counter({
+      name: `${prefix}cgroup_memory_pressure_level_events_total`,
+      help:
+        'cgroup v1 memory.pressure_level notifications received by monitorPaging() in this thread, by level ' +
+        '(each level counts events at or above it, as the kernel signals them).',
+      labelNames: ['level'],
+      registers: [],
+    }),
+  );
+  for (const level of V1_PRESSURE_LEVELS) levels.inc({ level }, 0);
+
   return () => {
+    subscribeChannel('memlock:cgroup-memory', ({ changed }) => {
+      for (const level of V1_PRESSURE_LEVELS) {
+        const grew = changed[`pressure_${level}`];
+        if (grew) levels.inc({ level }, grew);
+      }
+    });
     subscribeChannel('memlock:stall', ({ verdict }) => stalls.inc({ cause: verdict }));
     subscribeChannel('memlock:pressure', ({ kind, source }) => {
       events.inc({ kind, source });

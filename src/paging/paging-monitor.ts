@@ -25,9 +25,24 @@ import {
   type TriggerInfo,
   type WatchSource,
 } from './psi-trigger';
-import { stallVerdict, type StallVerdict } from './stall-verdict';
+import { stallVerdict, type HostFigures, type StallVerdict } from './stall-verdict';
+import { balloonCounters, cpuTimes, hypervisorFlag } from './host-signals';
+import { memoryCgroup } from './cgroup';
+import {
+  CgroupEvents,
+  type CgroupEventsUnavailableEvent,
+  type CgroupMemoryEvent,
+  type CgroupMemoryStatus,
+} from './cgroup-events';
 
-export type { StallVerdict } from './stall-verdict';
+export type {
+  CgroupEventsUnavailableEvent,
+  CgroupEventsVia,
+  CgroupMemoryEvent,
+  CgroupMemoryStatus,
+} from './cgroup-events';
+
+export type { HostFigures, StallVerdict } from './stall-verdict';
 export type { PressureKind, TriggerInfo, WatchSource } from './psi-trigger';
 
 export interface PressureTriggerOptions {
@@ -52,6 +67,13 @@ export interface PagingMonitorOptions {
   pressure?: PressureTriggerOptions | false;
   /** Use systemd's $MEMORY_PRESSURE_WATCH / $MEMORY_PRESSURE_WRITE when set. Default true. */
   systemd?: boolean;
+  /**
+   * Watch the memory events of the process's own memory cgroup (v2
+   * memory.events and memory.swap.events through inotify; v1 pressure levels
+   * and OOM through cgroup.event_control eventfds, failcnt and oom_kill read
+   * on each): 'cgroup-memory' events. Default true.
+   */
+  cgroupEvents?: boolean;
 }
 
 /** `memlock:pressure`, and the monitor's 'pressure' event: a PSI trigger fired. */
@@ -116,6 +138,12 @@ export interface StallReport {
    * triggers on the group from firing). Null without PSI.
    */
   pressure: { source: 'cgroup' | 'system'; someMs: number; fullMs: number; sinceMs: number } | null;
+  /**
+   * In a guest (the CPU flag "hypervisor"): steal time and balloon moves from
+   * the reading before the stall (the previous stall's, or the monitor's
+   * start) to the stall's end. null on bare metal.
+   */
+  host: HostFigures | null;
   threadId: number;
 }
 
@@ -132,6 +160,8 @@ export interface PagingMonitorStats {
   pressureEvents: number;
   /** Trigger wakes not reported: right after arming, with less stall than the threshold since. */
   ignoredWakes: number;
+  /** 'cgroup-memory' events emitted. */
+  cgroupEvents: number;
 }
 
 /**
@@ -145,10 +175,15 @@ export interface PagingMonitorEvents {
   stall: [report: StallReport];
   /** The pressure watch ended (a socket hung up, a cgroup went away). */
   'psi-unavailable': [event: PsiUnavailableEvent];
+  /** The memory cgroup's own events (limits hit, OOM kills, v1 pressure levels) changed. */
+  'cgroup-memory': [event: CgroupMemoryEvent];
+  /** The cgroup event watch could not start, or ended; the reason is in cgroupEventsUnavailableReason. */
+  'cgroup-events-unavailable': [event: CgroupEventsUnavailableEvent];
 }
 
 export const pressureChannel = typedChannel('memlock:pressure');
 export const stallChannel = typedChannel('memlock:stall');
+export const cgroupMemoryChannel = typedChannel('memlock:cgroup-memory');
 
 const DEFAULTS = {
   stallThresholdMs: 50,
@@ -186,6 +221,7 @@ interface Config {
   trigger: { kind: PressureKind; thresholdUs: number; windowUs: number } | null;
   explicitTrigger: boolean;
   systemd: boolean;
+  cgroupEvents: boolean;
 }
 
 function validate(options: unknown): Config {
@@ -211,9 +247,19 @@ function validate(options: unknown): Config {
   );
   if (o.systemd !== undefined && typeof o.systemd !== 'boolean')
     throw invalidArgType('options.systemd', 'of type boolean', o.systemd);
+  if (o.cgroupEvents !== undefined && typeof o.cgroupEvents !== 'boolean')
+    throw invalidArgType('options.cgroupEvents', 'of type boolean', o.cgroupEvents);
+  const cgroupEvents = o.cgroupEvents ?? true;
   const p = o.pressure;
   if (p === false)
-    return { stallThresholdMs, resolutionMs, trigger: null, explicitTrigger: true, systemd: o.systemd ?? true };
+    return {
+      stallThresholdMs,
+      resolutionMs,
+      trigger: null,
+      explicitTrigger: true,
+      systemd: o.systemd ?? true,
+      cgroupEvents,
+    };
   if (p !== undefined && (typeof p !== 'object' || p === null || Array.isArray(p)))
     throw invalidArgType('options.pressure', 'of type object or false', p);
   const kind = p?.kind ?? DEFAULTS.kind;
@@ -245,6 +291,7 @@ function validate(options: unknown): Config {
     trigger: { kind, thresholdUs: Math.max(1, Math.round(thresholdMs * 1000)), windowUs: Math.round(windowMs * 1000) },
     explicitTrigger,
     systemd: o.systemd ?? true,
+    cgroupEvents,
   };
 }
 
@@ -266,6 +313,11 @@ function openOrNone(file: string | null): number {
   }
 }
 
+function hostReading(): { stealMs: number | null; balloonPages: number | null } {
+  const balloon = balloonCounters();
+  return { stealMs: cpuTimes()?.stealMs ?? null, balloonPages: balloon ? balloon.inflate + balloon.deflate : null };
+}
+
 function readTotals(file: string | null): { someUs: number; fullUs: number } {
   if (file === null) return { someUs: NaN, fullUs: NaN };
   try {
@@ -278,8 +330,10 @@ function readTotals(file: string | null): { someUs: number; fullUs: number } {
 
 /**
  * A running paging monitor; see monitorPaging(). Emits 'pressure'
- * (PressureEvent), 'stall' (StallReport) and 'psi-unavailable'
- * (PsiUnavailableEvent: the watch ended); `events.on(monitor, 'stall')`
+ * (PressureEvent), 'stall' (StallReport), 'psi-unavailable'
+ * (PsiUnavailableEvent: the watch ended), 'cgroup-memory' (CgroupMemoryEvent:
+ * a count of the process's memory cgroup grew) and 'cgroup-events-unavailable'
+ * (CgroupEventsUnavailableEvent: that watch failed or ended); `events.on(monitor, 'stall')`
  * iterates them. Never keeps the process alive. close() (or dispose) stops
  * everything; closing twice is harmless.
  */
@@ -317,7 +371,11 @@ export class PagingMonitor extends EventEmitter<PagingMonitorEvents> {
   #closed = false;
   #unavailable: string | null;
   #fromEnvironment: boolean;
-  #stats: PagingMonitorStats = { stalls: 0, pressureEvents: 0, ignoredWakes: 0 };
+  #stats: PagingMonitorStats = { stalls: 0, pressureEvents: 0, ignoredWakes: 0, cgroupEvents: 0 };
+  #cgroup: CgroupEvents | null = null;
+  // In a guest: the host readings before the next stall.
+  #hostBefore: { stealMs: number | null; balloonPages: number | null } | null;
+  #cgroupUnavailable: string | null = null;
   #observer: PerformanceObserver;
   #gc: GcPause[] = [];
   #watch: ArmedWatch | null;
@@ -363,6 +421,7 @@ export class PagingMonitor extends EventEmitter<PagingMonitorEvents> {
     this.#psiSource = totals.kind === 'unavailable' ? null : totals.kind;
 
     this.#clockOffset = clockOffset();
+    this.#hostBefore = hypervisorFlag() ? hostReading() : null;
     const baseline = watch?.baseline ?? readTotals(this.#totalsPath);
     this.#lastEvent = { time: performance.now(), someUs: baseline?.someUs ?? NaN, fullUs: baseline?.fullUs ?? NaN };
 
@@ -381,12 +440,14 @@ export class PagingMonitor extends EventEmitter<PagingMonitorEvents> {
     const schedFd = openOrNone('/proc/thread-self/schedstat');
     const psiFd = openOrNone(this.#totalsPath);
     const triggerFd = watch && watch.mode !== 'socket' ? watch.fd : -1;
+    if (config.cgroupEvents) this.#openCgroupEvents();
     let handle: PagingWatchHandle | number;
     try {
       handle = binding.pagingWatch(
         {
           triggerFd,
           trigger: watch?.mode === 'trigger',
+          counterFds: this.#cgroup?.counterFds ?? [],
           stallThresholdMs: this.stallThresholdMs,
           sampleEveryMs: this.resolutionMs,
           schedFd,
@@ -399,11 +460,13 @@ export class PagingMonitor extends EventEmitter<PagingMonitorEvents> {
       for (const fd of [schedFd, psiFd, triggerFd]) if (fd >= 0) closeSync(fd);
     }
     if (typeof handle === 'number') {
+      this.#cgroup?.close();
       this.#observer.disconnect();
       watch?.socket?.destroy();
       throw nativeFailure({ operation: 'monitorPaging', result: handle, syscall: 'pthread_create', bytes: 0 });
     }
     this.#handle = handle;
+    this.#cgroup?.start();
     if (watch?.mode === 'socket') {
       const socket = watch.socket!;
       socket.unref();
@@ -439,6 +502,57 @@ export class PagingMonitor extends EventEmitter<PagingMonitorEvents> {
     return this.#unavailable;
   }
 
+  // The process's memory cgroup, if it has one; a failure is said (the
+  // unavailable reason), never left looking watched.
+  #openCgroupEvents(): void {
+    let cgroup: ReturnType<typeof memoryCgroup>;
+    try {
+      cgroup = memoryCgroup('self');
+    } catch (error) {
+      this.#cgroupUnavailable = `cannot find the process's memory cgroup (${(error as Error).message})`;
+      return;
+    }
+    if (cgroup === undefined) {
+      this.#cgroupUnavailable =
+        'the process has no memory cgroup in view (no cgroup v2 memory controller, no v1 memory hierarchy mounted)';
+      return;
+    }
+    try {
+      this.#cgroup = new CgroupEvents({
+        version: cgroup.version,
+        dir: cgroup.dir,
+        threadId,
+        onEvent: (event) => {
+          this.#stats.cgroupEvents += 1;
+          if (cgroupMemoryChannel.hasSubscribers) cgroupMemoryChannel.publish(event);
+          this.emit('cgroup-memory', event);
+        },
+        onEnd: (reason) => {
+          this.#cgroupUnavailable = reason;
+          const event: CgroupEventsUnavailableEvent = { reason, dir: cgroup.dir };
+          this.emit('cgroup-events-unavailable', event);
+        },
+      });
+    } catch (error) {
+      this.#cgroupUnavailable = `cannot read the memory cgroup ${cgroup.dir} (${(error as Error).message})`;
+    }
+  }
+
+  /**
+   * The process's memory cgroup and its event counts now, read from the
+   * kernel's files (and, on v1, the notifications counted since the monitor
+   * started); null when they are not watched (see cgroupEventsUnavailableReason).
+   */
+  cgroupMemory(): CgroupMemoryStatus | null {
+    if (this.#cgroup === null || this.#cgroupUnavailable !== null) return null;
+    return this.#cgroup.status();
+  }
+
+  /** Why the cgroup's memory events are not watched (or stopped being), or null while they are. */
+  get cgroupEventsUnavailableReason(): string | null {
+    return this.#cgroupUnavailable;
+  }
+
   /** The watch was set up from systemd's $MEMORY_PRESSURE_WATCH. */
   get systemd(): boolean {
     return this.#fromEnvironment;
@@ -456,14 +570,22 @@ export class PagingMonitor extends EventEmitter<PagingMonitorEvents> {
     if (this.#closed) return;
     if (kind === LAYOUT.eventWake) {
       this.#wake(data[LAYOUT.wakeTime]!, data[LAYOUT.wakeSome]!, data[LAYOUT.wakeFull]!, data[LAYOUT.wakeErrno]!);
+    } else if (kind === LAYOUT.eventCounter) {
+      this.#cgroup?.counter(
+        data[LAYOUT.counterIndex]!,
+        data[LAYOUT.counterCount]!,
+        data[LAYOUT.counterTime]! - this.#clockOffset,
+      );
     } else if (kind === LAYOUT.eventStall) {
       this.#stats.stalls += 1;
+      // Read as the stall is delivered (the poll phase right after it).
+      const host = this.#hostSince();
       // This arrives in the poll phase right after the stall; the GC entries
       // of the stall reach the observer in the check phase that follows, in
       // an immediate queued after a first one of ours: attribute in a second.
       setImmediate(() =>
         setImmediate(() => {
-          if (!this.#closed) this.#attribute(data);
+          if (!this.#closed) this.#attribute(data, host);
         }),
       );
     }
@@ -526,7 +648,20 @@ export class PagingMonitor extends EventEmitter<PagingMonitorEvents> {
     this.emit('psi-unavailable', event);
   }
 
-  #attribute(data: Float64Array): void {
+  #hostSince(): HostFigures | null {
+    if (this.#hostBefore === null) return null;
+    const before = this.#hostBefore;
+    const now = hostReading();
+    this.#hostBefore = now;
+    const grew = (a: number | null, b: number | null) => (a === null || b === null ? null : Math.max(0, b - a));
+    return {
+      hypervisor: true,
+      stealMs: grew(before.stealMs, now.stealMs),
+      balloonPages: grew(before.balloonPages, now.balloonPages),
+    };
+  }
+
+  #attribute(data: Float64Array, host: HostFigures | null): void {
     const before = data.subarray(LAYOUT.stallBefore, LAYOUT.stallBefore + SLOTS.count);
     const after = data.subarray(LAYOUT.stallAfter, LAYOUT.stallAfter + SLOTS.count);
     const delta = (slot: number): number => after[slot]! - before[slot]!;
@@ -563,6 +698,7 @@ export class PagingMonitor extends EventEmitter<PagingMonitorEvents> {
       sleeps,
       preemptions,
       gcMs,
+      host,
     });
     const some = delta(SLOTS.someTotalUs);
     const report: StallReport = {
@@ -594,6 +730,7 @@ export class PagingMonitor extends EventEmitter<PagingMonitorEvents> {
               fullMs: (delta(SLOTS.fullTotalUs) || 0) / 1000,
               sinceMs: data[LAYOUT.stallEnd]! - data[LAYOUT.stallPsiStart]!,
             },
+      host,
       threadId,
     };
     if (stallChannel.hasSubscribers) stallChannel.publish(report);
@@ -609,6 +746,7 @@ export class PagingMonitor extends EventEmitter<PagingMonitorEvents> {
     this.#handle = null;
     this.#watch?.socket?.destroy();
     this.#watch = null;
+    this.#cgroup?.close();
     this.#gc = [];
   }
 

@@ -2,7 +2,7 @@
 // stall: the rule the paging monitor applies, kept apart so it reads (and is
 // tested) on its own.
 
-export type StallVerdict = 'paging' | 'gc' | 'cpu' | 'unknown';
+export type StallVerdict = 'paging' | 'gc' | 'cpu' | 'host' | 'unknown';
 
 export interface StallFigures {
   /** How late the event loop ran its check: the stall. */
@@ -22,6 +22,18 @@ export interface StallFigures {
   preemptions: number;
   /** GC pauses in the window. */
   gcMs: number;
+  /** What the guest sees of a hypervisor (see HostFigures); absent or null: not a guest, or not known. */
+  host?: HostFigures | null;
+}
+
+/** A guest's view of its host over (about) the stall: host-signals.ts. */
+export interface HostFigures {
+  /** The CPU flag "hypervisor": this kernel runs as a guest. */
+  hypervisor: boolean;
+  /** Steal time of all vCPUs (/proc/stat) from the reading before the stall to the one after; null if unread. */
+  stealMs: number | null;
+  /** Pages the balloon took or gave back (/proc/vmstat balloon_inflate + balloon_deflate) over the same span. */
+  balloonPages: number | null;
 }
 
 const format = (ms: number): string => `${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms`;
@@ -39,7 +51,15 @@ const part = (ms: number): string => `${ms < 10 ? (Math.floor(ms * 10) / 10).toF
  *           read), less the GC pauses.
  * The highest score wins (ties: paging, gc, cpu) when it covers at least
  * half the stall; else 'unknown', as when the thread slept without a major
- * fault (blocking I/O, a lock, Atomics.wait).
+ * fault (blocking I/O, a lock, Atomics.wait), or 'host':
+ *   host:   in a guest, time the thread was neither on a CPU nor waiting for
+ *           one nor asleep: no voluntary context switch and no major fault,
+ *           yet the wall clock ran on. With paravirtual steal accounting the
+ *           guest leaves stolen time out of a thread's run time, so a vCPU
+ *           the host took away shows as exactly this. Stolen time that the
+ *           guest accounts as run time (no steal clock), and host page-ins
+ *           of guest memory (the vCPU runs in the host's fault handler), look
+ *           like 'cpu' to the guest and stay 'cpu': this rule never guesses.
  */
 export function stallVerdict(f: StallFigures): { verdict: StallVerdict; reason: string } {
   const gc = Math.min(f.gcMs, f.windowMs);
@@ -54,6 +74,18 @@ export function stallVerdict(f: StallFigures): { verdict: StallVerdict; reason: 
   let best = scores[0]!;
   for (const score of scores) if (score[1] > best[1]) best = score;
   const stall = format(f.delayMs);
+  if (best[1] < f.delayMs / 2 && f.host?.hypervisor && !paged && f.sleeps === 0 && f.blockedMs >= f.delayMs / 2) {
+    const steal = f.host.stealMs;
+    const balloon = f.host.balloonPages;
+    return {
+      verdict: 'host',
+      reason:
+        `${stall} stall: ${format(f.blockedMs)} passed while the thread neither ran, waited for a CPU nor slept ` +
+        `(no guest fault): the hypervisor held the vCPU` +
+        (steal !== null ? ` (steal ${format(steal)} across the vCPUs around it)` : '') +
+        (balloon ? `, the balloon moved ${balloon} pages` : ''),
+    };
+  }
   if (best[1] < f.delayMs / 2) {
     if (!paged && f.blockedMs >= f.delayMs / 2) {
       const [asleep] = toStall(f.delayMs, [f.blockedMs]);
