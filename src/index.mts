@@ -27,6 +27,7 @@ export {
   CodeLock,
   locks,
   verify,
+  movedPages,
   setDiagnostics,
   getDiagnostics,
   kernelStatus,

@@ -15,7 +15,15 @@ export type CheckId =
   | 'cap-effective'
   | 'psi'
   | 'hypervisor'
-  | 'huge-pages';
+  | 'huge-pages'
+  // Real-time readiness (realtime.ts): DoctorReport.realtime.
+  | 'compact-unevictable'
+  | 'numa-balancing'
+  | 'thp'
+  | 'ksm'
+  | 'swappiness'
+  | 'rtprio'
+  | 'cpu-governor';
 
 export interface CheckError {
   code: string;

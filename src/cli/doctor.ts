@@ -15,6 +15,7 @@ import {
   type CgroupLimitCheck,
 } from './container';
 import type { Check, CheckError, CheckId, CheckStatus } from './check';
+import { realtimeChecks, renderRealtime, type RealtimeReport } from './realtime';
 import { columns, formatBytes, limitJson, parseCommand, positiveNumber, stylist, USAGE } from './format';
 import { allocSecret, hugePageSupport, lock, MemlockError } from '../index';
 import { maxMapCount, procMappings, procMemlockLimit, procStatus, swapAreas, type Mapping } from '../proc';
@@ -39,6 +40,8 @@ export interface DoctorReport {
   /** Always the same checks, in the same order (see CheckId). */
   checks: Check[];
   summary: Record<CheckStatus, number>;
+  /** Real-time readiness: what the kernel may still do to locked memory (never fails). */
+  realtime: RealtimeReport;
 }
 
 const MiB = 1024 * 1024;
@@ -436,6 +439,7 @@ export function doctor(sizeBytes: number): DoctorReport {
     capIpcLock: env.capable,
     checks,
     summary,
+    realtime: realtimeChecks(),
   };
 }
 
@@ -462,6 +466,7 @@ export function renderDoctor(report: DoctorReport): string {
   });
   const { pass, warn, fail } = report.summary;
   lines.push('', `${pass} passed, ${warn} warning${warn === 1 ? '' : 's'}, ${fail} failed`);
+  lines.push(...renderRealtime(report.realtime, style));
   return `${lines.join('\n')}\n`;
 }
 
