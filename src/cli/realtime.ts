@@ -51,7 +51,12 @@ function compactionCheck(): Check {
   const title = 'vm.compact_unevictable_allowed';
   const value = setting('/proc/sys/vm/compact_unevictable_allowed');
   if (value === undefined)
-    return realtimeCheck('compact-unevictable', title, 'pass', 'absent: this kernel has no compaction (CONFIG_COMPACTION off)');
+    return realtimeCheck(
+      'compact-unevictable',
+      title,
+      'pass',
+      'absent: this kernel has no compaction (CONFIG_COMPACTION off)',
+    );
   const proactive = setting('/proc/sys/vm/compaction_proactiveness');
   const evidence = counters(['pgmigrate_success', 'compact_isolated', 'compact_stall', 'compact_daemon_wake']);
   if (value === '0')
@@ -111,7 +116,8 @@ function thpCheck(): Check {
   const title = 'transparent huge pages';
   const base = '/sys/kernel/mm/transparent_hugepage';
   const enabled = selected(setting(`${base}/enabled`));
-  if (enabled === undefined) return realtimeCheck('thp', title, 'pass', 'absent: this kernel has no transparent huge pages');
+  if (enabled === undefined)
+    return realtimeCheck('thp', title, 'pass', 'absent: this kernel has no transparent huge pages');
   const defrag = selected(setting(`${base}/defrag`)) ?? 'unknown';
   const collapse = setting(`${base}/khugepaged/defrag`) ?? 'unknown';
   const scan = setting(`${base}/khugepaged/pages_to_scan`);
@@ -164,7 +170,12 @@ function swappinessCheck(): Check {
   const areas = swapAreas();
   if (value === undefined) return realtimeCheck('swappiness', title, 'pass', 'absent');
   if (areas.length === 0)
-    return realtimeCheck('swappiness', title, 'pass', `${value}, no swap: memory that is not locked is not swapped either`);
+    return realtimeCheck(
+      'swappiness',
+      title,
+      'pass',
+      `${value}, no swap: memory that is not locked is not swapped either`,
+    );
   if (Number(value) <= 10)
     return realtimeCheck(
       'swappiness',

@@ -82,7 +82,7 @@ function readFrames(fd: number, start: number, pages: number, pageSize: number, 
     const bytes = count * PAGEMAP_ENTRY;
     let read: number;
     try {
-      read = readSync(fd, buffer, 0, bytes, ((start / pageSize) + first) * PAGEMAP_ENTRY);
+      read = readSync(fd, buffer, 0, bytes, (start / pageSize + first) * PAGEMAP_ENTRY);
     } catch (error) {
       throw pagemapFailure(error, 'pread');
     }
