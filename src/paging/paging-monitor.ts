@@ -26,6 +26,7 @@ import {
   type WatchSource,
 } from './psi-trigger';
 import { stallVerdict, type StallVerdict } from './stall-verdict';
+import { migrationCounters, migrationDelta, type MigrationCounters, type MigrationDelta } from './migrations';
 
 export type { StallVerdict } from './stall-verdict';
 export type { PressureKind, TriggerInfo, WatchSource } from './psi-trigger';
@@ -116,6 +117,14 @@ export interface StallReport {
    * triggers on the group from firing). Null without PSI.
    */
   pressure: { source: 'cgroup' | 'system'; someMs: number; fullMs: number; sinceMs: number } | null;
+  /**
+   * Page migrations of the whole system (compaction, NUMA balancing,
+   * khugepaged) from the last reading before the stall to its end, `sinceMs`
+   * earlier (read about once a second while the loop runs), with this
+   * process's NUMA migrations where the kernel gives them. Null without
+   * /proc/vmstat.
+   */
+  migration: MigrationDelta | null;
   threadId: number;
 }
 
@@ -136,6 +145,9 @@ export interface PagingMonitorStats {
 
 export const pressureChannel = diagnosticsChannel.channel('memlock:pressure');
 export const stallChannel = diagnosticsChannel.channel('memlock:stall');
+
+const MIGRATION_READ_MS = 1000;
+const MIGRATION_READINGS = 8;
 
 const DEFAULTS = {
   stallThresholdMs: 50,
@@ -316,6 +328,9 @@ export class PagingMonitor extends EventEmitter {
   #clockOffset: number;
   #firstWake = true;
   #lastEvent: { time: number; someUs: number; fullUs: number };
+  /** The last few /proc/vmstat readings of migration counters (each MIGRATION_READ_MS and at each stall), oldest first. */
+  #migrations: { time: number; counters: MigrationCounters }[] = [];
+  #migrationTimer: NodeJS.Timeout;
 
   /** @internal Use monitorPaging(). */
   constructor(config: Config) {
@@ -352,6 +367,10 @@ export class PagingMonitor extends EventEmitter {
     this.#clockOffset = clockOffset();
     const baseline = watch?.baseline ?? readTotals(this.#totalsPath);
     this.#lastEvent = { time: performance.now(), someUs: baseline?.someUs ?? NaN, fullUs: baseline?.fullUs ?? NaN };
+
+    // A stall's migrations are counted from the last reading before it; the
+    // timer cannot fire during the stall, so that reading predates it.
+    this.#readMigrations();
 
     // perf_hooks is loaded when a monitor starts, not when memlock is imported.
     const { PerformanceObserver: Observer } = require('node:perf_hooks') as typeof import('node:perf_hooks');
@@ -391,6 +410,8 @@ export class PagingMonitor extends EventEmitter {
       throw nativeFailure({ operation: 'monitorPaging', result: handle, syscall: 'pthread_create', bytes: 0 });
     }
     this.#handle = handle;
+    this.#migrationTimer = setInterval(() => this.#readMigrations(), MIGRATION_READ_MS);
+    this.#migrationTimer.unref();
     if (watch?.mode === 'socket') {
       const socket = watch.socket!;
       socket.unref();
@@ -433,6 +454,15 @@ export class PagingMonitor extends EventEmitter {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  #readMigrations(): { time: number; counters: MigrationCounters } | undefined {
+    const counters = migrationCounters();
+    if (counters === null) return undefined;
+    const reading = { time: performance.now(), counters };
+    this.#migrations.push(reading);
+    if (this.#migrations.length > MIGRATION_READINGS) this.#migrations.shift();
+    return reading;
   }
 
   get stats(): PagingMonitorStats {
@@ -540,6 +570,16 @@ export class PagingMonitor extends EventEmitter {
     const majorFaults = delta(SLOTS.threadMajor);
     const sleeps = delta(SLOTS.threadVoluntary);
     const preemptions = delta(SLOTS.threadInvoluntary);
+    const minorFaults = delta(SLOTS.threadMinor);
+    // A stall is attributed after it ends, maybe after later readings: count
+    // from the latest reading before it began (the timer cannot fire during it).
+    let earlier = this.#migrations[0];
+    for (const reading of this.#migrations) if (reading.time <= start) earlier = reading;
+    const now = this.#readMigrations();
+    const migration =
+      earlier === undefined || now === undefined
+        ? null
+        : migrationDelta(earlier.counters, now.counters, now.time - earlier.time);
     const { verdict, reason } = stallVerdict({
       delayMs,
       windowMs: windowMs - idleMs,
@@ -550,6 +590,16 @@ export class PagingMonitor extends EventEmitter {
       sleeps,
       preemptions,
       gcMs,
+      minorFaults,
+      ...(migration === null
+        ? {}
+        : {
+            migration: {
+              pages: migration.pagesMigrated,
+              compactionIsolated: migration.compactionIsolated,
+              numaPages: migration.numaPagesMigrated,
+            },
+          }),
     });
     const some = delta(SLOTS.someTotalUs);
     const report: StallReport = {
@@ -562,7 +612,7 @@ export class PagingMonitor extends EventEmitter {
       windowMs,
       idleMs,
       majorFaults,
-      minorFaults: delta(SLOTS.threadMinor),
+      minorFaults,
       processMajorFaults: delta(SLOTS.processMajor),
       processMinorFaults: delta(SLOTS.processMinor),
       cpuMs,
@@ -581,6 +631,7 @@ export class PagingMonitor extends EventEmitter {
               fullMs: (delta(SLOTS.fullTotalUs) || 0) / 1000,
               sinceMs: data[LAYOUT.stallEnd]! - data[LAYOUT.stallPsiStart]!,
             },
+      migration,
       threadId,
     };
     if (stallChannel.hasSubscribers) stallChannel.publish(report);
@@ -592,6 +643,7 @@ export class PagingMonitor extends EventEmitter {
     if (this.#closed) return;
     this.#closed = true;
     this.#observer.disconnect();
+    clearInterval(this.#migrationTimer);
     if (this.#handle !== null) binding.pagingUnwatch(this.#handle);
     this.#handle = null;
     this.#watch?.socket?.destroy();
