@@ -168,7 +168,7 @@ export function registerMetrics(options: MetricsOptions = {}): void {
 // (container_pressure_memory_{waiting,stalled}_seconds_total) and
 // node_exporter (node_pressure_memory_*_seconds_total, node_vmstat_pgmajfault):
 // seconds and counts since the source began, read at scrape time.
-const CAUSES: StallVerdict[] = ['paging', 'gc', 'cpu', 'unknown'];
+const CAUSES: StallVerdict[] = ['paging', 'migration', 'gc', 'cpu', 'unknown'];
 
 // Makes the metrics (unregistered, through keep) and returns what subscribes
 // their counters to memlock's channels, for once they are registered.
