@@ -15,12 +15,12 @@ import {
   writeSync,
 } from 'node:fs';
 import path from 'node:path';
-import { binding } from '../../src/binding';
 import { hasCommand } from './child';
 
 export const COMPACT_UNEVICTABLE = '/proc/sys/vm/compact_unevictable_allowed';
 const COMPACT_MEMORY = '/proc/sys/vm/compact_memory';
-const PAGE = binding.pageSize;
+// getconf, not the addon: the benchmark (bench/pinned/compaction.ts) runs on lib/.
+const PAGE = Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'latin1' }).trim());
 const MiB = 1024 * 1024;
 
 interface Teardown {
