@@ -25,7 +25,7 @@ t.test(
   'the first call records a baseline; the next compares with it and finds the frames pagemap shows',
   { skip: readable ? false : 'needs /proc/self/pagemap frames (Linux, CAP_SYS_ADMIN)' },
   (t) => {
-    movedPages(); // forget whatever earlier tests left recorded
+    t.match(movedPages(), { readable: true }, 'frames readable here, even with nothing locked'); // and forgets what earlier tests left
     const view = alignedPages(32);
     view.fill(7);
     const held = lock(view);
@@ -98,7 +98,12 @@ t.test(
       prefix: ['setpriv', '--inh-caps=-sys_admin', '--bounding-set=-sys_admin'],
     });
     t.equal(run.status, 0, run.stderr);
-    const { report, frames } = JSON.parse(run.stdout) as { report: Record<string, unknown>; frames: (string | null)[] };
+    const { report, frames, nothingLocked } = JSON.parse(run.stdout) as {
+      report: Record<string, unknown>;
+      frames: (string | null)[];
+      nothingLocked: Record<string, unknown>;
+    };
+    t.match(nothingLocked, { readable: false, lockedPages: 0 }, 'said also when nothing is locked');
     t.same(
       frames,
       Array.from({ length: 8 }, () => '0'),

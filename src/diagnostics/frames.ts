@@ -105,6 +105,32 @@ function readFrames(fd: number, start: number, pages: number, pageSize: number, 
   return frames;
 }
 
+function openPagemap(): number {
+  try {
+    return openSync('/proc/self/pagemap', 'r');
+  } catch (error) {
+    throw pagemapFailure(error, 'open');
+  }
+}
+
+/**
+ * Whether the kernel shows this process real frame numbers: a page just
+ * written reads a PFN above 0 (without CAP_SYS_ADMIN every PFN reads 0).
+ * Asked only when no locked page showed a frame (none locked, or none present).
+ */
+function framesVisible(pageSize: number): boolean {
+  const page = Buffer.alloc(8, 1);
+  const fd = openPagemap();
+  try {
+    const seen = { anyFrame: false };
+    const start = binding.addressOf(page) - (binding.addressOf(page) % pageSize);
+    readFrames(fd, start, 1, pageSize, seen);
+    return seen.anyFrame;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** The frame recorded for the page at `address`, or undefined if it was not recorded. */
 function recordedFrame(address: number, pageSize: number): number | undefined {
   let low = 0;
@@ -146,12 +172,7 @@ export function movedPages(): MovedPagesReport {
   }
   const pageSize = binding.pageSize;
   const runs = lockedRuns(pageSize);
-  let fd: number;
-  try {
-    fd = openSync('/proc/self/pagemap', 'r');
-  } catch (error) {
-    throw pagemapFailure(error, 'open');
-  }
+  const fd = openPagemap();
   const seen = { anyFrame: false };
   let now: Run[];
   try {
@@ -162,7 +183,7 @@ export function movedPages(): MovedPagesReport {
   const lockedPages = runs.reduce((sum, r) => sum + r.pages, 0);
   let presentPages = 0;
   for (const run of now) for (const frame of run.frames) if (frame !== NO_FRAME) presentPages += 1;
-  if (presentPages > 0 && !seen.anyFrame) {
+  if (!seen.anyFrame && !framesVisible(pageSize)) {
     // Every present page reads PFN 0: the kernel hides frames from this process.
     recorded = [];
     return { readable: false, lockedPages, presentPages, newPages: 0, movedPages: 0, moved: [] };
