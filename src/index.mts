@@ -29,6 +29,7 @@ export {
   CodeLock,
   locks,
   verify,
+  movedPages,
   setDiagnostics,
   getDiagnostics,
   subscribeChannel,

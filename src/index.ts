@@ -31,6 +31,8 @@ export type { CodeMapping, LockCodeOptions } from './locks/lock-code';
 // Diagnostics: held locks, the kernel's account, channels.
 export { locks, verify, setDiagnostics, getDiagnostics } from './diagnostics/diagnostics';
 export type { LockInfo, VerifyReport, DiagnosticsOptions } from './diagnostics/diagnostics';
+export { movedPages } from './diagnostics/frames';
+export type { MovedPagesReport } from './diagnostics/frames';
 export { kernelStatus } from './diagnostics/kernel-status';
 export type { KernelStatus } from './diagnostics/kernel-status';
 export { subscribeChannel } from './channels';

@@ -161,3 +161,13 @@ export function swapAreas(): { path: string; sizeBytes: number }[] {
       return { path, sizeBytes: Number(size) * 1024 };
     });
 }
+
+/** Every counter of /proc/vmstat (system-wide, since boot), by name. */
+export function vmstat(): Map<string, number> {
+  const counters = new Map<string, number>();
+  for (const line of readProcFile('/proc/vmstat').split('\n')) {
+    const space = line.indexOf(' ');
+    if (space > 0) counters.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return counters;
+}

@@ -86,6 +86,12 @@ t.test('stalls are attributed: a busy loop is cpu, back-to-back full GCs are gc,
     t.type(s.reason, 'string');
     t.ok(s.end - s.start >= s.delayMs, 'the window covers the stall');
     t.ok(Number.isInteger(s.minorFaults) && Number.isInteger(s.processMajorFaults), 'fault counts');
+    // /proc/vmstat is there on every Linux: the system's migrations around the stall.
+    t.ok(
+      s.migration !== null && Number.isInteger(s.migration.pagesMigrated) && s.migration.pagesMigrated >= 0,
+      'migrations counted',
+    );
+    t.ok(s.migration !== null && s.migration.sinceMs >= s.delayMs, 'counted from a reading before the stall');
   }
   t.end();
 });

@@ -64,7 +64,7 @@ t.test('pressure, faults, held locks, lockAll and secrets, read at scrape time, 
   const minor = values.get('memlock_minor_faults_total')!;
   t.ok(major >= before.majorFaults && major <= after.majorFaults, 'major faults of this process');
   t.ok(minor >= before.minorFaults && minor <= after.minorFaults, 'minor faults of this process');
-  for (const cause of ['paging', 'gc', 'cpu', 'host', 'unknown']) {
+  for (const cause of ['paging', 'migration', 'gc', 'cpu', 'host', 'unknown']) {
     t.equal(values.get(`memlock_event_loop_stalls_total{cause="${cause}"}`), 0, `stalls{cause="${cause}"} starts at 0`);
   }
   t.equal(values.get('memlock_held_locks'), stats().heldLocks);

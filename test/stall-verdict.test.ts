@@ -149,3 +149,46 @@ t.test('host is never said for CPU, GC, guest paging, a sleep, or on bare metal'
   t.equal(stallVerdict({ ...base, cpuMs: 190, gcMs: 170, host: guest }).verdict, 'gc');
   t.end();
 });
+
+t.test('many short sleeps with minor faults while the system migrates pages are migration', (t) => {
+  const migration = { pages: 16190, compactionIsolated: 33000, numaPages: 0 };
+  // Touching pages compaction is moving: a sleep and a minor fault per page.
+  const f = { ...base, cpuMs: 30, blockedMs: 160, sleeps: 400, preemptions: 2, minorFaults: 410, migration };
+  const v = stallVerdict(f);
+  t.equal(v.verdict, 'migration', v.reason);
+  t.match(v.reason, /compaction isolated 33000/);
+  t.equal(
+    stallVerdict({ ...f, migration: { ...migration, pages: 0 } }).verdict,
+    'unknown',
+    'no migration: not migration',
+  );
+  t.equal(stallVerdict({ ...f, minorFaults: 0 }).verdict, 'unknown', 'no minor faults: not a wait on a migrating page');
+  t.equal(stallVerdict({ ...f, majorFaults: 300 }).verdict, 'paging', 'page-ins are paging');
+  t.end();
+});
+
+t.test('one long sleep while the system migrates pages is not migration (Atomics.wait, a lock)', (t) => {
+  const f = {
+    ...base,
+    blockedMs: 190,
+    sleeps: 1,
+    minorFaults: 3,
+    migration: { pages: 5000, compactionIsolated: 9000, numaPages: 0 },
+  };
+  t.equal(stallVerdict(f).verdict, 'unknown');
+  t.end();
+});
+
+t.test('a CPU stall while compaction runs stays cpu, and says the system migrated pages meanwhile', (t) => {
+  const f = {
+    ...base,
+    cpuMs: 90,
+    runQueueMs: 100,
+    preemptions: 40,
+    migration: { pages: 20000, compactionIsolated: 40000, numaPages: 0 },
+  };
+  const v = stallVerdict(f);
+  t.equal(v.verdict, 'cpu');
+  t.match(v.reason, /migrated 20000 pages \(compaction isolated 40000\) meanwhile/);
+  t.end();
+});

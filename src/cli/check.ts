@@ -22,7 +22,15 @@ export type CheckId =
   | 'container-swap'
   | 'container-memory'
   | 'user-namespace'
-  | 'seccomp';
+  | 'seccomp'
+  // Real-time readiness (realtime.ts): DoctorReport.realtime.
+  | 'compact-unevictable'
+  | 'numa-balancing'
+  | 'thp'
+  | 'ksm'
+  | 'swappiness'
+  | 'rtprio'
+  | 'cpu-governor';
 
 export interface CheckError {
   code: string;

@@ -17,6 +17,7 @@ import {
 import type { Check, CheckError, CheckId, CheckStatus } from './check';
 import { cgroupEventsCheck } from './cgroup-events';
 import { containerMemoryCheck, containerSwapCheck, seccompCheck, userNamespaceCheck } from './container-checks';
+import { realtimeChecks, renderRealtime, type RealtimeReport } from './realtime';
 import { columns, formatBytes, limitJson, parseCommand, positiveNumber, stylist, USAGE } from './format';
 import { allocSecret, hugePageSupport, lock, MemlockError } from '../index';
 import { secretBackendNow } from '../memory/secret-backend';
@@ -43,6 +44,8 @@ export interface DoctorReport {
   /** Always the same checks, in the same order (see CheckId). */
   checks: Check[];
   summary: Record<CheckStatus, number>;
+  /** Real-time readiness: what the kernel may still do to locked memory (never fails). */
+  realtime: RealtimeReport;
 }
 
 const MiB = 1024 * 1024;
@@ -508,6 +511,7 @@ export function doctor(sizeBytes: number): DoctorReport {
     capIpcLock: env.capable,
     checks,
     summary,
+    realtime: realtimeChecks(),
   };
 }
 
@@ -534,6 +538,7 @@ export function renderDoctor(report: DoctorReport): string {
   });
   const { pass, warn, fail } = report.summary;
   lines.push('', `${pass} passed, ${warn} warning${warn === 1 ? '' : 's'}, ${fail} failed`);
+  lines.push(...renderRealtime(report.realtime, style));
   return `${lines.join('\n')}\n`;
 }
 

@@ -194,7 +194,7 @@ export function registerMetrics(options: MetricsOptions = {}): void {
 // (container_pressure_memory_{waiting,stalled}_seconds_total) and
 // node_exporter (node_pressure_memory_*_seconds_total, node_vmstat_pgmajfault):
 // seconds and counts since the source began, read at scrape time.
-const CAUSES: StallVerdict[] = ['paging', 'gc', 'cpu', 'host', 'unknown'];
+const CAUSES: StallVerdict[] = ['paging', 'migration', 'gc', 'cpu', 'host', 'unknown'];
 const PRESSURE_KINDS: PressureEvent['kind'][] = ['some', 'full'];
 const TRIGGER_SOURCES: PressureEvent['source'][] = ['cgroup', 'system', 'systemd'];
 // The cgroup counts read from the kernel's files (pressure levels are counted apart).

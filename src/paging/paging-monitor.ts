@@ -34,6 +34,7 @@ import {
   type CgroupMemoryEvent,
   type CgroupMemoryStatus,
 } from './cgroup-events';
+import { migrationCounters, migrationDelta, type MigrationCounters, type MigrationDelta } from './migrations';
 
 export type {
   CgroupEventsUnavailableEvent,
@@ -144,6 +145,14 @@ export interface StallReport {
    * start) to the stall's end. null on bare metal.
    */
   host: HostFigures | null;
+  /**
+   * Page migrations of the whole system (compaction, NUMA balancing,
+   * khugepaged) from the last reading before the stall to its end, `sinceMs`
+   * earlier (read about once a second while the loop runs), with this
+   * process's NUMA migrations where the kernel gives them. Null without
+   * /proc/vmstat.
+   */
+  migration: MigrationDelta | null;
   threadId: number;
 }
 
@@ -184,6 +193,9 @@ export interface PagingMonitorEvents {
 export const pressureChannel = typedChannel('memlock:pressure');
 export const stallChannel = typedChannel('memlock:stall');
 export const cgroupMemoryChannel = typedChannel('memlock:cgroup-memory');
+
+const MIGRATION_READ_MS = 1000;
+const MIGRATION_READINGS = 8;
 
 const DEFAULTS = {
   stallThresholdMs: 50,
@@ -387,6 +399,9 @@ export class PagingMonitor extends EventEmitter<PagingMonitorEvents> {
   #clockOffset: number;
   #firstWake = true;
   #lastEvent: { time: number; someUs: number; fullUs: number };
+  /** The last few /proc/vmstat readings of migration counters (each MIGRATION_READ_MS and at each stall), oldest first. */
+  #migrations: { time: number; counters: MigrationCounters }[] = [];
+  #migrationTimer: NodeJS.Timeout;
 
   /** @internal Use monitorPaging(). */
   constructor(config: Config) {
@@ -424,6 +439,10 @@ export class PagingMonitor extends EventEmitter<PagingMonitorEvents> {
     this.#hostBefore = hypervisorFlag() ? hostReading() : null;
     const baseline = watch?.baseline ?? readTotals(this.#totalsPath);
     this.#lastEvent = { time: performance.now(), someUs: baseline?.someUs ?? NaN, fullUs: baseline?.fullUs ?? NaN };
+
+    // A stall's migrations are counted from the last reading before it; the
+    // timer cannot fire during the stall, so that reading predates it.
+    this.#readMigrations();
 
     // perf_hooks is loaded when a monitor starts, not when memlock is imported.
     const { PerformanceObserver: Observer } = require('node:perf_hooks') as typeof import('node:perf_hooks');
@@ -467,6 +486,8 @@ export class PagingMonitor extends EventEmitter<PagingMonitorEvents> {
     }
     this.#handle = handle;
     this.#cgroup?.start();
+    this.#migrationTimer = setInterval(() => this.#readMigrations(), MIGRATION_READ_MS);
+    this.#migrationTimer.unref();
     if (watch?.mode === 'socket') {
       const socket = watch.socket!;
       socket.unref();
@@ -560,6 +581,15 @@ export class PagingMonitor extends EventEmitter<PagingMonitorEvents> {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  #readMigrations(): { time: number; counters: MigrationCounters } | undefined {
+    const counters = migrationCounters();
+    if (counters === null) return undefined;
+    const reading = { time: performance.now(), counters };
+    this.#migrations.push(reading);
+    if (this.#migrations.length > MIGRATION_READINGS) this.#migrations.shift();
+    return reading;
   }
 
   get stats(): PagingMonitorStats {
@@ -688,6 +718,16 @@ export class PagingMonitor extends EventEmitter<PagingMonitorEvents> {
     const majorFaults = delta(SLOTS.threadMajor);
     const sleeps = delta(SLOTS.threadVoluntary);
     const preemptions = delta(SLOTS.threadInvoluntary);
+    const minorFaults = delta(SLOTS.threadMinor);
+    // A stall is attributed after it ends, maybe after later readings: count
+    // from the latest reading before it began (the timer cannot fire during it).
+    let earlier = this.#migrations[0];
+    for (const reading of this.#migrations) if (reading.time <= start) earlier = reading;
+    const now = this.#readMigrations();
+    const migration =
+      earlier === undefined || now === undefined
+        ? null
+        : migrationDelta(earlier.counters, now.counters, now.time - earlier.time);
     const { verdict, reason } = stallVerdict({
       delayMs,
       windowMs: windowMs - idleMs,
@@ -699,6 +739,16 @@ export class PagingMonitor extends EventEmitter<PagingMonitorEvents> {
       preemptions,
       gcMs,
       host,
+      minorFaults,
+      ...(migration === null
+        ? {}
+        : {
+            migration: {
+              pages: migration.pagesMigrated,
+              compactionIsolated: migration.compactionIsolated,
+              numaPages: migration.numaPagesMigrated,
+            },
+          }),
     });
     const some = delta(SLOTS.someTotalUs);
     const report: StallReport = {
@@ -711,7 +761,7 @@ export class PagingMonitor extends EventEmitter<PagingMonitorEvents> {
       windowMs,
       idleMs,
       majorFaults,
-      minorFaults: delta(SLOTS.threadMinor),
+      minorFaults,
       processMajorFaults: delta(SLOTS.processMajor),
       processMinorFaults: delta(SLOTS.processMinor),
       cpuMs,
@@ -731,6 +781,7 @@ export class PagingMonitor extends EventEmitter<PagingMonitorEvents> {
               sinceMs: data[LAYOUT.stallEnd]! - data[LAYOUT.stallPsiStart]!,
             },
       host,
+      migration,
       threadId,
     };
     if (stallChannel.hasSubscribers) stallChannel.publish(report);
@@ -742,6 +793,7 @@ export class PagingMonitor extends EventEmitter<PagingMonitorEvents> {
     if (this.#closed) return;
     this.#closed = true;
     this.#observer.disconnect();
+    clearInterval(this.#migrationTimer);
     if (this.#handle !== null) binding.pagingUnwatch(this.#handle);
     this.#handle = null;
     this.#watch?.socket?.destroy();

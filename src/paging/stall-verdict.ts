@@ -2,7 +2,7 @@
 // stall: the rule the paging monitor applies, kept apart so it reads (and is
 // tested) on its own.
 
-export type StallVerdict = 'paging' | 'gc' | 'cpu' | 'host' | 'unknown';
+export type StallVerdict = 'paging' | 'migration' | 'gc' | 'cpu' | 'host' | 'unknown';
 
 export interface StallFigures {
   /** How late the event loop ran its check: the stall. */
@@ -24,6 +24,13 @@ export interface StallFigures {
   gcMs: number;
   /** What the guest sees of a hypervisor (see HostFigures); absent or null: not a guest, or not known. */
   host?: HostFigures | null;
+  /** Minor faults of the JavaScript thread in the window (a wait on a migrating page is one). */
+  minorFaults?: number;
+  /**
+   * Pages the system migrated around the window (/proc/vmstat, from the last
+   * reading before the stall to its end), and of those the causes counted.
+   */
+  migration?: { pages: number; compactionIsolated: number; numaPages: number };
 }
 
 /** A guest's view of its host over (about) the stall: host-signals.ts. */
@@ -36,6 +43,23 @@ export interface HostFigures {
   balloonPages: number | null;
 }
 
+// A page migrates in microseconds to a few milliseconds; a longer average
+// sleep is not a wait on migration entries.
+const MIGRATION_WAIT_MAX_MS = 10;
+
+function waitsLikeMigration(f: StallFigures): boolean {
+  const minor = f.minorFaults ?? 0;
+  return f.sleeps > 0 && minor * 2 >= f.sleeps && f.blockedMs / f.sleeps <= MIGRATION_WAIT_MAX_MS;
+}
+
+function migrationCause(m: NonNullable<StallFigures['migration']>): string {
+  const causes = [
+    ...(m.compactionIsolated > 0 ? [`compaction isolated ${m.compactionIsolated}`] : []),
+    ...(m.numaPages > 0 ? [`NUMA balancing moved ${m.numaPages}`] : []),
+  ];
+  return `${m.pages} page${m.pages === 1 ? '' : 's'}${causes.length > 0 ? ` (${causes.join(', ')})` : ''}`;
+}
+
 const format = (ms: number): string => `${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms`;
 // A part of the stall, rounded down: the parts a reason lists never add up past the stall.
 const part = (ms: number): string => `${ms < 10 ? (Math.floor(ms * 10) / 10).toFixed(1) : Math.floor(ms)} ms`;
@@ -46,10 +70,15 @@ const part = (ms: number): string => `${ms < 10 ? (Math.floor(ms * 10) / 10).toF
  *           read), plus the wait for a CPU after those sleeps: on a busy
  *           machine every page-in ends in the run queue. The run-queue wait
  *           is split between sleeps and preemptions by their counts;
+ *   migration: asleep without a major fault but with minor faults while the
+ *           system migrated pages (compaction, NUMA balancing): a thread
+ *           touching a page being migrated, locked or not, sleeps until the
+ *           move ends: many short sleeps, each with a minor fault (one long
+ *           sleep is something else: Atomics.wait, a lock, I/O);
  *   gc:     GC pauses (wall time: a pause that waits for a CPU is still GC's);
  *   cpu:    on a CPU or waiting for one (after preemption, when pages were
  *           read), less the GC pauses.
- * The highest score wins (ties: paging, gc, cpu) when it covers at least
+ * The highest score wins (ties: paging, migration, gc, cpu) when it covers at least
  * half the stall; else 'unknown', as when the thread slept without a major
  * fault (blocking I/O, a lock, Atomics.wait), or 'host':
  *   host:   in a guest, time the thread was neither on a CPU nor waiting for
@@ -66,8 +95,10 @@ export function stallVerdict(f: StallFigures): { verdict: StallVerdict; reason: 
   const switches = f.sleeps + f.preemptions;
   const paged = f.majorFaults > 0;
   const waitAfterSleep = paged && switches > 0 ? (f.runQueueMs * f.sleeps) / switches : 0;
+  const migrated = f.migration !== undefined && f.migration.pages > 0;
   const scores: [StallVerdict, number][] = [
     ['paging', paged ? f.blockedMs + waitAfterSleep : 0],
+    ['migration', !paged && migrated && waitsLikeMigration(f) ? f.blockedMs : 0],
     ['gc', gc],
     ['cpu', Math.max(0, f.cpuMs + f.runQueueMs - waitAfterSleep - gc)],
   ];
@@ -112,6 +143,16 @@ export function stallVerdict(f: StallFigures): { verdict: StallVerdict; reason: 
           (wait! >= 1 ? ` and ${part(wait!)} waiting for a CPU after them` : ''),
       };
     }
+    case 'migration': {
+      const [asleep] = toStall(f.delayMs, [f.blockedMs]);
+      const minor = f.minorFaults ?? 0;
+      return {
+        verdict: 'migration',
+        reason:
+          `${stall} stall: asleep ${part(asleep!)} with ${minor} minor fault${minor === 1 ? '' : 's'} and no major one ` +
+          `while the system migrated ${migrationCause(f.migration!)}`,
+      };
+    }
     case 'gc': {
       const [paused] = toStall(f.delayMs, [gc]);
       return { verdict: 'gc', reason: `${stall} stall: GC paused the thread for ${part(paused!)}` };
@@ -123,7 +164,9 @@ export function stallVerdict(f: StallFigures): { verdict: StallVerdict; reason: 
         reason:
           `${stall} stall: on a CPU ${part(cpu!)}` +
           (f.runQueueMs > 0 ? `, waiting for one ${part(wait!)}` : '') +
-          (gc > 0 ? ` (GC ${part(ofCpu!)} of it)` : ''),
+          (gc > 0 ? ` (GC ${part(ofCpu!)} of it)` : '') +
+          // Compaction runs on a CPU too: on a small machine its work is the wait.
+          (migrated && f.runQueueMs >= 1 ? `; the system migrated ${migrationCause(f.migration!)} meanwhile` : ''),
       };
     }
   }
