@@ -56,7 +56,8 @@ function nsLabel(decade: number): string {
   return `${10 ** (decade - unit * 3)} ${units[unit]}`;
 }
 
-const liveLabel = (decade: number): string => (decade >= 6 ? `${10 ** (decade - 6)}M` : decade >= 3 ? `${10 ** (decade - 3)}k` : String(10 ** decade));
+const liveLabel = (decade: number): string =>
+  decade >= 6 ? `${10 ** (decade - 6)}M` : decade >= 3 ? `${10 ** (decade - 3)}k` : String(10 ** decade);
 
 function panel(title: string, series: Series[], points: ScalePoint[], x0: number): string {
   const values = series.flatMap((s) => points.map(s.ns)).filter((v) => v > 0);
@@ -93,7 +94,9 @@ function panel(title: string, series: Series[], points: ScalePoint[], x0: number
       if (s.ns(p) > 0) out.push(`<circle cx="${f(px(p.live))}" cy="${f(py(s.ns(p)))}" r="2.5" fill="${s.color}"/>`);
     }
     const ly = PAD.top + plotH + 52 + i * 15;
-    out.push(`<line x1="${f(x0 + PAD.left)}" x2="${f(x0 + PAD.left + 24)}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2"${dash}/>`);
+    out.push(
+      `<line x1="${f(x0 + PAD.left)}" x2="${f(x0 + PAD.left + 24)}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2"${dash}/>`,
+    );
     out.push(`<text x="${f(x0 + PAD.left + 30)}" y="${ly}">${esc(s.label)}</text>`);
   });
   return out.join('\n');

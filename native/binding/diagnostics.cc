@@ -29,13 +29,14 @@ Napi::Value Annotate(const Napi::CallbackInfo& info) {
 // a label or a stack }
 Napi::Value Locks(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::vector<Locker::LockInfo> locks = Locker::instance().locks();
+  std::vector<Locker::LockInfo> locks;
+  std::vector<Locker::LockNote> noted_locks;
+  Locker::instance().locks(&locks, &noted_locks);
   const double ps = static_cast<double>(platform::page_size());
   const void* own = StateOf(env);
   Napi::Float64Array rows = Napi::Float64Array::New(env, locks.size() * kLockFieldCount);
   double* row = rows.Data();
-  Napi::Array notes = Napi::Array::New(env);
-  uint32_t noted = 0;
+
   for (size_t i = 0; i < locks.size(); ++i, row += kLockFieldCount) {
     const Locker::LockInfo& l = locks[i];
     row[kLockAddress] = static_cast<double>(l.record.addr);
@@ -46,10 +47,13 @@ Napi::Value Locks(const Napi::CallbackInfo& info) {
     row[kLockThreadId] = l.record.thread_id;
     row[kLockId] = static_cast<double>(l.id);
     row[kLockFlags] = (l.record.on_fault ? kLockFlagOnFault : 0) | (l.record.owner == own ? kLockFlagOwn : 0);
-    if (!l.labelled && l.stack.empty()) continue;
-    notes.Set(noted++, Napi::Number::New(env, static_cast<double>(i)));
-    notes.Set(noted++, l.labelled ? Napi::Value(Napi::String::New(env, l.label)) : env.Undefined());
-    notes.Set(noted++, Napi::String::New(env, l.stack));
+  }
+  Napi::Array notes = Napi::Array::New(env, noted_locks.size() * 3);
+  uint32_t n = 0;
+  for (const Locker::LockNote& note : noted_locks) {
+    notes.Set(n++, Napi::Number::New(env, static_cast<double>(note.index)));
+    notes.Set(n++, note.labelled ? Napi::Value(Napi::String::New(env, note.label)) : env.Undefined());
+    notes.Set(n++, Napi::String::New(env, note.stack));
   }
   Napi::Object out = Napi::Object::New(env);
   out.Set("rows", rows);
