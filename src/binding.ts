@@ -52,6 +52,8 @@ export interface SharedNumbers {
   readonly pinned: { readonly onFault: number; readonly prefault: number; readonly dropOnFork: number };
   /** Native results below zero that are not errnos. */
   readonly results: { readonly limitExceeded: number; readonly mapCountExceeded: number };
+  /** locks()'s row layout. */
+  readonly lockFields: LockFields;
   /** The paging monitor's sample slots and event layouts. */
   readonly paging: PagingLayout;
 }
@@ -73,24 +75,31 @@ export interface NativeSecretStats {
   secretmemBytes: number;
 }
 
-export interface NativeLockInfo {
-  id: number;
-  /** The locked view's first byte and length. */
-  address: number;
-  length: number;
-  /** First byte of its first page. */
-  start: number;
-  pages: number;
-  onFault: boolean;
-  /** worker_threads.threadId of the thread that took it; -1 for memlock's own (secret memory). */
-  threadId: number;
-  /** Taken by the calling thread. */
-  own: boolean;
-  /** The highest count among its pages. */
-  count: number;
-  /** Absent for a lock taken without one ('' is a label). */
-  label?: string;
-  stack: string;
+/**
+ * Every held lock, oldest first: `rows` holds numbers.lockFields.fieldCount
+ * numbers per lock (address, length, start, pages, count, threadId, flags:
+ * flagOnFault, flagOwn = taken by the calling thread, id); `notes` holds
+ * [row, label (undefined: none; '' is a label), stack ('' when not captured), ...]
+ * for the locks that have either.
+ */
+export interface NativeLockTable {
+  rows: Float64Array;
+  notes: (number | string | undefined)[];
+}
+
+/** Columns of NativeLockTable rows and its flag bits (native/core/shared_numbers.h). */
+export interface LockFields {
+  readonly address: number;
+  readonly length: number;
+  readonly start: number;
+  readonly pages: number;
+  readonly count: number;
+  readonly threadId: number;
+  readonly flags: number;
+  readonly id: number;
+  readonly fieldCount: number;
+  readonly flagOnFault: number;
+  readonly flagOwn: number;
 }
 
 /** Indices of a paging sample's slots (native/paging/paging_sample.h), and how many there are. */
@@ -255,7 +264,7 @@ export interface NativeBinding {
   setThreadId(threadId: number): void;
   annotate(id: number, label: string | undefined, stack: string): void;
   /** Every held lock, oldest first. */
-  locks(): NativeLockInfo[];
+  locks(): NativeLockTable;
   /**
    * [address, bytes, ...] of every counted run the kernel does not have
    * locked (smaps VmFlags), compared under the table's mutex; or -errno.

@@ -142,10 +142,13 @@ t.test('locks() is oldest first, also when a lock reuses a released slot', (t) =
     [3, 4],
     'B then C',
   );
-  const ids = binding
-    .locks()
-    .filter((l) => l.start >= address && l.start < address + 5 * pageSize)
-    .map((l) => l.id);
+  const F = binding.numbers.lockFields;
+  const { rows } = binding.locks();
+  const ids: number[] = [];
+  for (let r = 0; r < rows.length; r += F.fieldCount) {
+    const start = rows[r + F.start]!;
+    if (start >= address && start < address + 5 * pageSize) ids.push(rows[r + F.id]!);
+  }
   t.ok(ids[0]! > ids[1]!, `in taking order, not id order (ids ${ids.join(', ')})`);
   b.release();
   c.release();

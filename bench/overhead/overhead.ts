@@ -29,13 +29,13 @@ const args = benchArgs(
 const rawHooks = rawSyscalls(binding);
 
 const PAGE_ITERS = 10_000; // lock+release pairs per batch
-const PAGE_BATCHES = 15; // median of these
+const PAGE_BATCHES = 11; // median of these (was 15: fewer keep npm run bench near its minute)
 // The raw one-page cost differs from process to process (about 1 C process in
 // 4 pays 5-20% more, pinned or not, ASLR or not), so the C side's batches are
 // spread over several processes and the median of their medians is taken.
 const RAW_PAGE_PROCESSES = 5;
 const GIB = 2 ** 30;
-const GIB_ITERS = 7; // ~120 ms each, on both sides
+const GIB_ITERS = 4; // ~120 ms each, on both sides (was 7, for the same reason)
 const SUB_BATCH = 100; // locks held at once when timing lock() alone
 
 const GOAL_ONE_PAGE = 1.1; // memlock / raw

@@ -24,28 +24,40 @@ Napi::Value Annotate(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// locks() -> every held lock in the process
+// locks() -> { rows: Float64Array (kLockFieldCount numbers per lock, oldest
+// first), notes: [row, label | undefined, stack, ...] for the locks that have
+// a label or a stack }
 Napi::Value Locks(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::vector<Locker::LockInfo> locks = Locker::instance().locks();
-  size_t ps = platform::page_size();
-  Napi::Array out = Napi::Array::New(env, locks.size());
-  for (size_t i = 0; i < locks.size(); ++i) {
+  std::vector<Locker::LockInfo> locks;
+  std::vector<Locker::LockNote> noted_locks;
+  Locker::instance().locks(&locks, &noted_locks);
+  const double ps = static_cast<double>(platform::page_size());
+  const void* own = StateOf(env);
+  Napi::Float64Array rows = Napi::Float64Array::New(env, locks.size() * kLockFieldCount);
+  double* row = rows.Data();
+
+  for (size_t i = 0; i < locks.size(); ++i, row += kLockFieldCount) {
     const Locker::LockInfo& l = locks[i];
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("id", Napi::Number::New(env, static_cast<double>(l.id)));
-    o.Set("address", Napi::Number::New(env, static_cast<double>(l.record.addr)));
-    o.Set("length", Napi::Number::New(env, static_cast<double>(l.record.len)));
-    o.Set("start", Napi::Number::New(env, static_cast<double>(l.record.first_page * ps)));
-    o.Set("pages", Napi::Number::New(env, static_cast<double>(l.record.pages)));
-    o.Set("onFault", Napi::Boolean::New(env, l.record.on_fault));
-    o.Set("threadId", Napi::Number::New(env, l.record.thread_id));
-    o.Set("own", Napi::Boolean::New(env, l.record.owner == StateOf(env)));
-    o.Set("count", Napi::Number::New(env, l.max_count));
-    if (l.labelled) o.Set("label", Napi::String::New(env, l.label));
-    o.Set("stack", Napi::String::New(env, l.stack));
-    out.Set(static_cast<uint32_t>(i), o);
+    row[kLockAddress] = static_cast<double>(l.record.addr);
+    row[kLockLength] = static_cast<double>(l.record.len);
+    row[kLockStart] = static_cast<double>(l.record.first_page) * ps;
+    row[kLockPages] = static_cast<double>(l.record.pages);
+    row[kLockCount] = l.max_count;
+    row[kLockThreadId] = l.record.thread_id;
+    row[kLockId] = static_cast<double>(l.id);
+    row[kLockFlags] = (l.record.on_fault ? kLockFlagOnFault : 0) | (l.record.owner == own ? kLockFlagOwn : 0);
   }
+  Napi::Array notes = Napi::Array::New(env, noted_locks.size() * 3);
+  uint32_t n = 0;
+  for (const Locker::LockNote& note : noted_locks) {
+    notes.Set(n++, Napi::Number::New(env, static_cast<double>(note.index)));
+    notes.Set(n++, note.labelled ? Napi::Value(Napi::String::New(env, note.label)) : env.Undefined());
+    notes.Set(n++, Napi::String::New(env, note.stack));
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("rows", rows);
+  out.Set("notes", notes);
   return out;
 }
 

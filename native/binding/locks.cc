@@ -72,7 +72,7 @@ napi_value Lock(napi_env env, napi_callback_info cbinfo) {
   return Number(env, static_cast<double>(out.id));
 }
 
-// release(id) -> 0 released | 1 not held | -errno (munlock refused)
+// release(id) -> 0 released | 1 not held | -errno (munlock refused, nothing changed)
 napi_value Release(napi_env env, napi_callback_info cbinfo) {
   RawArgs args = Unpack(env, cbinfo);
   int64_t id = 0;

@@ -102,6 +102,17 @@ Napi::Object SharedNumbers(Napi::Env env) {
       object({{"noCore", kHardenNoCore}, {"notDumpable", kHardenNotDumpable}, {"clearPtracer", kHardenClearPtracer}}));
   numbers.Set("pinned",
               object({{"onFault", kPinnedOnFault}, {"prefault", kPinnedPrefault}, {"dropOnFork", kPinnedDropOnFork}}));
+  numbers.Set("lockFields", object({{"address", kLockAddress},
+                                    {"length", kLockLength},
+                                    {"start", kLockStart},
+                                    {"pages", kLockPages},
+                                    {"count", kLockCount},
+                                    {"threadId", kLockThreadId},
+                                    {"flags", kLockFlags},
+                                    {"id", kLockId},
+                                    {"fieldCount", kLockFieldCount},
+                                    {"flagOnFault", kLockFlagOnFault},
+                                    {"flagOwn", kLockFlagOwn}}));
   numbers.Set("results", object({{"limitExceeded", static_cast<double>(kLimitExceeded)},
                                  {"mapCountExceeded", static_cast<double>(kMapCountExceeded)}}));
   using namespace paging;

@@ -7,7 +7,43 @@ size_t LockRegistry::ViewKeyHash::operator()(const ViewKey& k) const {
   uint64_t h = reinterpret_cast<uintptr_t>(k.owner) * 0x9E3779B97F4A7C15ull;
   h ^= (k.addr + (h << 6) + (h >> 2)) * 0xC2B2AE3D27D4EB4Full;
   h ^= (k.len + (h << 6) + (h >> 2)) * 0x165667B19E3779F9ull;
-  return static_cast<size_t>(h ^ (h >> 29));
+  return static_cast<size_t>(h ^ (h >> 32));
+}
+
+size_t LockRegistry::cell_of(const ViewKey& key) const {
+  const size_t mask = index_.size() - 1;
+  for (size_t cell = ViewKeyHash{}(key)&mask;; cell = (cell + 1) & mask) {
+    if (index_[cell] == kNone || key_of(slots_[index_[cell]].record) == key) return cell;
+  }
+}
+
+void LockRegistry::index_grow() {
+  std::vector<uint32_t> old(index_.size() < 16 ? 32 : index_.size() * 2, kNone);
+  old.swap(index_);
+  for (uint32_t slot : old) {
+    if (slot != kNone) index_[cell_of(key_of(slots_[slot].record))] = slot;
+  }
+}
+
+void LockRegistry::index_insert(size_t cell, uint32_t slot) {
+  index_[cell] = slot;
+  indexed_ += 1;
+}
+
+void LockRegistry::index_erase(size_t cell) {
+  const size_t mask = index_.size() - 1;
+  indexed_ -= 1;
+  // Backward shift: move later cells of the probe run into the hole when
+  // their home cell is not between the hole and them.
+  size_t hole = cell;
+  for (size_t next = (hole + 1) & mask; index_[next] != kNone; next = (next + 1) & mask) {
+    size_t home = ViewKeyHash{}(key_of(slots_[index_[next]].record)) & mask;
+    if (((next - home) & mask) >= ((next - hole) & mask)) {
+      index_[hole] = index_[next];
+      hole = next;
+    }
+  }
+  index_[hole] = kNone;
 }
 
 int64_t LockRegistry::add(const LockRecord& record) {
@@ -25,11 +61,14 @@ int64_t LockRegistry::add(const LockRecord& record) {
   s.generation += 1;
   s.live = true;
   s.newer = kNone;
-  auto [it, inserted] = newest_.try_emplace(key_of(record), slot);
-  s.older = inserted ? kNone : it->second;
-  if (!inserted) {
-    slots_[it->second].newer = slot;
-    it->second = slot;
+  if (2 * (indexed_ + 1) > index_.size()) index_grow();
+  const size_t cell = cell_of(key_of(record));
+  s.older = index_[cell];
+  if (s.older == kNone) {
+    index_insert(cell, slot);
+  } else {
+    slots_[s.older].newer = slot;
+    index_[cell] = slot;
   }
   live_ += 1;
   return id_of(slot);
@@ -57,9 +96,9 @@ void LockRegistry::remove(int64_t id) {
   if (s.newer != kNone) {
     slots_[s.newer].older = s.older;
   } else if (s.older != kNone) {
-    newest_[key_of(s.record)] = s.older;
+    index_[cell_of(key_of(s.record))] = s.older;
   } else {
-    newest_.erase(key_of(s.record));
+    index_erase(cell_of(key_of(s.record)));
   }
   s.live = false;
   live_ -= 1;
@@ -67,8 +106,9 @@ void LockRegistry::remove(int64_t id) {
 }
 
 int64_t LockRegistry::newest(const void* owner, uintptr_t addr, size_t len) const {
-  auto it = newest_.find(ViewKey{owner, addr, len});
-  return it == newest_.end() ? 0 : id_of(it->second);
+  if (index_.empty()) return 0;
+  const uint32_t slot = index_[cell_of(ViewKey{owner, addr, len})];
+  return slot == kNone ? 0 : id_of(slot);
 }
 
 std::vector<int64_t> LockRegistry::ids_of(const void* owner) const {

@@ -1,13 +1,15 @@
 // The record of every held lock: which bytes, which owner (environment), and
 // a tag the owner chose. Records live in reusable slots, so taking and
-// dropping a lock neither hashes nor allocates; the locks on the same bytes
-// are linked newest-first, so unlock(view) and out-of-order releases are
-// O(1). Plain C++, no locking of its own.
+// dropping a lock allocates nothing (but when a table doubles); the locks on
+// the same bytes are linked newest-first, and the newest is found through an
+// open-addressing index of slot numbers (4 bytes a cell, at most half full:
+// a node-based hash map cost ~64 bytes and a malloc per lock), so
+// unlock(view) and out-of-order releases are O(1). Plain C++, no locking of
+// its own.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <unordered_map>
 #include <vector>
 
 namespace memlock {
@@ -74,11 +76,19 @@ class LockRegistry {
   int64_t id_of(uint32_t slot) const { return static_cast<int64_t>((slots_[slot].generation << kSlotBits) | slot); }
   uint32_t live_slot(int64_t id) const;  // kNone unless id is held
 
+  // The index: cells hold the slot of the newest lock on each distinct
+  // ViewKey, or kNone; linear probing, deletion by backward shift.
+  size_t cell_of(const ViewKey& key) const;  // the key's cell, or the empty cell where it would go
+  void index_insert(size_t cell, uint32_t slot);
+  void index_erase(size_t cell);
+  void index_grow();
+
   std::vector<Slot> slots_;
   std::vector<uint32_t> free_;
   size_t live_ = 0;
   uint64_t next_sequence_ = 0;
-  std::unordered_map<ViewKey, uint32_t, ViewKeyHash> newest_;  // slot of the newest lock
+  std::vector<uint32_t> index_;  // power-of-two size, or empty
+  size_t indexed_ = 0;           // cells in use
 };
 
 }  // namespace memlock

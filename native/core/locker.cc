@@ -94,10 +94,18 @@ int Locker::lock_run(const PageRun& run, bool on_fault) {
   return on_fault ? platform::lock_range_on_fault(addr, len) : platform::lock_range(addr, len);
 }
 
-int Locker::unlock_mapped_pages(const PageRun& run) {
+int Locker::unlock_mapped_pages(const PageRun& run, bool strict) {
   for (uint64_t p = run.first; p < run.end(); ++p) {
     int rc = platform::unlock_range(p * page_size_, page_size_);
-    if (rc < 0 && rc != -ENOMEM) return rc;
+    if (rc == 0 || (rc == -ENOMEM && (!strict || platform::resident_pages(p * page_size_, page_size_) == -ENOMEM))) {
+      continue;
+    }
+    // A refusal, or ENOMEM for a page that is still mapped: unlocking it would
+    // split its mapping past vm.max_map_count (one-page locks of one range
+    // released in random order get there). The page stays locked, so its
+    // count stays too: this run's pages are locked again and the release fails.
+    for (uint64_t q = run.first; q < p; ++q) lock_run(PageRun{q, 1, run.on_fault}, run.on_fault);
+    return rc;
   }
   return 0;
 }
@@ -166,7 +174,7 @@ LockOutcome Locker::lock(const void* owner, uintptr_t addr, size_t len, bool on_
   return out;
 }
 
-ReleaseOutcome Locker::release_locked(int64_t id) {
+ReleaseOutcome Locker::release_locked(int64_t id, bool strict) {
   ReleaseOutcome out;
   out.id = id;
   const LockRecord* rec = records_.find(id);
@@ -186,7 +194,7 @@ ReleaseOutcome Locker::release_locked(int64_t id) {
     // ENOMEM: part of the run is no longer mapped. An unmapped page is
     // implicitly unlocked, so its count goes with it; munlock stopped at the
     // hole, so the rest is unlocked page by page.
-    if (rc == -ENOMEM) rc = unlock_mapped_pages(run);
+    if (rc == -ENOMEM) rc = unlock_mapped_pages(run, strict);
     if (rc < 0) {
       for (size_t j = 0; j < i; ++j) lock_run(plan.to_unlock[j], plan.to_unlock[j].on_fault);
       out.status = rc;
@@ -202,19 +210,19 @@ ReleaseOutcome Locker::release(const void* owner, int64_t id) {
   std::lock_guard<std::mutex> guard(mu_);
   const LockRecord* rec = records_.find(id);
   if (rec == nullptr || rec->owner != owner) return ReleaseOutcome{1, id, 0};
-  return release_locked(id);
+  return release_locked(id, true);
 }
 
 ReleaseOutcome Locker::release_latest(const void* owner, uintptr_t addr, size_t len) {
   std::lock_guard<std::mutex> guard(mu_);
   int64_t id = records_.newest(owner, addr, len);
   if (id == 0) return ReleaseOutcome{1, 0, 0};
-  return release_locked(id);
+  return release_locked(id, true);
 }
 
 void Locker::release_owner(const void* owner) {
   std::lock_guard<std::mutex> guard(mu_);
-  for (int64_t id : records_.ids_of(owner)) release_locked(id);
+  for (int64_t id : records_.ids_of(owner)) release_locked(id, false);
 }
 
 size_t Locker::forget(uintptr_t addr, size_t len) {
@@ -272,22 +280,22 @@ void Locker::annotate(int64_t id, bool labelled, std::string label, std::string 
   if (records_.find(id) != nullptr) notes_[id] = Note{std::move(label), std::move(stack), labelled};
 }
 
-std::vector<Locker::LockInfo> Locker::locks() {
+void Locker::locks(std::vector<LockInfo>* out, std::vector<LockNote>* notes) {
   std::lock_guard<std::mutex> guard(mu_);
-  std::vector<LockInfo> out;
-  out.reserve(records_.size());
-  records_.for_each([&](int64_t id, const LockRecord& rec) {
-    LockInfo info{id, rec, table_.max_count(rec.first_page, rec.pages), {}, {}, false};
-    if (auto note = notes_.find(id); note != notes_.end()) {
-      info.label = note->second.label;
-      info.stack = note->second.stack;
-      info.labelled = note->second.labelled;
+  // Oldest first: ids are no order (slots are reused), sequences are.
+  std::vector<std::pair<uint64_t, int64_t>> order;
+  order.reserve(records_.size());
+  records_.for_each([&](int64_t id, const LockRecord& rec) { order.emplace_back(rec.sequence, id); });
+  std::sort(order.begin(), order.end());
+  out->reserve(order.size());
+  for (const auto& entry : order) {
+    const LockRecord& rec = *records_.find(entry.second);
+    out->push_back(LockInfo{entry.second, rec, table_.max_count(rec.first_page, rec.pages)});
+    if (notes_.empty()) continue;
+    if (auto note = notes_.find(entry.second); note != notes_.end()) {
+      notes->push_back(LockNote{out->size() - 1, note->second.labelled, note->second.label, note->second.stack});
     }
-    out.push_back(std::move(info));
-  });
-  std::sort(out.begin(), out.end(),
-            [](const LockInfo& a, const LockInfo& b) { return a.record.sequence < b.record.sequence; });
-  return out;
+  }
 }
 
 void Locker::watch_unmapping(uintptr_t addr, size_t len, bool shared) {

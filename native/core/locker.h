@@ -96,11 +96,15 @@ class Locker {
     int64_t id;
     LockRecord record;
     uint16_t max_count;
-    std::string label, stack;
-    bool labelled;
   };
-  // Every held lock, oldest first.
-  std::vector<LockInfo> locks();
+  struct LockNote {
+    size_t index;  // in locks()'s list
+    bool labelled;
+    std::string label, stack;
+  };
+  // Every held lock, oldest first, and the labels and stacks of the few
+  // that have one (kept apart: a string pair per lock cost 64 bytes each).
+  void locks(std::vector<LockInfo>* out, std::vector<LockNote>* notes);
   // verify(): compares the table with the kernel's account (smaps VmFlags
   // lo) under mu_, so no memlock call changes either between the two reads:
   // a consistent snapshot of memlock's locks against the kernel, for the
@@ -146,7 +150,11 @@ class Locker {
  private:
   // Every private member is called with mu_ held (the fork handlers aside);
   // a _locked suffix marks the twin of a public member that takes mu_ itself.
-  ReleaseOutcome release_locked(int64_t id);
+  // strict: a munlock refused with ENOMEM on memory still mapped (its
+  // mapping cannot split past vm.max_map_count) fails the release, nothing
+  // changed, rather than drop a count whose page stays locked; teardown is
+  // not strict (it absorbs the refusal, as for unmapped memory).
+  ReleaseOutcome release_locked(int64_t id, bool strict);
   int64_t reserve_mappings_locked(int64_t more, int64_t* counted);
   void drop_record(int64_t id);
   size_t forget_locked(uint64_t first, uint64_t pages);
@@ -166,7 +174,7 @@ class Locker {
   // The madvise hook serves refused releases while lockAll or lockCode needs it.
   void refresh_madvise_hook();
   // munlock of a run part of which is unmapped: 0, or the first other error.
-  int unlock_mapped_pages(const PageRun& run);
+  int unlock_mapped_pages(const PageRun& run, bool strict);
   friend void register_fork_handlers();
   static void before_fork();
   static void after_fork_parent();

@@ -71,6 +71,22 @@ constexpr int kProtectShared = 1;
 // allocPinned flags.
 constexpr int kPinnedOnFault = 1, kPinnedPrefault = 2, kPinnedDropOnFork = 4;
 
+// locks(): one row of kLockFieldCount numbers per held lock in a Float64Array
+// (building a million objects natively took seconds; JavaScript builds them
+// from the rows in a tenth of that).
+enum LockField : int {
+  kLockAddress = 0,  // the locked view's first byte
+  kLockLength,       // and its length
+  kLockStart,        // first byte of its first page
+  kLockPages,
+  kLockCount,  // the highest count among its pages
+  kLockThreadId,
+  kLockFlags,  // kLockFlag* bits
+  kLockId,     // its id (ids are no order: slots are reused)
+  kLockFieldCount
+};
+constexpr int kLockFlagOnFault = 1, kLockFlagOwn = 2;
+
 // Negative results that are not errnos.
 constexpr int64_t kLimitExceeded = -1000001;
 // Refused: too few mappings would be left below vm.max_map_count.

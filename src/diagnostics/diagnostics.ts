@@ -51,20 +51,33 @@ export interface LockInfo {
 /** Every lock held in the process, by any thread, oldest first. */
 export function locks(): LockInfo[] {
   const pageSize = binding.pageSize;
-  // Oldest first, as native lists them (ids are no order: slots are reused).
-  return binding.locks().map((l) => ({
-    address: l.address,
-    length: l.length,
-    start: l.start,
-    bytes: l.pages * pageSize,
-    pages: l.pages,
-    count: l.count,
-    sticky: l.count === 0xffff,
-    onFault: l.onFault,
-    threadId: l.threadId,
-    ...(l.label === undefined ? {} : { label: l.label }),
-    ...(l.stack === '' ? {} : { stack: l.stack }),
-  }));
+  const F = binding.numbers.lockFields;
+  // Native hands over rows of numbers, oldest first: building a million
+  // objects there took seconds, here a tenth of that.
+  const { rows, notes } = binding.locks();
+  const out = new Array<LockInfo>(rows.length / F.fieldCount);
+  for (let i = 0, r = 0; i < out.length; i++, r += F.fieldCount) {
+    const count = rows[r + F.count]!;
+    out[i] = {
+      address: rows[r + F.address]!,
+      length: rows[r + F.length]!,
+      start: rows[r + F.start]!,
+      bytes: rows[r + F.pages]! * pageSize,
+      pages: rows[r + F.pages]!,
+      count,
+      sticky: count === 0xffff,
+      onFault: (rows[r + F.flags]! & F.flagOnFault) !== 0,
+      threadId: rows[r + F.threadId]!,
+    };
+  }
+  for (let n = 0; n < notes.length; n += 3) {
+    const info = out[notes[n] as number]!;
+    const label = notes[n + 1] as string | undefined;
+    const stack = notes[n + 2] as string;
+    if (label !== undefined) info.label = label;
+    if (stack !== '') info.stack = stack;
+  }
+  return out;
 }
 
 export interface VerifyReport {

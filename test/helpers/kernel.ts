@@ -160,8 +160,11 @@ export function tableAgreesWithKernel(): KernelCheck {
   }
   const pageSize = binding.pageSize;
   const counted = new Set<number>();
-  for (const held of binding.locks()) {
-    for (let page = 0; page < held.pages; page += 1) counted.add(held.start / pageSize + page);
+  const F = binding.numbers.lockFields;
+  const { rows } = binding.locks();
+  for (let r = 0; r < rows.length; r += F.fieldCount) {
+    const first = rows[r + F.start]! / pageSize;
+    for (let page = 0; page < rows[r + F.pages]!; page += 1) counted.add(first + page);
   }
   const locked = readMappings().filter((m) => m.flags.includes('lo') || m.flags.includes('ht'));
   let missingPages = 0;
