@@ -25,6 +25,8 @@ export interface SharedNumbers {
     readonly failedRange: number;
     readonly serial: number;
     readonly backend: number;
+    /** allocPinned: 1 if the buffer is in V8's memory (its sandbox refused external buffers). */
+    readonly inV8Heap: number;
     readonly fallbackError: number;
     readonly fallbackSyscall: number;
   };
@@ -38,6 +40,8 @@ export interface SharedNumbers {
     readonly backendMlock: number;
     /** scratch.backend's value for a secret on memfd_secret memory. */
     readonly onSecretMem: number;
+    /** scratch.backend's value for a secret in V8's memory (V8's sandbox refused external buffers). */
+    readonly onV8Heap: number;
     /** protectSecret's access values. */
     readonly accessNone: number;
     readonly accessRead: number;
@@ -231,6 +235,8 @@ export interface NativeBinding {
   protectSecret(buffer: Buffer, access: number): number;
   /** Whether 'auto' would use secretmem now: 0, or -errno with the refused syscall in scratch.fallbackSyscall. */
   probeSecretMemory(): number;
+  /** 1 once V8 refused external buffers (its sandbox): secrets and pinned buffers are in V8's memory; else 0. */
+  v8Sandbox(): number;
   /**
    * RLIMIT_CORE 0, PR_SET_DUMPABLE 0, PR_SET_PTRACER 0 as the flags ask:
    * [core, dumpable, ptracer] each 0, -errno or 1 (not asked), then PR_GET_DUMPABLE (or -errno).
@@ -316,6 +322,7 @@ export const NATIVE_FUNCTIONS = [
   'secretStats',
   'protectSecret',
   'probeSecretMemory',
+  'v8Sandbox',
   'hardenProcess',
   'allocPinned',
   'freePinned',

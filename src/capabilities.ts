@@ -5,6 +5,7 @@
 import { binding } from './binding';
 import { MemlockError } from './errors';
 import { secretBackendNow, type SecretBackend, type SecretBackendFallback } from './memory/secret-backend';
+import { V8_SANDBOX_LOSSES, v8SandboxActive, type V8SandboxLoss } from './memory/v8-sandbox';
 
 /** Per feature: whether it is real here. */
 export interface Capabilities {
@@ -48,6 +49,13 @@ export interface Capabilities {
   hugePages: boolean;
   /** pressure() and monitorPaging(): PSI and per-thread faults. */
   pagingMonitor: boolean;
+  /**
+   * V8's sandbox (Electron 21+) refused external buffers: secrets (backend
+   * 'v8-heap') and pinned buffers are whole pages of Buffers V8 allocates,
+   * locked and advised in place, without what `lost` names. Decided by the
+   * first refusal, at load where the sandbox is on.
+   */
+  v8Sandbox: { active: boolean; lost: readonly V8SandboxLoss[] };
 }
 
 const native = binding.platform;
@@ -56,7 +64,8 @@ let cached: Capabilities | undefined;
 
 /** What memlock can do on this platform; see docs/platforms.md. */
 export function capabilities(): Capabilities {
-  if (cached) return cached;
+  const sandboxed = v8SandboxActive();
+  if (cached && cached.v8Sandbox.active === sandboxed) return cached;
   const secretBackend = secretBackendNow();
   cached = Object.freeze({
     platform: process.platform,
@@ -67,17 +76,24 @@ export function capabilities(): Capabilities {
     secrets: Object.freeze({
       locked: true,
       noCoreDump: native.dontDump,
-      onFork: !native.fork ? 'no-fork' : native.wipeOnFork ? 'wipe' : native.dropOnFork ? 'drop' : 'copied',
-      guardPages: native.guardPages,
+      onFork: !native.fork
+        ? 'no-fork'
+        : native.wipeOnFork
+          ? 'wipe'
+          : native.dropOnFork && !sandboxed
+            ? 'drop'
+            : 'copied',
+      guardPages: native.guardPages && !sandboxed,
       zeroedOnFree: true,
       backend: secretBackend.backend,
       backendFallback: secretBackend.fallback && Object.freeze(secretBackend.fallback),
     }),
     residency: native.residency,
     kernelAccount: native.kernelAccount,
-    hugePages: native.hugePages,
+    hugePages: native.hugePages && !sandboxed,
     // The monitor's Linux sources are only in the Linux backend.
     pagingMonitor: native.kernelAccount,
+    v8Sandbox: Object.freeze({ active: sandboxed, lost: sandboxed ? V8_SANDBOX_LOSSES : Object.freeze([]) }),
   } as const);
   return cached;
 }

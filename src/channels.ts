@@ -81,6 +81,25 @@ export interface SecretBackendMessage {
 }
 
 /**
+ * What memory in V8's heap lacks that memlock's own mappings have:
+ * 'secretmem' (memfd_secret memory cannot back a V8 Buffer), 'guard-pages',
+ * 'drop-on-fork' (MADV_DONTFORK would leave holes in a child's heap: a
+ * secret is wiped there instead, a pinned buffer copied), 'huge-pages'.
+ */
+export type V8SandboxLoss = 'secretmem' | 'guard-pages' | 'drop-on-fork' | 'huge-pages';
+
+/**
+ * `memlock:v8-sandbox`: V8 refused external buffers
+ * (napi_no_external_buffers_allowed: its sandbox, Electron 21+), so secrets
+ * and pinned buffers are made in V8's memory from then on; published once.
+ */
+export interface V8SandboxMessage {
+  status: 'napi_no_external_buffers_allowed';
+  backend: 'v8-heap';
+  lost: readonly V8SandboxLoss[];
+}
+
+/**
  * Every diagnostics channel memlock publishes on, and the message it
  * publishes there. A new channel is one more entry here.
  */
@@ -98,6 +117,8 @@ export interface MemlockChannels {
   'memlock:secret-backend': SecretBackendMessage;
   /** A paging monitor saw its memory cgroup's events change (its 'cgroup-memory' event). */
   'memlock:cgroup-memory': CgroupMemoryEvent;
+  /** V8's sandbox refused external buffers: secrets and pinned buffers are in V8's memory (once). */
+  'memlock:v8-sandbox': V8SandboxMessage;
 }
 
 /** The name of a channel memlock publishes on. */
@@ -137,6 +158,7 @@ export const stickyChannel = typedChannel('memlock:sticky');
 export const limitChannel = typedChannel('memlock:limit');
 export const errorChannel = typedChannel('memlock:error');
 export const secretBackendChannel = typedChannel('memlock:secret-backend');
+export const v8SandboxChannel = typedChannel('memlock:v8-sandbox');
 
 let warnedSticky = false;
 

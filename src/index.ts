@@ -42,6 +42,8 @@ export type {
   StickyMessage,
   LimitMessage,
   ErrorMessage,
+  V8SandboxMessage,
+  V8SandboxLoss,
   MemlockChannels,
   MemlockChannelName,
 } from './channels';

@@ -1,5 +1,6 @@
 #include "binding/env_state.h"
 
+#include "binding/cage_buffers.h"
 #include "core/locker.h"
 
 namespace memlock {
@@ -33,6 +34,7 @@ napi_status WrapOwnedMemory(napi_env env, void* data, size_t size, napi_finalize
   // this one (src/locks/guard.ts). No detach key is ever set on it: a keyed
   // external buffer aborts Node 24 when node detaches it at teardown or
   // another addon detaches it (napi_detach_arraybuffer checks the result).
+  MEMLOCK_INJECT_V8_SANDBOX();
   return napi_create_external_buffer(env, size, data, finalize, hint, value);
 }
 

@@ -21,7 +21,9 @@ struct EnvState {
   // of the error are here too, so that it is built with no allocation here
   // and no /proc read in JS. It lives as long as the environment, like the
   // JS that reads it.
-  double scratch[kScratchSlots] = {};
+  double inline_scratch[kScratchSlots] = {};
+  double* scratch = inline_scratch;  // V8's memory under its sandbox (module.cc)
+  napi_ref scratch_ref = nullptr;
   int32_t thread_id = 0;  // worker_threads.threadId, for locks()
   // Views whose lock made pages sticky: src/locks/retained.ts keeps them for the
   // life of this environment, so their counts end with it; a

@@ -5,6 +5,7 @@
 #include <initializer_list>
 #include <utility>
 
+#include "binding/cage_buffers.h"
 #include "binding/families.h"
 #include "core/locker.h"
 #include "core/pinned_memory.h"
@@ -83,6 +84,7 @@ Napi::Object SharedNumbers(Napi::Env env) {
                                  {"failedRange", kScratchFailedRange},
                                  {"serial", kScratchSerial},
                                  {"backend", kScratchBackend},
+                                 {"inV8Heap", kScratchInV8Heap},
                                  {"fallbackError", kScratchFallbackError},
                                  {"fallbackSyscall", kScratchFallbackSyscall}}));
   numbers.Set("lockAll", object({{"current", kLockCurrent}, {"future", kLockFuture}, {"onFault", kLockOnFault}}));
@@ -92,6 +94,7 @@ Napi::Object SharedNumbers(Napi::Env env) {
                                 {"backendSecretMem", kSecretBackendSecretMem},
                                 {"backendMlock", kSecretBackendMlock},
                                 {"onSecretMem", static_cast<double>(SecretBackend::kSecretMem)},
+                                {"onV8Heap", static_cast<double>(SecretBackend::kV8Heap)},
                                 {"accessNone", kAccessNone},
                                 {"accessRead", kAccessRead},
                                 {"accessReadWrite", kAccessReadWrite},
@@ -169,15 +172,29 @@ Napi::Object PlatformFeatures(Napi::Env env) {
   return o;
 }
 
+// The scratch slots as an external ArrayBuffer, or V8's sandbox's refusal.
+napi_status ExternalScratch(napi_env env, EnvState* state, napi_value* out) {
+  MEMLOCK_INJECT_V8_SANDBOX();
+  return napi_create_external_arraybuffer(env, state->scratch, sizeof(state->inline_scratch), nullptr, nullptr, out);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   (void)&thread_exit_watch;  // constructed in this thread, so it ends with it
   EnvState* state = new EnvState();
   env.SetInstanceData<EnvState, FinalizeEnvState>(state);
   napi_value scratch_buffer = nullptr;
-  NAPI_THROW_IF_FAILED(
-      env,
-      napi_create_external_arraybuffer(env, state->scratch, sizeof(state->scratch), nullptr, nullptr, &scratch_buffer),
-      exports);
+  napi_status status = ExternalScratch(env, state, &scratch_buffer);
+  if (NoteSandboxRefusal(status)) {
+    // V8's sandbox: the scratch slots live in V8's memory instead, held by
+    // the exports (and a reference) as long as the environment.
+    void* data = nullptr;
+    status = napi_create_arraybuffer(env, sizeof(state->inline_scratch), &data, &scratch_buffer);
+    if (status == napi_ok) {
+      state->scratch = static_cast<double*>(data);
+      status = napi_create_reference(env, scratch_buffer, 1, &state->scratch_ref);
+    }
+  }
+  NAPI_THROW_IF_FAILED(env, status, exports);
   exports.Set("scratch", Napi::Float64Array::New(env, kScratchSlots, Napi::ArrayBuffer(env, scratch_buffer), 0));
   exports.Set("numbers", SharedNumbers(env));
   exports.Set("platform", PlatformFeatures(env));

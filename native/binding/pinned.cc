@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "binding/cage_buffers.h"
 #include "binding/env_state.h"
 #include "core/locker.h"
 #include "core/pinned_memory.h"
@@ -26,6 +27,27 @@ bool PowerOfTwo(double value) {
   if (!(value >= 0 && value <= kMaxPinnedSize)) return false;
   uint64_t n = static_cast<uint64_t>(value);
   return static_cast<double>(n) == value && (n & (n - 1)) == 0;
+}
+
+// allocPinned under V8's sandbox: whole pages of a V8 Buffer, locked in
+// place (on fault if asked). No huge pages, no drop on fork (the pages are
+// in V8's heap): a forked child gets a copy.
+Napi::Value AllocPinnedInV8Heap(Napi::Env env, EnvState* state, const PinnedRequest& request) {
+  CageResult result;
+  napi_value value = nullptr;
+  std::string label = request.label.empty() ? "memlock: pinned in V8's memory" : request.label;
+  NAPI_THROW_IF_FAILED(
+      env,
+      AllocCageBuffer(env, state, CageBufferRequest{request.size, true, request.on_fault, false, label.c_str()},
+                      &result, &value),
+      Napi::Value());
+  state->scratch[kScratchInV8Heap] = 1;
+  state->scratch[kScratchMappedBytes] = static_cast<double>(result.lock_pages * platform::page_size());
+  state->scratch[kScratchFailedSyscall] = static_cast<double>(static_cast<int>(result.failed));
+  state->scratch[kScratchLockPages] = static_cast<double>(result.lock_pages);
+  if (result.error == kMapCountExceeded) ScratchMappings(state->scratch, result.mappings);
+  if (value == nullptr) return Napi::Number::New(env, static_cast<double>(result.error));
+  return Napi::Value(env, value);
 }
 
 // allocPinned(size, flags, hugetlbPage, thpAlign, label) -> Buffer ('mark'
@@ -51,6 +73,8 @@ Napi::Value AllocPinned(const Napi::CallbackInfo& info) {
                         state,
                         state->thread_id,
                         info[4].As<Napi::String>().Utf8Value()};
+  state->scratch[kScratchInV8Heap] = 0;
+  if (Caged()) return AllocPinnedInV8Heap(env, state, request);
   PinnedMemory& memory = PinnedMemory::instance();
   PinnedResult result = memory.allocate(request);
   state->scratch[kScratchMappedBytes] = static_cast<double>(result.mapped);
@@ -64,6 +88,8 @@ Napi::Value AllocPinned(const Napi::CallbackInfo& info) {
   napi_status status = WrapOwnedMemory(env, data, request.size, GuardedFinalize<FinalizePinned>, serial, &value);
   if (status != napi_ok) {
     memory.free_if_current(result.addr, result.serial);
+    // V8's sandbox: from now on every pinned buffer is in V8's memory.
+    if (NoteSandboxRefusal(status)) return AllocPinnedInV8Heap(env, state, request);
     NAPI_THROW_IF_FAILED(env, status, Napi::Value());
   }
   return Napi::Value(env, value);
@@ -72,6 +98,8 @@ Napi::Value AllocPinned(const Napi::CallbackInfo& info) {
 // freePinned(buffer) -> 0 freed | 1 not a live pinned buffer of this thread
 Napi::Value FreePinned(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  // V8's memory: zeroed and unlocked, then detached.
+  if (FreeCageBuffer(info)) return Napi::Number::New(env, 0);
   // Detach first: a view that outlived the unmap would fault on access.
   void* data = DetachOwnedMemory(info);
   if (data == nullptr) return Napi::Number::New(env, 1);  // detached: freed already

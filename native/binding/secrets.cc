@@ -1,7 +1,9 @@
 // Secret memory: the pool's allocations handed to JavaScript as external
 // Buffers, freed by free() or by their finalizer.
+#include <cerrno>
 #include <cstdint>
 
+#include "binding/cage_buffers.h"
 #include "binding/families.h"
 #include "core/secret_pool.h"
 #include "platform/platform.h"
@@ -16,6 +18,41 @@ constexpr double kMaxSecretSize = 1 << 30;
 void FinalizeSecret(napi_env /*env*/, void* data, void* serial) {
   SecretPool::instance().free_if_current(reinterpret_cast<uintptr_t>(data),
                                          static_cast<uint64_t>(reinterpret_cast<uintptr_t>(serial)));
+}
+
+// allocSecret under V8's sandbox: whole pages of a V8 Buffer, locked and
+// advised in place. No secretmem (its memory cannot be a V8 Buffer's), no
+// guard pages (V8's allocation has none), one mapping shared with V8.
+Napi::Value AllocSecretInV8Heap(Napi::Env env, EnvState* state, const SecretRequest& request) {
+  double* scratch = state->scratch;
+  scratch[kScratchLocked] = 0;
+  scratch[kScratchLockError] = 0;
+  scratch[kScratchFailedSyscall] = 0;
+  scratch[kScratchLockPages] = 0;
+  scratch[kScratchSerial] = 0;
+  scratch[kScratchBackend] = static_cast<double>(static_cast<int>(SecretBackend::kV8Heap));
+  scratch[kScratchFallbackError] = 0;
+  scratch[kScratchFallbackSyscall] = 0;
+  if (request.backend == BackendChoice::kSecretMem)
+    return Napi::Number::New(env, static_cast<double>(kSecretMemUnavailable));
+  CageResult result;
+  napi_value value = nullptr;
+  NAPI_THROW_IF_FAILED(env,
+                       AllocCageBuffer(env, state,
+                                       CageBufferRequest{request.size, request.require_lock, false, true,
+                                                         "memlock: secret in V8's memory"},
+                                       &result, &value),
+                       Napi::Value());
+  scratch[kScratchLocked] = result.locked ? 1 : 0;
+  scratch[kScratchLockError] = static_cast<double>(result.lock_error);
+  scratch[kScratchFailedSyscall] = static_cast<double>(static_cast<int>(result.failed));
+  if (result.error == kMapCountExceeded || result.lock_error == kMapCountExceeded) {
+    ScratchMappings(scratch, result.mappings);
+  }
+  scratch[kScratchLockPages] = static_cast<double>(result.lock_pages);
+  scratch[kScratchSerial] = static_cast<double>(result.serial);
+  if (value == nullptr) return Napi::Number::New(env, static_cast<double>(result.error));
+  return Napi::Value(env, value);
 }
 
 // allocSecret(size, flags: kSecretGuarded | kSecretRequireLock | kSecretDropOnFork |
@@ -37,6 +74,7 @@ Napi::Value AllocSecret(const Napi::CallbackInfo& info) {
                         (flags & kSecretBackendSecretMem) != 0 ? BackendChoice::kSecretMem
                         : (flags & kSecretBackendMlock) != 0   ? BackendChoice::kMlock
                                                                : BackendChoice::kAuto};
+  if (Caged()) return AllocSecretInV8Heap(env, state, request);
   SecretPool& pool = SecretPool::instance();
   SecretResult result = pool.allocate(request);
   state->scratch[kScratchLocked] = result.locked ? 1 : 0;
@@ -57,6 +95,8 @@ Napi::Value AllocSecret(const Napi::CallbackInfo& info) {
   napi_status status = WrapOwnedMemory(env, data, request.size, GuardedFinalize<FinalizeSecret>, serial, &value);
   if (status != napi_ok) {
     pool.free_if_current(result.addr, result.serial);
+    // V8's sandbox: from now on every secret is in V8's memory.
+    if (NoteSandboxRefusal(status)) return AllocSecretInV8Heap(env, state, request);
     NAPI_THROW_IF_FAILED(env, status, Napi::Value());
   }
   return Napi::Value(env, value);
@@ -65,6 +105,8 @@ Napi::Value AllocSecret(const Napi::CallbackInfo& info) {
 // freeSecret(buffer) -> 0 freed | 2 freed, a slab is empty (trimSecrets) | 1 not a live secret
 Napi::Value FreeSecret(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  // V8's memory: zeroed and unlocked, then detached.
+  if (FreeCageBuffer(info)) return Napi::Number::New(env, 0);
   // Detach first: if that failed, a view could outlive the wipe.
   void* data = DetachOwnedMemory(info);
   if (data == nullptr) return Napi::Number::New(env, 1);  // detached: freed already
@@ -90,6 +132,10 @@ Napi::Value ProtectSecret(const Napi::CallbackInfo& info) {
   int access = static_cast<int>(info[1].As<Napi::Number>().Int32Value());
   if (access != kAccessNone && access != kAccessRead && access != kAccessReadWrite) {
     throw Napi::RangeError::New(env, "memlock: protect access out of range");
+  }
+  if (Caged()) {
+    int rc = CageMemory::instance().protect(addr, StateOf(env), access);
+    if (rc != -ENOENT) return Napi::Number::New(env, rc);
   }
   return Napi::Number::New(env, SecretPool::instance().protect(addr, StateOf(env), access));
 }
@@ -128,6 +174,10 @@ Napi::Value HardenProcess(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// v8Sandbox() -> 1 if V8 refused external buffers (its sandbox: secrets and
+// pinned buffers are in V8's memory from then on), else 0.
+Napi::Value V8Sandbox(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), Caged() ? 1 : 0); }
+
 Napi::Value TrimSecrets(const Napi::CallbackInfo& info) {
   SecretPool::instance().trim();
   return info.Env().Undefined();
@@ -160,6 +210,7 @@ void register_secrets(Napi::Env env, Napi::Object exports) {
   exports.Set("secretStats", Napi::Function::New(env, GetSecretStats, "secretStats"));
   exports.Set("protectSecret", Napi::Function::New(env, ProtectSecret, "protectSecret"));
   exports.Set("hardenProcess", Napi::Function::New(env, HardenProcess, "hardenProcess"));
+  exports.Set("v8Sandbox", Napi::Function::New(env, V8Sandbox, "v8Sandbox"));
   exports.Set("probeSecretMemory", Napi::Function::New(env, ProbeSecretMemory, "probeSecretMemory"));
 }
 

@@ -47,6 +47,7 @@ enum ScratchSlot : int {
   kScratchLockPages = 6,         // allocSecret, allocPinned after kLimitExceeded: pages it tried to lock
   kScratchSerial = 7,            // allocSecret: the secret's serial (wipeMovedSecret)
   kScratchBackend = 8,           // allocSecret: the SecretBackend used
+  kScratchInV8Heap = 8,          // allocPinned: 1 if in V8's memory (its sandbox refused external buffers)
   kScratchFallbackError = 9,     // allocSecret: why secretmem was not (-errno; 0: it was, or not asked)
   kScratchFallbackSyscall = 10,  //   and the Syscall that refused it
   kScratchSlots = 11
@@ -59,8 +60,10 @@ constexpr int kSecretGuarded = 1, kSecretRequireLock = 2, kSecretDropOnFork = 4;
 // allocSecret's backend bits: neither is 'auto' (secretmem where it works).
 constexpr int kSecretBackendSecretMem = 8, kSecretBackendMlock = 16;
 // Where a secret's pages come from: memfd_secret(2) (out of the kernel's
-// direct map) or anonymous memory, mlocked and advised.
-enum class SecretBackend : int { kMlock = 0, kSecretMem = 1 };
+// direct map), anonymous memory, mlocked and advised, or (where V8's sandbox
+// refuses external buffers) whole pages of a Buffer V8 allocated, mlocked
+// and advised in place.
+enum class SecretBackend : int { kMlock = 0, kSecretMem = 1, kV8Heap = 2 };
 // secret.protect(): what the pages allow.
 enum SecretAccess : int { kAccessNone = 0, kAccessRead = 1, kAccessReadWrite = 2 };
 // hardenProcess flags: RLIMIT_CORE 0; PR_SET_DUMPABLE 0; PR_SET_PTRACER 0 (Yama).

@@ -16,6 +16,10 @@ void disarm();
 int fired();
 // 0 to go on with the real call, or the errno to fail with.
 int take(Syscall syscall);
+// Whether N-API is to refuse external buffers as V8's sandbox does
+// (napi_no_external_buffers_allowed): MEMLOCK_TEST_V8_SANDBOX=1 in the
+// environment, read once; binding/cage_buffers.h injects it.
+bool v8_sandbox_forced();
 
 }  // namespace fault
 }  // namespace memlock

@@ -20,6 +20,9 @@
 #ifndef MADV_WIPEONFORK
 #define MADV_WIPEONFORK 18
 #endif
+#ifndef MADV_KEEPONFORK
+#define MADV_KEEPONFORK 19
+#endif
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
@@ -255,6 +258,11 @@ static int advise(uintptr_t addr, size_t len, int advice) {
 int advise_dont_dump(uintptr_t addr, size_t len) { return advise(addr, len, MADV_DONTDUMP); }
 int advise_wipe_on_fork(uintptr_t addr, size_t len) { return advise(addr, len, MADV_WIPEONFORK); }
 int advise_dont_fork(uintptr_t addr, size_t len) { return advise(addr, len, MADV_DONTFORK); }
+int advise_defaults(uintptr_t addr, size_t len) {
+  int rc = advise(addr, len, MADV_DODUMP);
+  int keep = advise(addr, len, MADV_KEEPONFORK);
+  return rc < 0 ? rc : keep;
+}
 
 int64_t map_hugetlb(size_t len, size_t huge_page) {
   MEMLOCK_INJECT(Syscall::kMmap);

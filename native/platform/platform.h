@@ -82,6 +82,9 @@ int64_t map_secret_memory(size_t len, uintptr_t at, Syscall* failed);
 int advise_dont_dump(uintptr_t addr, size_t len);     // MADV_DONTDUMP
 int advise_wipe_on_fork(uintptr_t addr, size_t len);  // MADV_WIPEONFORK
 int advise_dont_fork(uintptr_t addr, size_t len);     // MADV_DONTFORK
+// Undoes advise_dont_dump and advise_wipe_on_fork (MADV_DODUMP, MADV_KEEPONFORK):
+// for memory memlock advised in place and hands back (V8's, under its sandbox).
+int advise_defaults(uintptr_t addr, size_t len);
 // Anonymous memory on hugetlb pages of `huge_page` bytes (MAP_HUGETLB): the
 // address, or -errno (ENOMEM when the pool has too few free pages: mmap
 // reserves them, so touching the memory later cannot fail for want of one).

@@ -155,6 +155,20 @@ int advise_dont_fork(uintptr_t addr, size_t len) {
   return inherit_none(addr, len);
 }
 
+int advise_defaults(uintptr_t addr, size_t len) {
+  int rc = 0;
+#if defined(MADV_CORE)
+  rc = result(madvise(reinterpret_cast<void*>(addr), len, MADV_CORE));
+#endif
+#if defined(INHERIT_ZERO)
+  int inherit = result(minherit(reinterpret_cast<void*>(addr), len, INHERIT_COPY));
+  if (rc == 0) rc = inherit;
+#endif
+  (void)addr;
+  (void)len;
+  return rc;
+}
+
 int64_t map_hugetlb(size_t, size_t) { return -ENOSYS; }
 
 int advise_huge_pages(uintptr_t, size_t) { return -ENOSYS; }

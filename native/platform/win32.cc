@@ -146,6 +146,7 @@ int64_t map_secret_memory(size_t, uintptr_t, Syscall* failed) {
 int advise_dont_dump(uintptr_t, size_t) { return -ENOSYS; }
 int advise_wipe_on_fork(uintptr_t, size_t) { return -ENOSYS; }
 int advise_dont_fork(uintptr_t, size_t) { return -ENOSYS; }
+int advise_defaults(uintptr_t, size_t) { return 0; }
 
 int64_t map_hugetlb(size_t, size_t) { return -ENOSYS; }
 

@@ -1,6 +1,8 @@
 #include "platform/fault_injection.h"
 
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 
 namespace memlock {
 namespace fault {
@@ -25,6 +27,14 @@ int take(Syscall syscall) {
   armed_syscall.store(0);
   fired_count.fetch_add(1);
   return armed_error.load();
+}
+
+bool v8_sandbox_forced() {
+  static const bool forced = [] {
+    const char* value = std::getenv("MEMLOCK_TEST_V8_SANDBOX");
+    return value != nullptr && std::strcmp(value, "1") == 0;
+  }();
+  return forced;
 }
 
 }  // namespace fault

@@ -17,6 +17,7 @@ import {
 import { OwnedMemory } from './owned';
 import { hugePageSupport, type HugePageSupport } from './huge-pages';
 import { procMappings } from '../proc';
+import { pinnedLosses, reportV8Sandbox, type V8SandboxLoss } from './v8-sandbox';
 import { errnoName, nativeFailure } from '../native-failure';
 
 /** The largest pinned buffer: the largest Buffer this Node line makes. */
@@ -83,6 +84,13 @@ export class PinnedBuffer extends OwnedMemory {
   readonly prefaulted: boolean;
   readonly onFork: 'drop' | 'keep';
   readonly label: string;
+  /**
+   * Whole pages of a Buffer V8 allocated, locked in place: V8's sandbox
+   * (Electron 21+) refused memory memlock maps itself. Then `sandboxLosses`
+   * names what it lacks of what it asked for ('huge-pages', 'drop-on-fork').
+   */
+  readonly inV8Heap: boolean;
+  readonly sandboxLosses: readonly V8SandboxLoss[];
 
   /** @internal Made by allocPinned(); `new PinnedBuffer()` throws ERR_ILLEGAL_CONSTRUCTOR. */
   constructor(token: typeof INTERNAL, buffer: Buffer, facts: PinnedFacts) {
@@ -97,6 +105,8 @@ export class PinnedBuffer extends OwnedMemory {
     this.prefaulted = facts.prefaulted;
     this.onFork = facts.onFork;
     this.label = facts.label;
+    this.inV8Heap = facts.sandboxLosses !== undefined;
+    this.sandboxLosses = facts.sandboxLosses ?? [];
   }
 
   /**
@@ -130,6 +140,7 @@ interface PinnedFacts {
   prefaulted: boolean;
   onFork: 'drop' | 'keep';
   label: string;
+  sandboxLosses?: readonly V8SandboxLoss[];
 }
 
 interface Checked {
@@ -300,6 +311,7 @@ export function allocPinned(size: number, options?: PinnedOptions): PinnedBuffer
       throw allocFailure(result, syscall, tried, checked.label);
     }
     const buffer = result;
+    if (scratch[SCRATCH.inV8Heap] === 1) return inV8Heap(buffer, size, checked);
     const mappedBytes = scratch[SCRATCH.mappedBytes]!;
     const facts: PinnedFacts = {
       mappedBytes,
@@ -332,6 +344,28 @@ export function allocPinned(size: number, options?: PinnedOptions): PinnedBuffer
     return new PinnedBuffer(INTERNAL, buffer, facts);
   }
   throw hugePagesError(size, checked, support!, refusals);
+}
+
+// V8's sandbox: no huge pages, and a child gets a copy (the pages are in V8's heap).
+function inV8Heap(buffer: Buffer, size: number, checked: Checked): PinnedBuffer {
+  if (checked.hugePages === 'require') {
+    binding.freePinned(buffer);
+    throw hugePagesError(size, checked, hugePageSupport(), [
+      "V8's sandbox refuses memory from outside its cage: pinned buffers are in V8's heap, on base pages",
+    ]);
+  }
+  reportV8Sandbox();
+  return new PinnedBuffer(INTERNAL, buffer, {
+    mappedBytes: Math.ceil(size / binding.pageSize) * binding.pageSize,
+    hugePages: 'none',
+    pageSize: binding.pageSize,
+    hugePageBytes: 0,
+    onFault: checked.onFault,
+    prefaulted: checked.prefault,
+    label: checked.label,
+    onFork: 'keep',
+    sandboxLosses: pinnedLosses(checked.hugePages === 'try', checked.onFork),
+  });
 }
 
 function describeAttempt(attempt: Attempt): string {

@@ -7,8 +7,10 @@ import { binding, SCRATCH, SYSCALL_NAMES } from '../binding';
 import { secretBackendChannel, type SecretBackendMessage } from '../channels';
 import { formatBytes, MemlockError, type SystemErrorCode } from '../errors';
 import { errnoName, hasIpcLockCapability, memlockRlimit } from '../native-failure';
+import { v8SandboxActive } from './v8-sandbox';
 
-export type SecretBackend = 'secretmem' | 'mlock';
+/** 'v8-heap': V8's sandbox refused external buffers (Electron 21+): whole pages of a V8 Buffer, locked in place. */
+export type SecretBackend = 'secretmem' | 'mlock' | 'v8-heap';
 
 /** Why a secret is not on secretmem memory: the kernel's refusal. */
 export interface SecretBackendFallback {
@@ -75,6 +77,16 @@ export function reportFallback(fallback: SecretBackendFallback): void {
   }
 }
 
+/** ERR_MEMLOCK_SECRETMEM_UNAVAILABLE under V8's sandbox: memfd_secret memory cannot back a V8 Buffer. */
+export function secretmemInV8Sandbox(): MemlockError {
+  return new MemlockError(
+    "allocSecret({ backend: 'secretmem' }): V8's sandbox refuses memory from outside its cage " +
+      "(napi_no_external_buffers_allowed), and memfd_secret memory cannot be V8's. " +
+      "Use backend: 'auto' for locked memory in V8's heap",
+    { code: 'ERR_MEMLOCK_SECRETMEM_UNAVAILABLE' },
+  );
+}
+
 /** ERR_MEMLOCK_SECRETMEM_UNAVAILABLE: backend 'secretmem' asked for and refused, with the kernel's errno. */
 export function secretmemUnavailable(fallback: SecretBackendFallback): MemlockError {
   return new MemlockError(
@@ -89,6 +101,7 @@ export function secretmemUnavailable(fallback: SecretBackendFallback): MemlockEr
  * (the refusal the pool met, or a one-page probe).
  */
 export function secretBackendNow(): { backend: SecretBackend; fallback: SecretBackendFallback | undefined } {
+  if (v8SandboxActive()) return { backend: 'v8-heap', fallback: undefined };
   const rc = binding.probeSecretMemory();
   if (rc === 0) return { backend: 'secretmem', fallback: undefined };
   return { backend: 'mlock', fallback: fallbackFrom(rc, binding.scratch[SCRATCH.fallbackSyscall]!) };

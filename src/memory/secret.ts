@@ -8,10 +8,12 @@ import { nativeFailure, refusalReason } from '../native-failure';
 import {
   fallbackFrom,
   reportFallback,
+  secretmemInV8Sandbox,
   secretmemUnavailable,
   type SecretBackend,
   type SecretBackendFallback,
 } from './secret-backend';
+import { reportV8Sandbox, secretLosses, type V8SandboxLoss } from './v8-sandbox';
 
 /** The largest secret allocSecret() makes: 1 GiB. */
 export const MAX_SECRET_SIZE = 2 ** 30;
@@ -101,6 +103,12 @@ export class SecretBuffer extends OwnedMemory {
   readonly backend: SecretBackend;
   /** Why it is not on secretmem (the kernel's refusal), when 'auto' fell back; else undefined. */
   readonly backendFallback: SecretBackendFallback | undefined;
+  /**
+   * Backend 'v8-heap' (V8's sandbox refused external buffers): what it lacks
+   * of what it asked for ('secretmem', 'guard-pages', 'drop-on-fork');
+   * empty on the other backends.
+   */
+  readonly sandboxLosses: readonly V8SandboxLoss[];
   #protection: SecretProtection = 'readwrite';
   // Where the memory is and which secret it holds, for free() after the
   // memory moved out of its Buffer.
@@ -117,6 +125,7 @@ export class SecretBuffer extends OwnedMemory {
     serial: number,
     backend: SecretBackend,
     backendFallback: SecretBackendFallback | undefined,
+    sandboxLosses: readonly V8SandboxLoss[] = [],
   ) {
     checkInternal(token, 'SecretBuffer', 'allocSecret()');
     super(buffer);
@@ -124,11 +133,15 @@ export class SecretBuffer extends OwnedMemory {
     this.#serial = serial;
     this.size = buffer.length;
     this.placement = placement;
-    this.onFork = backend === 'secretmem' ? 'drop' : forkProtection(onFork);
+    // In V8's heap a child cannot be left without the pages (its heap would
+    // have holes): it gets zeros where the kernel can wipe, else a copy.
+    this.onFork =
+      backend === 'secretmem' ? 'drop' : backend === 'v8-heap' ? heapForkProtection() : forkProtection(onFork);
     this.noCoreDump = backend === 'secretmem' || binding.platform.dontDump;
     this.locked = locked;
     this.backend = backend;
     this.backendFallback = backendFallback;
+    this.sandboxLosses = sandboxLosses;
   }
 
   /** What the pages allow now (protect()). */
@@ -203,6 +216,13 @@ function forkProtection(asked: 'wipe' | 'drop'): SecretBuffer['onFork'] {
   return can.dropOnFork ? 'drop' : 'copied';
 }
 
+// What a forked child gets of a secret in V8's heap (MADV_WIPEONFORK or nothing).
+function heapForkProtection(): SecretBuffer['onFork'] {
+  const can = binding.platform;
+  if (!can.fork) return 'no-fork';
+  return can.wipeOnFork ? 'wipe' : 'copied';
+}
+
 let warnedDegraded = false;
 
 // Where the platform lacks a protection, secrets still work without it,
@@ -266,14 +286,24 @@ export function allocSecret(size: number, options?: SecretOptions): SecretBuffer
   const fallbackError = scratch[SCRATCH.fallbackError]!;
   const fallback = fallbackError < 0 ? fallbackFrom(fallbackError, scratch[SCRATCH.fallbackSyscall]!) : undefined;
   if (result === bits.secretMemUnavailable && fallback) throw secretmemUnavailable(fallback);
+  const inV8Heap = scratch[SCRATCH.backend] === bits.onV8Heap;
+  if (result === bits.secretMemUnavailable && inV8Heap) throw secretmemInV8Sandbox();
   if (fallback) reportFallback(fallback);
   if (typeof result !== 'number') {
     const buffer = result;
     const locked = scratch[SCRATCH.locked] === 1;
-    const backend: SecretBackend = scratch[SCRATCH.backend] === bits.onSecretMem ? 'secretmem' : 'mlock';
+    const backend: SecretBackend = inV8Heap
+      ? 'v8-heap'
+      : scratch[SCRATCH.backend] === bits.onSecretMem
+        ? 'secretmem'
+        : 'mlock';
     if (!locked) warnUnlocked(scratch[SCRATCH.lockError]!, size);
     if (backend === 'mlock') warnDegraded(onFork);
-    return new SecretBuffer(INTERNAL, buffer, placement, onFork, locked, scratch[SCRATCH.serial]!, backend, fallback);
+    const serial = scratch[SCRATCH.serial]!;
+    if (!inV8Heap) return new SecretBuffer(INTERNAL, buffer, placement, onFork, locked, serial, backend, fallback);
+    reportV8Sandbox();
+    const lost = secretLosses(placement, onFork, backendChoice === 'mlock' ? 'mlock' : 'auto');
+    return new SecretBuffer(INTERNAL, buffer, placement, onFork, locked, serial, backend, undefined, lost);
   }
   // A limit refusal names the pages of the mapping the pool could not lock,
   // all of them new, and the label locks() shows for such memory.
