@@ -11,7 +11,6 @@ import { pinnedStats } from '../memory/pinned';
 import { pressure } from '../paging/pressure';
 import { kbField, procStatus, readProcFile } from '../proc';
 import { secretStats } from '../memory/secret';
-import type { PressureEvent } from '../paging/paging-monitor';
 import type { StallVerdict } from '../paging/stall-verdict';
 import { stats } from '../locks/stats';
 
