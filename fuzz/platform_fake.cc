@@ -124,6 +124,7 @@ int64_t map_secret_memory(size_t, uintptr_t, Syscall* failed) {
 }
 int advise_dont_dump(uintptr_t, size_t) { return 0; }
 int advise_wipe_on_fork(uintptr_t, size_t) { return 0; }
+int advise_defaults(uintptr_t, size_t) { return 0; }
 int advise_dont_fork(uintptr_t, size_t) { return 0; }
 void wipe(uintptr_t, size_t) {}
 int64_t resident_pages(uintptr_t, size_t) { return 0; }

@@ -55,8 +55,15 @@ t.test(
       { encoding: 'utf8', env: { ...process.env, ...install.env } },
     );
     t.equal(status.status, 3, `memlock status of it, as its own user, is partial (exit 3): ${status.stderr.trim()}`);
-    const report = JSON.parse(status.stdout) as { unreadable: string[]; vmLckBytes: unknown; smapsLockedBytes: unknown };
-    t.ok(report.unreadable.length > 0, `the root-owned files it could not read are listed: ${report.unreadable.join(', ')}`);
+    const report = JSON.parse(status.stdout) as {
+      unreadable: string[];
+      vmLckBytes: unknown;
+      smapsLockedBytes: unknown;
+    };
+    t.ok(
+      report.unreadable.length > 0,
+      `the root-owned files it could not read are listed: ${report.unreadable.join(', ')}`,
+    );
     t.equal(report.smapsLockedBytes, null, 'what it could not read is null');
     t.type(report.vmLckBytes, 'number', 'VmLck, from the world-readable status file, is reported');
     t.notMatch(status.stderr, /\n\s+at /, 'no stack trace');

@@ -16,7 +16,11 @@ const char kCageOwner = 0;
 }  // namespace
 
 CageMemory& CageMemory::instance() {
-  static CageMemory* memory = new CageMemory();  // never destroyed, like the Locker
+  static CageMemory* memory = [] {
+    CageMemory* created = new CageMemory();  // never destroyed, like the Locker
+    register_fork_handlers();
+    return created;
+  }();
   return *memory;
 }
 

@@ -72,6 +72,7 @@ class CageMemory {
     int access;
   };
   void release_locked(uintptr_t pages, const Entry& entry);  // mu_ held
+  friend void register_fork_handlers();                      // holds mu_ across fork()
 
   std::mutex mu_;
   std::unordered_map<uintptr_t, Entry> live_;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <new>
 
+#include "core/cage_memory.h"
 #include "core/pinned_memory.h"
 #include "platform/platform.h"
 
@@ -72,10 +73,12 @@ void register_fork_handlers() {
       [] {
         SecretPool::instance().mu_.lock();    // the pool's first, as on every path
         PinnedMemory::instance().mu_.lock();  // held across no other: any place will do
+        CageMemory::instance().mu_.lock();    // before the Locker's, as on every path
         Locker::before_fork();
       },
       [] {
         Locker::after_fork_parent();
+        CageMemory::instance().mu_.unlock();
         PinnedMemory::instance().mu_.unlock();
         SecretPool::instance().mu_.unlock();
       },
@@ -83,6 +86,12 @@ void register_fork_handlers() {
         Locker::after_fork_child();
         // Only the forking thread survives: a fresh mutex, not an unlock.
         new (&PinnedMemory::instance().mu_) std::mutex();
+        // The Locker's table starts empty in the child: so do the adoptions
+        // that were locked in it (the parent's state dropped, not freed).
+        CageMemory& cage = CageMemory::instance();
+        new (&cage.mu_) std::mutex();
+        new (&cage.live_) decltype(cage.live_)();
+        cage.bytes_ = 0;
         new (&SecretPool::instance().mu_) std::mutex();
       });
   (void)registered;
