@@ -9,7 +9,8 @@ import path from 'node:path';
 import t from 'tap';
 import { MEMLOCK_REMEDIES, NON_ROOT_MEMLOCK_REMEDIES, USER_NAMESPACE_MEMLOCK_REMEDIES } from '../src/native-failure';
 import { AS_NOBODY, readableInstall } from './helpers/other-user';
-import { hasCommand } from './helpers/child';
+import { hasCommand, runFixture } from './helpers/child';
+import { NO_TESTING_BUILD } from './helpers/testing-build';
 
 const MiB = 1 << 20;
 const RLIMIT = ['prlimit', `--memlock=${8 * MiB}`];
@@ -90,3 +91,27 @@ t.test('remedies hold for root, for nobody, and in a user namespace', { skip }, 
   t.equal(lock64(userns), 'ENOMEM', 'refused as doctor says');
   t.end();
 });
+
+t.test(
+  'a seccomp filter refusing mlock2 and memfd_secret: doctor fails the seccomp check with the profile remedies',
+  { skip: NO_TESTING_BUILD || (process.arch !== 'x64' && process.arch !== 'arm64' ? 'x64 and arm64 only' : false) },
+  (t) => {
+    const child = runFixture('seccomp-doctor.ts');
+    t.equal(child.status, 0, child.stderr);
+    const r = JSON.parse(child.stdout) as {
+      installed: number[];
+      seccomp: { status: string; finding: string; remedy: string[] };
+      secretBackend: { status: string; finding: string };
+    };
+    t.same(r.installed, [0, 0], 'both filters are in place');
+    t.equal(r.seccomp.status, 'fail', r.seccomp.finding);
+    t.match(r.seccomp.finding, /seccomp filter\(s\); mlock2 \(lock with onFault\) refused \(EPERM\)/);
+    t.ok(
+      r.seccomp.remedy.some((line) => line.includes('seccompProfile')) &&
+        r.seccomp.remedy.some((line) => line.includes('SystemCallFilter')),
+      'the remedies name the Kubernetes and systemd settings',
+    );
+    t.match(r.secretBackend.finding, /mlock/, `the secret backend check sees the fallback: ${r.secretBackend.finding}`);
+    t.end();
+  },
+);
