@@ -56,7 +56,8 @@ void Queue(Monitor* m, Event* event) {
 
 // On the watcher thread. Non-blocking: the kernel sends at most one trigger
 // event per window, so the queue stays short; a counter's wakes coalesce in
-// its eventfd while the thread is busy.
+// its eventfd while the watcher rests (psi_monitor.cc: at most one
+// delivery per counter per 100 ms).
 void DeliverWake(void* context, const psi::Wake& wake) {
   if (wake.counter >= 0) {
     auto* event = new Event{kCounter, {}, kCounterLength};

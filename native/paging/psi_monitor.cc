@@ -103,13 +103,25 @@ void* Watcher::run(void* self) {
   return nullptr;
 }
 
+// After a counter wake is delivered, the counters rest this long: the
+// kernel keeps counting in the eventfds meanwhile, and the next read
+// returns the sum. Under reclaim, cgroup v1 signals a pressure level many
+// times a second; delivering each would queue events (and their reads of
+// the cgroup's files) faster than a busy JavaScript thread takes them, in
+// the very cgroup that is short of memory.
+constexpr double kCounterRestMs = 100;
+
 void Watcher::loop() {
   const short events = trigger_ ? POLLPRI : POLLIN;
+  double counters_rest_until = 0;
   for (;;) {
     // poll() skips a negative fd: fd_ is -1 when only counters are watched.
     pollfd fds[2 + kMaxCounters] = {{wake_fd_, POLLIN, 0}, {fd_, events, 0}};
     for (int i = 0; i < counters_; ++i) fds[2 + i] = {counter_fds_[i], POLLIN, 0};
-    if (poll(fds, static_cast<nfds_t>(2 + counters_), -1) < 0) {
+    const double rest = counters_rest_until - paging::monotonic_ms();
+    const bool resting = counters_ > 0 && rest > 0;
+    const int timeout = resting ? static_cast<int>(std::ceil(rest)) : -1;
+    if (poll(fds, static_cast<nfds_t>(2 + (resting ? 0 : counters_)), timeout) < 0) {
       if (errno == EINTR) continue;
       deliver_(context_, Wake{paging::monotonic_ms(), NAN, NAN, errno, -1, 0});
       return;
@@ -120,8 +132,10 @@ void Watcher::loop() {
       // An eventfd's read returns its count and resets it (EAGAIN: a
       // spurious wake). It never hangs up: a cgroup's removal signals it.
       uint64_t count = 0;
-      if (read(counter_fds_[i], &count, sizeof(count)) == static_cast<ssize_t>(sizeof(count)))
+      if (read(counter_fds_[i], &count, sizeof(count)) == static_cast<ssize_t>(sizeof(count))) {
         deliver_(context_, Wake{paging::monotonic_ms(), NAN, NAN, 0, i, static_cast<double>(count)});
+        counters_rest_until = paging::monotonic_ms() + kCounterRestMs;
+      }
     }
     const short got = fds[1].revents;
     if (got == 0) continue;
