@@ -72,7 +72,9 @@ export interface PagingMonitorOptions {
    * Watch the memory events of the process's own memory cgroup (v2
    * memory.events and memory.swap.events through inotify; v1 pressure levels
    * and OOM through cgroup.event_control eventfds, failcnt and oom_kill read
-   * on each): 'cgroup-memory' events. Default true.
+   * on each): 'cgroup-memory' events. Default false: with it on, a process
+   * with locked memory at its cgroup v1 limit was OOM-killed in most runs of
+   * test/paging-pressure.test.ts and never with it off (cause not found yet).
    */
   cgroupEvents?: boolean;
 }
@@ -261,7 +263,7 @@ function validate(options: unknown): Config {
     throw invalidArgType('options.systemd', 'of type boolean', o.systemd);
   if (o.cgroupEvents !== undefined && typeof o.cgroupEvents !== 'boolean')
     throw invalidArgType('options.cgroupEvents', 'of type boolean', o.cgroupEvents);
-  const cgroupEvents = o.cgroupEvents ?? true;
+  const cgroupEvents = o.cgroupEvents ?? false;
   const p = o.pressure;
   if (p === false)
     return {
