@@ -42,6 +42,7 @@ export type {
   StickyMessage,
   LimitMessage,
   ErrorMessage,
+  SecretBackendMessage,
   V8SandboxMessage,
   V8SandboxLoss,
   MemlockChannels,
@@ -61,6 +62,7 @@ export function monitorPaging(options?: PagingModule.PagingMonitorOptions): Pagi
   return (require('./paging/paging-monitor') as typeof PagingModule).monitorPaging(options);
 }
 export type { PressureSnapshot, PressureFigures, PressureSourceKind } from './paging/pressure';
+export type { MigrationCounters, MigrationDelta } from './paging/migrations';
 export type {
   PagingMonitor,
   PagingMonitorOptions,
@@ -74,6 +76,7 @@ export type {
   CgroupEventsVia,
   StallReport,
   StallVerdict,
+  HostFigures,
   PagingMonitorStats,
   PressureKind,
   TriggerInfo,
