@@ -7,7 +7,9 @@
 //   node --import tsx examples/realtime-service/service.ts
 //   PORT=0 ...  (any free port: the address is printed as the first line, JSON)
 //
-// It runs until SIGINT or SIGTERM, then frees what it holds and exits.
+// It runs until SIGINT or SIGTERM, then frees what it holds and exits
+// (with MEMLOCK_EXAMPLE_CI=1, as `npm run examples` runs it: after scraping
+// itself once).
 import { createHmac, randomFillSync } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,7 +18,8 @@ import { registerMetrics } from 'memlock/prometheus';
 import { Registry } from 'prom-client';
 
 const HOST = '127.0.0.1';
-const port = Number(process.env['PORT'] ?? 9464);
+// In CI (npm run examples) any free port, so a busy 9464 fails nothing.
+const port = Number(process.env['PORT'] ?? (process.env['MEMLOCK_EXAMPLE_CI'] === '1' ? 0 : 9464));
 const FRAME_BYTES = 512;
 const FRAMES = (64 * pageSize) / FRAME_BYTES;
 const TICK_MS = 10;
@@ -59,8 +62,19 @@ const server = http.createServer((request, response) => {
 });
 server.listen(port, HOST, () => {
   const { port: bound } = server.address() as AddressInfo;
-  console.log(JSON.stringify({ metrics: `http://${HOST}:${bound}/metrics`, pid: process.pid }));
+  const url = `http://${HOST}:${bound}/metrics`;
+  console.log(JSON.stringify({ metrics: url, pid: process.pid }));
+  // npm run examples (CI): scrape itself once after a second, then stop.
+  if (process.env['MEMLOCK_EXAMPLE_CI'] === '1') setTimeout(() => void scrapeOnceAndStop(url), 1000);
 });
+
+async function scrapeOnceAndStop(url: string): Promise<void> {
+  const text = await (await fetch(url)).text();
+  const locked = /^memlock_locked_bytes (\d+)/m.exec(text)?.[1];
+  console.log(`scraped ${text.split('\n').length} lines; memlock_locked_bytes ${locked}`);
+  shutdown();
+  if (locked === undefined || Number(locked) < ring.buffer.length) process.exitCode = 1;
+}
 
 function shutdown(): void {
   clearInterval(timer);
