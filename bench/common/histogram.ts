@@ -55,18 +55,7 @@ export function record(samples: ArrayLike<number>): Recorded {
     return { summary: empty, distribution: [] };
   }
   ints.sort();
-  const summary: Summary = {
-    count: h.count,
-    min: h.min,
-    mean: h.mean,
-    stddev: h.stddev,
-    p50: h.percentile(50),
-    p90: h.percentile(90),
-    p99: h.percentile(99),
-    p999: h.percentile(99.9),
-    max: h.max,
-    clamped,
-  };
+  const summary = summaryOf(h, clamped);
   return { summary, distribution: percentileSteps(h, ints) };
 }
 
@@ -151,4 +140,20 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** A histogram's summary figures (`clamped`: samples recorded at a bound). */
+export function summaryOf(h: ReturnType<typeof createHistogram>, clamped: number): Summary {
+  return {
+    count: h.count,
+    min: h.min,
+    mean: h.mean,
+    stddev: h.stddev,
+    p50: h.percentile(50),
+    p90: h.percentile(90),
+    p99: h.percentile(99),
+    p999: h.percentile(99.9),
+    max: h.max,
+    clamped,
+  };
 }

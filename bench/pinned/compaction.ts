@@ -27,7 +27,7 @@ import { COMPACT_UNEVICTABLE, fragmentMemory } from '../../test/helpers/compacti
 import { checkInterrupted, installSignalHandlers, onCleanup, runMain, tick, track } from '../common/cleanup';
 import { benchArgs, usageError } from '../common/cli';
 import { writeJson } from '../common/files';
-import type { Summary } from '../common/histogram';
+import { summaryOf, type Summary } from '../common/histogram';
 import { buildInfo, describeMachine, machineLine } from '../common/machine';
 import { count, duration, heading, progress, progressDone, table } from '../common/report';
 import { loadProbe, type ProbeAddon } from '../latency/probe';
@@ -102,18 +102,7 @@ function newCell(): Cell {
 function summarize(h: RecordableHistogram): Summary {
   if (h.count === 0)
     return { count: 0, min: 0, mean: 0, stddev: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0, clamped: 0 };
-  return {
-    count: h.count,
-    min: h.min,
-    mean: h.mean,
-    stddev: h.stddev,
-    p50: h.percentile(50),
-    p90: h.percentile(90),
-    p99: h.percentile(99),
-    p999: h.percentile(99.9),
-    max: h.max,
-    clamped: 0,
-  };
+  return summaryOf(h, 0);
 }
 
 /** One chunk of timed reads into `cell`, from `from` in `order`. */

@@ -22,7 +22,7 @@ import { writeJson, writeOutput } from '../common/files';
 import { median } from '../common/histogram';
 import { buildInfo, buildLine, describeMachine, machineLine } from '../common/machine';
 import { count, duration, heading, table } from '../common/report';
-import { scaleFigure } from './figure';
+import { scaleFigure, type ScalePoint } from './figure';
 
 const USAGE = `usage: npm run bench:scale -- [options]
   --max N      the largest live-lock count (default 1000000; 1k, 10k, 100k ... up to it)
@@ -95,21 +95,8 @@ function residentViews(): Uint8Array[] {
   return views;
 }
 
-interface Point {
-  live: number;
-  /** ns of CPU per operation, median of REPS */
-  lockFreshNs: number;
-  rawMlockNs: number;
-  releaseNs: number;
-  releaseRandomNs: number;
-  rawMunlockNs: number;
-  rawMunlockRandomNs: number;
-  relockHeldNs: number;
-  releaseRelockNs: number;
-  relockPairNs: number;
-  locksMs: number;
-  verifyMs: number;
-  statsUs: number;
+// The figure's point, and the RSS each lock added while reaching its size.
+interface Point extends ScalePoint {
   /** RSS added per live lock while reaching this size (handles and tables; views excluded). */
   rssPerLockBytes: number;
 }
