@@ -304,7 +304,28 @@ t.test(
   "onFork 'drop' (default): a spawn costs the parent no copy-on-write faults",
   { skip: needs('dropOnFork') },
   (t) => {
-    const pages = 2048;
+    const pages = 4096;
+    // Faults this thread takes writing `buffer` right after a spawn (libuv forks to spawn: the
+    // parent's private memory turns copy-on-write, the V8 heap's and the sanitizer's included).
+    // Noise only adds (a GC or an allocation writing heap pages), so the least of three rounds is
+    // the closest to the buffer's own faults.
+    const faultsWritingAfterSpawn = (buffer: Buffer): number => {
+      let least = Infinity;
+      for (let round = 0; round < 3; round++) {
+        const child = require('node:child_process').spawnSync('true');
+        t.equal(child.status, 0);
+        const before = threadMinorFaults();
+        touchPages(buffer, pageSize);
+        least = Math.min(least, threadMinorFaults() - before);
+      }
+      return least;
+    };
+    // The harness's own faults (heap pages written for the first time since the fork): the same
+    // steps writing one page, taken as the noise floor.
+    const onePage = allocPinned(pageSize, { onFork: 'drop' });
+    touchPages(onePage.buffer, pageSize);
+    const noise = faultsWritingAfterSpawn(onePage.buffer);
+    onePage.free();
     const results: Record<string, number> = {};
     for (const onFork of ['drop', 'keep'] as const) {
       const pinned = allocPinned(pages * pageSize, { onFork });
@@ -313,15 +334,13 @@ t.test(
         skip: SKIP_MADVISE_FLAGS_UNDER_QEMU,
       });
       touchPages(pinned.buffer, pageSize);
-      // libuv forks to spawn: the parent's private memory turns copy-on-write.
-      const child = require('node:child_process').spawnSync('true');
-      t.equal(child.status, 0);
-      const before = threadMinorFaults();
-      touchPages(pinned.buffer, pageSize);
-      results[onFork] = threadMinorFaults() - before;
+      results[onFork] = faultsWritingAfterSpawn(pinned.buffer);
       pinned.free();
     }
-    t.ok(results['drop']! < pages / 100, `'drop': ${results['drop']} faults writing ${pages} pages after a spawn`);
+    t.ok(
+      results['drop']! < noise + pages / 100,
+      `'drop': ${results['drop']} faults writing ${pages} pages after a spawn (${noise} writing one page)`,
+    );
     t.ok(results['keep']! >= pages, `'keep': ${results['keep']} (every page copied on write: the check can fail)`, {
       skip: UNDER_QEMU ? 'qemu-user spawns without a real fork' : false,
     });
