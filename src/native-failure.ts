@@ -3,7 +3,7 @@
 // names the errno, the syscall and what to do about it, and publishes every
 // refusal: a lockable-page limit refusal on memlock:limit, anything else on
 // memlock:error (which memlock/prometheus counts).
-import { readFileSync } from 'node:fs';
+import { readKernelFile } from './kernel-file';
 import { constants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
 import { binding, LIMIT_EXCEEDED, MAP_COUNT_EXCEEDED, SCRATCH, SYSCALL_NAMES } from './binding';
@@ -50,7 +50,7 @@ export const USER_NAMESPACE_MEMLOCK_REMEDIES: readonly string[] = [
 /** Whether this process is in a user namespace other than the initial one (its uid_map is not the identity). */
 export function inUserNamespace(): boolean {
   try {
-    const map = readFileSync('/proc/self/uid_map', 'latin1').trim().split(/\s+/);
+    const map = readKernelFile('/proc/self/uid_map').trim().split(/\s+/);
     return !(map.length === 3 && map[0] === '0' && map[1] === '0' && map[2] === '4294967295');
   } catch {
     return false;

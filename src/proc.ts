@@ -1,14 +1,14 @@
 // Readers for the kernel's own account of a process, from /proc. Each reads
 // one file; failures surface as MemlockError with the errno code (ENOENT for
 // a process that does not exist, EACCES for one that may not be read).
-import { readFileSync } from 'node:fs';
+import { readKernelFile } from './kernel-file';
 import { MemlockError, systemCode } from './errors';
 
 const CAP_IPC_LOCK = 14n;
 
 export function readProcFile(path: string): string {
   try {
-    return readFileSync(path, 'latin1');
+    return readKernelFile(path);
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
     const code = e.code ?? 'EIO';

@@ -60,12 +60,17 @@ t.test(
           pin,
           limitFile: group.memory.limitFile,
           usageFile: group.memory.usageFile,
-          headroomBytes: 64 * MiB,
+          // The same room for the worker's page cache in both runs: pinned,
+          // the hot file's 32 MiB is locked in the cgroup and cannot be
+          // reclaimed (64 MiB for both left the pinned child about 13 MiB,
+          // and it was OOM-killed in some runs, with cgroup events on or off).
+          headroomBytes: 64 * MiB + (pin ? 32 * MiB : 0),
           minSeconds: 6,
           maxSeconds: 60,
           triggerMs: 20,
           readsPerBlock: 2000,
           gcObjects: pin ? 400_000 : 0,
+          cgroupEvents: true,
         };
         const child = runFixture('paging-pressure.ts', {
           prefix: intoCgroups(group),
@@ -110,6 +115,10 @@ t.test(
     t.ok(
       pinned.pressure.length >= 1,
       "and the trigger still fired: the pressure was real (and the monitor's own reads did not starve it)",
+    );
+    t.ok(
+      pinned.stats.cgroupEvents >= 1,
+      `the cgroup's own events were delivered while it ran at its limit (${pinned.stats.cgroupEvents}), and the child lived`,
     );
     t.ok(pinned.stalls.length >= 1, 'the monitor reported stalls (at least the deliberate busy loop)');
     t.notOk(

@@ -61,6 +61,13 @@ t.test('one decoder of native results', (t) => {
   t.end();
 });
 
+t.test('one reader of the kernel\'s files', (t) => {
+  // readFileSync reads a pseudo file (size 0) in fresh 64 KiB buffers: see src/kernel-file.ts.
+  const reading = modules.filter((m) => m !== 'kernel-file.ts' && /\breadFileSync\b/.test(read(m)));
+  t.same(reading, [], 'every /proc, /sys and cgroupfs read goes through readKernelFile');
+  t.end();
+});
+
 t.test('features in folders; the top level holds what every feature shares', (t) => {
   const top = modules.filter((m) => !m.includes('/')).sort();
   t.same(top, [
@@ -70,6 +77,7 @@ t.test('features in folders; the top level holds what every feature shares', (t)
     'errors.ts',
     'index.mts',
     'index.ts',
+    'kernel-file.ts',
     'native-failure.ts',
     'proc.ts',
   ]);

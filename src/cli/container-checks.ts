@@ -4,7 +4,7 @@
 // locked and what the service plans to lock, a user namespace (where no
 // capability lifts RLIMIT_MEMLOCK), and a seccomp filter that refuses
 // mlock2. Each looks at this process.
-import { readFileSync } from 'node:fs';
+import { readKernelFile } from '../kernel-file';
 import path from 'node:path';
 import { memoryCgroup } from '../paging/cgroup';
 import { lock } from '../locks/page-lock';
@@ -19,7 +19,7 @@ function check(id: CheckId, title: string, status: CheckStatus, finding: string,
 
 function readNumber(file: string): number | undefined {
   try {
-    const text = readFileSync(file, 'latin1').trim();
+    const text = readKernelFile(file).trim();
     if (text === 'max') return Infinity;
     const n = Number(text);
     return Number.isFinite(n) ? (n >= 2 ** 62 ? Infinity : n) : undefined;

@@ -2,7 +2,7 @@
 // would be locked, its protection, whether CAP_IPC_LOCK is really effective,
 // PSI and its triggers, and the hypervisor under the guest. Each check looks
 // at this process, like the rest of doctor.
-import { readFileSync } from 'node:fs';
+import { readKernelFile } from '../kernel-file';
 import { memoryCgroup, type MemoryCgroup } from '../paging/cgroup';
 import type { Check, CheckId, CheckStatus } from './check';
 import { formatBytes } from './format';
@@ -296,7 +296,7 @@ export function psiCheck(source = pressureSource('self'), root = '/'): Check {
 function hypervisorName(): string | undefined {
   const read = (file: string): string | undefined => {
     try {
-      return readFileSync(file, 'latin1').replace(/\0/g, '').trim() || undefined;
+      return readKernelFile(file).replace(/\0/g, '').trim() || undefined;
     } catch {
       return undefined;
     }

@@ -3,7 +3,8 @@
 // around it (docs/locked-is-not-pinned.md). Each check says what a setting
 // means for locked memory, the kernel's own counters as evidence, and the fix.
 // None of them fails: a machine can lock memory without being real-time ready.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { readKernelFile } from '../kernel-file';
 import type { Check, CheckId, CheckStatus } from './check';
 import { columns, type stylist } from './format';
 import { readProcFile, swapAreas, vmstat } from '../proc';
@@ -23,7 +24,7 @@ function realtimeCheck(id: CheckId, title: string, status: CheckStatus, finding:
 /** A sysfs or procfs setting, trimmed; undefined where the kernel has no such file. */
 function setting(path: string): string | undefined {
   try {
-    return readFileSync(path, 'latin1').trim();
+    return readKernelFile(path).trim();
   } catch {
     return undefined;
   }

@@ -2,7 +2,7 @@
 // out of its memory other than swap: core dumps (RLIMIT_CORE 0), and other
 // processes of the same user reading it through ptrace or /proc/<pid>/mem
 // (PR_SET_DUMPABLE 0). Opt-in: both have costs (docs/secrets.md).
-import { readFileSync } from 'node:fs';
+import { readKernelFile } from '../kernel-file';
 import { binding } from '../binding';
 import { MemlockError, invalidArgType } from '../errors';
 import { errnoName } from '../native-failure';
@@ -52,7 +52,7 @@ export interface HardenResult {
 
 function yamaScope(): number | null {
   try {
-    const value = Number(readFileSync('/proc/sys/kernel/yama/ptrace_scope', 'latin1').trim());
+    const value = Number(readKernelFile('/proc/sys/kernel/yama/ptrace_scope').trim());
     return Number.isInteger(value) ? value : null;
   } catch {
     return null;

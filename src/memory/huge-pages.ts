@@ -1,7 +1,8 @@
 // What the kernel offers in huge pages, read from /sys each time it is
 // asked (an administrator may resize a pool at any moment): the hugetlb
 // pools (vm.nr_hugepages and its per-size twins) and transparent huge pages.
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { readKernelFile } from '../kernel-file';
 import { binding } from '../binding';
 
 export interface HugetlbPool {
@@ -24,7 +25,7 @@ const THP = '/sys/kernel/mm/transparent_hugepage';
 
 function readNumber(path: string): number {
   try {
-    return Number(readFileSync(path, 'latin1').trim());
+    return Number(readKernelFile(path).trim());
   } catch {
     return 0;
   }
@@ -55,7 +56,7 @@ function hugetlbPools(): HugetlbPool[] {
 function transparentMode(): HugePageSupport['transparent'] {
   let mode: 'always' | 'madvise' | 'never' = 'never';
   try {
-    const chosen = /\[(\w+)\]/.exec(readFileSync(`${THP}/enabled`, 'latin1'))?.[1];
+    const chosen = /\[(\w+)\]/.exec(readKernelFile(`${THP}/enabled`))?.[1];
     if (chosen === 'always' || chosen === 'madvise') mode = chosen;
   } catch {
     // no THP in this kernel

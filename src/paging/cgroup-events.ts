@@ -14,7 +14,8 @@
 // Where the notification cannot be had (inotify refused, cgroup.event_control
 // not writable), the files are read every pollMs instead, and `via` and
 // `problems` say so. Only the files named here are opened.
-import { closeSync, constants, openSync, readFileSync, watch, type FSWatcher } from 'node:fs';
+import { closeSync, constants, openSync, watch, type FSWatcher } from 'node:fs';
+import { readKernelFile } from '../kernel-file';
 import path from 'node:path';
 import { binding } from '../binding';
 import { errnoName } from '../native-failure';
@@ -191,7 +192,7 @@ export class CgroupEvents {
       for (const { file } of V2_FILES) {
         const full = path.join(this.dir, file);
         try {
-          readFileSync(full);
+          readKernelFile(full);
         } catch (error) {
           // memory.swap.events is absent without swap accounting: nothing to watch there.
           if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
@@ -309,7 +310,7 @@ export function readCgroupCounts(
   // optional: absent without swap accounting (memory.swap.events, memory.memsw.failcnt).
   const read = (name: string, optional = false): string | undefined => {
     try {
-      return readFileSync(path.join(dir, name), 'latin1');
+      return readKernelFile(path.join(dir, name));
     } catch (error) {
       const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
       if (missing && optional) return undefined;

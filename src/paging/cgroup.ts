@@ -1,7 +1,8 @@
 // Where a process sits in the cgroup hierarchies, and what its memory cgroup
 // allows, from /proc/<pid>/cgroup, /proc/self/mountinfo and the cgroup files.
 // Read on demand; nothing here is cached, as a process can be moved.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readKernelFile } from '../kernel-file';
 import path from 'node:path';
 import { readProcFile } from '../proc';
 
@@ -123,7 +124,7 @@ function limitValue(text: string | undefined): number {
 
 function readOptional(file: string): string | undefined {
   try {
-    return readFileSync(file, 'latin1');
+    return readKernelFile(file);
   } catch {
     return undefined;
   }

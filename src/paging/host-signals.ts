@@ -2,11 +2,12 @@
 // (/proc/stat), balloon counters (/proc/vmstat) and balloon devices. Read on
 // demand; each reading is the kernel's cumulative count, so readings are
 // compared, never judged alone.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { readKernelFile } from '../kernel-file';
 
 function read(file: string): string | undefined {
   try {
-    return readFileSync(file, 'latin1');
+    return readKernelFile(file);
   } catch {
     return undefined;
   }

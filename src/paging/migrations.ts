@@ -3,7 +3,7 @@
 // migrations from /proc/self/sched where the kernel gives them. A migrating
 // page, locked or not, makes a thread that touches it wait (a minor fault on
 // the migration entry): docs/locked-is-not-pinned.md.
-import { readFileSync } from 'node:fs';
+import { readKernelFile } from '../kernel-file';
 
 export interface MigrationCounters {
   /** pgmigrate_success: pages migrated, for any reason. */
@@ -32,14 +32,14 @@ const VMSTAT_FIELDS = {
 export function migrationCounters(): MigrationCounters | null {
   let text: string;
   try {
-    text = readFileSync('/proc/vmstat', 'latin1');
+    text = readKernelFile('/proc/vmstat');
   } catch {
     return null;
   }
   const value = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
   let processNuma: number | null = null;
   try {
-    const sched = /^numa_pages_migrated\s+:\s+(\d+)$/m.exec(readFileSync('/proc/self/sched', 'latin1'));
+    const sched = /^numa_pages_migrated\s+:\s+(\d+)$/m.exec(readKernelFile('/proc/self/sched'));
     if (sched) processNuma = Number(sched[1]);
   } catch {
     // No /proc/self/sched (CONFIG_SCHED_DEBUG off): no per-process figure.

@@ -8,7 +8,8 @@
 // Nothing runs until a monitor is started: no hook, no observer, no thread.
 import { capabilities, unsupported } from '../capabilities';
 import { EventEmitter } from 'node:events';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
+import { readKernelFile } from '../kernel-file';
 import type { PerformanceObserver } from 'node:perf_hooks';
 import { threadId } from 'node:worker_threads';
 import { binding, type PagingWatchHandle } from '../binding';
@@ -72,9 +73,8 @@ export interface PagingMonitorOptions {
    * Watch the memory events of the process's own memory cgroup (v2
    * memory.events and memory.swap.events through inotify; v1 pressure levels
    * and OOM through cgroup.event_control eventfds, failcnt and oom_kill read
-   * on each): 'cgroup-memory' events. Default false: with it on, a process
-   * with locked memory at its cgroup v1 limit was OOM-killed in most runs of
-   * test/paging-pressure.test.ts and never with it off (cause not found yet).
+   * on each; a poll every second where notifications are refused):
+   * 'cgroup-memory' events. Default true.
    */
   cgroupEvents?: boolean;
 }
@@ -263,7 +263,7 @@ function validate(options: unknown): Config {
     throw invalidArgType('options.systemd', 'of type boolean', o.systemd);
   if (o.cgroupEvents !== undefined && typeof o.cgroupEvents !== 'boolean')
     throw invalidArgType('options.cgroupEvents', 'of type boolean', o.cgroupEvents);
-  const cgroupEvents = o.cgroupEvents ?? false;
+  const cgroupEvents = o.cgroupEvents ?? true;
   const p = o.pressure;
   if (p === false)
     return {
@@ -335,7 +335,7 @@ function hostReading(): { stealMs: number | null; balloonPages: number | null } 
 function readTotals(file: string | null): { someUs: number; fullUs: number } {
   if (file === null) return { someUs: NaN, fullUs: NaN };
   try {
-    const { some, full } = parsePressure(readFileSync(file, 'latin1'));
+    const { some, full } = parsePressure(readKernelFile(file));
     return { someUs: some?.totalUs ?? NaN, fullUs: full?.totalUs ?? NaN };
   } catch {
     return { someUs: NaN, fullUs: NaN };

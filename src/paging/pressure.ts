@@ -1,6 +1,7 @@
 // pressure(): the memory pressure (PSI) that applies to this process, from
 // the most specific source there is, with its fault counts and VmLck/VmSwap.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readKernelFile } from '../kernel-file';
 import path from 'node:path';
 import { unifiedCgroup } from './cgroup';
 import { capabilities, unsupported } from '../capabilities';
@@ -65,7 +66,7 @@ function whyUnreadable(file: string, error: unknown): string {
 
 function readable(file: string): string | undefined {
   try {
-    return parsePressure(readFileSync(file, 'latin1')).some ? undefined : `${file} has no "some" line`;
+    return parsePressure(readKernelFile(file)).some ? undefined : `${file} has no "some" line`;
   } catch (error) {
     return whyUnreadable(file, error);
   }
@@ -109,7 +110,7 @@ export interface PsiAbsence {
 
 function readOrUndefined(file: string): string | undefined {
   try {
-    return readFileSync(file, 'latin1');
+    return readKernelFile(file);
   } catch {
     return undefined;
   }
@@ -140,7 +141,7 @@ export function psiAbsence(root = '/'): PsiAbsence | undefined {
   const file = path.join(root, SYSTEM_PRESSURE_FILE);
   let code: string;
   try {
-    readFileSync(file, 'latin1');
+    readKernelFile(file);
     return undefined;
   } catch (error) {
     code = (error as NodeJS.ErrnoException).code ?? String(error);
@@ -190,7 +191,7 @@ export function pressureOf(pid: number | 'self'): PressureSnapshot {
   let reason = source.kind === 'unavailable' ? source.reason : null;
   if (source.kind !== 'unavailable') {
     try {
-      figures = parsePressure(readFileSync(source.path, 'latin1'));
+      figures = parsePressure(readKernelFile(source.path));
     } catch (error) {
       kind = 'unavailable';
       reason = whyUnreadable(source.path, error);
