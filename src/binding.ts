@@ -89,6 +89,10 @@ export interface NativeSecretStats {
 export interface NativeLockTable {
   rows: Float64Array;
   notes: (number | string | undefined)[];
+  /** The sequence (taking order) of the last row: the next page's `after`. */
+  last: number;
+  /** More locks follow the last row (a page was asked for and filled). */
+  more: boolean;
 }
 
 /** Columns of NativeLockTable rows and its flag bits (native/core/shared_numbers.h). */
@@ -269,8 +273,8 @@ export interface NativeBinding {
   madviseHookCounts(): { retriedLocked: number; retriedUnlock: number; failed: number };
   setThreadId(threadId: number): void;
   annotate(id: number, label: string | undefined, stack: string): void;
-  /** Every held lock, oldest first. */
-  locks(): NativeLockTable;
+  /** The held locks, oldest first: those taken after sequence `after` (all when < 0), at most `limit` (all when < 0). */
+  locks(after?: number, limit?: number): NativeLockTable;
   /**
    * [address, bytes, ...] of every counted run the kernel does not have
    * locked (smaps VmFlags), compared under the table's mutex; or -errno.

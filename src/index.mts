@@ -28,6 +28,8 @@ export {
   lockCode,
   CodeLock,
   locks,
+  locksPage,
+  eachLock,
   verify,
   movedPages,
   setDiagnostics,

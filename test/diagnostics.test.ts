@@ -8,11 +8,13 @@ import { binding } from '../src/binding';
 import {
   allocPinned,
   allocSecret,
+  eachLock,
   getDiagnostics,
   getLockablePageLimit,
   kernelStatus,
   lock,
   locks,
+  locksPage,
   pageSize,
   setDiagnostics,
   setLockablePageLimit,
@@ -152,6 +154,68 @@ t.test('locks() is oldest first, also when a lock reuses a released slot', (t) =
   t.ok(ids[0]! > ids[1]!, `in taking order, not id order (ids ${ids.join(', ')})`);
   b.release();
   c.release();
+  t.end();
+});
+
+t.test('locksPage() and eachLock() list what locks() lists, a page at a time', (t) => {
+  const view = alignedPages(25);
+  const page = (i: number) => view.subarray(i * pageSize, (i + 1) * pageSize);
+  const held = Array.from({ length: 25 }, (_, i) => lock(page(i), i % 5 === 0 ? { label: `page ${i}` } : {}));
+  held[3]!.release(); // a gap in the taking order
+  const all = locks();
+  const pages: ReturnType<typeof locksPage>[] = [];
+  let after: number | null = null;
+  do {
+    const next = locksPage({ after, limit: 7 });
+    pages.push(next);
+    after = next.next;
+  } while (after !== null && pages.length < 100);
+  t.same(
+    pages.flatMap((p) => p.locks),
+    all,
+    `${pages.length} pages of at most 7 hold what locks() holds, in its order, labels included`,
+  );
+  t.ok(
+    pages.slice(0, -1).every((p) => p.locks.length === 7),
+    'every page but the last is full',
+  );
+  t.equal(pages.at(-1)!.next, null, 'the last page says so');
+  t.same([...eachLock({ limit: 4 })], all, 'eachLock() walks the same list');
+  t.same(locksPage({ limit: all.length }), { locks: all, next: null }, 'one page that holds all ends the walk');
+
+  // The walk is not a snapshot: a lock taken during it comes in a later page,
+  // one released before its page is not listed.
+  const first = locksPage({ limit: 1 });
+  const late = lock(page(3), { label: 'taken during the walk' });
+  const lastOfMine = held.at(-1)!;
+  lastOfMine.release();
+  const rest: typeof all = [];
+  for (let after: number | null = first.next; after !== null;) {
+    const next = locksPage({ after, limit: 5 });
+    rest.push(...next.locks);
+    after = next.next;
+  }
+  t.equal(rest.at(-1)!.label, 'taken during the walk', 'the lock taken during the walk is listed last');
+  t.equal(rest.length + first.locks.length, all.length, 'one more, one fewer');
+  const end = locksPage({ after: Number.MAX_SAFE_INTEGER });
+  t.same(end, { locks: [], next: null }, 'after the newest: an empty page');
+  late.release();
+  for (const l of held) if (!l.released) l.release();
+  t.end();
+});
+
+t.test('locksPage() refuses bad input with a code', (t) => {
+  const before = locks();
+  t.throws(() => locksPage({ limit: 0 }), { code: 'ERR_OUT_OF_RANGE' });
+  t.throws(() => locksPage({ limit: 1.5 }), { code: 'ERR_OUT_OF_RANGE' });
+  t.throws(() => locksPage({ limit: 2 ** 31 + 1 }), { code: 'ERR_OUT_OF_RANGE' });
+  t.throws(() => locksPage({ limit: '10' as unknown as number }), { code: 'ERR_INVALID_ARG_TYPE' });
+  t.throws(() => locksPage({ after: -1 }), { code: 'ERR_OUT_OF_RANGE' });
+  t.throws(() => locksPage({ after: 0.5 }), { code: 'ERR_OUT_OF_RANGE' });
+  t.throws(() => locksPage({ after: '3' as unknown as number }), { code: 'ERR_INVALID_ARG_TYPE' });
+  t.throws(() => locksPage(null as unknown as object), { code: 'ERR_INVALID_ARG_TYPE' });
+  t.throws(() => [...eachLock({ limit: -2 })], { code: 'ERR_OUT_OF_RANGE' });
+  t.same(locks(), before, 'nothing changed');
   t.end();
 });
 

@@ -15,6 +15,8 @@ export interface ScalePoint {
   releaseRelockNs: number;
   relockPairNs: number;
   locksMs: number;
+  /** locksPage() of the oldest 10,000 (the paged form of locks()). */
+  locksPageMs: number;
   verifyMs: number;
   statsUs: number;
 }
@@ -40,6 +42,7 @@ const PER_CALL: Series[] = [
 
 const WHOLE_TABLE: Series[] = [
   { label: 'locks()', color: '#1f77b4', ns: (p) => p.locksMs * 1e6 },
+  { label: 'locksPage(), 10k', color: '#1f77b4', dashed: true, ns: (p) => p.locksPageMs * 1e6 },
   { label: 'verify()', color: '#d62728', ns: (p) => p.verifyMs * 1e6 },
   { label: 'stats()', color: '#2ca02c', ns: (p) => p.statsUs * 1e3 },
 ];

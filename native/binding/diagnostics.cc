@@ -24,14 +24,20 @@ Napi::Value Annotate(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// locks() -> { rows: Float64Array (kLockFieldCount numbers per lock, oldest
-// first), notes: [row, label | undefined, stack, ...] for the locks that have
-// a label or a stack }
+// locks(after?, limit?) -> { rows: Float64Array (kLockFieldCount numbers per
+// lock, oldest first), notes: [row, label | undefined, stack, ...] for the
+// locks that have a label or a stack, last: the sequence of the last row,
+// more: whether locks follow it }. after < 0: from the oldest.
 Napi::Value Locks(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<Locker::LockInfo> locks;
   std::vector<Locker::LockNote> noted_locks;
-  Locker::instance().locks(&locks, &noted_locks);
+  const double after = info.Length() > 0 ? info[0].As<Napi::Number>().DoubleValue() : -1;
+  const double limit = info.Length() > 1 ? info[1].As<Napi::Number>().DoubleValue() : -1;
+  uint64_t last = 0;
+  const bool more = Locker::instance().locks(
+      &locks, &noted_locks, after < 0 ? Locker::kFromStart : static_cast<int64_t>(after),
+      limit < 0 ? SIZE_MAX : static_cast<size_t>(limit), &last);
   const double ps = static_cast<double>(platform::page_size());
   const void* own = StateOf(env);
   Napi::Float64Array rows = Napi::Float64Array::New(env, locks.size() * kLockFieldCount);
@@ -58,6 +64,8 @@ Napi::Value Locks(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("rows", rows);
   out.Set("notes", notes);
+  out.Set("last", Napi::Number::New(env, static_cast<double>(last)));
+  out.Set("more", Napi::Boolean::New(env, more));
   return out;
 }
 

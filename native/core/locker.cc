@@ -280,12 +280,21 @@ void Locker::annotate(int64_t id, bool labelled, std::string label, std::string 
   if (records_.find(id) != nullptr) notes_[id] = Note{std::move(label), std::move(stack), labelled};
 }
 
-void Locker::locks(std::vector<LockInfo>* out, std::vector<LockNote>* notes) {
+bool Locker::locks(std::vector<LockInfo>* out, std::vector<LockNote>* notes, int64_t after, size_t limit,
+                   uint64_t* last) {
   std::lock_guard<std::mutex> guard(mu_);
   // Oldest first: ids are no order (slots are reused), sequences are.
   std::vector<std::pair<uint64_t, int64_t>> order;
-  order.reserve(records_.size());
-  records_.for_each([&](int64_t id, const LockRecord& rec) { order.emplace_back(rec.sequence, id); });
+  order.reserve(after == kFromStart ? records_.size() : 0);
+  records_.for_each([&](int64_t id, const LockRecord& rec) {
+    if (after == kFromStart || rec.sequence > static_cast<uint64_t>(after)) order.emplace_back(rec.sequence, id);
+  });
+  const bool more = order.size() > limit;
+  if (more) {
+    // A page: the `limit` oldest, without sorting the rest.
+    std::nth_element(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(limit), order.end());
+    order.resize(limit);
+  }
   std::sort(order.begin(), order.end());
   out->reserve(order.size());
   for (const auto& entry : order) {
@@ -296,6 +305,8 @@ void Locker::locks(std::vector<LockInfo>* out, std::vector<LockNote>* notes) {
       notes->push_back(LockNote{out->size() - 1, note->second.labelled, note->second.label, note->second.stack});
     }
   }
+  if (last != nullptr && !order.empty()) *last = order.back().first;
+  return more;
 }
 
 void Locker::watch_unmapping(uintptr_t addr, size_t len, bool shared) {

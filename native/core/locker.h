@@ -102,9 +102,14 @@ class Locker {
     bool labelled;
     std::string label, stack;
   };
-  // Every held lock, oldest first, and the labels and stacks of the few
-  // that have one (kept apart: a string pair per lock cost 64 bytes each).
-  void locks(std::vector<LockInfo>* out, std::vector<LockNote>* notes);
+  // The held locks, oldest first, and the labels and stacks of the few
+  // that have one (kept apart: a string pair per lock cost 64 bytes each):
+  // those taken after the lock of sequence `after` (all with kFromStart), at
+  // most `limit` of them. Returns whether more follow; *last is the
+  // sequence of the last one listed (the next page's `after`).
+  static constexpr int64_t kFromStart = -1;
+  bool locks(std::vector<LockInfo>* out, std::vector<LockNote>* notes, int64_t after = kFromStart,
+             size_t limit = SIZE_MAX, uint64_t* last = nullptr);
   // verify(): compares the table with the kernel's account (smaps VmFlags
   // lo) under mu_, so no memlock call changes either between the two reads:
   // a consistent snapshot of memlock's locks against the kernel, for the

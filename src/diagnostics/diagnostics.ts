@@ -1,8 +1,8 @@
 // What memlock holds and whether the kernel agrees: locks(), verify() and
 // the diagnostics switches.
 import { unsupported } from '../capabilities';
-import { binding, SCRATCH } from '../binding';
-import { invalidArgType } from '../errors';
+import { binding, SCRATCH, type NativeLockTable } from '../binding';
+import { invalidArgType, outOfRange } from '../errors';
 import { nativeFailure } from '../native-failure';
 
 /** Diagnostics switches, read on the lock path. */
@@ -48,13 +48,73 @@ export interface LockInfo {
   stack?: string;
 }
 
-/** Every lock held in the process, by any thread, oldest first. */
+/**
+ * Every lock held in the process, by any thread, oldest first. With a
+ * million locks it takes about a second and holds memlock's table for part
+ * of it: see locksPage() and eachLock().
+ */
 export function locks(): LockInfo[] {
+  return lockInfos(binding.locks());
+}
+
+export interface LocksPageOptions {
+  /** The `next` of the previous page; null or absent: from the oldest lock. */
+  after?: number | null;
+  /** At most this many locks. Default 10,000. */
+  limit?: number;
+}
+
+export interface LocksPage {
+  /** Oldest first, all taken after `after`. */
+  locks: LockInfo[];
+  /** Pass as `after` for the next page; null when this page reached the newest lock. */
+  next: number | null;
+}
+
+const DEFAULT_PAGE = 10_000;
+
+/**
+ * The held locks a page at a time, oldest first, so that listing a million
+ * holds memlock's table for milliseconds at a time, not for a second. Each
+ * page is a consistent snapshot; the walk is not: a lock taken during it is
+ * listed in a later page, one released before its page is not listed.
+ * stats() is the constant-time summary (held locks, locked pages).
+ */
+export function locksPage(options: LocksPageOptions = {}): LocksPage {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw invalidArgType('options', 'of type object', options);
+  }
+  const { after = null, limit = DEFAULT_PAGE } = options;
+  if (after !== null) {
+    if (typeof after !== 'number') throw invalidArgType('options.after', 'of type number or null', after);
+    if (!Number.isSafeInteger(after) || after < 0) {
+      throw outOfRange('options.after', "a non-negative integer (a page's `next`)", after);
+    }
+  }
+  if (typeof limit !== 'number') throw invalidArgType('options.limit', 'of type number', limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 2 ** 31) {
+    throw outOfRange('options.limit', 'an integer from 1 to 2^31', limit);
+  }
+  const table = binding.locks(after ?? -1, limit);
+  return { locks: lockInfos(table), next: table.more ? table.last : null };
+}
+
+/** Every held lock, oldest first, read a page at a time (options.limit, default 10,000): see locksPage(). */
+export function* eachLock(options: { limit?: number } = {}): Generator<LockInfo, void, undefined> {
+  let after: number | null = null;
+  do {
+    const page: LocksPage = locksPage({ ...options, after });
+    yield* page.locks;
+    after = page.next;
+  } while (after !== null);
+}
+
+function lockInfos(table: NativeLockTable): LockInfo[] {
   const pageSize = binding.pageSize;
   const F = binding.numbers.lockFields;
   // Native hands over rows of numbers, oldest first: building a million
   // objects there took seconds, here a tenth of that.
-  const { rows, notes } = binding.locks();
+  const { rows, notes } = table;
   const out = new Array<LockInfo>(rows.length / F.fieldCount);
   for (let i = 0, r = 0; i < out.length; i++, r += F.fieldCount) {
     const count = rows[r + F.count]!;
