@@ -98,6 +98,8 @@ function residentViews(): Uint8Array[] {
 
 // The figure's point, and the RSS each lock added while reaching its size.
 interface Point extends ScalePoint {
+  /** Two bare crossings into native code (addressOf + isHeld): the floor under a re-lock pair. */
+  crossingFloorNs: number;
   /** RSS added per live lock while reaching this size (handles and tables; views excluded). */
   rssPerLockBytes: number;
 }
@@ -183,7 +185,24 @@ function measureRelock(live: Uint8Array[], n: number) {
     });
     if (rep >= 0) pairNs.push(p / PAIRS);
   }
-  return { relockHeldNs: median(lockNs), releaseRelockNs: median(releaseNs), relockPairNs: median(pairNs) };
+  // The floor under a pair: the two crossings it makes into native code,
+  // each reading what it is given (the view's address; a lock id looked up
+  // under the table's mutex), with no counting, no handle and no checks.
+  const floorNs: number[] = [];
+  let sink = 0;
+  for (let rep = -1; rep < REPS; rep++) {
+    const p = time(() => {
+      for (let i = 0; i < PAIRS; i++) sink += binding.addressOf(one) + (binding.isHeld(i) ? 1 : 0);
+    });
+    if (rep >= 0) floorNs.push(p / PAIRS);
+  }
+  if (sink === 0) throw new Error('bench: the crossing floor read nothing');
+  return {
+    relockHeldNs: median(lockNs),
+    releaseRelockNs: median(releaseNs),
+    relockPairNs: median(pairNs),
+    crossingFloorNs: median(floorNs),
+  };
 }
 
 function main(): void {
@@ -275,6 +294,7 @@ function main(): void {
         'raw random',
         're-lock held',
         're-lock pair',
+        'two crossings',
         'locks()',
         'locksPage() 10k',
         'verify()',
@@ -291,13 +311,14 @@ function main(): void {
         duration(p.rawMunlockRandomNs),
         duration(p.relockHeldNs),
         duration(p.relockPairNs),
+        duration(p.crossingFloorNs),
         duration(p.locksMs * 1e6),
         duration(p.locksPageMs * 1e6),
         duration(p.verifyMs * 1e6),
         duration(p.statsUs * 1e3),
         `${p.rssPerLockBytes.toFixed(0)} B`,
       ]),
-      new Array<boolean>(14).fill(true),
+      new Array<boolean>(15).fill(true),
     ),
   );
 

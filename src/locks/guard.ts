@@ -74,9 +74,9 @@ export function detachable(buffer: ArrayBufferLike): buffer is ArrayBuffer {
   return !types.isSharedArrayBuffer(buffer);
 }
 
-/** Counts a hold on `buffer`, after the lock it stands for was taken. */
-export function hold(buffer: ArrayBufferLike): void {
-  if (!detachable(buffer)) return;
+/** Counts a hold on `buffer`, after the lock it stands for was taken (`shared`: a caller that knows it). */
+export function hold(buffer: ArrayBufferLike, shared = !detachable(buffer)): void {
+  if (shared) return;
   if (GuardCount.holds(buffer) === 0) {
     if (guardMode === 'mark') markAsUntransferable(buffer);
     guardTransfers();
@@ -85,8 +85,8 @@ export function hold(buffer: ArrayBufferLike): void {
 }
 
 /** Lets go of one hold. */
-export function letGo(buffer: ArrayBufferLike): void {
-  if (detachable(buffer)) GuardCount.subtract(buffer);
+export function letGo(buffer: ArrayBufferLike, shared = !detachable(buffer)): void {
+  if (!shared) GuardCount.subtract(buffer);
 }
 
 /** Whether memlock holds `buffer` in place now. */

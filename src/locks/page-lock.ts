@@ -15,7 +15,7 @@ import { checkInternal, INTERNAL, invalidArgType, MemlockError } from '../errors
 import { hold, letGo } from './guard';
 import { bind, heldView, keepForever, retain, unretain } from './retained';
 import { errnoName, nativeFailure } from '../native-failure';
-import { bufferOf, lockableView, nativeView, type View } from './views';
+import { bufferOf, nativeView, refuseResizable, type View } from './views';
 
 export interface LockOptions {
   /**
@@ -31,29 +31,32 @@ export interface LockOptions {
 export class PageLock implements Disposable {
   /** Pages covered (a view that starts or ends mid-page covers the whole page). */
   readonly pages: number;
-  /** Bytes covered, rounded out to whole pages. */
-  readonly bytes: number;
-  readonly onFault: boolean;
-  readonly label: string | undefined;
   readonly #id: number;
   readonly #slot: number;
+  // Shared by every lock taken with the same options and no label: a
+  // million handles are a million of these objects, four fields each.
+  readonly #options: CheckedOptions;
 
   /** @internal Made by lock(); `new PageLock()` throws ERR_ILLEGAL_CONSTRUCTOR. */
-  constructor(
-    token: typeof INTERNAL,
-    id: number,
-    slot: number,
-    pages: number,
-    onFault: boolean,
-    label: string | undefined,
-  ) {
+  constructor(token: typeof INTERNAL, id: number, slot: number, pages: number, options: CheckedOptions) {
     checkInternal(token, 'PageLock', 'lock()');
     this.#id = id;
     this.#slot = slot;
     this.pages = pages;
-    this.bytes = pages * binding.pageSize;
-    this.onFault = onFault;
-    this.label = label;
+    this.#options = options;
+  }
+
+  /** Bytes covered, rounded out to whole pages. */
+  get bytes(): number {
+    return this.pages * binding.pageSize;
+  }
+
+  get onFault(): boolean {
+    return this.#options.onFault;
+  }
+
+  get label(): string | undefined {
+    return this.#options.label;
   }
 
   /** True once released, by release(), dispose or unlock(view). */
@@ -93,7 +96,8 @@ interface CheckedOptions {
   label: string | undefined;
 }
 
-const NO_OPTIONS: CheckedOptions = { onFault: false, label: undefined };
+const NO_OPTIONS: CheckedOptions = Object.freeze({ onFault: false, label: undefined });
+const ON_FAULT: CheckedOptions = Object.freeze({ onFault: true, label: undefined });
 
 function checkOptions(options: unknown): CheckedOptions {
   if (options === undefined) return NO_OPTIONS;
@@ -113,7 +117,8 @@ function checkOptions(options: unknown): CheckedOptions {
       'mlock2(MLOCK_ONFAULT) is Linux-only; lock without onFault faults the pages in now',
     );
   }
-  return { onFault: onFault === true, label };
+  if (label === undefined) return onFault === true ? ON_FAULT : NO_OPTIONS;
+  return Object.freeze({ onFault: onFault === true, label });
 }
 
 /**
@@ -121,13 +126,17 @@ function checkOptions(options: unknown): CheckedOptions {
  * to 1 are locked in the kernel. All or nothing: on failure nothing changed.
  */
 export function lock(view: View, options?: LockOptions): PageLock {
-  const target = lockableView(view);
-  const { onFault, label } = checkOptions(options);
+  const target = nativeView(view);
+  // Read once: each of these is a call into V8's C++ on the hot path.
+  const buffer = bufferOf(target);
+  const shared = types.isSharedArrayBuffer(buffer);
+  refuseResizable(buffer, 'view', shared);
+  const checked = checkOptions(options);
+  const { onFault, label } = checked;
   // Taken before the lock: a stack-trace hook that throws then changes nothing.
   const stack = diagnosticsSettings.captureStacks ? callerStack() : '';
-  const buffer = bufferOf(target);
   const slot = retain(target);
-  const id = binding.lock(target, onFault, slot, types.isSharedArrayBuffer(buffer));
+  const id = binding.lock(target, onFault, slot, shared);
   const scratch = binding.scratch;
   const pages = scratch[SCRATCH.pages]!;
   const newlySticky = scratch[SCRATCH.newlySticky]!;
@@ -138,13 +147,13 @@ export function lock(view: View, options?: LockOptions): PageLock {
   if (newlySticky > 0) {
     // Sticky pages stay locked for good, so their memory must stay too.
     keepForever(target);
-    hold(buffer);
+    hold(buffer, shared);
   }
   let held = false;
   try {
-    hold(buffer);
+    hold(buffer, shared);
     held = true;
-    const handle = new PageLock(INTERNAL, id, slot, pages, onFault, label);
+    const handle = new PageLock(INTERNAL, id, slot, pages, checked);
     bind(slot, id, handle);
     if (label !== undefined || stack !== '') binding.annotate(id, label, stack);
     if (lockChannel.hasSubscribers) {
@@ -158,7 +167,7 @@ export function lock(view: View, options?: LockOptions): PageLock {
     // it has the stack to release.
     binding.release(id);
     unretain(slot, id);
-    if (held) letGo(buffer);
+    if (held) letGo(buffer, shared);
     throw error;
   }
 }

@@ -11,7 +11,7 @@ export type View = ArrayBufferView | ArrayBuffer | SharedArrayBuffer;
 const EXPECTED = 'an instance of ArrayBuffer, SharedArrayBuffer, Buffer, TypedArray or DataView';
 
 type Getter<T> = (this: unknown) => T;
-function builtinGetter<T>(prototype: object, name: string): Getter<T> | undefined {
+function builtinGetter<T>(prototype: object, name: PropertyKey): Getter<T> | undefined {
   // A getter taken off the prototype on purpose: it is called with .call().
   // eslint-disable-next-line @typescript-eslint/unbound-method
   return Object.getOwnPropertyDescriptor(prototype, name)?.get as Getter<T> | undefined;
@@ -26,14 +26,22 @@ const sharedByteLength = builtinGetter<number>(SharedArrayBuffer.prototype, 'byt
 // Resizable ArrayBuffers: V8 shrinks them in place with a madvise the kernel
 // refuses on locked pages, and then aborts the process.
 const arrayBufferResizable = builtinGetter<boolean>(ArrayBuffer.prototype, 'resizable');
+// undefined for anything but a TypedArray, and inlined by the JIT, where
+// util.types.isDataView is a call into C++ (on every lock and release).
+const typedArrayTag = builtinGetter<string | undefined>(TypedArrayPrototype, Symbol.toStringTag)!;
+
+/** An ArrayBuffer.isView() value that is no TypedArray: a DataView. */
+function isDataView(view: ArrayBufferView): view is DataView {
+  return typedArrayTag.call(view) === undefined;
+}
 
 /** The ArrayBuffer or SharedArrayBuffer under a TypedArray or DataView. */
 export function bufferOf(view: ArrayBufferView): ArrayBufferLike {
-  return types.isDataView(view) ? dataViewBuffer.call(view) : typedArrayBuffer.call(view);
+  return isDataView(view) ? dataViewBuffer.call(view) : typedArrayBuffer.call(view);
 }
 
 function viewByteLength(view: ArrayBufferView): number {
-  return types.isDataView(view) ? dataViewByteLength.call(view) : typedArrayByteLength.call(view);
+  return isDataView(view) ? dataViewByteLength.call(view) : typedArrayByteLength.call(view);
 }
 
 function bufferByteLength(buffer: ArrayBufferLike): number {
@@ -61,15 +69,19 @@ export function nativeView(value: unknown, name = 'view'): ArrayBufferView {
 /** nativeView() for memory about to be locked: also refuses resizable ArrayBuffers. */
 export function lockableView(value: unknown, name = 'view'): ArrayBufferView {
   const view = nativeView(value, name);
-  const buffer = bufferOf(view);
-  if (!types.isSharedArrayBuffer(buffer) && arrayBufferResizable?.call(buffer) === true) {
+  refuseResizable(bufferOf(view), name);
+  return view;
+}
+
+/** Throws for a resizable ArrayBuffer (lockableView's check, for a caller that has the buffer). */
+export function refuseResizable(buffer: ArrayBufferLike, name = 'view', shared = types.isSharedArrayBuffer(buffer)): void {
+  if (!shared && arrayBufferResizable?.call(buffer) === true) {
     throw invalidArgValue(
       name,
       'is backed by a resizable ArrayBuffer, which cannot be locked: shrinking it would free locked pages ' +
         '(a growable SharedArrayBuffer only grows, and can be locked)',
     );
   }
-  return view;
 }
 
 function emptyView(name: string, buffer: ArrayBufferLike): TypeError {
