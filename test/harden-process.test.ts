@@ -39,7 +39,11 @@ t.test(
       'm.hardenProcess();' +
       "process.stdout.write(JSON.stringify({ before, after: fs.statSync('/proc/self/status').uid, dumpable: m.processHardening().dumpable }) + '\\n');" +
       'setTimeout(() => {}, 60000);';
+    // In the readable copy: Node 24 resolves an -e script's require() from the
+    // working directory up, and refuses a package.json it may not read (a
+    // checkout in a 0700 directory) instead of passing it by.
     const child = spawn('env', ['-u', 'NODE_OPTIONS', ...AS_NOBODY, install.node, '-e', script], {
+      cwd: install.root,
       env: { ...process.env, ...install.env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -52,7 +56,7 @@ t.test(
     const status = spawnSync(
       'env',
       ['-u', 'NODE_OPTIONS', ...AS_NOBODY, install.node, install.cli, 'status', '--json', '--pid', String(child.pid)],
-      { encoding: 'utf8', env: { ...process.env, ...install.env } },
+      { encoding: 'utf8', cwd: install.root, env: { ...process.env, ...install.env } },
     );
     t.equal(status.status, 3, `memlock status of it, as its own user, is partial (exit 3): ${status.stderr.trim()}`);
     const report = JSON.parse(status.stdout) as {

@@ -56,13 +56,16 @@ class LockRegistry {
  private:
   static constexpr uint32_t kNone = 0xFFFFFFFF;
   static constexpr uint64_t kMaxGeneration = (1ull << (53 - kSlotBits)) - 1;
+  static_assert(kMaxGeneration <= UINT32_MAX, "a slot's generation is kept in 32 bits");
+  // 80 bytes: a million locks hold a million of these.
   struct Slot {
     LockRecord record;
-    uint64_t generation = 0;  // of the current or last lock in the slot
+    uint32_t generation = 0;  // of the current or last lock in the slot (at most kMaxGeneration)
     bool live = false;
     uint32_t older = kNone;  // same bytes, same owner: the next older lock
     uint32_t newer = kNone;
   };
+  static_assert(sizeof(Slot) <= 80, "a slot per lock: keep it small");
   struct ViewKey {
     const void* owner;
     uintptr_t addr;
@@ -73,7 +76,9 @@ class LockRegistry {
     size_t operator()(const ViewKey& k) const;
   };
   static ViewKey key_of(const LockRecord& r) { return ViewKey{r.owner, r.addr, r.len}; }
-  int64_t id_of(uint32_t slot) const { return static_cast<int64_t>((slots_[slot].generation << kSlotBits) | slot); }
+  int64_t id_of(uint32_t slot) const {
+    return static_cast<int64_t>((static_cast<uint64_t>(slots_[slot].generation) << kSlotBits) | slot);
+  }
   uint32_t live_slot(int64_t id) const;  // kNone unless id is held
 
   // The index: cells hold the slot of the newest lock on each distinct
