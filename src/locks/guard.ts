@@ -64,14 +64,20 @@ class GuardCount extends Stamp {
     (buffer as GuardCount).#holds += 1;
   }
 
+  /** Only ArrayBuffers (never a SharedArrayBuffer) are stamped, and the stamp stays. */
+  static stamped(buffer: object): boolean {
+    return #holds in buffer;
+  }
+
   static subtract(buffer: object): void {
-    (buffer as GuardCount).#holds -= 1;
+    if (#holds in buffer) buffer.#holds -= 1;
   }
 }
 
 /** Whether `buffer` is one JavaScript could detach (a SharedArrayBuffer never is). */
 export function detachable(buffer: ArrayBufferLike): buffer is ArrayBuffer {
-  return !types.isSharedArrayBuffer(buffer);
+  // A buffer memlock held once carries the stamp: no call into C++ to ask again.
+  return GuardCount.stamped(buffer) || !types.isSharedArrayBuffer(buffer);
 }
 
 /** Counts a hold on `buffer`, after the lock it stands for was taken (`shared`: a caller that knows it). */
@@ -84,14 +90,14 @@ export function hold(buffer: ArrayBufferLike, shared = !detachable(buffer)): voi
   GuardCount.add(buffer);
 }
 
-/** Lets go of one hold. */
-export function letGo(buffer: ArrayBufferLike, shared = !detachable(buffer)): void {
-  if (!shared) GuardCount.subtract(buffer);
+/** Lets go of one hold (a SharedArrayBuffer has none: it was never stamped). */
+export function letGo(buffer: ArrayBufferLike): void {
+  GuardCount.subtract(buffer);
 }
 
 /** Whether memlock holds `buffer` in place now. */
 export function isHeld(buffer: ArrayBufferLike): boolean {
-  return detachable(buffer) && GuardCount.holds(buffer) > 0;
+  return GuardCount.holds(buffer) > 0;
 }
 
 let transfersGuarded = false;

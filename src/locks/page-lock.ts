@@ -1,5 +1,4 @@
 // Counted locks: lock(), unlock() and the PageLock handle.
-import { types } from 'node:util';
 import { binding, SCRATCH, SYSCALL_NAMES } from '../binding';
 import {
   limitChannel,
@@ -12,7 +11,7 @@ import {
 import { diagnosticsSettings } from '../diagnostics/diagnostics';
 import { unsupported } from '../capabilities';
 import { checkInternal, INTERNAL, invalidArgType, MemlockError } from '../errors';
-import { hold, letGo } from './guard';
+import { detachable, hold, letGo } from './guard';
 import { bind, heldView, keepForever, retain, unretain } from './retained';
 import { errnoName, nativeFailure } from '../native-failure';
 import { bufferOf, nativeView, refuseResizable, type View } from './views';
@@ -129,7 +128,7 @@ export function lock(view: View, options?: LockOptions): PageLock {
   const target = nativeView(view);
   // Read once: each of these is a call into V8's C++ on the hot path.
   const buffer = bufferOf(target);
-  const shared = types.isSharedArrayBuffer(buffer);
+  const shared = !detachable(buffer);
   refuseResizable(buffer, 'view', shared);
   const checked = checkOptions(options);
   const { onFault, label } = checked;
@@ -167,7 +166,7 @@ export function lock(view: View, options?: LockOptions): PageLock {
     // it has the stack to release.
     binding.release(id);
     unretain(slot, id);
-    if (held) letGo(buffer, shared);
+    if (held) letGo(buffer);
     throw error;
   }
 }
