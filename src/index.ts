@@ -30,7 +30,13 @@ export type { CodeMapping, LockCodeOptions } from './locks/lock-code';
 
 // Diagnostics: held locks, the kernel's account, channels.
 export { locks, locksPage, eachLock, verify, setDiagnostics, getDiagnostics } from './diagnostics/diagnostics';
-export type { LockInfo, LocksPage, LocksPageOptions, VerifyReport, DiagnosticsOptions } from './diagnostics/diagnostics';
+export type {
+  LockInfo,
+  LocksPage,
+  LocksPageOptions,
+  VerifyReport,
+  DiagnosticsOptions,
+} from './diagnostics/diagnostics';
 export { movedPages } from './diagnostics/frames';
 export type { MovedPagesReport } from './diagnostics/frames';
 export { kernelStatus } from './diagnostics/kernel-status';

@@ -61,7 +61,7 @@ t.test('one decoder of native results', (t) => {
   t.end();
 });
 
-t.test('one reader of the kernel\'s files', (t) => {
+t.test("one reader of the kernel's files", (t) => {
   // readFileSync reads a pseudo file (size 0) in fresh 64 KiB buffers: see src/kernel-file.ts.
   const reading = modules.filter((m) => m !== 'kernel-file.ts' && /\breadFileSync\b/.test(read(m)));
   t.same(reading, [], 'every /proc, /sys and cgroupfs read goes through readKernelFile');

@@ -74,7 +74,11 @@ export function lockableView(value: unknown, name = 'view'): ArrayBufferView {
 }
 
 /** Throws for a resizable ArrayBuffer (lockableView's check, for a caller that has the buffer). */
-export function refuseResizable(buffer: ArrayBufferLike, name = 'view', shared = types.isSharedArrayBuffer(buffer)): void {
+export function refuseResizable(
+  buffer: ArrayBufferLike,
+  name = 'view',
+  shared = types.isSharedArrayBuffer(buffer),
+): void {
   if (!shared && arrayBufferResizable?.call(buffer) === true) {
     throw invalidArgValue(
       name,
