@@ -35,9 +35,9 @@ Napi::Value Locks(const Napi::CallbackInfo& info) {
   const double after = info.Length() > 0 ? info[0].As<Napi::Number>().DoubleValue() : -1;
   const double limit = info.Length() > 1 ? info[1].As<Napi::Number>().DoubleValue() : -1;
   uint64_t last = 0;
-  const bool more = Locker::instance().locks(
-      &locks, &noted_locks, after < 0 ? Locker::kFromStart : static_cast<int64_t>(after),
-      limit < 0 ? SIZE_MAX : static_cast<size_t>(limit), &last);
+  const bool more =
+      Locker::instance().locks(&locks, &noted_locks, after < 0 ? Locker::kFromStart : static_cast<int64_t>(after),
+                               limit < 0 ? SIZE_MAX : static_cast<size_t>(limit), &last);
   const double ps = static_cast<double>(platform::page_size());
   const void* own = StateOf(env);
   Napi::Float64Array rows = Napi::Float64Array::New(env, locks.size() * kLockFieldCount);
