@@ -77,6 +77,9 @@ export interface NativeSecretStats {
   unlockedBytes: number;
   secretmemLive: number;
   secretmemBytes: number;
+  /** Secrets in V8's memory (backend 'v8-heap'), not the pool's: not in live. */
+  v8HeapLive: number;
+  v8HeapBytes: number;
 }
 
 /**

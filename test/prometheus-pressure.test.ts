@@ -77,7 +77,8 @@ t.test('pressure, faults, held locks, lockAll and secrets, read at scrape time, 
   t.ok(values.get('memlock_secret_mapped_bytes')! > 0);
   const live = secretStats();
   t.equal(values.get('memlock_secrets_by_backend{backend="secretmem"}'), live.secretmemLive, 'secrets by backend');
-  t.equal(values.get('memlock_secrets_by_backend{backend="mlock"}'), live.live - live.secretmemLive);
+  t.equal(values.get('memlock_secrets_by_backend{backend="mlock"}'), live.live - live.secretmemLive - live.v8HeapLive);
+  t.equal(values.get('memlock_secrets_by_backend{backend="v8-heap"}'), live.v8HeapLive, 'at 0 without a V8 sandbox');
   t.equal(values.get('memlock_kernel_swapped_bytes'), after.vmSwapBytes);
   held.release();
   secret.free();

@@ -80,6 +80,20 @@ t.test(
       t.same(secret.sandboxLosses, losses, `${name}: sandboxLosses`);
       checkLockedAndFreed(t, name, secret, r.lckBefore, true);
     }
+    const { before, held, after } = r.counted;
+    t.equal(held.secretStats.v8HeapLive, before.secretStats.v8HeapLive + 3, 'secretStats().v8HeapLive counts them');
+    t.equal(held.secretStats.live, before.secretStats.live + 3, 'and live, which counts every backend');
+    t.ok(
+      held.secretStats.v8HeapBytes >= before.secretStats.v8HeapBytes + 5 * pageSize,
+      `v8HeapBytes: their whole pages (${held.secretStats.v8HeapBytes - before.secretStats.v8HeapBytes} bytes)`,
+    );
+    t.equal(held.secretStats.mappedBytes, before.secretStats.mappedBytes, 'memlock mapped nothing for them');
+    t.same(
+      held.bySecretBackend,
+      { ...before.bySecretBackend, v8Heap: before.bySecretBackend.v8Heap + 3 },
+      "stats().secrets: under 'v8Heap'",
+    );
+    t.same(after, before, 'freed: every count back');
     t.same(r.explicit, { isMemlockError: true, code: 'ERR_MEMLOCK_SECRETMEM_UNAVAILABLE' }, "explicit 'secretmem'");
     t.match(r.pinned.plain, { inV8Heap: true, hugePages: 'none', mappedBytes: 3 * pageSize, onFork: 'keep' });
     t.same(r.pinned.plain.sandboxLosses, []);

@@ -5,6 +5,7 @@
 
 #include "binding/cage_buffers.h"
 #include "binding/families.h"
+#include "core/cage_memory.h"
 #include "core/secret_pool.h"
 #include "platform/platform.h"
 
@@ -197,6 +198,11 @@ Napi::Value GetSecretStats(const Napi::CallbackInfo& info) {
   set("unlockedBytes", s.unlocked_bytes);
   set("secretmemLive", s.secretmem_live);
   set("secretmemBytes", s.secretmem_bytes);
+  // Secrets in V8's memory (its sandbox refused external buffers) are not
+  // the pool's: the adoptions count them.
+  CageStats cage = CageMemory::instance().stats();
+  set("v8HeapLive", cage.secrets);
+  set("v8HeapBytes", cage.secret_bytes);
   return obj;
 }
 

@@ -50,9 +50,13 @@ CageResult CageMemory::adopt(const CageRequest& request, void* hold) {
     result.locked = true;
   }
   result.serial = next_serial_++;
-  live_[request.pages] =
-      Entry{request.len, request.owner, result.serial, lock.id > 0 ? lock.id : 0, hold, kAccessReadWrite};
+  live_[request.pages] = Entry{request.len, request.owner,    result.serial, lock.id > 0 ? lock.id : 0,
+                               hold,        kAccessReadWrite, request.advise};
   bytes_ += request.len;
+  if (request.advise) {
+    secrets_ += 1;
+    secret_bytes_ += request.len;
+  }
   return result;
 }
 
@@ -61,7 +65,15 @@ void CageMemory::release_locked(uintptr_t pages, const Entry& entry) {
   platform::wipe(pages, entry.len);
   if (entry.lock_id > 0) Locker::instance().release(&kCageOwner, entry.lock_id);
   platform::advise_defaults(pages, entry.len);
+  uncount(entry);
+}
+
+void CageMemory::uncount(const Entry& entry) {
   bytes_ -= entry.len;
+  if (entry.secret) {
+    secrets_ -= 1;
+    secret_bytes_ -= entry.len;
+  }
 }
 
 void* CageMemory::release_owned(uintptr_t pages, const void* owner) {
@@ -84,7 +96,7 @@ bool CageMemory::release_if_current(uintptr_t pages, uint64_t serial, bool memor
     // that V8's allocator never meets them PROT_NONE.
     if (it->second.access != kAccessReadWrite) platform::protect_range(pages, it->second.len, kAccessReadWrite);
     Locker::instance().forget(pages, it->second.len);
-    bytes_ -= it->second.len;
+    uncount(it->second);
   } else {
     release_locked(pages, it->second);
   }
@@ -103,7 +115,7 @@ int CageMemory::protect(uintptr_t pages, const void* owner, int access) {
 
 CageStats CageMemory::stats() {
   std::lock_guard<std::mutex> guard(mu_);
-  return CageStats{live_.size(), bytes_};
+  return CageStats{live_.size(), bytes_, secrets_, secret_bytes_};
 }
 
 }  // namespace memlock

@@ -42,7 +42,9 @@ struct CageResult {
 
 struct CageStats {
   uint64_t live;
-  uint64_t bytes;  // whole pages adopted
+  uint64_t bytes;         // whole pages adopted
+  uint64_t secrets;       // of those, secret memory (advised)
+  uint64_t secret_bytes;  // and its whole pages
 };
 
 class CageMemory {
@@ -70,13 +72,15 @@ class CageMemory {
     int64_t lock_id;
     void* hold;
     int access;
+    bool secret;  // adopted as secret memory (CageRequest::advise)
   };
   void release_locked(uintptr_t pages, const Entry& entry);  // mu_ held
+  void uncount(const Entry& entry);                          // mu_ held
   friend void register_fork_handlers();                      // holds mu_ across fork()
 
   std::mutex mu_;
   std::unordered_map<uintptr_t, Entry> live_;
-  uint64_t next_serial_ = 1, bytes_ = 0;
+  uint64_t next_serial_ = 1, bytes_ = 0, secrets_ = 0, secret_bytes_ = 0;
 };
 
 }  // namespace memlock

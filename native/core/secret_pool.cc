@@ -92,6 +92,8 @@ void register_fork_handlers() {
         new (&cage.mu_) std::mutex();
         new (&cage.live_) decltype(cage.live_)();
         cage.bytes_ = 0;
+        cage.secrets_ = 0;
+        cage.secret_bytes_ = 0;
         new (&SecretPool::instance().mu_) std::mutex();
       });
   (void)registered;

@@ -27,8 +27,12 @@ export interface MemlockStats {
   lockAll: LockAllState | null;
   /** The kernel's VmLck for this process, in bytes; null where the kernel does not say (macOS, Windows). */
   vmLckBytes: number | null;
-  /** Live secrets (allocSecret) by backend: on memfd_secret memory, and on mlocked memory. */
-  secrets: { secretmem: number; mlock: number };
+  /**
+   * Live secrets (allocSecret) by backend: on memfd_secret memory, on
+   * mlocked memory, and in V8's own memory (backend 'v8-heap', where V8's
+   * sandbox refuses external buffers).
+   */
+  secrets: { secretmem: number; mlock: number; v8Heap: number };
 }
 
 export function stats(): MemlockStats {
@@ -48,8 +52,8 @@ export function stats(): MemlockStats {
 }
 
 function secretsByBackend(): MemlockStats['secrets'] {
-  const { live, secretmemLive } = binding.secretStats();
-  return { secretmem: secretmemLive, mlock: live - secretmemLive };
+  const { live, secretmemLive, v8HeapLive } = binding.secretStats();
+  return { secretmem: secretmemLive, mlock: live - secretmemLive, v8Heap: v8HeapLive };
 }
 
 /** The lock count of each page `view` covers, first page first. */

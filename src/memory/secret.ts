@@ -54,7 +54,7 @@ export type SecretProtection = 'noaccess' | 'readonly' | 'readwrite';
 
 /** Memory statistics of the secret pool, process-wide. */
 export interface SecretStats {
-  /** Secrets allocated and not yet freed (or collected). */
+  /** Secrets allocated and not yet freed (or collected), on every backend. */
   live: number;
   /** Shared slabs mapped for pooled secrets. */
   slabs: number;
@@ -68,6 +68,13 @@ export interface SecretStats {
   secretmemLive: number;
   /** Bytes mapped from memfd_secret, guard pages included (part of mappedBytes). */
   secretmemBytes: number;
+  /**
+   * Secrets in V8's own memory (backend 'v8-heap': V8's sandbox refused
+   * external buffers), part of live; the rest of live is 'mlock'.
+   */
+  v8HeapLive: number;
+  /** Their whole pages, locked in place in V8's memory (not part of mappedBytes: memlock did not map them). */
+  v8HeapBytes: number;
 }
 
 let trimScheduled = false;
@@ -325,6 +332,17 @@ export function allocSecret(size: number, options?: SecretOptions): SecretBuffer
 
 /** The secret pool's own figures (its locks also show in stats() and lockCounts()). */
 export function secretStats(): SecretStats {
-  const { live, slabs, dedicated, mappedBytes, unlockedBytes, secretmemLive, secretmemBytes } = binding.secretStats();
-  return { live, slabs, dedicated, mappedBytes, unlockedBytes, secretmemLive, secretmemBytes };
+  const { live, slabs, dedicated, mappedBytes, unlockedBytes, secretmemLive, secretmemBytes, v8HeapLive, v8HeapBytes } =
+    binding.secretStats();
+  return {
+    live: live + v8HeapLive,
+    slabs,
+    dedicated,
+    mappedBytes,
+    unlockedBytes,
+    secretmemLive,
+    secretmemBytes,
+    v8HeapLive,
+    v8HeapBytes,
+  };
 }

@@ -141,13 +141,14 @@ export function registerMetrics(options: MetricsOptions = {}): void {
     `${prefix}secrets_by_backend`,
     new promClient.Gauge({
       name: `${prefix}secrets_by_backend`,
-      help: 'Secrets alive now by backend: memfd_secret memory (secretmem) or mlocked memory (mlock), process-wide.',
+      help: "Secrets alive now by backend: memfd_secret memory (secretmem), mlocked memory (mlock) or V8's own memory under its sandbox (v8-heap), process-wide.",
       labelNames: ['backend'],
       registers: [],
       collect() {
-        const { live, secretmemLive } = secretStats();
+        const { live, secretmemLive, v8HeapLive } = secretStats();
         this.set({ backend: 'secretmem' }, secretmemLive);
-        this.set({ backend: 'mlock' }, live - secretmemLive);
+        this.set({ backend: 'mlock' }, live - secretmemLive - v8HeapLive);
+        this.set({ backend: 'v8-heap' }, v8HeapLive);
       },
     }),
   );
