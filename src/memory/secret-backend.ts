@@ -26,6 +26,9 @@ export interface SecretBackendFallback {
 
 /** What the kernel's refusal means, by errno and call. */
 function explain(name: string, syscall: string): string {
+  if (name === 'ENOSYS' && process.platform !== 'linux') {
+    return `memfd_secret is Linux-only (this is ${process.platform}): secrets are locked anonymous memory here`;
+  }
   if (name === 'ENOSYS') {
     return (
       'this kernel has no memfd_secret (Linux before 5.14, CONFIG_SECRETMEM off, secretmem.enable=0 on the ' +

@@ -64,10 +64,19 @@ test('capabilities', () => {
   assert.equal(caps.countedLocks, true);
   assert.equal(caps.onFault, false);
   assert.equal(caps.lockAll, false);
-  assert.deepEqual(
-    { ...caps.secrets },
-    { locked: true, noCoreDump: false, onFork: 'no-fork', guardPages: true, zeroedOnFree: true },
-  );
+  const { backend, backendFallback, ...secrets } = caps.secrets;
+  assert.deepEqual(secrets, {
+    locked: true,
+    noCoreDump: false,
+    onFork: 'no-fork',
+    guardPages: true,
+    zeroedOnFree: true,
+  });
+  // No memfd_secret off Linux: 'auto' gives locked memory, and says why.
+  assert.equal(backend, 'mlock');
+  assert.equal(backendFallback.code, 'ENOSYS');
+  assert.equal(backendFallback.syscall, 'memfd_secret');
+  assert.match(backendFallback.reason, /^memfd_secret is Linux-only \(this is win32\)/);
   assert.equal(caps.residency, true);
   assert.equal(caps.kernelAccount, false);
   assert.equal(caps.hugePages, false);
