@@ -66,14 +66,10 @@ export function nativeView(value: unknown, name = 'view'): ArrayBufferView {
   throw invalidArgType(name, EXPECTED, value);
 }
 
-/** nativeView() for memory about to be locked: also refuses resizable ArrayBuffers. */
-export function lockableView(value: unknown, name = 'view'): ArrayBufferView {
-  const view = nativeView(value, name);
-  refuseResizable(bufferOf(view), name);
-  return view;
-}
-
-/** Throws for a resizable ArrayBuffer (lockableView's check, for a caller that has the buffer). */
+/**
+ * Throws for a resizable ArrayBuffer under memory about to be locked (pass
+ * `shared` when the caller knows it: asking costs a call into C++).
+ */
 export function refuseResizable(
   buffer: ArrayBufferLike,
   name = 'view',
