@@ -15,7 +15,7 @@ cmake --build --preset portable > /dev/null
 npx tsc -p tsconfig.build.json
 export MEMLOCK_NATIVE_BINDING="$PWD/build-cmake/memlock_portable.node"
 files=(
-  arguments concurrency counted diagnostics fork limit lock-atomic memory-moves module pinned portable
+  arguments concurrency counted diagnostics fork limit lock-atomic lock-many memory-moves module pinned portable
   otel prometheus property property-workers reachability secret secret-process sticky stress unprivileged workers
 )
 if [[ $# -gt 0 ]]; then exec node scripts/run-tests.mjs "$@"; fi

@@ -208,6 +208,15 @@ export interface NativeBinding {
    * [pages, newly sticky pages, failed syscall, ...]. `tag` comes back from releaseLatest.
    */
   lock(view: ArrayBufferView, onFault: boolean, tag: number, shared: boolean): number;
+  /**
+   * Locks views[0..count) all or none: count, or -errno, LIMIT_EXCEEDED or
+   * MAP_COUNT_EXCEEDED with the refused view's index in scratch[0]. `io`,
+   * three numbers a view: in [tag, shared (1/0), -], out [id, pages, newly
+   * sticky pages] (after a refusal, the refused view's pages at its [1]).
+   */
+  lockMany(views: ArrayBufferView[], count: number, onFault: boolean, io: Float64Array): number;
+  /** Releases ids[0..count) (skipping those not held): 0, or -errno with the refused lock's index in scratch[0]. */
+  releaseMany(ids: Float64Array, count: number): number;
   /** 0 released, 1 not held, -errno if munlock was refused. */
   release(id: number): number;
   /** The id released (> 0), 0 if none is held on these bytes, or -errno; its tag in scratch. */
@@ -335,6 +344,8 @@ export const NATIVE_FUNCTIONS = [
   'freePinned',
   'pinnedStats',
   'lockRanges',
+  'lockMany',
+  'releaseMany',
   'setThreadId',
   'annotate',
   'locks',

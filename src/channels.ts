@@ -2,12 +2,14 @@
 // when the channel has subscribers, so publishing costs nothing otherwise.
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { PageLock } from './locks/page-lock';
+import type { LockGroup } from './locks/lock-group';
 import type { View } from './locks/views';
 import type { CgroupMemoryEvent, PressureEvent, StallReport } from './paging/paging-monitor';
 
 /** `memlock:lock`: a lock was taken. */
 export interface LockMessage {
-  lock: PageLock;
+  /** The handle: a PageLock, or the LockGroup the view's lock belongs to (lockMany). */
+  lock: PageLock | LockGroup;
   view: View;
   pages: number;
   bytes: number;
@@ -17,7 +19,8 @@ export interface LockMessage {
 
 /** `memlock:release`: a lock was released (by release, dispose or unlock). */
 export interface ReleaseMessage {
-  lock: PageLock;
+  /** The handle: a PageLock, or the LockGroup the view's lock belonged to (one message a view). */
+  lock: PageLock | LockGroup;
   pages: number;
   bytes: number;
   label: string | undefined;
@@ -56,6 +59,7 @@ export interface ErrorMessage {
   error: Error;
   operation:
     | 'lock'
+    | 'lockMany'
     | 'release'
     | 'unlock'
     | 'allocSecret'

@@ -6,6 +6,8 @@ export {
   lock,
   unlock,
   PageLock,
+  lockMany,
+  LockGroup,
   pageSize,
   stats,
   lockCounts,

@@ -3,6 +3,7 @@
 // Counted locks on memory you have: lock, release, unlock by bytes.
 export { lock, unlock, PageLock } from './locks/page-lock';
 export type { LockOptions } from './locks/page-lock';
+export { lockMany, LockGroup } from './locks/lock-group';
 export type { View } from './locks/views';
 
 // memlock's account, the lockable-page limit, and residency.

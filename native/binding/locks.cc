@@ -4,6 +4,7 @@
 // which doubled a re-lock's cost. They go through Guarded (addon_api.h), so
 // no C++ exception leaves them.
 #include <cstdint>
+#include <vector>
 
 #include "binding/families.h"
 #include "binding/napi_views.h"
@@ -70,6 +71,85 @@ napi_value Lock(napi_env env, napi_callback_info cbinfo) {
   }
   if (out.id == kMapCountExceeded) ScratchMappings(scratch, out.mappings);
   return Number(env, static_cast<double>(out.id));
+}
+
+// The Float64Array argument `value` holds at least `count` numbers, or a
+// TypeError is thrown.
+double* Float64Data(napi_env env, napi_value value, size_t count) {
+  bool is_typed = false;
+  napi_is_typedarray(env, value, &is_typed);
+  napi_typedarray_type type = napi_int8_array;
+  size_t length = 0;
+  void* data = nullptr;
+  if (is_typed) napi_get_typedarray_info(env, value, &type, &length, &data, nullptr, nullptr);
+  if (!is_typed || type != napi_float64_array || length < count) {
+    napi_throw_type_error(env, nullptr, "memlock: expected a Float64Array");
+    return nullptr;
+  }
+  return static_cast<double*>(data);
+}
+
+bool CountArg(napi_env env, napi_value value, uint32_t* count) {
+  if (napi_get_value_uint32(env, value, count) == napi_ok) return true;
+  napi_throw_type_error(env, nullptr, "memlock: expected a count");
+  return false;
+}
+
+// lockMany(views, count, onFault, io) -> count locked | -errno |
+// kLimitExceeded | kMapCountExceeded, all or none. io holds three numbers a
+// view: in, [tag, shared, -]; out, [id, pages, newly sticky]. On a refusal
+// scratch = [index of the view refused, -, failed syscall, mappings, cap,
+// margin]. The views are read whole before any lock is taken.
+napi_value LockMany(napi_env env, napi_callback_info cbinfo) {
+  RawArgs args = Unpack(env, cbinfo);
+  uint32_t count = 0;
+  if (!CountArg(env, args.argv[1], &count)) return nullptr;
+  bool on_fault = false;
+  napi_get_value_bool(env, args.argv[2], &on_fault);
+  double* io = Float64Data(env, args.argv[3], 3 * static_cast<size_t>(count));
+  if (io == nullptr) return nullptr;
+  std::vector<BatchView> views(count);
+  std::vector<Bytes> bytes(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    napi_value view = nullptr;
+    if (napi_get_element(env, args.argv[0], i, &view) != napi_ok || !ViewBytes(env, view, &bytes[i])) return nullptr;
+    views[i] = BatchView{bytes[i].addr, bytes[i].len, static_cast<uint32_t>(io[3 * i])};
+  }
+  Locker& locker = Locker::instance();
+  std::vector<LockOutcome> locks(count);
+  BatchOutcome out = locker.lock_many(args.state, views.data(), count, on_fault, args.state->thread_id, locks.data());
+  double* scratch = args.state->scratch;
+  if (out.refusal.id < 0) {
+    const BatchView& refused = views[out.failed_view];
+    scratch[kScratchFailedRange] = static_cast<double>(out.failed_view);
+    scratch[kScratchFailedSyscall] = static_cast<double>(static_cast<int>(out.refusal.failed));
+    if (out.refusal.id == kMapCountExceeded) ScratchMappings(scratch, out.refusal.mappings);
+    io[3 * out.failed_view + 1] = static_cast<double>(locker.pages_spanned(refused.addr, refused.len));
+    return Number(env, static_cast<double>(out.refusal.id));
+  }
+  for (uint32_t i = 0; i < count; ++i) {
+    const bool shared = io[3 * i + 1] != 0;
+    io[3 * i] = static_cast<double>(locks[i].id);
+    io[3 * i + 1] = static_cast<double>(locker.pages_spanned(views[i].addr, views[i].len));
+    io[3 * i + 2] = static_cast<double>(locks[i].newly_sticky);
+    if (locks[i].newly_sticky > 0) args.state->sticky.push_back(EnvState::StickyView{bytes[i], shared});
+  }
+  return Number(env, count);
+}
+
+// releaseMany(ids, count) -> 0 all released (or not held) | -errno: the
+// munlock refused for the lock at scratch[0]; those before it are released.
+napi_value ReleaseMany(napi_env env, napi_callback_info cbinfo) {
+  RawArgs args = Unpack(env, cbinfo);
+  uint32_t count = 0;
+  if (!CountArg(env, args.argv[1], &count)) return nullptr;
+  double* io = Float64Data(env, args.argv[0], count);
+  if (io == nullptr) return nullptr;
+  std::vector<int64_t> ids(io, io + count);
+  size_t failed = 0;
+  int64_t rc = Locker::instance().release_many(args.state, ids.data(), count, &failed);
+  if (rc < 0) args.state->scratch[kScratchFailedRange] = static_cast<double>(failed);
+  return Number(env, static_cast<double>(rc));
 }
 
 // release(id) -> 0 released | 1 not held | -errno (munlock refused, nothing changed)
@@ -173,6 +253,8 @@ Napi::Value MemlockRlimit(const Napi::CallbackInfo& info) {
 void register_locks(Napi::Env env, Napi::Object exports, EnvState* state) {
   exports.Set("lock", Napi::Value(env, RawFunction(env, "lock", Guarded<Lock>, state)));
   exports.Set("release", Napi::Value(env, RawFunction(env, "release", Guarded<Release>, state)));
+  exports.Set("lockMany", Napi::Value(env, RawFunction(env, "lockMany", Guarded<LockMany>, state)));
+  exports.Set("releaseMany", Napi::Value(env, RawFunction(env, "releaseMany", Guarded<ReleaseMany>, state)));
   exports.Set("releaseLatest", Napi::Value(env, RawFunction(env, "releaseLatest", Guarded<ReleaseLatest>, state)));
   exports.Set("isHeld", Napi::Value(env, RawFunction(env, "isHeld", Guarded<IsHeld>, state)));
   exports.Set("counts", Napi::Function::New(env, Counts, "counts"));

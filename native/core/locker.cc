@@ -117,11 +117,46 @@ void Locker::unlock_runs(const std::vector<PageRun>& runs, size_t count) {
 
 LockOutcome Locker::lock(const void* owner, uintptr_t addr, size_t len, bool on_fault, uint32_t tag, int32_t thread_id,
                          bool check_watched, bool kernel_locked) {
+  std::lock_guard<std::mutex> guard(mu_);
+  return lock_locked(owner, addr, len, on_fault, tag, thread_id, check_watched, kernel_locked);
+}
+
+BatchOutcome Locker::lock_many(const void* owner, const BatchView* views, size_t count, bool on_fault,
+                               int32_t thread_id, LockOutcome* locks) {
+  BatchOutcome out;
+  std::lock_guard<std::mutex> guard(mu_);
+  for (size_t i = 0; i < count; ++i) {
+    locks[i] = lock_locked(owner, views[i].addr, views[i].len, on_fault, views[i].tag, thread_id, true, false);
+    if (locks[i].id > 0) continue;
+    out.refusal = locks[i];
+    out.failed_view = i;
+    // Newest first: each release restores the state before its lock, so no
+    // munlock needs a mapping the batch did not already have.
+    for (size_t j = i; j-- > 0;) release_locked(locks[j].id, false);
+    return out;
+  }
+  return out;
+}
+
+int64_t Locker::release_many(const void* owner, const int64_t* ids, size_t count, size_t* failed_index) {
+  std::lock_guard<std::mutex> guard(mu_);
+  for (size_t i = 0; i < count; ++i) {
+    const LockRecord* rec = records_.find(ids[i]);
+    if (rec == nullptr || rec->owner != owner) continue;
+    ReleaseOutcome out = release_locked(ids[i], true);
+    if (out.status < 0) {
+      *failed_index = i;
+      return out.status;
+    }
+  }
+  return 0;
+}
+
+LockOutcome Locker::lock_locked(const void* owner, uintptr_t addr, size_t len, bool on_fault, uint32_t tag,
+                                int32_t thread_id, bool check_watched, bool kernel_locked) {
   LockOutcome out;
   const uint64_t first = page_index(addr);
   const uint64_t pages = pages_spanned(addr, len);
-
-  std::lock_guard<std::mutex> guard(mu_);
   if (records_.full()) {
     out.id = -ENOMEM;  // 16.7 million locks held at once
     return out;

@@ -31,6 +31,20 @@ struct ReleaseOutcome {
   uint32_t tag = 0;    // the tag it was taken with
 };
 
+// One view of a batch (lock_many): its bytes and the owner's tag for it.
+struct BatchView {
+  uintptr_t addr;
+  size_t len;
+  uint32_t tag;
+};
+
+// lock_many: on success every view's lock; on a refusal, which view and why
+// (nothing is left locked).
+struct BatchOutcome {
+  LockOutcome refusal;  // refusal.id < 0 when a view was refused
+  size_t failed_view = 0;
+};
+
 struct Stats {
   uint64_t locked_pages, sticky_pages, limit_pages, held_locks;
 };
@@ -60,6 +74,17 @@ class Locker {
   // through get_user_pages); the counts and the limit apply, no syscall is made.
   LockOutcome lock(const void* owner, uintptr_t addr, size_t len, bool on_fault, uint32_t tag, int32_t thread_id = -1,
                    bool check_watched = true, bool kernel_locked = false);
+  // Locks each view in turn under one hold of the mutex, all or none: on a
+  // refusal the locks taken are released again, newest first, which takes
+  // the mappings back through states they were in moments before.
+  // `locks[i]` receives view i's outcome.
+  BatchOutcome lock_many(const void* owner, const BatchView* views, size_t count, bool on_fault, int32_t thread_id,
+                         LockOutcome* locks);
+  // Releases each lock in turn under one hold of the mutex (ids not held, or
+  // held by another owner, are skipped). Stops at the first munlock the
+  // kernel refuses: returns its -errno and index; the locks before it are
+  // released, it and the rest stay held. 0 when all are.
+  int64_t release_many(const void* owner, const int64_t* ids, size_t count, size_t* failed_index);
   // Attaches a label (if `labelled`: '' is a label too) and the stack that
   // took it to a held lock (diagnostics).
   void annotate(int64_t id, bool labelled, std::string label, std::string stack);
@@ -160,6 +185,8 @@ class Locker {
   // changed, rather than drop a count whose page stays locked; teardown is
   // not strict (it absorbs the refusal, as for unmapped memory).
   ReleaseOutcome release_locked(int64_t id, bool strict);
+  LockOutcome lock_locked(const void* owner, uintptr_t addr, size_t len, bool on_fault, uint32_t tag, int32_t thread_id,
+                          bool check_watched, bool kernel_locked);
   int64_t reserve_mappings_locked(int64_t more, int64_t* counted);
   void drop_record(int64_t id);
   size_t forget_locked(uint64_t first, uint64_t pages);

@@ -1,6 +1,13 @@
-// The per-page lock counts, stored as runs of equal counts so that locking
-// 1 GiB costs one map entry, not 262,144 counters. Plain C++: no syscalls, no
-// N-API, no locking of its own, so it can be tested and fuzzed alone.
+// The per-page lock counts. Plain C++: no syscalls, no N-API, no locking of
+// its own, so it can be tested and fuzzed alone.
+//
+// Two levels, so that both shapes of use stay cheap: pages are grouped in
+// chunks of 512 (2 MiB of 4 KiB pages), found through a hash table. A chunk
+// keeps its counts as a few runs of equal counts (locking 1 GiB costs 512
+// one-run chunks, not 262,144 counters), and turns into one count per page
+// once it holds more than kMaxRuns runs (pages locked one by one, re-locked
+// at random): then a lookup is a hash probe and an array read, and a re-lock
+// splits nothing, however many locks are held.
 //
 // Each change comes in two steps: plan_*() reads the table and says which
 // page runs need a syscall; commit_*() applies the change once every syscall
@@ -9,7 +16,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <map>
+#include <memory>
+#include <unordered_map>
 #include <vector>
 
 namespace memlock {
@@ -38,6 +46,11 @@ struct ReleasePlan {
 
 class PageTable {
  public:
+  static constexpr unsigned kChunkShift = 9;
+  static constexpr uint32_t kChunkPages = 1u << kChunkShift;
+  // Past this many runs a chunk keeps a count per page (1 KiB and 64 bytes).
+  static constexpr size_t kMaxRuns = 16;
+
   void plan_lock(uint64_t first, uint64_t pages, bool on_fault, LockPlan& plan) const;
   // Returns how many pages turned sticky.
   uint64_t commit_lock(uint64_t first, uint64_t pages, bool on_fault);
@@ -59,31 +72,48 @@ class PageTable {
 
   uint64_t locked_pages() const { return locked_pages_; }
   uint64_t sticky_pages() const { return sticky_pages_; }
+  // Chunks held, and how many of them keep a count per page (for tests).
+  size_t chunk_count() const { return chunks_.size(); }
+  size_t dense_chunk_count() const;
 
   // Checks the internal invariants (for tests and the fuzzer).
   bool valid() const;
 
  private:
-  struct Run {
-    uint64_t end;
-    uint16_t count;  // 1..0xFFFF; pages with count 0 have no run
-    bool on_fault;   // every lock on these pages asked for MLOCK_ONFAULT
+  // Pages [begin, end) of a chunk with one count; count 0 is unlocked.
+  struct Piece {
+    uint32_t begin, end;
+    uint16_t count;
+    bool on_fault;  // every lock on these pages asked for MLOCK_ONFAULT
   };
-  using Map = std::map<uint64_t, Run>;
+  struct LocalRun {
+    uint16_t begin, end, count;
+    bool on_fault;
+  };
+  struct Dense {
+    uint16_t counts[kChunkPages];
+    uint64_t on_fault[kChunkPages / 64];
+    uint32_t locked;  // pages with a count > 0
+  };
+  struct Chunk {
+    std::vector<LocalRun> runs;  // sorted, merged, counts > 0; while dense is null
+    std::unique_ptr<Dense> dense;
+    bool empty() const { return dense ? dense->locked == 0 : runs.empty(); }
+  };
+  using Chunks = std::unordered_map<uint64_t, Chunk>;
 
-  // Makes `page` the start of a run if a run spans it.
-  void split_at(uint64_t page);
-  // Merges equal neighbouring runs from the run before `first` to `end`.
-  void merge_around(uint64_t first, uint64_t end);
-  // Merges the run at `it` with its neighbours if they are equal to it.
-  void merge_neighbours(Map::iterator it);
-  // The run that is exactly [first, end), or runs_.end().
-  Map::iterator exact_run(uint64_t first, uint64_t end);
-  // Adds 1 to a run's count; returns its pages if it turned sticky.
-  uint64_t increment(Run& run, uint64_t first, bool on_fault);
-  Map::const_iterator first_run_touching(uint64_t page) const;
+  template <class F>
+  static void each_piece(const Chunk& chunk, uint32_t begin, uint32_t end, F&& f);
+  template <class ChunksT, class F>
+  static void each_chunk(ChunksT& chunks, uint64_t first, uint64_t end, F&& f);
+  // Sets each page of [begin, end) from op(count, on_fault) and keeps the
+  // totals; returns how many pages turned sticky.
+  template <class Op>
+  uint64_t rewrite(Chunk& chunk, uint32_t begin, uint32_t end, Op op);
+  uint64_t account(uint16_t before, uint16_t after, uint64_t pages);
 
-  Map runs_;
+  Chunks chunks_;
+  std::vector<LocalRun> scratch_;  // reused by rewrite(): no allocation per change
   uint64_t locked_pages_ = 0;
   uint64_t sticky_pages_ = 0;
 };

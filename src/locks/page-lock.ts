@@ -90,7 +90,8 @@ function publishRelease(handle: PageLock): void {
   releaseChannel.publish({ lock: handle, pages, bytes, label } satisfies ReleaseMessage);
 }
 
-interface CheckedOptions {
+/** @internal */
+export interface CheckedOptions {
   onFault: boolean;
   label: string | undefined;
 }
@@ -98,7 +99,8 @@ interface CheckedOptions {
 const NO_OPTIONS: CheckedOptions = Object.freeze({ onFault: false, label: undefined });
 const ON_FAULT: CheckedOptions = Object.freeze({ onFault: true, label: undefined });
 
-function checkOptions(options: unknown): CheckedOptions {
+/** @internal Validated lock options, shared by every lock taken alike. */
+export function checkOptions(options: unknown): CheckedOptions {
   if (options === undefined) return NO_OPTIONS;
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw invalidArgType('options', 'of type object', options);
@@ -194,10 +196,11 @@ function lockFailure(id: number, view: View, target: ArrayBufferView, pages: num
   });
 }
 
-// The stack of lock()'s caller, without memlock's own frame.
-function callerStack(): string {
+/** @internal The stack of `api`'s caller, without memlock's own frame. */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+export function callerStack(api: Function = lock): string {
   const holder: { stack?: string } = {};
-  Error.captureStackTrace(holder, lock);
+  Error.captureStackTrace(holder, api);
   return (holder.stack ?? '')
     .split('\n')
     .slice(1)
@@ -224,4 +227,10 @@ export function unlock(view: View): void {
     letGo(bufferOf(held));
   }
   if (handle instanceof PageLock) publishRelease(handle);
+  else if (held !== undefined && handle !== undefined && releaseChannel.hasSubscribers) {
+    // A lock of a LockGroup: the message names the group, with this view's pages.
+    const pages = binding.counts(held).length;
+    const { label } = handle as { label: string | undefined };
+    releaseChannel.publish({ lock: handle as ReleaseMessage['lock'], pages, bytes: pages * binding.pageSize, label });
+  }
 }

@@ -51,19 +51,24 @@ function bufferByteLength(buffer: ArrayBufferLike): number {
 /**
  * Checks `value` and returns what native code takes: a TypedArray or
  * DataView (an ArrayBuffer or SharedArrayBuffer is wrapped in a DataView).
+ * With `index`, errors name `${name}[${index}]` (built only then).
  */
-export function nativeView(value: unknown, name = 'view'): ArrayBufferView {
+export function nativeView(value: unknown, name = 'view', index?: number): ArrayBufferView {
   if (ArrayBuffer.isView(value)) {
-    if (viewByteLength(value) === 0) throw emptyView(name, bufferOf(value));
+    if (viewByteLength(value) === 0) throw emptyView(argName(name, index), bufferOf(value));
     return value;
   }
   if (types.isAnyArrayBuffer(value)) {
     // Checked before wrapping: no view can be made over a detached buffer.
-    if (bufferByteLength(value) === 0) throw emptyView(name, value);
+    if (bufferByteLength(value) === 0) throw emptyView(argName(name, index), value);
     // A DataView, not a Uint8Array: typed arrays stop at 4 GiB in Node 20.
     return new DataView(value);
   }
-  throw invalidArgType(name, EXPECTED, value);
+  throw invalidArgType(argName(name, index), EXPECTED, value);
+}
+
+function argName(name: string, index: number | undefined): string {
+  return index === undefined ? name : `${name}[${index}]`;
 }
 
 /**

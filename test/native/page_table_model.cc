@@ -3,7 +3,9 @@
 // every plan and every count compared after each step. Locks cover byte
 // ranges that start and end mid-page, at an address where a 64-bit process
 // maps memory, turned into pages as the Locker does for the page size given
-// (4096 by default; arm64 kernels may use 16 KiB or 64 KiB). Built and run
+// (4096 by default; arm64 kernels may use 16 KiB or 64 KiB). The arena
+// straddles two of the table's chunks, and now and then a forget sweeps a
+// range far wider than the table. Built and run
 // by test/page-table.test.ts and test/page-size.test.ts:
 //   page_table_model [steps] [seed] [page size]
 // prints "ok <steps> sticky <transitions>" or the first divergence.
@@ -61,6 +63,19 @@ void check(const PageTable& table, const Model& model, uint64_t step) {
     locked += model.count[p] > 0;
     sticky += model.count[p] == kStickyCount;
   }
+  // locked_runs(): exactly the counted pages, in order, merged where alike.
+  std::vector<PageRun> runs = table.locked_runs();
+  std::vector<int> listed = mask(runs);
+  for (uint64_t p = 0; p < kPages; ++p) {
+    if (listed[p] != (model.count[p] > 0 ? 1 : 0)) fail(step, "locked_runs differs");
+  }
+  for (size_t i = 0; i < runs.size(); ++i) {
+    for (uint64_t p = runs[i].first; p < runs[i].end(); ++p) {
+      if (runs[i].on_fault != model.on_fault[p - base_page]) fail(step, "locked_runs on_fault differs");
+    }
+    if (i > 0 && runs[i - 1].end() == runs[i].first && runs[i - 1].on_fault == runs[i].on_fault)
+      fail(step, "locked_runs not merged");
+  }
   if (table.locked_pages() != locked) fail(step, "locked_pages differs");
   if (table.sticky_pages() != sticky) fail(step, "sticky_pages differs");
 }
@@ -75,7 +90,9 @@ int main(int argc, char** argv) {
     std::printf("page size %llu: a power of two up to 2 MiB\n", static_cast<unsigned long long>(page_size));
     return 2;
   }
-  base_page = kArena / page_size;
+  // Half the arena in one chunk of the table, half in the next.
+  const uint64_t chunk = PageTable::kChunkPages;
+  base_page = (kArena / page_size) / chunk * chunk + chunk - kPages / 2;
   std::mt19937_64 rng(seed);
   auto pick = [&](uint64_t n) { return static_cast<uint64_t>(rng() % n); };
   // A view of up to `max_pages` pages of bytes, anywhere in the arena: the
@@ -91,6 +108,7 @@ int main(int argc, char** argv) {
   Model model;
   std::vector<Held> held;
   uint64_t sticky_transitions = 0;
+  size_t dense_seen = 0;
   LockPlan lock_plan;
   ReleasePlan release_plan;
 
@@ -153,7 +171,15 @@ int main(int argc, char** argv) {
       // Memory unmapped: every count in the range goes, and so do the locks
       // that covered any of it (as the locker drops their records).
       uint64_t first = pick(kPages), pages = 1 + pick(std::min<uint64_t>(kPages - first, 6));
-      table.forget(base_page + first, pages);
+      if (pick(20) == 0) {
+        // A sweep over 8 GiB of pages around the arena: everything goes.
+        const uint64_t wide = uint64_t{1} << 20;
+        table.forget(base_page - wide, 2 * wide + kPages);
+        first = 0;
+        pages = kPages;
+      } else {
+        table.forget(base_page + first, pages);
+      }
       for (uint64_t p = first; p < first + pages; ++p) {
         model.count[p] = 0;
         model.on_fault[p] = false;
@@ -172,7 +198,10 @@ int main(int argc, char** argv) {
       }
     }
     check(table, model, step);
+    dense_seen = std::max(dense_seen, table.dense_chunk_count());
   }
+  // Enough steps fragment a chunk past its runs: both layouts were checked.
+  if (steps >= 10000 && dense_seen == 0) fail(steps, "no chunk ever kept a count per page");
   std::printf("ok %llu sticky %llu\n", static_cast<unsigned long long>(steps),
               static_cast<unsigned long long>(sticky_transitions));
   return 0;

@@ -119,6 +119,26 @@ test('lock 64 MiB', () => {
   assert.ok(every(memlock.lockCounts(buffer), 0));
 });
 
+test('lockMany all or nothing', () => {
+  const limit = memlock.getLockablePageLimit();
+  const a = Buffer.alloc(2 * ps);
+  const b = Buffer.alloc(2 * ps);
+  const group = memlock.lockMany([a, b, a]);
+  assert.ok(every(memlock.lockCounts(a), 2) && every(memlock.lockCounts(b), 1), 'a lock per view');
+  assert.equal(memlock.residency(b).residentPages, memlock.residency(b).totalPages);
+  group.release();
+  assert.ok(every(memlock.lockCounts(a), 0) && every(memlock.lockCounts(b), 0), 'released together');
+  const before = memlock.stats();
+  memlock.setLockablePageLimit(before.lockedPages + memlock.lockCounts(a).length);
+  try {
+    throwsCode(() => memlock.lockMany([a, b]), 'ERR_MEMLOCK_LIMIT', 'lockMany over the limit');
+  } finally {
+    memlock.setLockablePageLimit(limit);
+  }
+  assert.equal(memlock.stats().lockedPages, before.lockedPages, 'the view before the refused one was rolled back');
+  assert.ok(every(memlock.lockCounts(a), 0));
+});
+
 test('lockable-page limit refuses and changes nothing', () => {
   const limit = memlock.getLockablePageLimit();
   const before = memlock.stats();
