@@ -1,6 +1,7 @@
 // diagnostics_channel names memlock publishes on. Each message is built only
 // when the channel has subscribers, so publishing costs nothing otherwise.
 import diagnosticsChannel from 'node:diagnostics_channel';
+import { binding } from './binding';
 import type { PageLock } from './locks/page-lock';
 import type { LockGroup } from './locks/lock-group';
 import type { View } from './locks/views';
@@ -163,6 +164,16 @@ export const limitChannel = typedChannel('memlock:limit');
 export const errorChannel = typedChannel('memlock:error');
 export const secretBackendChannel = typedChannel('memlock:secret-backend');
 export const v8SandboxChannel = typedChannel('memlock:v8-sandbox');
+
+/**
+ * `memlock:release` for one view's lock of a LockGroup (by group.release()
+ * or unlock(view)): the message names the group, with this view's pages.
+ */
+export function publishMemberRelease(group: LockGroup, view: ArrayBufferView): void {
+  if (!releaseChannel.hasSubscribers) return;
+  const pages = binding.counts(view).length;
+  releaseChannel.publish({ lock: group, pages, bytes: pages * binding.pageSize, label: group.label });
+}
 
 let warnedSticky = false;
 

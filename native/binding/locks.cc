@@ -109,11 +109,11 @@ napi_value LockMany(napi_env env, napi_callback_info cbinfo) {
   double* io = Float64Data(env, args.argv[3], 3 * static_cast<size_t>(count));
   if (io == nullptr) return nullptr;
   std::vector<BatchView> views(count);
-  std::vector<Bytes> bytes(count);
   for (uint32_t i = 0; i < count; ++i) {
     napi_value view = nullptr;
-    if (napi_get_element(env, args.argv[0], i, &view) != napi_ok || !ViewBytes(env, view, &bytes[i])) return nullptr;
-    views[i] = BatchView{bytes[i].addr, bytes[i].len, static_cast<uint32_t>(io[3 * i])};
+    Bytes bytes;
+    if (napi_get_element(env, args.argv[0], i, &view) != napi_ok || !ViewBytes(env, view, &bytes)) return nullptr;
+    views[i] = BatchView{bytes.addr, bytes.len, static_cast<uint32_t>(io[3 * i])};
   }
   Locker& locker = Locker::instance();
   std::vector<LockOutcome> locks(count);
@@ -132,7 +132,9 @@ napi_value LockMany(napi_env env, napi_callback_info cbinfo) {
     io[3 * i] = static_cast<double>(locks[i].id);
     io[3 * i + 1] = static_cast<double>(locker.pages_spanned(views[i].addr, views[i].len));
     io[3 * i + 2] = static_cast<double>(locks[i].newly_sticky);
-    if (locks[i].newly_sticky > 0) args.state->sticky.push_back(EnvState::StickyView{bytes[i], shared});
+    if (locks[i].newly_sticky > 0) {
+      args.state->sticky.push_back(EnvState::StickyView{Bytes{views[i].addr, views[i].len}, shared});
+    }
   }
   return Number(env, count);
 }

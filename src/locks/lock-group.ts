@@ -2,7 +2,7 @@
 // handle. One crossing into native code for the whole batch instead of two
 // per view, and one handle instead of one per view.
 import { binding, SCRATCH, SYSCALL_NAMES } from '../binding';
-import { lockChannel, releaseChannel, reportSticky, type LockMessage, type ReleaseMessage } from '../channels';
+import { lockChannel, publishMemberRelease, reportSticky, type LockMessage } from '../channels';
 import { diagnosticsSettings } from '../diagnostics/diagnostics';
 import { checkInternal, INTERNAL, invalidArgType, MemlockError } from '../errors';
 import { errnoName, nativeFailure } from '../native-failure';
@@ -75,7 +75,7 @@ export class LockGroup implements Disposable {
       if (view === undefined) continue; // released before, by this group or unlock(view)
       unretain(slot, id);
       letGo(bufferOf(view));
-      if (releaseChannel.hasSubscribers) publishRelease(this, view);
+      publishMemberRelease(this, view);
     }
     if (rc < 0) {
       const view = heldView(this.#slots[released]!, this.#ids[released]!);
@@ -92,12 +92,6 @@ export class LockGroup implements Disposable {
   [Symbol.dispose](): void {
     this.release();
   }
-}
-
-function publishRelease(group: LockGroup, view: ArrayBufferView): void {
-  const pages = binding.counts(view).length;
-  const { label } = group;
-  releaseChannel.publish({ lock: group, pages, bytes: pages * binding.pageSize, label } satisfies ReleaseMessage);
 }
 
 /**
@@ -139,12 +133,15 @@ export function lockMany(views: readonly View[], options?: LockOptions): LockGro
     throw lockManyFailure(rc, views[refused], refused, count, io[3 * refused + 1]!, label);
   }
   const ids = new Float64Array(count);
+  // Copied out of io for the lock messages: a subscriber may call lockMany() again.
+  const viewPages = lockChannel.hasSubscribers ? new Array<number>(count) : undefined;
   let pages = 0;
   let sticky = 0;
   let firstSticky = 0;
   for (let i = 0; i < count; i++) {
     ids[i] = io[3 * i]!;
     pages += io[3 * i + 1]!;
+    if (viewPages !== undefined) viewPages[i] = io[3 * i + 1]!;
     if (io[3 * i + 2]! > 0) {
       // Sticky pages stay locked for good, so their memory must stay too.
       keepForever(targets[i]!);
@@ -161,7 +158,7 @@ export function lockMany(views: readonly View[], options?: LockOptions): LockGro
     if (label !== undefined || stack !== '') {
       for (let i = 0; i < count; i++) binding.annotate(ids[i]!, label, stack);
     }
-    if (lockChannel.hasSubscribers) publishLocks(group, views, checked);
+    if (viewPages !== undefined) publishLocks(group, views, viewPages, checked);
     if (sticky > 0) reportSticky({ pages: sticky, view: views[firstSticky]! });
     return group;
   } catch (error) {
@@ -173,13 +170,13 @@ export function lockMany(views: readonly View[], options?: LockOptions): LockGro
   }
 }
 
-function publishLocks(group: LockGroup, views: readonly View[], options: CheckedOptions): void {
+function publishLocks(group: LockGroup, views: readonly View[], viewPages: number[], options: CheckedOptions): void {
   const { onFault, label } = options;
-  for (const view of views) {
-    const pages = binding.counts(nativeView(view)).length;
+  for (let i = 0; i < views.length; i++) {
+    const pages = viewPages[i]!;
     lockChannel.publish({
       lock: group,
-      view,
+      view: views[i]!,
       pages,
       bytes: pages * binding.pageSize,
       onFault,

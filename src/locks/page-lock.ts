@@ -7,7 +7,9 @@ import {
   reportSticky,
   type LockMessage,
   type ReleaseMessage,
+  publishMemberRelease,
 } from '../channels';
+import type { LockGroup } from './lock-group';
 import { diagnosticsSettings } from '../diagnostics/diagnostics';
 import { unsupported } from '../capabilities';
 import { checkInternal, INTERNAL, invalidArgType, MemlockError } from '../errors';
@@ -227,10 +229,5 @@ export function unlock(view: View): void {
     letGo(bufferOf(held));
   }
   if (handle instanceof PageLock) publishRelease(handle);
-  else if (held !== undefined && handle !== undefined && releaseChannel.hasSubscribers) {
-    // A lock of a LockGroup: the message names the group, with this view's pages.
-    const pages = binding.counts(held).length;
-    const { label } = handle as { label: string | undefined };
-    releaseChannel.publish({ lock: handle as ReleaseMessage['lock'], pages, bytes: pages * binding.pageSize, label });
-  }
+  else if (held !== undefined && handle !== undefined) publishMemberRelease(handle as LockGroup, held);
 }
