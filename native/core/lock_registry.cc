@@ -10,23 +10,29 @@ size_t LockRegistry::ViewKeyHash::operator()(const ViewKey& k) const {
   return static_cast<size_t>(h ^ (h >> 32));
 }
 
-size_t LockRegistry::cell_of(const ViewKey& key) const {
+size_t LockRegistry::cell_of(const ViewKey& key, uint32_t hash) const {
   const size_t mask = index_.size() - 1;
-  for (size_t cell = ViewKeyHash{}(key)&mask;; cell = (cell + 1) & mask) {
-    if (index_[cell] == kNone || key_of(slots_[index_[cell]].record) == key) return cell;
+  for (size_t cell = hash & mask;; cell = (cell + 1) & mask) {
+    const Cell& c = index_[cell];
+    if (c.slot == kNone || (c.hash == hash && key_of(slots_[c.slot].record) == key)) return cell;
   }
 }
 
 void LockRegistry::index_grow() {
-  std::vector<uint32_t> old(index_.size() < 16 ? 32 : index_.size() * 2, kNone);
+  std::vector<Cell, TableAllocator<Cell>> old(index_.size() < 16 ? 32 : index_.size() * 2);
   old.swap(index_);
-  for (uint32_t slot : old) {
-    if (slot != kNone) index_[cell_of(key_of(slots_[slot].record))] = slot;
+  const size_t mask = index_.size() - 1;
+  // Keys are distinct, so a cell's new place needs only its hash.
+  for (const Cell& c : old) {
+    if (c.slot == kNone) continue;
+    size_t cell = c.hash & mask;
+    while (index_[cell].slot != kNone) cell = (cell + 1) & mask;
+    index_[cell] = c;
   }
 }
 
-void LockRegistry::index_insert(size_t cell, uint32_t slot) {
-  index_[cell] = slot;
+void LockRegistry::index_insert(size_t cell, uint32_t slot, uint32_t hash) {
+  index_[cell] = Cell{slot, hash};
   indexed_ += 1;
 }
 
@@ -36,14 +42,14 @@ void LockRegistry::index_erase(size_t cell) {
   // Backward shift: move later cells of the probe run into the hole when
   // their home cell is not between the hole and them.
   size_t hole = cell;
-  for (size_t next = (hole + 1) & mask; index_[next] != kNone; next = (next + 1) & mask) {
-    size_t home = ViewKeyHash{}(key_of(slots_[index_[next]].record)) & mask;
+  for (size_t next = (hole + 1) & mask; index_[next].slot != kNone; next = (next + 1) & mask) {
+    const size_t home = index_[next].hash & mask;
     if (((next - home) & mask) >= ((next - hole) & mask)) {
       index_[hole] = index_[next];
       hole = next;
     }
   }
-  index_[hole] = kNone;
+  index_[hole] = Cell{};
 }
 
 int64_t LockRegistry::add(const LockRecord& record) {
@@ -62,13 +68,15 @@ int64_t LockRegistry::add(const LockRecord& record) {
   s.live = true;
   s.newer = kNone;
   if (2 * (indexed_ + 1) > index_.size()) index_grow();
-  const size_t cell = cell_of(key_of(record));
-  s.older = index_[cell];
+  const ViewKey key = key_of(record);
+  const uint32_t hash = hash_of(key);
+  const size_t cell = cell_of(key, hash);
+  s.older = index_[cell].slot;
   if (s.older == kNone) {
-    index_insert(cell, slot);
+    index_insert(cell, slot, hash);
   } else {
     slots_[s.older].newer = slot;
-    index_[cell] = slot;
+    index_[cell].slot = slot;
   }
   live_ += 1;
   return id_of(slot);
@@ -96,7 +104,7 @@ void LockRegistry::remove(int64_t id) {
   if (s.newer != kNone) {
     slots_[s.newer].older = s.older;
   } else if (s.older != kNone) {
-    index_[cell_of(key_of(s.record))] = s.older;
+    index_[cell_of(key_of(s.record))].slot = s.older;
   } else {
     index_erase(cell_of(key_of(s.record)));
   }
@@ -107,7 +115,7 @@ void LockRegistry::remove(int64_t id) {
 
 int64_t LockRegistry::newest(const void* owner, uintptr_t addr, size_t len) const {
   if (index_.empty()) return 0;
-  const uint32_t slot = index_[cell_of(ViewKey{owner, addr, len})];
+  const uint32_t slot = index_[cell_of(ViewKey{owner, addr, len})].slot;
   return slot == kNone ? 0 : id_of(slot);
 }
 
@@ -119,11 +127,11 @@ std::vector<int64_t> LockRegistry::ids_of(const void* owner) const {
   return ids;
 }
 
-std::vector<int64_t> LockRegistry::ids_touching(uint64_t first, uint64_t pages) const {
+std::vector<int64_t> LockRegistry::ids_touching(uintptr_t begin, uintptr_t end) const {
   std::vector<int64_t> ids;
   for (uint32_t slot = 0; slot < slots_.size(); ++slot) {
     const Slot& s = slots_[slot];
-    if (s.live && s.record.first_page < first + pages && first < s.record.first_page + s.record.pages) {
+    if (s.live && s.record.addr < end && begin < s.record.addr + s.record.len) {
       ids.push_back(id_of(slot));
     }
   }

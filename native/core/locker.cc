@@ -205,7 +205,7 @@ LockOutcome Locker::lock_locked(const void* owner, uintptr_t addr, size_t len, b
   }
 
   out.newly_sticky = table_.commit_lock(first, pages, on_fault);
-  out.id = records_.add(LockRecord{owner, addr, len, first, pages, tag, on_fault, thread_id});
+  out.id = records_.add(LockRecord{owner, addr, len, tag, thread_id, on_fault});
   return out;
 }
 
@@ -219,8 +219,10 @@ ReleaseOutcome Locker::release_locked(int64_t id, bool strict) {
   }
   out.tag = rec->tag;
 
+  const uint64_t first = page_index(rec->addr);
+  const uint64_t pages = pages_spanned(rec->addr, rec->len);
   ReleasePlan& plan = release_plan_;
-  table_.plan_release(rec->first_page, rec->pages, plan);
+  table_.plan_release(first, pages, plan);
   // Under whole-process locking a count reaching 0 leaves the page locked.
   if (lock_all_flags_ != 0) plan.to_unlock.clear();
   for (size_t i = 0; i < plan.to_unlock.size(); ++i) {
@@ -236,7 +238,7 @@ ReleaseOutcome Locker::release_locked(int64_t id, bool strict) {
       return out;
     }
   }
-  table_.commit_release(rec->first_page, rec->pages);
+  table_.commit_release(first, pages);
   drop_record(id);
   return out;
 }
@@ -266,12 +268,13 @@ size_t Locker::forget(uintptr_t addr, size_t len) {
 }
 
 size_t Locker::forget_locked(uint64_t first, uint64_t pages) {
-  std::vector<int64_t> ids = records_.ids_touching(first, pages);
+  std::vector<int64_t> ids = records_.ids_touching(first * page_size_, (first + pages) * page_size_);
   for (int64_t id : ids) {
     // A lock reaching past the forgotten pages releases its other pages.
     const LockRecord* rec = records_.find(id);
-    uint64_t end = first + pages, rec_end = rec->first_page + rec->pages;
-    if (rec->first_page < first) release_pages(rec->first_page, first - rec->first_page);
+    const uint64_t rec_first = page_index(rec->addr);
+    uint64_t end = first + pages, rec_end = rec_first + pages_spanned(rec->addr, rec->len);
+    if (rec_first < first) release_pages(rec_first, first - rec_first);
     if (rec_end > end) release_pages(end, rec_end - end);
     drop_record(id);
   }
@@ -287,9 +290,11 @@ void Locker::drop_sticky(uintptr_t addr, size_t len) {
   table_.counts(first, pages, counts.data());
   // A page under a held lock keeps its count: that lock's view keeps it mapped.
   std::vector<bool> held(pages, false);
-  for (int64_t id : records_.ids_touching(first, pages)) {
+  for (int64_t id : records_.ids_touching(first * page_size_, (first + pages) * page_size_)) {
     const LockRecord* rec = records_.find(id);
-    uint64_t from = std::max(rec->first_page, first), to = std::min(rec->first_page + rec->pages, first + pages);
+    const uint64_t rec_first = page_index(rec->addr);
+    uint64_t from = std::max(rec_first, first);
+    uint64_t to = std::min(rec_first + pages_spanned(rec->addr, rec->len), first + pages);
     for (uint64_t p = from; p < to; ++p) held[p - first] = true;
   }
   for (uint64_t i = 0; i < pages;) {
@@ -334,7 +339,8 @@ bool Locker::locks(std::vector<LockInfo>* out, std::vector<LockNote>* notes, int
   out->reserve(order.size());
   for (const auto& entry : order) {
     const LockRecord& rec = *records_.find(entry.second);
-    out->push_back(LockInfo{entry.second, rec, table_.max_count(rec.first_page, rec.pages)});
+    const uint64_t first = page_index(rec.addr), pages = pages_spanned(rec.addr, rec.len);
+    out->push_back(LockInfo{entry.second, rec, first, pages, table_.max_count(first, pages)});
     if (notes_.empty()) continue;
     if (auto note = notes_.find(entry.second); note != notes_.end()) {
       notes->push_back(LockNote{out->size() - 1, note->second.labelled, note->second.label, note->second.stack});

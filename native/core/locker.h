@@ -120,6 +120,7 @@ class Locker {
   struct LockInfo {
     int64_t id;
     LockRecord record;
+    uint64_t first_page, pages;
     uint16_t max_count;
   };
   struct LockNote {
