@@ -14,6 +14,8 @@ export interface ScalePoint {
   relockHeldNs: number;
   releaseRelockNs: number;
   relockPairNs: number;
+  /** One dependent random read in a table the registry's size at this many locks. */
+  randomReadNs: number;
   locksMs: number;
   /** locksPage() of the oldest 10,000 (the paged form of locks()). */
   locksPageMs: number;
@@ -38,6 +40,7 @@ const PER_CALL: Series[] = [
   { label: 're-lock, handles held', color: '#2ca02c', ns: (p) => p.relockHeldNs },
   { label: 'release of a re-lock', color: '#9467bd', ns: (p) => p.releaseRelockNs },
   { label: 'lock().release() on a locked page', color: '#8c564b', ns: (p) => p.relockPairNs },
+  { label: 'one random read, registry-sized table', color: '#7f7f7f', dashed: true, ns: (p) => p.randomReadNs },
 ];
 
 const WHOLE_TABLE: Series[] = [
@@ -49,7 +52,7 @@ const WHOLE_TABLE: Series[] = [
 
 const W = 560;
 const H = 400;
-const PAD = { left: 64, right: 16, top: 40, bottom: 56 + 15 * 9 };
+const PAD = { left: 64, right: 16, top: 40, bottom: 56 + 15 * 10 };
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const f = (v: number): string => v.toFixed(1);
 

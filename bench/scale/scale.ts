@@ -107,6 +107,31 @@ interface Point extends ScalePoint {
   rssPerLockBytes: number;
 }
 
+// What one read costs where a held re-lock reads: a dependent random read in
+// a table as large as the registry's at that size (a 64-byte slot and about
+// 16 bytes of index per lock). A re-lock reads in a chain (the view, its
+// index cell, its slot, its page's count), so it grows at least as this does.
+const REGISTRY_BYTES_PER_LOCK = 80;
+const READS = 200_000;
+function measureRandomRead(n: number): number {
+  const lines = Math.max(2, Math.ceil((n * REGISTRY_BYTES_PER_LOCK) / 64));
+  const next = new Int32Array(lines * 16); // one 64-byte line per entry
+  const order = shuffled(lines, 5);
+  for (let i = 0; i < lines; i++) next[order[i]! * 16] = order[(i + 1) % lines]! * 16;
+  let at = 0;
+  for (let i = 0; i < READS / 10; i++) at = next[at]!;
+  const ns: number[] = [];
+  for (let rep = 0; rep < REPS; rep++) {
+    ns.push(
+      time(() => {
+        for (let i = 0; i < READS; i++) at = next[at]!;
+      }) / READS,
+    );
+  }
+  if (at < 0) throw new Error('bench: the random read went astray');
+  return median(ns);
+}
+
 function time(body: () => void): number {
   const t0 = cpuNs();
   body();
@@ -308,6 +333,7 @@ function main(): void {
       verifyMs,
       statsUs,
       rssPerLockBytes,
+      randomReadNs: 0, // measured after the last RSS reading
     };
     points.push(point);
     console.log(
@@ -316,6 +342,8 @@ function main(): void {
         `locks() ${point.locksMs.toFixed(0)} ms, locksPage() ${point.locksPageMs.toFixed(1)} ms, verify() ${point.verifyMs.toFixed(0)} ms, ${point.rssPerLockBytes.toFixed(0)} B/lock`,
     );
   }
+  // After every RSS reading: these tables are as large as the registry's.
+  for (const p of points) p.randomReadNs = measureRandomRead(p.live);
   const batch = measureBatch(live.slice(0, held));
   const releaseAllNs = time(() => {
     for (const h of handles) h.release();
@@ -353,6 +381,7 @@ function main(): void {
         duration(p.rawMunlockNs),
         duration(p.rawMunlockRandomNs),
         duration(p.relockHeldNs),
+        duration(p.randomReadNs),
         duration(p.viewReachNs),
         duration(p.relockPairNs),
         duration(p.crossingFloorNs),
@@ -362,7 +391,7 @@ function main(): void {
         duration(p.statsUs * 1e3),
         `${p.rssPerLockBytes.toFixed(0)} B`,
       ]),
-      new Array<boolean>(16).fill(true),
+      new Array<boolean>(17).fill(true),
     ),
   );
 
@@ -415,6 +444,11 @@ function main(): void {
   console.log(
     `lockMany() of ${batch.views} held views, taken and released: ${duration(batch.lockManyNs)} per view; ` +
       `a loop of lock(): ${duration(batch.loopNs)} (${(batch.loopNs / batch.lockManyNs).toFixed(2)}x)`,
+  );
+  console.log(
+    `re-lock, handles held, ${count(top.live)} live: ${duration(top.relockHeldNs)}, as much as ` +
+      `${(top.relockHeldNs / top.randomReadNs).toFixed(1)} dependent random reads in a registry-sized table ` +
+      `(${duration(top.randomReadNs)} each; ${duration(points[0]!.randomReadNs)} at ${count(points[0]!.live)})`,
   );
   console.log(`taking the live set (onFault, ascending): ${duration(lockAllNs / held)} per lock`);
   console.log(
