@@ -47,8 +47,8 @@ Napi::Value Locks(const Napi::CallbackInfo& info) {
     const Locker::LockInfo& l = locks[i];
     row[kLockAddress] = static_cast<double>(l.record.addr);
     row[kLockLength] = static_cast<double>(l.record.len);
-    row[kLockStart] = static_cast<double>(l.first_page) * ps;
-    row[kLockPages] = static_cast<double>(l.pages);
+    row[kLockStart] = static_cast<double>(l.covered.first) * ps;
+    row[kLockPages] = static_cast<double>(l.covered.pages);
     row[kLockCount] = l.max_count;
     row[kLockThreadId] = l.record.thread_id;
     row[kLockId] = static_cast<double>(l.id);

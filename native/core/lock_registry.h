@@ -76,7 +76,7 @@ class LockRegistry {
   };
   static_assert(sizeof(Slot) == 64, "a slot per lock: one cache line");
   // The slot of the newest lock on one distinct ViewKey, and the key's hash
-  // (its low bits are the home cell; all 32 filter probes).
+  // (its low bits are the home cell; all 32 bits filter probes).
   struct Cell {
     uint32_t slot = kNone;
     uint32_t hash = 0;

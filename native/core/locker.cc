@@ -219,10 +219,9 @@ ReleaseOutcome Locker::release_locked(int64_t id, bool strict) {
   }
   out.tag = rec->tag;
 
-  const uint64_t first = page_index(rec->addr);
-  const uint64_t pages = pages_spanned(rec->addr, rec->len);
+  const PageRun covered = pages_of(*rec);
   ReleasePlan& plan = release_plan_;
-  table_.plan_release(first, pages, plan);
+  table_.plan_release(covered.first, covered.pages, plan);
   // Under whole-process locking a count reaching 0 leaves the page locked.
   if (lock_all_flags_ != 0) plan.to_unlock.clear();
   for (size_t i = 0; i < plan.to_unlock.size(); ++i) {
@@ -238,7 +237,7 @@ ReleaseOutcome Locker::release_locked(int64_t id, bool strict) {
       return out;
     }
   }
-  table_.commit_release(first, pages);
+  table_.commit_release(covered.first, covered.pages);
   drop_record(id);
   return out;
 }
@@ -268,14 +267,13 @@ size_t Locker::forget(uintptr_t addr, size_t len) {
 }
 
 size_t Locker::forget_locked(uint64_t first, uint64_t pages) {
-  std::vector<int64_t> ids = records_.ids_touching(first * page_size_, (first + pages) * page_size_);
+  std::vector<int64_t> ids = ids_on_pages(first, pages);
   for (int64_t id : ids) {
     // A lock reaching past the forgotten pages releases its other pages.
-    const LockRecord* rec = records_.find(id);
-    const uint64_t rec_first = page_index(rec->addr);
-    uint64_t end = first + pages, rec_end = rec_first + pages_spanned(rec->addr, rec->len);
-    if (rec_first < first) release_pages(rec_first, first - rec_first);
-    if (rec_end > end) release_pages(end, rec_end - end);
+    const PageRun covered = pages_of(*records_.find(id));
+    const uint64_t end = first + pages;
+    if (covered.first < first) release_pages(covered.first, first - covered.first);
+    if (covered.end() > end) release_pages(end, covered.end() - end);
     drop_record(id);
   }
   table_.forget(first, pages);
@@ -290,11 +288,9 @@ void Locker::drop_sticky(uintptr_t addr, size_t len) {
   table_.counts(first, pages, counts.data());
   // A page under a held lock keeps its count: that lock's view keeps it mapped.
   std::vector<bool> held(pages, false);
-  for (int64_t id : records_.ids_touching(first * page_size_, (first + pages) * page_size_)) {
-    const LockRecord* rec = records_.find(id);
-    const uint64_t rec_first = page_index(rec->addr);
-    uint64_t from = std::max(rec_first, first);
-    uint64_t to = std::min(rec_first + pages_spanned(rec->addr, rec->len), first + pages);
+  for (int64_t id : ids_on_pages(first, pages)) {
+    const PageRun covered = pages_of(*records_.find(id));
+    const uint64_t from = std::max(covered.first, first), to = std::min(covered.end(), first + pages);
     for (uint64_t p = from; p < to; ++p) held[p - first] = true;
   }
   for (uint64_t i = 0; i < pages;) {
@@ -308,6 +304,10 @@ void Locker::drop_sticky(uintptr_t addr, size_t len) {
     table_.forget(first + i, end - i);
     i = end;
   }
+}
+
+std::vector<int64_t> Locker::ids_on_pages(uint64_t first, uint64_t pages) const {
+  return records_.ids_touching(first * page_size_, (first + pages) * page_size_);
 }
 
 void Locker::drop_record(int64_t id) {
@@ -339,8 +339,8 @@ bool Locker::locks(std::vector<LockInfo>* out, std::vector<LockNote>* notes, int
   out->reserve(order.size());
   for (const auto& entry : order) {
     const LockRecord& rec = *records_.find(entry.second);
-    const uint64_t first = page_index(rec.addr), pages = pages_spanned(rec.addr, rec.len);
-    out->push_back(LockInfo{entry.second, rec, first, pages, table_.max_count(first, pages)});
+    const PageRun covered = pages_of(rec);
+    out->push_back(LockInfo{entry.second, rec, covered, table_.max_count(covered.first, covered.pages)});
     if (notes_.empty()) continue;
     if (auto note = notes_.find(entry.second); note != notes_.end()) {
       notes->push_back(LockNote{out->size() - 1, note->second.labelled, note->second.label, note->second.stack});

@@ -120,7 +120,7 @@ class Locker {
   struct LockInfo {
     int64_t id;
     LockRecord record;
-    uint64_t first_page, pages;
+    PageRun covered;  // the pages it covers
     uint16_t max_count;
   };
   struct LockNote {
@@ -177,6 +177,10 @@ class Locker {
   uint64_t pages_spanned(uintptr_t addr, size_t len) const {
     return (addr + len - 1) / page_size_ - addr / page_size_ + 1;
   }
+  // The pages a held lock covers (a record keeps its bytes, not its pages).
+  PageRun pages_of(const LockRecord& rec) const {
+    return PageRun{page_index(rec.addr), pages_spanned(rec.addr, rec.len), rec.on_fault};
+  }
 
  private:
   // Every private member is called with mu_ held (the fork handlers aside);
@@ -189,6 +193,8 @@ class Locker {
   LockOutcome lock_locked(const void* owner, uintptr_t addr, size_t len, bool on_fault, uint32_t tag, int32_t thread_id,
                           bool check_watched, bool kernel_locked);
   int64_t reserve_mappings_locked(int64_t more, int64_t* counted);
+  // Held locks covering any of these pages.
+  std::vector<int64_t> ids_on_pages(uint64_t first, uint64_t pages) const;
   void drop_record(int64_t id);
   size_t forget_locked(uint64_t first, uint64_t pages);
   // settle_watched() with the kernel's locked ranges already read.
